@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bpftrail/bpftrail/internal/ctftrace"
+	"github.com/bpftrail/bpftrail/internal/probe"
+	"github.com/bpftrail/bpftrail/internal/resolve"
+	"github.com/bpftrail/bpftrail/internal/tracefs"
+)
+
+func newList() *cobra.Command {
+	var verbose bool
+	c := &cobra.Command{
+		Use:   "list [PATTERN]",
+		Short: "List the tracepoints this machine offers",
+		Long: `list prints the tracepoints of this kernel as CATEGORY:NAME, filtered by a
+glob PATTERN. With -v it also shows each event's fields with the types they
+are recorded with.`,
+		Example: `  bpftrail list 'sched:*'
+  bpftrail list -v syscalls:sys_enter_openat`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			pattern := ""
+			if len(args) == 1 {
+				pattern = strings.TrimPrefix(strings.TrimPrefix(args[0], "tracepoint:"), "t:")
+				if sp, err := probe.Parse(args[0]); err == nil && sp.Kind == probe.Syscall {
+					pattern = "syscalls:sys_*_" + sp.Name
+				}
+			}
+			fsys, err := tracefs.Open()
+			if err != nil {
+				return err
+			}
+			evs, err := fsys.List(pattern)
+			if err != nil {
+				return err
+			}
+			if len(evs) == 0 && pattern != "" {
+				if !strings.ContainsAny(pattern, "*?[") {
+					if cat, name, ok := strings.Cut(pattern, ":"); ok {
+						_, err := fsys.Format(cat, name)
+						if err != nil {
+							return err
+						}
+					}
+				}
+				return fmt.Errorf("no tracepoint matches %q", pattern)
+			}
+			out := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
+			defer out.Flush()
+			for _, ev := range evs {
+				fmt.Fprintf(out, "tracepoint:%s\n", ev)
+				if !verbose {
+					continue
+				}
+				f, err := fsys.Format(ev.Category, ev.Name)
+				if err != nil {
+					return err
+				}
+				s, err := resolve.Schema(f, resolve.Options{})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "    pid\tint32\t(builtin)\n    tid\tint32\t(builtin)\n    comm\tstring\t(builtin)\n    cpu\tuint32\t(builtin)\n")
+				typ := ctftrace.Type(s)
+				for i, fl := range s.Fields {
+					_ = i
+					ct := typ.Field(ctftrace.FieldName(fl.Name))
+					fmt.Fprintf(out, "    %s\t%s\t%s\n", fl.Name, typeName(ct.Type), fl.CType)
+				}
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVarP(&verbose, "verbose", "v", false, "show each event's fields")
+	return c
+}

@@ -1,0 +1,62 @@
+// Command bpftrail records eBPF events into Common Trace Format traces and
+// aggregates them in kernel. See "bpftrail help".
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0"
+
+func main() {
+	if os.Getenv(waitExecEnv) != "" {
+		waitExec() // never returns
+	}
+	root := newRoot()
+	if err := root.Execute(); err != nil {
+		var ee *exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		fmt.Fprintf(os.Stderr, "bpftrail: %s\n", oneLine(err))
+		os.Exit(1)
+	}
+}
+
+// exitError ends the program with a status and no further message.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// oneLine flattens an error chain to one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "bpftrail",
+		Short: "Record eBPF events into CTF traces and aggregate them in kernel",
+		Long: `bpftrail attaches small BPF programs to tracepoints and syscalls, filters
+in kernel, and writes what they see as a Common Trace Format (CTF 1.8) trace
+that babeltrace2 and Trace Compass read, with every lost event accounted for.`,
+		Example: `  bpftrail record -e syscalls:sys_enter_openat -d 5s
+  bpftrail record -e 'sched:*' -- make -j2
+  bpftrail print bpftrail-20261125-101500`,
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetVersionTemplate("bpftrail {{.Version}}\n")
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return fmt.Errorf("%s (see bpftrail %s --help)", err, c.Name())
+	})
+	root.AddCommand(newRecord(), newList(), newPrint(), newRecover(), newDemo())
+	return root
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bpftrail/bpftrail/ctf"
+	"github.com/bpftrail/bpftrail/internal/bpfgen"
+	"github.com/bpftrail/bpftrail/internal/collect"
+	"github.com/bpftrail/bpftrail/internal/ctftrace"
+	"github.com/bpftrail/bpftrail/internal/engine"
+)
+
+type recordFlags struct {
+	events     []string
+	filter     string
+	output     string
+	duration   time.Duration
+	pid        int
+	all        bool
+	bufferSize string
+	stringSize int
+	quiet      bool
+}
+
+func newRecord() *cobra.Command {
+	var f recordFlags
+	c := &cobra.Command{
+		Use:   "record -e SPEC [-e SPEC ...] [flags] [-- COMMAND [ARGS...]]",
+		Short: "Record tracepoints and syscalls into a CTF trace",
+		Long: `record attaches to the given probes and writes every event they see into a
+CTF 1.8 trace directory, one stream per CPU, until Ctrl-C, the end of -d, or
+the end of COMMAND. With COMMAND only it and its descendants are recorded
+(unless -a); with -p only that process.
+
+Probe specs: tracepoint:CATEGORY:NAME, CATEGORY:NAME, globs such as 'sched:*'
+or 'syscalls:sys_enter_*', and syscall:NAME for a syscall's entry and exit.
+
+Filters run in kernel: comparisons (== != < <= > >=) on the event's fields and
+on pid, tid, comm and cpu, joined by && || ! and parentheses; strings compare
+with == and !=, and a trailing * matches a prefix ("/etc/*").`,
+		Example: `  bpftrail record -e syscalls:sys_enter_openat -- ls /etc
+  bpftrail record -e 'sched:*' -a -d 10s -o sched-trace
+  bpftrail record -e syscall:openat --filter 'comm == "bash" && ret < 0' -d 30s`,
+		RunE: func(c *cobra.Command, args []string) error {
+			return runRecord(c, f, args)
+		},
+	}
+	fl := c.Flags()
+	fl.StringArrayVarP(&f.events, "event", "e", nil, "probe spec to record (repeatable)")
+	fl.StringVar(&f.filter, "filter", "", "in-kernel filter expression")
+	fl.StringVarP(&f.output, "output", "o", "", "trace directory (default ./bpftrail-YYYYmmdd-HHMMSS)")
+	fl.DurationVarP(&f.duration, "duration", "d", 0, "stop after this long (e.g. 10s)")
+	fl.IntVarP(&f.pid, "pid", "p", 0, "record only this process")
+	fl.BoolVarP(&f.all, "all", "a", false, "record every process, also with a command")
+	fl.StringVar(&f.bufferSize, "buffer-size", "16MiB", "ring buffer size (e.g. 8KiB, 64MiB)")
+	fl.IntVar(&f.stringSize, "string-size", 256, "bytes kept of each string copied from memory")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress line and no summary")
+	return c
+}
+
+func runRecord(c *cobra.Command, f recordFlags, args []string) error {
+	if len(args) > 0 && c.ArgsLenAtDash() != 0 {
+		return fmt.Errorf("unexpected argument %q: put a command after --", args[0])
+	}
+	bufSize, err := parseSize(f.bufferSize)
+	if err != nil {
+		return fmt.Errorf("--buffer-size: %w", err)
+	}
+	if f.stringSize < 1 || f.stringSize > 4096 {
+		return fmt.Errorf("--string-size must be between 1 and 4096")
+	}
+	cfg := engine.Config{Specs: f.events, Filter: f.filter, BufferSize: bufSize, StringSize: f.stringSize}
+	switch {
+	case f.pid != 0 && len(args) > 0:
+		return fmt.Errorf("-p and a command cannot be used together")
+	case f.pid != 0:
+		if err := syscall.Kill(f.pid, 0); err == syscall.ESRCH {
+			return fmt.Errorf("-p %d: no such process", f.pid)
+		}
+		cfg.Target, cfg.PID = bpfgen.TargetPID, uint32(f.pid)
+	case len(args) > 0 && !f.all:
+		cfg.Target = bpfgen.TargetPids
+	}
+	sess, err := engine.Open(cfg)
+	if err != nil {
+		return err
+	}
+	defer sess.Close()
+
+	dir := f.output
+	if dir == "" {
+		dir = "bpftrail-" + time.Now().Format("20060102-150405")
+	}
+	w, err := ctf.Create(dir, ctf.Options{
+		TracerName:   "bpftrail",
+		TracerMajor:  versionPart(0),
+		TracerMinor:  versionPart(1),
+		TracerPatch:  versionPart(2),
+		EventContext: ctftrace.ContextType(),
+		Env: []ctf.EnvValue{
+			{Key: "bpftrail_version", Str: version},
+			{Key: "bpftrail_command", Str: strings.Join(os.Args, " ")},
+		},
+	})
+	if err != nil {
+		return err
+	}
+	tw, err := ctftrace.NewWriter(w, sess.Schemas, sess.CPUs())
+	if err != nil {
+		w.Close()
+		return err
+	}
+	col, err := sess.Collector(tw)
+	if err != nil {
+		w.Close()
+		return err
+	}
+	defer col.Close()
+
+	var held *startedCommand
+	if len(args) > 0 {
+		if held, err = startHeld(args); err != nil {
+			w.Close()
+			return err
+		}
+		if cfg.Target == bpfgen.TargetPids {
+			if err := sess.Follow(held.cmd.Process.Pid); err != nil {
+				held.abort()
+				w.Close()
+				return err
+			}
+		}
+	}
+	if err := sess.Attach(); err != nil {
+		if held != nil {
+			held.abort()
+		}
+		w.Close()
+		return err
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if f.duration > 0 {
+		var c2 context.CancelFunc
+		ctx, c2 = context.WithTimeout(ctx, f.duration)
+		defer c2()
+	}
+	var cmdErr error
+	if held != nil {
+		if err := held.release(); err != nil {
+			w.Close()
+			return err
+		}
+		ctx2, c3 := context.WithCancel(ctx)
+		defer c3()
+		ctx = ctx2
+		go func() {
+			cmdErr = held.cmd.Wait()
+			c3()
+		}()
+	}
+	start := time.Now()
+	stopProgress := progress(f.quiet, col, w, start)
+	runErr := sess.Run(ctx, col)
+	stopProgress()
+	closeErr := w.Close()
+	if runErr != nil {
+		return runErr
+	}
+	if closeErr != nil {
+		return closeErr
+	}
+	if !f.quiet {
+		summary(os.Stderr, dir, tw, col, w, time.Since(start))
+		if cmdErr != nil {
+			fmt.Fprintf(os.Stderr, "command: %v\n", cmdErr)
+		}
+	}
+	return nil
+}
+
+func versionPart(i int) int {
+	parts := strings.Split(version, ".")
+	if i >= len(parts) {
+		return 0
+	}
+	n := 0
+	fmt.Sscanf(parts[i], "%d", &n)
+	return n
+}
+
+// progress prints a live line on a terminal until the returned func is called.
+func progress(quiet bool, col *collect.Collector, w *ctf.Writer, start time.Time) func() {
+	if quiet || !isTerminal(os.Stderr) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		var prev uint64
+		prevT := start
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(os.Stderr, "\r\033[K")
+				return
+			case now := <-t.C:
+				n := col.Stats.Records.Load()
+				rate := float64(n-prev) / now.Sub(prevT).Seconds()
+				prev, prevT = n, now
+				fmt.Fprintf(os.Stderr, "\r\033[Krecording: %d events (%.0f/s), %d lost, %s read, %s",
+					n, rate, col.Stats.Lost.Load(), humanBytes(int64(col.Stats.Bytes.Load())), now.Sub(start).Truncate(time.Second))
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
+func summary(out *os.File, dir string, tw *ctftrace.Writer, col *collect.Collector, w *ctf.Writer, d time.Duration) {
+	st := w.Stats()
+	fmt.Fprintf(out, "bpftrail: recorded %d events in %s to %s (%s, %d lost",
+		st.Events, d.Truncate(time.Millisecond), dir, humanBytes(st.Bytes), col.Stats.Lost.Load())
+	if st.Clamped > 0 {
+		fmt.Fprintf(out, ", %d timestamps raised to keep order", st.Clamped)
+	}
+	fmt.Fprintln(out, ")")
+	classes := append([]*ctftrace.Class(nil), tw.Classes()...)
+	sort.SliceStable(classes, func(i, j int) bool { return classes[i].Count > classes[j].Count })
+	for _, c := range classes {
+		if c.Count > 0 {
+			fmt.Fprintf(out, "  %-40s %10d\n", c.Schema.Name, c.Count)
+		}
+	}
+	if col.Stats.Lost.Load() > 0 {
+		fmt.Fprintf(out, "  %d events could not be written (ring buffer full): increase --buffer-size or filter more\n", col.Stats.Lost.Load())
+	}
+}

@@ -1,0 +1,732 @@
+package ctf
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Layout of what the writer emits (all little endian, byte aligned):
+//
+//	packet header:  u32 magic, u8 uuid[16], u32 stream_id, u64 stream_instance_id  (32 bytes)
+//	packet context: u64 timestamp_begin, u64 timestamp_end, u64 content_size,
+//	                u64 packet_size, u64 packet_seq_num, u64 events_discarded,
+//	                u32 cpu_id                                                      (52 bytes)
+//	event header:   LTTng's "large" header: u16 id, u32 timestamp (6 bytes), or
+//	                u16 0xFFFF, u32 id, u64 timestamp (14 bytes) when the id does
+//	                not fit or the time advanced by 2^32 ns or more.
+const (
+	magic          = 0xC1FC1FC1
+	hdrSize        = 32
+	ctxSize        = 52
+	preambleSize   = hdrSize + ctxSize
+	offTsBegin     = hdrSize + 0
+	offTsEnd       = hdrSize + 8
+	offContentSize = hdrSize + 16
+	offPacketSize  = hdrSize + 24
+	offSeqNum      = hdrSize + 32
+	offDiscarded   = hdrSize + 40
+	offCPU         = hdrSize + 48
+	extendedID     = 0xFFFF
+
+	// PageSize is the default packet size. Packets of exactly one page,
+	// written at page-aligned offsets, are what makes a trace survive a
+	// SIGKILL in the middle of a write: the kernel copies a write into the
+	// page cache page by page and stops only between pages, so a killed
+	// write always ends on a packet boundary.
+	PageSize = 4096
+	// batchSize is how many bytes of whole packets a stream gathers before
+	// one write(2).
+	batchSize = 64 * PageSize
+)
+
+// Options configure a [Writer]. The zero value gives a trace named after the
+// host, written by "bpftrail", with 4 KiB packets and the monotonic clock.
+type Options struct {
+	// Hostname for the env block; default os.Hostname().
+	Hostname string
+	// TracerName and version for the env block; default "bpftrail" 0.0.0.
+	TracerName                           string
+	TracerMajor, TracerMinor, TracerPatch int
+	// TraceName for the env block; default the directory's base name.
+	TraceName string
+	// Domain for the env block ("kernel", "ust"); omitted when empty.
+	Domain string
+	// Env entries added after the standard ones; an entry with the key of a
+	// standard one replaces it.
+	Env []EnvValue
+	// PacketSize in bytes; default PageSize. Values are rounded up to a
+	// multiple of PageSize. Only PageSize packets are safe against a kill in
+	// the middle of a write (see PageSize).
+	PacketSize int
+	// Clock returns the current clock value in ns; default CLOCK_MONOTONIC.
+	// Streams start at Clock() and end no earlier than Clock() at Close.
+	Clock func() uint64
+	// ClockOffset is realtime minus Clock in ns, so that readers show
+	// wall-clock time. When zero and Clock is nil it is measured.
+	ClockOffset int64
+	// ClockUUID identifies the clock's host and boot; default the kernel's
+	// boot_id, as LTTng does.
+	ClockUUID string
+	// EventContext is the stream event context, a struct written after each
+	// event's header and before its payload (for instance the process that
+	// emitted it). Encoder users write it first; [Stream.Write] takes its
+	// values before the payload's.
+	EventContext *Type
+	// ClockAbsolute marks the clock as a global (Unix epoch) reference, which
+	// babeltrace2 needs to mix the trace with others. Default true unless
+	// TracerName is an LTTng tracer (babeltrace2 forces that itself).
+	ClockAbsolute *bool
+}
+
+// Writer writes one CTF trace directory. Create it with [Create], declare
+// event classes with [Writer.AddEventClass], get per-CPU streams with
+// [Writer.Stream], then Close. Metadata is written before any packet and
+// replaced atomically when an event class is added.
+//
+// A Writer's methods may be called from several goroutines; a *Stream is used
+// by one goroutine at a time.
+type Writer struct {
+	dir  string
+	opts Options
+	meta Metadata
+	pkt  int
+
+	mu      sync.Mutex
+	streams map[int]*Stream
+	closed  bool
+}
+
+// Create makes dir (which must not already hold a trace) and writes the
+// trace's metadata.
+func Create(dir string, opts Options) (*Writer, error) {
+	if _, err := os.Stat(filepath.Join(dir, "metadata")); err == nil {
+		return nil, fmt.Errorf("ctf: %s already holds a trace", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("ctf: %w", err)
+	}
+	w := &Writer{dir: dir, opts: opts, streams: map[int]*Stream{}}
+	w.pkt = opts.PacketSize
+	if w.pkt <= 0 {
+		w.pkt = PageSize
+	}
+	w.pkt = (w.pkt + PageSize - 1) / PageSize * PageSize
+	if w.opts.Clock == nil {
+		w.opts.Clock = MonotonicNow
+		if w.opts.ClockOffset == 0 {
+			w.opts.ClockOffset = MonotonicOffset()
+		}
+	}
+	w.meta = w.baseMetadata()
+	if err := w.writeMetadata(); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// Dir returns the trace directory.
+func (w *Writer) Dir() string { return w.dir }
+
+// Metadata returns the trace's metadata as written so far. It must not be
+// modified.
+func (w *Writer) Metadata() *Metadata { return &w.meta }
+
+func (w *Writer) baseMetadata() Metadata {
+	o := w.opts
+	var m Metadata
+	m.Major, m.Minor = 1, 8
+	m.ByteOrder = LittleEndian
+	_, _ = rand.Read(m.UUID[:])
+	m.UUID[6] = m.UUID[6]&0x0f | 0x40
+	m.UUID[8] = m.UUID[8]&0x3f | 0x80
+	m.HasUUID = true
+	m.PacketHeader = Struct(
+		F("magic", Hex(Uint(32))),
+		F("uuid", Array(Uint(8), 16)),
+		F("stream_id", Uint(32)),
+		F("stream_instance_id", Uint(64)),
+	)
+	host := o.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	tracer := o.TracerName
+	if tracer == "" {
+		tracer = "bpftrail"
+	}
+	name := o.TraceName
+	if name == "" {
+		name = filepath.Base(w.dir)
+	}
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	env := []EnvValue{
+		{Key: "hostname", Str: host},
+		{Key: "domain", Str: o.Domain},
+		{Key: "sysname", Str: unix.ByteSliceToString(uts.Sysname[:])},
+		{Key: "kernel_release", Str: unix.ByteSliceToString(uts.Release[:])},
+		{Key: "kernel_version", Str: unix.ByteSliceToString(uts.Version[:])},
+		{Key: "tracer_name", Str: tracer},
+		{Key: "tracer_major", Int: int64(o.TracerMajor), IsInt: true},
+		{Key: "tracer_minor", Int: int64(o.TracerMinor), IsInt: true},
+		{Key: "tracer_patchlevel", Int: int64(o.TracerPatch), IsInt: true},
+		{Key: "trace_buffering_scheme", Str: "global"},
+		{Key: "trace_name", Str: name},
+		{Key: "trace_creation_datetime", Str: time.Now().UTC().Format("20060102T150405+0000")},
+	}
+	if o.Domain == "" {
+		env = append(env[:1], env[2:]...)
+	}
+	for _, e := range o.Env {
+		replaced := false
+		for i := range env {
+			if env[i].Key == e.Key {
+				env[i], replaced = e, true
+			}
+		}
+		if !replaced {
+			env = append(env, e)
+		}
+	}
+	m.Env = env
+	abs := !strings.HasPrefix(tracer, "lttng")
+	if o.ClockAbsolute != nil {
+		abs = *o.ClockAbsolute
+	}
+	cuuid := o.ClockUUID
+	if cuuid == "" {
+		if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
+			cuuid = strings.TrimSpace(string(b))
+		}
+	}
+	m.Clocks = []*Clock{{
+		Name:        "monotonic",
+		UUID:        cuuid,
+		Description: "Monotonic Clock",
+		Freq:        1_000_000_000,
+		Precision:   1,
+		Offset:      o.ClockOffset,
+		Absolute:    abs,
+	}}
+	clk := func(bits int) *Type { t := Uint(bits); t.Clock = "monotonic"; return t }
+	m.Streams = []*StreamClass{{
+		ID:           0,
+		EventContext: o.EventContext,
+		PacketContext: Struct(
+			F("timestamp_begin", clk(64)),
+			F("timestamp_end", clk(64)),
+			F("content_size", Uint(64)),
+			F("packet_size", Uint(64)),
+			F("packet_seq_num", Uint(64)),
+			F("events_discarded", Uint(64)),
+			F("cpu_id", Uint(32)),
+		),
+		EventHeader: &Type{Kind: KindStruct, MinAlign: 8, Fields: []Field{
+			F("id", Enum(Uint(16),
+				EnumMapping{Label: "compact", Start: 0, End: extendedID - 1},
+				EnumMapping{Label: "extended", Start: extendedID, End: extendedID})),
+			F("v", Variant("id",
+				F("compact", Struct(F("timestamp", clk(32)))),
+				F("extended", Struct(F("id", Uint(32)), F("timestamp", clk(64)))),
+			)),
+		}},
+	}}
+	return m
+}
+
+// writeMetadata writes the metadata file atomically (temporary file + rename).
+func (w *Writer) writeMetadata() error {
+	final := filepath.Join(w.dir, "metadata")
+	tmp := filepath.Join(w.dir, ".metadata.tmp")
+	if err := os.WriteFile(tmp, w.meta.TSDL(), 0o644); err != nil {
+		return fmt.Errorf("ctf: write metadata: %w", err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("ctf: write metadata: %w", err)
+	}
+	return nil
+}
+
+// AddEventClass declares an event class with the given payload (a struct
+// type, or nil for no fields) and rewrites the metadata. Names may hold any
+// character, such as "syscalls:sys_enter_openat".
+func (w *Writer) AddEventClass(name string, fields *Type) (*EventClass, error) {
+	if fields != nil && fields.Kind != KindStruct {
+		return nil, fmt.Errorf("ctf: event %q: payload must be a struct, not %v", name, fields.Kind)
+	}
+	if err := checkType(fields); err != nil {
+		return nil, fmt.Errorf("ctf: event %q: %w", name, err)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	sc := w.meta.Streams[0]
+	for _, e := range sc.Events {
+		if e.Name == name {
+			return nil, fmt.Errorf("ctf: event class %q declared twice", name)
+		}
+	}
+	ec := &EventClass{ID: uint64(len(sc.Events)), Name: name, Fields: fields}
+	sc.Events = append(sc.Events, ec)
+	if err := w.writeMetadata(); err != nil {
+		sc.Events = sc.Events[:len(sc.Events)-1]
+		return nil, err
+	}
+	return ec, nil
+}
+
+// checkType rejects types the writer cannot encode.
+func checkType(t *Type) error {
+	if t == nil {
+		return nil
+	}
+	switch t.Kind {
+	case KindInteger:
+		if t.Size != 8 && t.Size != 16 && t.Size != 32 && t.Size != 64 {
+			return fmt.Errorf("integer of %d bits (the writer takes 8, 16, 32 or 64)", t.Size)
+		}
+		if t.Align%8 != 0 {
+			return fmt.Errorf("integer aligned on %d bits (the writer takes whole bytes)", t.Align)
+		}
+	case KindFloat:
+		if t.Size != 32 && t.Size != 64 {
+			return fmt.Errorf("float of %d bits", t.Size)
+		}
+	case KindEnum:
+		if t.Container == nil || t.Container.Kind != KindInteger {
+			return errors.New("enum without an integer container")
+		}
+		return checkType(t.Container)
+	case KindArray, KindSequence:
+		if t.Elem == nil {
+			return errors.New("array without an element type")
+		}
+		return checkType(t.Elem)
+	case KindVariant:
+		return errors.New("variants cannot be written in a payload")
+	case KindStruct:
+		seen := map[string]bool{}
+		for _, f := range t.Fields {
+			if f.Type == nil {
+				return fmt.Errorf("%s: no type", f.Name)
+			}
+			if f.Type.Kind == KindSequence && !seen[f.Type.LengthField] {
+				return fmt.Errorf("%s: length field %q must come before the sequence", f.Name, f.Type.LengthField)
+			}
+			seen[f.Name] = true
+			if err := checkType(f.Type); err != nil {
+				return fmt.Errorf("%s: %w", f.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Stream returns the stream for id (the CPU number in recordings), creating
+// its file stream_<id> on first use. The stream's packets carry cpu_id = id.
+func (w *Writer) Stream(id int) (*Stream, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil, errors.New("ctf: writer is closed")
+	}
+	if s, ok := w.streams[id]; ok {
+		return s, nil
+	}
+	if id < 0 {
+		return nil, fmt.Errorf("ctf: negative stream id %d", id)
+	}
+	path := filepath.Join(w.dir, fmt.Sprintf("stream_%d", id))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("ctf: %w", err)
+	}
+	s := &Stream{
+		w:   w,
+		f:   f,
+		id:  id,
+		pkt: w.pkt,
+		buf: make([]byte, 0, batchSize+w.pkt),
+	}
+	s.enc.s = s
+	start := w.opts.Clock()
+	s.last = start
+	// An empty first packet, so that readers count discarded events exactly
+	// from the first data packet on.
+	s.openPacket(start)
+	s.closePacket()
+	if err := s.flush(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.openPacket(start)
+	w.streams[id] = s
+	return s, nil
+}
+
+// Close finishes every stream (each ends with an empty packet carrying the
+// final discarded-event count) and closes the files. The first error is
+// returned; the trace stays readable.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	ids := make([]int, 0, len(w.streams))
+	for id := range w.streams {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	end := w.opts.Clock()
+	var first error
+	for _, id := range ids {
+		if err := w.streams[id].finish(end); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// Stats sums the streams' counters.
+func (w *Writer) Stats() StreamStats {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var t StreamStats
+	for _, s := range w.streams {
+		st := s.Stats()
+		t.Events += st.Events
+		t.Discarded += st.Discarded
+		t.Clamped += st.Clamped
+		t.Bytes += st.Bytes
+		t.Packets += st.Packets
+	}
+	return t
+}
+
+// StreamStats counts what a stream wrote.
+type StreamStats struct {
+	Events    uint64 // events written
+	Discarded uint64 // events reported lost with AddDiscarded
+	Clamped   uint64 // events whose timestamp went back and was raised
+	Bytes     int64  // bytes in the file (whole packets only)
+	Packets   uint64 // packets written, the two empty ones included
+}
+
+// Stream is one data stream file. Events are written with [Stream.Begin],
+// the encoder's methods in payload order, and [Encoder.Commit]; or with
+// [Stream.Write] from Go values.
+type Stream struct {
+	w   *Writer
+	f   *os.File
+	id  int
+	pkt int
+
+	buf      []byte // whole packets not yet written, then the open packet
+	pktStart int    // offset of the open packet in buf
+	pktBegin uint64 // timestamp_begin of the open packet
+	pktEvs   int    // events in the open packet
+	evStart  int    // offset of the event being encoded
+	scratch  []byte
+
+	last      uint64 // clock value of the last event (or packet bound)
+	seq       uint64
+	discarded uint64
+	stats     StreamStats
+	written   int64 // file size: always a packet boundary
+	failed    error
+	enc       Encoder
+}
+
+// Encoder appends one event's payload. Its methods must be called in the
+// order of the event class's fields, with the types declared there; it is
+// the fast path for byte-aligned payloads (what the package's type
+// constructors build). It is valid until Commit.
+type Encoder struct {
+	s     *Stream
+	class *EventClass
+	ts    uint64
+}
+
+// Begin starts an event of class ec at clock value ts and returns the
+// encoder for its payload. A ts lower than the stream's previous one is
+// raised to it and counted in Stats().Clamped: timestamps never go back
+// within a stream.
+func (s *Stream) Begin(ec *EventClass, ts uint64) *Encoder {
+	if ts < s.last {
+		ts = s.last
+		s.stats.Clamped++
+	}
+	s.evStart = len(s.buf)
+	if ec.ID < extendedID && ts-s.last < 1<<32 {
+		s.buf = binary.LittleEndian.AppendUint16(s.buf, uint16(ec.ID))
+		s.buf = binary.LittleEndian.AppendUint32(s.buf, uint32(ts))
+	} else {
+		s.buf = binary.LittleEndian.AppendUint16(s.buf, extendedID)
+		s.buf = binary.LittleEndian.AppendUint32(s.buf, uint32(ec.ID))
+		s.buf = binary.LittleEndian.AppendUint64(s.buf, ts)
+	}
+	s.enc.class = ec
+	s.enc.ts = ts
+	return &s.enc
+}
+
+// U8 appends an unsigned 8-bit integer.
+func (e *Encoder) U8(v uint8) *Encoder { e.s.buf = append(e.s.buf, v); return e }
+
+// U16 appends an unsigned 16-bit integer.
+func (e *Encoder) U16(v uint16) *Encoder {
+	e.s.buf = binary.LittleEndian.AppendUint16(e.s.buf, v)
+	return e
+}
+
+// U32 appends an unsigned 32-bit integer.
+func (e *Encoder) U32(v uint32) *Encoder {
+	e.s.buf = binary.LittleEndian.AppendUint32(e.s.buf, v)
+	return e
+}
+
+// U64 appends an unsigned 64-bit integer.
+func (e *Encoder) U64(v uint64) *Encoder {
+	e.s.buf = binary.LittleEndian.AppendUint64(e.s.buf, v)
+	return e
+}
+
+// I8 appends a signed 8-bit integer.
+func (e *Encoder) I8(v int8) *Encoder { return e.U8(uint8(v)) }
+
+// I16 appends a signed 16-bit integer.
+func (e *Encoder) I16(v int16) *Encoder { return e.U16(uint16(v)) }
+
+// I32 appends a signed 32-bit integer.
+func (e *Encoder) I32(v int32) *Encoder { return e.U32(uint32(v)) }
+
+// I64 appends a signed 64-bit integer.
+func (e *Encoder) I64(v int64) *Encoder { return e.U64(uint64(v)) }
+
+// F32 appends a single precision float.
+func (e *Encoder) F32(v float32) *Encoder { return e.U32(math.Float32bits(v)) }
+
+// F64 appends a double precision float.
+func (e *Encoder) F64(v float64) *Encoder { return e.U64(math.Float64bits(v)) }
+
+// String appends a null-terminated string; a NUL inside s ends it early.
+func (e *Encoder) String(s string) *Encoder {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		s = s[:i]
+	}
+	e.s.buf = append(e.s.buf, s...)
+	e.s.buf = append(e.s.buf, 0)
+	return e
+}
+
+// CString appends the bytes of b up to its first NUL (or all of b) as a
+// null-terminated string.
+func (e *Encoder) CString(b []byte) *Encoder {
+	for i, c := range b {
+		if c == 0 {
+			b = b[:i]
+			break
+		}
+	}
+	e.s.buf = append(e.s.buf, b...)
+	e.s.buf = append(e.s.buf, 0)
+	return e
+}
+
+// Text appends a fixed-size character array of n bytes: b truncated or
+// zero-padded to n.
+func (e *Encoder) Text(b []byte, n int) *Encoder {
+	if len(b) > n {
+		b = b[:n]
+	}
+	e.s.buf = append(e.s.buf, b...)
+	for i := len(b); i < n; i++ {
+		e.s.buf = append(e.s.buf, 0)
+	}
+	return e
+}
+
+// Raw appends bytes already encoded in the payload's layout.
+func (e *Encoder) Raw(b []byte) *Encoder { e.s.buf = append(e.s.buf, b...); return e }
+
+// Commit finishes the event. When the open packet is full, it is closed
+// (and the event moved to a new packet if it does not fit); whole packets
+// are written to the file in batches.
+func (e *Encoder) Commit() error {
+	s := e.s
+	s.last = e.ts
+	s.stats.Events++
+	s.pktEvs++
+	if len(s.buf)-s.pktStart <= s.pkt {
+		return nil
+	}
+	if s.pktEvs > 1 {
+		// Move this event to a packet of its own.
+		s.scratch = append(s.scratch[:0], s.buf[s.evStart:]...)
+		s.buf = s.buf[:s.evStart]
+		s.pktEvs--
+		s.closePacket()
+		s.openPacket(s.last)
+		s.buf = append(s.buf, s.scratch...)
+		s.pktEvs = 1
+		if len(s.buf)-s.pktStart < s.pkt {
+			return s.maybeFlush()
+		}
+	}
+	// The packet is full or holds one event larger than a packet.
+	s.closePacket()
+	s.openPacket(s.last)
+	return s.maybeFlush()
+}
+
+func (s *Stream) maybeFlush() error {
+	if s.pktStart >= batchSize {
+		return s.flush()
+	}
+	return nil
+}
+
+// openPacket appends a packet header and a context to be filled by
+// closePacket.
+func (s *Stream) openPacket(begin uint64) {
+	s.pktStart = len(s.buf)
+	s.pktBegin = begin
+	s.pktEvs = 0
+	b := s.buf
+	b = binary.LittleEndian.AppendUint32(b, magic)
+	b = append(b, s.w.meta.UUID[:]...)
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	b = binary.LittleEndian.AppendUint64(b, uint64(s.id))
+	b = append(b, make([]byte, ctxSize)...)
+	s.buf = b
+}
+
+// closePacket fills the open packet's context and pads it to a multiple of
+// the packet size.
+func (s *Stream) closePacket() {
+	p := s.buf[s.pktStart:]
+	content := len(p)
+	size := (content + s.pkt - 1) / s.pkt * s.pkt
+	le := binary.LittleEndian
+	le.PutUint64(p[offTsBegin-0:], s.pktBegin)
+	le.PutUint64(p[offTsEnd:], s.last)
+	le.PutUint64(p[offContentSize:], uint64(content)*8)
+	le.PutUint64(p[offPacketSize:], uint64(size)*8)
+	le.PutUint64(p[offSeqNum:], s.seq)
+	le.PutUint64(p[offDiscarded:], s.discarded)
+	le.PutUint32(p[offCPU:], uint32(s.id))
+	for i := content; i < size; i++ {
+		s.buf = append(s.buf, 0)
+	}
+	s.seq++
+	s.stats.Packets++
+	s.pktStart = len(s.buf)
+}
+
+// flush writes the whole packets gathered in buf with one write and keeps
+// the open packet.
+func (s *Stream) flush() error {
+	if s.failed != nil {
+		return s.failed
+	}
+	n := s.pktStart
+	if n == 0 {
+		return nil
+	}
+	wrote, err := s.f.Write(s.buf[:n])
+	if err != nil {
+		// Never leave a partial packet: cut the file back to the last
+		// packet boundary, and stop writing this stream.
+		_ = s.f.Truncate(s.written)
+		_, _ = s.f.Seek(s.written, 0)
+		s.failed = fmt.Errorf("ctf: write %s: %w (the trace is kept up to the last whole packet)", s.f.Name(), err)
+		return s.failed
+	}
+	s.written += int64(wrote)
+	s.stats.Bytes = s.written
+	rest := copy(s.buf, s.buf[n:])
+	s.buf = s.buf[:rest]
+	s.evStart -= n
+	s.pktStart = 0
+	return nil
+}
+
+// AddDiscarded reports n events that should have been in this stream but
+// were lost, observed at clock value ts. They are recorded in the next
+// packet's events_discarded counter.
+func (s *Stream) AddDiscarded(n uint64, ts uint64) {
+	s.discarded += n
+	s.stats.Discarded += n
+	if ts > s.last && s.pktEvs == 0 {
+		s.last = ts
+		s.pktBegin = ts
+	}
+}
+
+// Stats returns the stream's counters.
+func (s *Stream) Stats() StreamStats { return s.stats }
+
+// Flush closes the open packet (when it holds events) and writes every whole
+// packet to the file, so that a reader sees all events committed so far.
+func (s *Stream) Flush() error {
+	if s.pktEvs > 0 {
+		s.closePacket()
+		s.openPacket(s.last)
+	}
+	return s.flush()
+}
+
+// finish writes the last packets: the open one if it holds events, then an
+// empty one that carries the final discarded count, ending at end (or at
+// the last event when that is later).
+func (s *Stream) finish(end uint64) error {
+	if s.pktEvs > 0 {
+		s.closePacket()
+		s.openPacket(s.last)
+	}
+	if end > s.last {
+		s.last = end
+	}
+	s.closePacket()
+	err := s.flush()
+	if cerr := s.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("ctf: %w", cerr)
+	}
+	return err
+}
+
+// MonotonicNow returns CLOCK_MONOTONIC in ns, the clock of bpf_ktime_get_ns.
+func MonotonicNow() uint64 {
+	var ts unix.Timespec
+	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}
+
+// MonotonicOffset returns CLOCK_REALTIME minus CLOCK_MONOTONIC in ns,
+// measured as the tightest of a few samples.
+func MonotonicOffset() int64 {
+	best, bestWidth := int64(0), int64(math.MaxInt64)
+	for range 5 {
+		var a, r, b unix.Timespec
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &a)
+		_ = unix.ClockGettime(unix.CLOCK_REALTIME, &r)
+		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &b)
+		if w := b.Nano() - a.Nano(); w < bestWidth {
+			bestWidth = w
+			best = r.Nano() - (a.Nano()+b.Nano())/2
+		}
+	}
+	return best
+}

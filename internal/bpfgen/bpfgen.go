@@ -1,0 +1,310 @@
+// Package bpfgen builds, at run time and without a compiler, the BPF
+// programs that record events: for one event schema it emits instructions
+// that fill a record (header, then each field from the probe context), run
+// the in-kernel filter over it, and copy it into the ring buffer, counting
+// per CPU the records the ring had no room for.
+//
+// Errors are returned when a schema or filter cannot be expressed; the
+// kernel verifier's own errors come from loading the returned spec.
+package bpfgen
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/bpftrail/bpftrail/internal/event"
+	"github.com/bpftrail/bpftrail/internal/filter"
+)
+
+// Maps are the maps the generated programs use; they are shared by every
+// program of a session.
+type Maps struct {
+	Events  *ebpf.Map // BPF_MAP_TYPE_RINGBUF
+	Scratch *ebpf.Map // per-CPU array, one value of MaxRecord bytes: where a record is built
+	Lost    *ebpf.Map // per-CPU array of one u64: records the ring had no room for
+	Pids    *ebpf.Map // hash u32 tgid -> u8; the processes to record when Target is TargetPids
+}
+
+// Target selects which processes are recorded.
+type Target uint8
+
+// Targets.
+const (
+	TargetAll  Target = iota // every process
+	TargetPID                // the process PID (its tgid)
+	TargetPids               // the tgids in Maps.Pids (a command and its descendants)
+)
+
+// Options configure one program.
+type Options struct {
+	ClassID uint32
+	Target  Target
+	PID     uint32
+	Filter  *filter.Expr
+	// Wakeup makes the ring buffer wake the reader for each record; by
+	// default records are submitted without a wake-up and the reader polls.
+	Wakeup bool
+	// Type is the program type; default ebpf.TracePoint.
+	Type ebpf.ProgramType
+}
+
+// Registers with a fixed role in the generated code.
+const (
+	rCtx    = asm.R6 // probe context
+	rPidTgd = asm.R7 // bpf_get_current_pid_tgid()
+	rRec    = asm.R8 // the record being built (scratch map value)
+	rTmp    = asm.R9
+)
+
+const (
+	labelExit = "exit"
+	// Stack: fp-8 holds map keys.
+	stackKey = -8
+)
+
+// Program returns the spec of the program recording schema s. The schema
+// must have been laid out (s.Layout) and fit in a scratch value of
+// maxRecord bytes.
+func Program(s *event.Schema, m Maps, maxRecord int, o Options) (*ebpf.ProgramSpec, error) {
+	size := s.RecordSize()
+	if size > maxRecord {
+		return nil, fmt.Errorf("bpfgen: record of %d bytes exceeds the %d-byte scratch", size, maxRecord)
+	}
+	g := &gen{}
+	g.emit(asm.Mov.Reg(rCtx, asm.R1), asm.FnGetCurrentPidTgid.Call(), asm.Mov.Reg(rPidTgd, asm.R0))
+
+	switch o.Target {
+	case TargetPID:
+		g.emit(
+			asm.Mov.Reg(asm.R1, rPidTgd),
+			asm.RSh.Imm(asm.R1, 32),
+			asm.JNE.Imm(asm.R1, int32(o.PID), labelExit),
+		)
+	case TargetPids:
+		if m.Pids == nil {
+			return nil, fmt.Errorf("bpfgen: no pid map")
+		}
+		g.emit(
+			asm.Mov.Reg(asm.R1, rPidTgd),
+			asm.RSh.Imm(asm.R1, 32),
+			asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
+			asm.LoadMapPtr(asm.R1, m.Pids.FD()),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, stackKey),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, labelExit),
+		)
+	}
+
+	// rRec = the scratch record of this CPU.
+	g.emit(
+		asm.Mov.Imm(asm.R1, 0),
+		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, m.Scratch.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stackKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, labelExit),
+		asm.Mov.Reg(rRec, asm.R0),
+	)
+	// Header.
+	g.emit(
+		asm.FnKtimeGetNs.Call(),
+		asm.StoreMem(rRec, event.OffTime, asm.R0, asm.DWord),
+		asm.StoreImm(rRec, event.OffClass, int64(o.ClassID), asm.Word),
+		asm.FnGetSmpProcessorId.Call(),
+		asm.StoreMem(rRec, event.OffCPU, asm.R0, asm.Word),
+		asm.StoreMem(rRec, event.OffTID, rPidTgd, asm.Word),
+		asm.Mov.Reg(asm.R1, rPidTgd),
+		asm.RSh.Imm(asm.R1, 32),
+		asm.StoreMem(rRec, event.OffPID, asm.R1, asm.Word),
+		asm.Mov.Reg(asm.R1, rRec),
+		asm.Add.Imm(asm.R1, event.OffComm),
+		asm.Mov.Imm(asm.R2, 16),
+		asm.FnGetCurrentComm.Call(),
+	)
+	for i := range s.Fields {
+		if err := g.field(&s.Fields[i]); err != nil {
+			return nil, fmt.Errorf("bpfgen: %s: field %s: %w", s.Name, s.Fields[i].Name, err)
+		}
+	}
+	if o.Filter != nil {
+		if err := g.filter(o.Filter, s); err != nil {
+			return nil, fmt.Errorf("bpfgen: %s: %w", s.Name, err)
+		}
+	}
+	// Copy the record into the ring; count what does not fit.
+	flags := int32(1) // BPF_RB_NO_WAKEUP
+	if o.Wakeup {
+		flags = 0
+	}
+	g.emit(
+		asm.LoadMapPtr(asm.R1, m.Events.FD()),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Mov.Imm(asm.R3, int32(size)),
+		asm.Mov.Imm(asm.R4, flags),
+		asm.FnRingbufOutput.Call(),
+		asm.JEq.Imm(asm.R0, 0, labelExit),
+		asm.Mov.Imm(asm.R1, 0),
+		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, m.Lost.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stackKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, labelExit),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+	)
+	g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(labelExit), asm.Return())
+
+	typ := o.Type
+	if typ == ebpf.UnspecifiedProgram {
+		typ = ebpf.TracePoint
+	}
+	return &ebpf.ProgramSpec{
+		Name:         progName(s.Name),
+		Type:         typ,
+		License:      "GPL",
+		Instructions: g.insns,
+	}, nil
+}
+
+// progName makes a kernel program name (at most 15 characters of
+// [A-Za-z0-9_]) from an event name.
+func progName(name string) string {
+	b := []byte{}
+	for i := len(name) - 1; i >= 0 && len(b) < 15; i-- {
+		c := name[i]
+		if c == ':' {
+			break
+		}
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			c = '_'
+		}
+		b = append([]byte{c}, b...)
+	}
+	return string(b)
+}
+
+type gen struct {
+	insns  asm.Instructions
+	labels int
+}
+
+func (g *gen) emit(ins ...asm.Instruction) { g.insns = append(g.insns, ins...) }
+
+func (g *gen) label(prefix string) string {
+	g.labels++
+	return fmt.Sprintf("%s_%d", prefix, g.labels)
+}
+
+// field emits the code that fills one field of the record.
+func (g *gen) field(f *event.Field) error {
+	switch f.Src {
+	case event.FromContext:
+		return g.copyContext(f)
+	case event.FromDataLoc:
+		// loc = *(u32 *)(ctx + off): data at ctx + (loc & 0xffff), length loc >> 16.
+		g.emit(
+			asm.LoadMem(asm.R3, rCtx, int16(f.SrcOffset), asm.Word),
+			asm.Mov.Reg(rTmp, asm.R3),
+			asm.RSh.Imm(rTmp, 16),
+			asm.And.Imm(asm.R3, 0xffff),
+			asm.Add.Reg(asm.R3, rCtx),
+		)
+		if f.Kind == event.String {
+			g.emit(
+				asm.Mov.Reg(asm.R1, rRec),
+				asm.Add.Imm(asm.R1, int32(f.Off)),
+				asm.Mov.Imm(asm.R2, int32(f.Size)),
+				asm.FnProbeReadKernelStr.Call(),
+			)
+			return nil
+		}
+		if f.Kind != event.Bytes || f.Size < 3 {
+			return fmt.Errorf("a __data_loc field must be a string or bytes")
+		}
+		// Bytes: u16 length, then up to Size-2 bytes.
+		max := int32(f.Size - 2)
+		skip := g.label("dl")
+		g.emit(
+			asm.JLE.Imm(rTmp, max, skip),
+			asm.Mov.Imm(rTmp, max),
+			asm.Mov.Reg(rTmp, rTmp).WithSymbol(skip),
+			asm.StoreMem(rRec, int16(f.Off), rTmp, asm.Half),
+			asm.Mov.Reg(asm.R1, rRec),
+			asm.Add.Imm(asm.R1, int32(f.Off+2)),
+			asm.Mov.Reg(asm.R2, rTmp),
+			asm.FnProbeReadKernel.Call(),
+		)
+		return nil
+	case event.FromUserPtr, event.FromKernelPtr:
+		fn := asm.FnProbeReadUserStr
+		if f.Src == event.FromKernelPtr {
+			fn = asm.FnProbeReadKernelStr
+		}
+		// Clear the first byte so that a failed read records "".
+		g.emit(
+			asm.StoreImm(rRec, int16(f.Off), 0, asm.Byte),
+			asm.LoadMem(asm.R3, rCtx, int16(f.SrcOffset), asm.DWord),
+			asm.Mov.Reg(asm.R1, rRec),
+			asm.Add.Imm(asm.R1, int32(f.Off)),
+			asm.Mov.Imm(asm.R2, int32(f.Size)),
+			fn.Call(),
+		)
+		return nil
+	}
+	return fmt.Errorf("unsupported source %d", f.Src)
+}
+
+// copyContext copies Size bytes at SrcOffset of the context into the record
+// with aligned loads (the verifier requires context loads to be aligned).
+func (g *gen) copyContext(f *event.Field) error {
+	src, dst, n := f.SrcOffset, f.Off, f.Size
+	if f.Kind == event.Int && f.SrcSize > f.Size {
+		// A syscall argument stored as a long: keep the low bytes (little
+		// endian), loaded as one aligned word when possible.
+		if src%8 == 0 && f.SrcSize == 8 {
+			g.emit(asm.LoadMem(asm.R1, rCtx, int16(src), asm.DWord))
+			return g.storeN(asm.R1, dst, n)
+		}
+	}
+	for n > 0 {
+		w := 8
+		for w > 1 && (src%w != 0 || n < w) {
+			w /= 2
+		}
+		sz := sizeOf(w)
+		g.emit(
+			asm.LoadMem(asm.R1, rCtx, int16(src), sz),
+			asm.StoreMem(rRec, int16(dst), asm.R1, sz),
+		)
+		src, dst, n = src+w, dst+w, n-w
+	}
+	return nil
+}
+
+// storeN stores the low n bytes of r at rec+dst.
+func (g *gen) storeN(r asm.Register, dst, n int) error {
+	switch n {
+	case 1, 2, 4, 8:
+		g.emit(asm.StoreMem(rRec, int16(dst), r, sizeOf(n)))
+		return nil
+	}
+	return fmt.Errorf("cannot store %d bytes", n)
+}
+
+func sizeOf(n int) asm.Size {
+	switch n {
+	case 1:
+		return asm.Byte
+	case 2:
+		return asm.Half
+	case 4:
+		return asm.Word
+	}
+	return asm.DWord
+}

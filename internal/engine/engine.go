@@ -1,0 +1,310 @@
+// Package engine runs one recording session end to end: it resolves probe
+// specs to schemas, compiles the filter, generates and loads one program per
+// event, attaches them, and collects their records into a sink. It is the
+// only place where the pipeline's stages are composed.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+
+	"github.com/bpftrail/bpftrail/internal/bpfgen"
+	"github.com/bpftrail/bpftrail/internal/collect"
+	"github.com/bpftrail/bpftrail/internal/event"
+	"github.com/bpftrail/bpftrail/internal/filter"
+	"github.com/bpftrail/bpftrail/internal/probe"
+	"github.com/bpftrail/bpftrail/internal/resolve"
+	"github.com/bpftrail/bpftrail/internal/tracefs"
+)
+
+// Config describes a session.
+type Config struct {
+	Specs      []string
+	Filter     string
+	Target     bpfgen.Target
+	PID        uint32
+	BufferSize int // ring buffer bytes; rounded up to a power of two ≥ one page
+	StringSize int
+}
+
+// DefaultBufferSize is the ring buffer size when none is given.
+const DefaultBufferSize = 16 << 20
+
+// Session is a set of loaded programs and their maps.
+type Session struct {
+	FS      tracefs.FS
+	Schemas []*event.Schema
+	maps    bpfgen.Maps
+	progs   []*ebpf.Program
+	helpers []*ebpf.Program
+	links   []link.Link
+	pending *ebpf.Map
+	cfg     Config
+}
+
+// ParseSpecs parses and expands probe specs.
+func ParseSpecs(specs []string) ([]probe.Spec, error) {
+	var out []probe.Spec
+	for _, raw := range specs {
+		sp, err := probe.Parse(raw)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sp.Expand()...)
+	}
+	return out, nil
+}
+
+// Resolve parses specs and reads the schemas of their tracepoints; it needs
+// tracefs but no BPF.
+func Resolve(cfg Config) (tracefs.FS, []*event.Schema, error) {
+	specs, err := ParseSpecs(cfg.Specs)
+	if err != nil {
+		return tracefs.FS{}, nil, err
+	}
+	if len(specs) == 0 {
+		return tracefs.FS{}, nil, errors.New("no probe given (use -e SPEC, e.g. -e syscalls:sys_enter_openat)")
+	}
+	for _, sp := range specs {
+		switch sp.Kind {
+		case probe.Tracepoint:
+		case probe.Kprobe, probe.Kretprobe:
+			return tracefs.FS{}, nil, kprobeSupport(sp)
+		default:
+			return tracefs.FS{}, nil, fmt.Errorf("%s: %s probes cannot be recorded yet; use tracepoints (bpftrail list)", sp.Raw, sp.Kind)
+		}
+	}
+	fsys, err := tracefs.Open()
+	if err != nil {
+		return tracefs.FS{}, nil, err
+	}
+	schemas, err := resolve.Tracepoints(fsys, specs, resolve.Options{StringSize: cfg.StringSize})
+	if err != nil {
+		return fsys, nil, err
+	}
+	return fsys, schemas, nil
+}
+
+// kprobeSupport reports whether the kernel can attach kprobes, as an error
+// naming the alternatives when it cannot.
+func kprobeSupport(sp probe.Spec) error {
+	_, errPMU := os.Stat("/sys/bus/event_source/devices/kprobe/type")
+	root, _ := tracefs.Root()
+	_, errTFS := os.Stat(root + "/kprobe_events")
+	if errPMU != nil && errTFS != nil {
+		return fmt.Errorf("%s: this kernel has no kprobe support (no kprobe PMU and no %s/kprobe_events; CONFIG_KPROBES is off): use tracepoints instead, e.g. syscalls:sys_enter_* or sched:* (bpftrail list)", sp.Raw, root)
+	}
+	return fmt.Errorf("%s: kprobes cannot be recorded yet; use tracepoints (bpftrail list)", sp.Raw)
+}
+
+// CompileFilters type-checks the filter against every schema.
+func CompileFilters(src string, schemas []*event.Schema) ([]*filter.Expr, error) {
+	out := make([]*filter.Expr, len(schemas))
+	if strings.TrimSpace(src) == "" {
+		return out, nil
+	}
+	for i, s := range schemas {
+		e, err := filter.Parse(src, bpfgen.FilterFields(s))
+		if err != nil {
+			if len(schemas) > 1 {
+				return nil, fmt.Errorf("%s: %w", s.Name, err)
+			}
+			return nil, err
+		}
+		out[i] = e
+	}
+	return out, nil
+}
+
+// Open resolves, generates and loads the session's programs.
+func Open(cfg Config) (*Session, error) {
+	fsys, schemas, err := Resolve(cfg)
+	if err != nil {
+		return nil, err
+	}
+	filters, err := CompileFilters(cfg.Filter, schemas)
+	if err != nil {
+		return nil, err
+	}
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, permission(fmt.Errorf("raise the memlock limit: %w", err))
+	}
+	s := &Session{FS: fsys, Schemas: schemas, cfg: cfg}
+	if err := s.load(filters); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// permission turns EPERM into a message that says what to do.
+func permission(err error) error {
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("%w: recording needs root (or CAP_BPF and CAP_PERFMON)", err)
+	}
+	return err
+}
+
+func ringSize(n int) uint32 {
+	if n <= 0 {
+		n = DefaultBufferSize
+	}
+	size := os.Getpagesize()
+	for size < n {
+		size <<= 1
+	}
+	return uint32(size)
+}
+
+func (s *Session) load(filters []*filter.Expr) error {
+	maxRec := event.HeaderSize
+	for _, sc := range s.Schemas {
+		if n := sc.RecordSize(); n > maxRec {
+			maxRec = n
+		}
+	}
+	maxRec = (maxRec + 7) &^ 7
+	var err error
+	if s.maps.Events, err = ebpf.NewMap(&ebpf.MapSpec{Name: "bt_events", Type: ebpf.RingBuf, MaxEntries: ringSize(s.cfg.BufferSize)}); err != nil {
+		return permission(fmt.Errorf("create ring buffer: %w", err))
+	}
+	if s.maps.Scratch, err = ebpf.NewMap(&ebpf.MapSpec{Name: "bt_scratch", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: uint32(maxRec), MaxEntries: 1}); err != nil {
+		return permission(fmt.Errorf("create scratch map: %w", err))
+	}
+	if s.maps.Lost, err = ebpf.NewMap(&ebpf.MapSpec{Name: "bt_lost", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1}); err != nil {
+		return permission(fmt.Errorf("create loss counters: %w", err))
+	}
+	if s.cfg.Target == bpfgen.TargetPids {
+		if s.maps.Pids, err = ebpf.NewMap(&ebpf.MapSpec{Name: "bt_pids", Type: ebpf.Hash, KeySize: 4, ValueSize: 1, MaxEntries: 65536}); err != nil {
+			return permission(fmt.Errorf("create pid map: %w", err))
+		}
+		if s.pending, err = ebpf.NewMap(&ebpf.MapSpec{Name: "bt_pending", Type: ebpf.Hash, KeySize: 4, ValueSize: 1, MaxEntries: 64}); err != nil {
+			return permission(fmt.Errorf("create pid map: %w", err))
+		}
+		if err := s.loadFollowers(); err != nil {
+			return err
+		}
+	}
+	for i, sc := range s.Schemas {
+		spec, err := bpfgen.Program(sc, s.maps, maxRec, bpfgen.Options{
+			ClassID: uint32(i), Target: s.cfg.Target, PID: s.cfg.PID, Filter: filters[i],
+		})
+		if err != nil {
+			return err
+		}
+		prog, err := ebpf.NewProgram(spec)
+		if err != nil {
+			return permission(fmt.Errorf("load program for %s: %w", sc.Name, err))
+		}
+		s.progs = append(s.progs, prog)
+	}
+	return nil
+}
+
+// Attach attaches every program; the helpers that follow a command's
+// descendants go first so that no fork is missed.
+func (s *Session) Attach() error {
+	for i, h := range s.helpers {
+		name := []string{"sched_process_fork", "sched_process_exec"}[i]
+		l, err := link.Tracepoint("sched", name, h, nil)
+		if err != nil {
+			return permission(fmt.Errorf("attach sched:%s: %w", name, err))
+		}
+		s.links = append(s.links, l)
+	}
+	for i, p := range s.progs {
+		sc := s.Schemas[i]
+		l, err := link.Tracepoint(sc.Category, sc.Event, p, nil)
+		if err != nil {
+			return permission(fmt.Errorf("attach %s: %w", sc.Name, err))
+		}
+		s.links = append(s.links, l)
+	}
+	return nil
+}
+
+// Detach removes the programs from their probes.
+func (s *Session) Detach() {
+	for _, l := range s.links {
+		l.Close()
+	}
+	s.links = nil
+}
+
+// Follow makes the process pid recorded from its next exec on, with all the
+// processes it forks (TargetPids sessions).
+func (s *Session) Follow(pid int) error {
+	if s.pending == nil {
+		return errors.New("engine: session does not follow processes")
+	}
+	return s.pending.Put(uint32(pid), uint8(1))
+}
+
+// Collector returns a collector of the session's ring buffer into sink.
+func (s *Session) Collector(sink collect.Sink) (*collect.Collector, error) {
+	return collect.New(s.maps.Events, s.maps.Lost, sink, 0)
+}
+
+// Run collects until ctx is done, detaches, and drains what is left.
+func (s *Session) Run(ctx context.Context, c *collect.Collector) error {
+	err := c.Run(ctx)
+	s.Detach()
+	if derr := c.Drain(); err == nil {
+		err = derr
+	}
+	return err
+}
+
+// Close releases everything.
+func (s *Session) Close() {
+	s.Detach()
+	for _, p := range append(s.progs, s.helpers...) {
+		p.Close()
+	}
+	for _, m := range []*ebpf.Map{s.maps.Events, s.maps.Scratch, s.maps.Lost, s.maps.Pids, s.pending} {
+		if m != nil {
+			m.Close()
+		}
+	}
+}
+
+// loadFollowers loads the programs that follow a command and its
+// descendants.
+func (s *Session) loadFollowers() error {
+	f, err := s.FS.Format("sched", "sched_process_fork")
+	if err != nil {
+		return err
+	}
+	child, ok := f.Field("child_pid")
+	if !ok {
+		return errors.New("sched:sched_process_fork has no child_pid field")
+	}
+	for _, spec := range []*ebpf.ProgramSpec{
+		bpfgen.ForkFollower(s.maps.Pids, child.Offset),
+		bpfgen.ExecPromoter(s.pending, s.maps.Pids),
+	} {
+		p, err := ebpf.NewProgram(spec)
+		if err != nil {
+			return permission(fmt.Errorf("load %s: %w", spec.Name, err))
+		}
+		s.helpers = append(s.helpers, p)
+	}
+	return nil
+}
+
+// CPUs returns the number of possible CPUs, the streams a recording has.
+func (s *Session) CPUs() int {
+	n, err := ebpf.PossibleCPU()
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
+}

@@ -1,0 +1,128 @@
+// Package event defines what bpftrail records: an event's schema, the byte
+// layout of the records that BPF programs write for it, and how each field
+// is read from the probe's context. It imports no other package of the
+// project: probe resolvers build schemas, program generators and the
+// collector consume them.
+package event
+
+import "fmt"
+
+// Kind is how a field's value is represented.
+type Kind uint8
+
+// Field kinds.
+const (
+	Int     Kind = iota + 1 // integer of Size bytes (1, 2, 4, 8)
+	Text                    // fixed char[Size], shown as text up to the first NUL
+	String                  // NUL-terminated string copied into a slot of Size bytes
+	Bytes                   // variable byte array copied into a slot of Size bytes, with a u16 length first
+	Array                   // fixed array of Len integers of ElemSize bytes
+)
+
+// Source says where a BPF program finds a field's value.
+type Source uint8
+
+// Field sources.
+const (
+	FromContext   Source = iota + 1 // bytes at SrcOffset in the probe context (tracepoint record)
+	FromDataLoc                     // a __data_loc u32 at SrcOffset: offset (low 16 bits) and length (high 16)
+	FromUserPtr                     // a pointer at SrcOffset into user memory: the string it points to
+	FromKernelPtr                   // a pointer at SrcOffset into kernel memory: the string it points to
+	FromArg                         // register argument number SrcOffset (uprobes)
+	FromRetval                      // the return value (uretprobes)
+)
+
+// Field is one recorded field.
+type Field struct {
+	Name      string
+	Kind      Kind
+	Size      int  // bytes the field takes in the record
+	Signed    bool // Int, Array
+	Hex       bool // display in base 16 (pointers, flags)
+	ElemSize  int  // Array: element size in bytes
+	Len       int  // Array: element count
+	Src       Source
+	SrcOffset int
+	SrcSize   int    // bytes to read at SrcOffset (may exceed Size for syscall args stored as longs)
+	CType     string // the C type as the probe describes it
+	Off       int    // offset of the field in the record, after the header
+}
+
+// HeaderSize is the size of the header every record starts with:
+//
+//	u64 timestamp (bpf_ktime_get_ns), u32 event class id, u32 cpu,
+//	u32 tid, u32 pid (tgid), char comm[16]
+const HeaderSize = 40
+
+// Offsets of the header members.
+const (
+	OffTime  = 0
+	OffClass = 8
+	OffCPU   = 12
+	OffTID   = 16
+	OffPID   = 20
+	OffComm  = 24
+)
+
+// Schema describes one event class: its name and fields in record order.
+type Schema struct {
+	Name   string // e.g. "syscalls:sys_enter_openat"
+	Fields []Field
+	// Target of the probe, for program generation.
+	Category, Event string // tracepoints
+}
+
+// Layout assigns record offsets to the fields and returns the record size
+// (header included).
+func (s *Schema) Layout() int {
+	off := HeaderSize
+	for i := range s.Fields {
+		f := &s.Fields[i]
+		f.Off = off
+		off += f.Size
+	}
+	return off
+}
+
+// RecordSize returns the size of a record of this schema; Layout must have
+// been called.
+func (s *Schema) RecordSize() int {
+	if len(s.Fields) == 0 {
+		return HeaderSize
+	}
+	l := s.Fields[len(s.Fields)-1]
+	return l.Off + l.Size
+}
+
+// Lookup returns the field called name.
+func (s *Schema) Lookup(name string) (*Field, bool) {
+	for i := range s.Fields {
+		if s.Fields[i].Name == name {
+			return &s.Fields[i], true
+		}
+	}
+	return nil, false
+}
+
+// Validate checks that sizes are consistent.
+func (s *Schema) Validate() error {
+	for _, f := range s.Fields {
+		switch f.Kind {
+		case Int:
+			if f.Size != 1 && f.Size != 2 && f.Size != 4 && f.Size != 8 {
+				return fmt.Errorf("%s: field %s: integer of %d bytes", s.Name, f.Name, f.Size)
+			}
+		case Array:
+			if f.ElemSize*f.Len != f.Size {
+				return fmt.Errorf("%s: field %s: array size mismatch", s.Name, f.Name)
+			}
+		case Text, String, Bytes:
+			if f.Size <= 0 {
+				return fmt.Errorf("%s: field %s: empty slot", s.Name, f.Name)
+			}
+		default:
+			return fmt.Errorf("%s: field %s: unknown kind", s.Name, f.Name)
+		}
+	}
+	return nil
+}
