@@ -121,7 +121,9 @@ type EnumMapping struct {
 func F(name string, t *Type) Field { return Field{Name: name, Type: t} }
 
 // Int returns a signed integer type of the given size in bits, byte aligned.
-func Int(bits int) *Type { return &Type{Kind: KindInteger, Size: bits, Align: 8, Signed: true, Base: 10} }
+func Int(bits int) *Type {
+	return &Type{Kind: KindInteger, Size: bits, Align: 8, Signed: true, Base: 10}
+}
 
 // Uint returns an unsigned integer type of the given size in bits, byte aligned.
 func Uint(bits int) *Type { return &Type{Kind: KindInteger, Size: bits, Align: 8, Base: 10} }

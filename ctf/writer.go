@@ -56,7 +56,7 @@ type Options struct {
 	// Hostname for the env block; default os.Hostname().
 	Hostname string
 	// TracerName and version for the env block; default "bpftrail" 0.0.0.
-	TracerName                           string
+	TracerName                            string
 	TracerMajor, TracerMinor, TracerPatch int
 	// TraceName for the env block; default the directory's base name.
 	TraceName string

@@ -12,11 +12,11 @@ type Kind uint8
 
 // Field kinds.
 const (
-	Int     Kind = iota + 1 // integer of Size bytes (1, 2, 4, 8)
-	Text                    // fixed char[Size], shown as text up to the first NUL
-	String                  // NUL-terminated string copied into a slot of Size bytes
-	Bytes                   // variable byte array copied into a slot of Size bytes, with a u16 length first
-	Array                   // fixed array of Len integers of ElemSize bytes
+	Int    Kind = iota + 1 // integer of Size bytes (1, 2, 4, 8)
+	Text                   // fixed char[Size], shown as text up to the first NUL
+	String                 // NUL-terminated string copied into a slot of Size bytes
+	Bytes                  // variable byte array copied into a slot of Size bytes, with a u16 length first
+	Array                  // fixed array of Len integers of ElemSize bytes
 )
 
 // Source says where a BPF program finds a field's value.
