@@ -20,7 +20,7 @@ import (
 // A sequence's length field must be given like any other field and must
 // equal the slice's length. Write is slower than the [Encoder] path but
 // handles any alignment.
-func (s *Stream) Write(ec *EventClass, ts uint64, values ...any) error {
+func (s *StreamWriter) Write(ec *EventClass, ts uint64, values ...any) error {
 	if s.failed != nil {
 		return s.failed
 	}
@@ -57,7 +57,7 @@ func (s *Stream) Write(ec *EventClass, ts uint64, values ...any) error {
 	}
 }
 
-func (s *Stream) encodePayload(ec *EventClass, values []any) error {
+func (s *StreamWriter) encodePayload(ec *EventClass, values []any) error {
 	scope := map[string]int64{}
 	if ctx := s.w.meta.Streams[0].EventContext; ctx != nil {
 		s.align(ctx.Alignment())
@@ -85,7 +85,7 @@ func (s *Stream) encodePayload(ec *EventClass, values []any) error {
 }
 
 // align pads the open packet to a multiple of bits.
-func (s *Stream) align(bits int) {
+func (s *StreamWriter) align(bits int) {
 	a := bits / 8
 	if a <= 1 {
 		return
@@ -95,7 +95,7 @@ func (s *Stream) align(bits int) {
 	}
 }
 
-func (s *Stream) encodeValue(t *Type, v any, scope map[string]int64) error {
+func (s *StreamWriter) encodeValue(t *Type, v any, scope map[string]int64) error {
 	s.align(t.Alignment())
 	switch t.Kind {
 	case KindInteger:
@@ -242,7 +242,7 @@ func checkLen(t *Type, scope map[string]int64, n int) error {
 
 // putInt appends the low t.Size bits of u; the writer supports whole-byte
 // integers.
-func (s *Stream) putInt(t *Type, u uint64) error {
+func (s *StreamWriter) putInt(t *Type, u uint64) error {
 	var bo binary.AppendByteOrder = binary.LittleEndian
 	if t.ByteOrder == BigEndian {
 		bo = binary.BigEndian

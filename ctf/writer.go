@@ -80,7 +80,7 @@ type Options struct {
 	ClockUUID string
 	// EventContext is the stream event context, a struct written after each
 	// event's header and before its payload (for instance the process that
-	// emitted it). Encoder users write it first; [Stream.Write] takes its
+	// emitted it). Encoder users write it first; [StreamWriter.Write] takes its
 	// values before the payload's.
 	EventContext *Type
 	// ClockAbsolute marks the clock as a global (Unix epoch) reference, which
@@ -94,7 +94,7 @@ type Options struct {
 // [Writer.Stream], then Close. Metadata is written before any packet and
 // replaced atomically when an event class is added.
 //
-// A Writer's methods may be called from several goroutines; a *Stream is used
+// A Writer's methods may be called from several goroutines; a *StreamWriter is used
 // by one goroutine at a time.
 type Writer struct {
 	dir  string
@@ -103,7 +103,7 @@ type Writer struct {
 	pkt  int
 
 	mu      sync.Mutex
-	streams map[int]*Stream
+	streams map[int]*StreamWriter
 	closed  bool
 }
 
@@ -116,7 +116,7 @@ func Create(dir string, opts Options) (*Writer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ctf: %w", err)
 	}
-	w := &Writer{dir: dir, opts: opts, streams: map[int]*Stream{}}
+	w := &Writer{dir: dir, opts: opts, streams: map[int]*StreamWriter{}}
 	w.pkt = opts.PacketSize
 	if w.pkt <= 0 {
 		w.pkt = PageSize
@@ -334,7 +334,7 @@ func checkType(t *Type) error {
 
 // Stream returns the stream for id (the CPU number in recordings), creating
 // its file stream_<id> on first use. The stream's packets carry cpu_id = id.
-func (w *Writer) Stream(id int) (*Stream, error) {
+func (w *Writer) Stream(id int) (*StreamWriter, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -351,7 +351,7 @@ func (w *Writer) Stream(id int) (*Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ctf: %w", err)
 	}
-	s := &Stream{
+	s := &StreamWriter{
 		w:   w,
 		f:   f,
 		id:  id,
@@ -424,10 +424,10 @@ type StreamStats struct {
 	Packets   uint64 // packets written, the two empty ones included
 }
 
-// Stream is one data stream file. Events are written with [Stream.Begin],
+// StreamWriter writes one data stream file. Events are written with [StreamWriter.Begin],
 // the encoder's methods in payload order, and [Encoder.Commit]; or with
-// [Stream.Write] from Go values.
-type Stream struct {
+// [StreamWriter.Write] from Go values.
+type StreamWriter struct {
 	w   *Writer
 	f   *os.File
 	id  int
@@ -454,7 +454,7 @@ type Stream struct {
 // the fast path for byte-aligned payloads (what the package's type
 // constructors build). It is valid until Commit.
 type Encoder struct {
-	s     *Stream
+	s     *StreamWriter
 	class *EventClass
 	ts    uint64
 }
@@ -463,7 +463,7 @@ type Encoder struct {
 // encoder for its payload. A ts lower than the stream's previous one is
 // raised to it and counted in Stats().Clamped: timestamps never go back
 // within a stream.
-func (s *Stream) Begin(ec *EventClass, ts uint64) *Encoder {
+func (s *StreamWriter) Begin(ec *EventClass, ts uint64) *Encoder {
 	if ts < s.last {
 		ts = s.last
 		s.stats.Clamped++
@@ -591,7 +591,7 @@ func (e *Encoder) Commit() error {
 	return s.maybeFlush()
 }
 
-func (s *Stream) maybeFlush() error {
+func (s *StreamWriter) maybeFlush() error {
 	if s.pktStart >= batchSize {
 		return s.flush()
 	}
@@ -600,7 +600,7 @@ func (s *Stream) maybeFlush() error {
 
 // openPacket appends a packet header and a context to be filled by
 // closePacket.
-func (s *Stream) openPacket(begin uint64) {
+func (s *StreamWriter) openPacket(begin uint64) {
 	s.pktStart = len(s.buf)
 	s.pktBegin = begin
 	s.pktEvs = 0
@@ -615,7 +615,7 @@ func (s *Stream) openPacket(begin uint64) {
 
 // closePacket fills the open packet's context and pads it to a multiple of
 // the packet size.
-func (s *Stream) closePacket() {
+func (s *StreamWriter) closePacket() {
 	p := s.buf[s.pktStart:]
 	content := len(p)
 	size := (content + s.pkt - 1) / s.pkt * s.pkt
@@ -637,7 +637,7 @@ func (s *Stream) closePacket() {
 
 // flush writes the whole packets gathered in buf with one write and keeps
 // the open packet.
-func (s *Stream) flush() error {
+func (s *StreamWriter) flush() error {
 	if s.failed != nil {
 		return s.failed
 	}
@@ -666,7 +666,7 @@ func (s *Stream) flush() error {
 // AddDiscarded reports n events that should have been in this stream but
 // were lost, observed at clock value ts. They are recorded in the next
 // packet's events_discarded counter.
-func (s *Stream) AddDiscarded(n uint64, ts uint64) {
+func (s *StreamWriter) AddDiscarded(n uint64, ts uint64) {
 	s.discarded += n
 	s.stats.Discarded += n
 	if ts > s.last && s.pktEvs == 0 {
@@ -676,11 +676,11 @@ func (s *Stream) AddDiscarded(n uint64, ts uint64) {
 }
 
 // Stats returns the stream's counters.
-func (s *Stream) Stats() StreamStats { return s.stats }
+func (s *StreamWriter) Stats() StreamStats { return s.stats }
 
 // Flush closes the open packet (when it holds events) and writes every whole
 // packet to the file, so that a reader sees all events committed so far.
-func (s *Stream) Flush() error {
+func (s *StreamWriter) Flush() error {
 	if s.pktEvs > 0 {
 		s.closePacket()
 		s.openPacket(s.last)
@@ -691,7 +691,7 @@ func (s *Stream) Flush() error {
 // finish writes the last packets: the open one if it holds events, then an
 // empty one that carries the final discarded count, ending at end (or at
 // the last event when that is later).
-func (s *Stream) finish(end uint64) error {
+func (s *StreamWriter) finish(end uint64) error {
 	if s.pktEvs > 0 {
 		s.closePacket()
 		s.openPacket(s.last)

@@ -17,6 +17,7 @@ import (
 	"github.com/bpftrail/bpftrail/internal/collect"
 	"github.com/bpftrail/bpftrail/internal/ctftrace"
 	"github.com/bpftrail/bpftrail/internal/engine"
+	"github.com/bpftrail/bpftrail/internal/preset"
 )
 
 type recordFlags struct {
@@ -29,6 +30,7 @@ type recordFlags struct {
 	bufferSize string
 	stringSize int
 	quiet      bool
+	preset     string
 }
 
 func newRecord() *cobra.Command {
@@ -64,6 +66,7 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 	fl.StringVar(&f.bufferSize, "buffer-size", "16MiB", "ring buffer size (e.g. 8KiB, 64MiB)")
 	fl.IntVar(&f.stringSize, "string-size", 256, "bytes kept of each string copied from memory")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress line and no summary")
+	fl.StringVar(&f.preset, "preset", "", "record a kernel trace in LTTng's layout for Trace Compass: "+strings.Join(preset.Names(), ", "))
 	return c
 }
 
@@ -78,7 +81,7 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	if f.stringSize < 1 || f.stringSize > 4096 {
 		return fmt.Errorf("--string-size must be between 1 and 4096")
 	}
-	cfg := engine.Config{Specs: f.events, Filter: f.filter, BufferSize: bufSize, StringSize: f.stringSize}
+	cfg := engine.Config{Specs: f.events, Filter: f.filter, BufferSize: bufSize, StringSize: f.stringSize, Preset: f.preset}
 	switch {
 	case f.pid != 0 && len(args) > 0:
 		return fmt.Errorf("-p and a command cannot be used together")
@@ -100,7 +103,7 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	if dir == "" {
 		dir = "bpftrail-" + time.Now().Format("20060102-150405")
 	}
-	w, err := ctf.Create(dir, ctf.Options{
+	opts := ctf.Options{
 		TracerName:   "bpftrail",
 		TracerMajor:  versionPart(0),
 		TracerMinor:  versionPart(1),
@@ -110,7 +113,12 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 			{Key: "bpftrail_version", Str: version},
 			{Key: "bpftrail_command", Str: strings.Join(os.Args, " ")},
 		},
-	})
+	}
+	if f.preset != "" {
+		opts.TracerName, opts.TracerMajor, opts.TracerMinor, opts.TracerPatch = "lttng-modules", 2, 13, 0
+		opts.Domain = "kernel"
+	}
+	w, err := ctf.Create(dir, opts)
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ type Maps struct {
 	Scratch *ebpf.Map // per-CPU array, one value of MaxRecord bytes: where a record is built
 	Lost    *ebpf.Map // per-CPU array of one u64: records the ring had no room for
 	Pids    *ebpf.Map // hash u32 tgid -> u8; the processes to record when Target is TargetPids
+	Control *ebpf.Map // array of one u32: programs record only while it is non-zero
 }
 
 // Target selects which processes are recorded.
@@ -73,7 +74,16 @@ func Program(s *event.Schema, m Maps, maxRecord int, o Options) (*ebpf.ProgramSp
 		return nil, fmt.Errorf("bpfgen: record of %d bytes exceeds the %d-byte scratch", size, maxRecord)
 	}
 	g := &gen{}
-	g.emit(asm.Mov.Reg(rCtx, asm.R1), asm.FnGetCurrentPidTgid.Call(), asm.Mov.Reg(rPidTgd, asm.R0))
+	g.emit(asm.Mov.Reg(rCtx, asm.R1))
+	if m.Control != nil {
+		// Start and stop all programs of a session at once.
+		g.emit(
+			asm.LoadMapValue(asm.R1, m.Control.FD(), 0),
+			asm.LoadMem(asm.R1, asm.R1, 0, asm.Word),
+			asm.JEq.Imm(asm.R1, 0, labelExit),
+		)
+	}
+	g.emit(asm.FnGetCurrentPidTgid.Call(), asm.Mov.Reg(rPidTgd, asm.R0))
 
 	switch o.Target {
 	case TargetPID:
@@ -241,6 +251,10 @@ func (g *gen) field(f *event.Field) error {
 			asm.FnProbeReadKernel.Call(),
 		)
 		return nil
+	case event.FromHeader:
+		// A copy of a header member (such as the current tgid).
+		g.emit(asm.LoadMem(asm.R1, rRec, int16(f.SrcOffset), sizeOf(f.Size)))
+		return g.storeN(asm.R1, f.Off, f.Size)
 	case event.FromUserPtr, event.FromKernelPtr:
 		fn := asm.FnProbeReadUserStr
 		if f.Src == event.FromKernelPtr {

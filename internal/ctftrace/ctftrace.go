@@ -39,16 +39,16 @@ func Type(s *event.Schema) *ctf.Type {
 			if f.Hex {
 				t = ctf.Hex(t)
 			}
-			fields = append(fields, ctf.F(FieldName(f.Name), t))
+			fields = append(fields, ctf.F(FieldName(f.Out()), t))
 		case event.Text:
-			fields = append(fields, ctf.F(FieldName(f.Name), ctf.Text(f.Size)))
+			fields = append(fields, ctf.F(FieldName(f.Out()), ctf.Text(f.Size)))
 		case event.String:
-			fields = append(fields, ctf.F(FieldName(f.Name), ctf.String()))
+			fields = append(fields, ctf.F(FieldName(f.Out()), ctf.String()))
 		case event.Bytes:
-			ln := "_" + FieldName(f.Name) + "_length"
+			ln := "_" + FieldName(f.Out()) + "_length"
 			fields = append(fields,
 				ctf.F(ln, ctf.Uint(16)),
-				ctf.F(FieldName(f.Name), ctf.Sequence(ctf.Hex(ctf.Uint(8)), ln)))
+				ctf.F(FieldName(f.Out()), ctf.Sequence(ctf.Hex(ctf.Uint(8)), ln)))
 		case event.Array:
 			e := ctf.Uint(f.ElemSize * 8)
 			if f.Signed {
@@ -57,7 +57,7 @@ func Type(s *event.Schema) *ctf.Type {
 			if f.Hex {
 				e = ctf.Hex(e)
 			}
-			fields = append(fields, ctf.F(FieldName(f.Name), ctf.Array(e, f.Len)))
+			fields = append(fields, ctf.F(FieldName(f.Out()), ctf.Array(e, f.Len)))
 		}
 	}
 	return ctf.Struct(fields...)
@@ -75,7 +75,7 @@ type Class struct {
 type Writer struct {
 	w       *ctf.Writer
 	classes []*Class
-	streams []*ctf.Stream
+	streams []*ctf.StreamWriter
 }
 
 // NewWriter declares the schemas (class i gets id i, the id BPF programs
@@ -89,7 +89,7 @@ func NewWriter(w *ctf.Writer, schemas []*event.Schema, cpus int) (*Writer, error
 		}
 	}
 	for _, s := range schemas {
-		ec, err := w.AddEventClass(s.Name, Type(s))
+		ec, err := w.AddEventClass(s.Out(), Type(s))
 		if err != nil {
 			return nil, err
 		}
@@ -102,7 +102,7 @@ func NewWriter(w *ctf.Writer, schemas []*event.Schema, cpus int) (*Writer, error
 func (tw *Writer) Classes() []*Class { return tw.classes }
 
 // Stream returns the CTF stream of cpu.
-func (tw *Writer) Stream(cpu int) (*ctf.Stream, error) {
+func (tw *Writer) Stream(cpu int) (*ctf.StreamWriter, error) {
 	if cpu < len(tw.streams) && tw.streams[cpu] != nil {
 		return tw.streams[cpu], nil
 	}
@@ -146,7 +146,13 @@ func (tw *Writer) WriteRecord(rec []byte) error {
 		f := &c.Schema.Fields[i]
 		b := rec[f.Off : f.Off+f.Size]
 		switch f.Kind {
-		case event.Int, event.Text, event.Array:
+		case event.Int:
+			if f.Bias != 0 {
+				putInt(enc, b, f.Bias)
+			} else {
+				enc.Raw(b)
+			}
+		case event.Text, event.Array:
 			enc.Raw(b)
 		case event.String:
 			enc.CString(b)
@@ -170,4 +176,19 @@ func (tw *Writer) AddDiscarded(cpu int, n uint64, ts uint64) error {
 	}
 	st.AddDiscarded(n, ts)
 	return nil
+}
+
+// putInt writes the little-endian integer b plus bias, in b's size.
+func putInt(enc *ctf.Encoder, b []byte, bias int64) {
+	le := binary.LittleEndian
+	switch len(b) {
+	case 1:
+		enc.U8(uint8(int64(int8(b[0])) + bias))
+	case 2:
+		enc.U16(uint16(int64(int16(le.Uint16(b))) + bias))
+	case 4:
+		enc.U32(uint32(int64(int32(le.Uint32(b))) + bias))
+	default:
+		enc.U64(uint64(int64(le.Uint64(b)) + bias))
+	}
 }

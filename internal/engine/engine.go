@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -20,6 +21,7 @@ import (
 	"github.com/bpftrail/bpftrail/internal/collect"
 	"github.com/bpftrail/bpftrail/internal/event"
 	"github.com/bpftrail/bpftrail/internal/filter"
+	"github.com/bpftrail/bpftrail/internal/preset"
 	"github.com/bpftrail/bpftrail/internal/probe"
 	"github.com/bpftrail/bpftrail/internal/resolve"
 	"github.com/bpftrail/bpftrail/internal/tracefs"
@@ -33,6 +35,7 @@ type Config struct {
 	PID        uint32
 	BufferSize int // ring buffer bytes; rounded up to a power of two ≥ one page
 	StringSize int
+	Preset     string // a kernel layout preset (package preset), added to Specs
 }
 
 // DefaultBufferSize is the ring buffer size when none is given.
@@ -66,6 +69,15 @@ func ParseSpecs(specs []string) ([]probe.Spec, error) {
 // Resolve parses specs and reads the schemas of their tracepoints; it needs
 // tracefs but no BPF.
 func Resolve(cfg Config) (tracefs.FS, []*event.Schema, error) {
+	var pre *preset.Preset
+	if cfg.Preset != "" {
+		p, err := preset.Lookup(cfg.Preset)
+		if err != nil {
+			return tracefs.FS{}, nil, err
+		}
+		pre = p
+		cfg.Specs = append(append([]string(nil), p.Specs...), cfg.Specs...)
+	}
 	specs, err := ParseSpecs(cfg.Specs)
 	if err != nil {
 		return tracefs.FS{}, nil, err
@@ -89,6 +101,11 @@ func Resolve(cfg Config) (tracefs.FS, []*event.Schema, error) {
 	schemas, err := resolve.Tracepoints(fsys, specs, resolve.Options{StringSize: cfg.StringSize})
 	if err != nil {
 		return fsys, nil, err
+	}
+	if pre != nil {
+		for _, s := range schemas {
+			preset.Apply(s)
+		}
 	}
 	return fsys, schemas, nil
 }
@@ -182,6 +199,9 @@ func (s *Session) load(filters []*filter.Expr) error {
 	if s.maps.Lost, err = ebpf.NewMap(&ebpf.MapSpec{Name: "bt_lost", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1}); err != nil {
 		return permission(fmt.Errorf("create loss counters: %w", err))
 	}
+	if s.maps.Control, err = ebpf.NewMap(&ebpf.MapSpec{Name: "bt_control", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}); err != nil {
+		return permission(fmt.Errorf("create control map: %w", err))
+	}
 	if s.cfg.Target == bpfgen.TargetPids {
 		if s.maps.Pids, err = ebpf.NewMap(&ebpf.MapSpec{Name: "bt_pids", Type: ebpf.Hash, KeySize: 4, ValueSize: 1, MaxEntries: 65536}); err != nil {
 			return permission(fmt.Errorf("create pid map: %w", err))
@@ -228,14 +248,42 @@ func (s *Session) Attach() error {
 		}
 		s.links = append(s.links, l)
 	}
+	// Every probe starts recording at the same moment.
+	return s.setEnabled(true)
+}
+
+func (s *Session) setEnabled(on bool) error {
+	v := uint32(0)
+	if on {
+		v = 1
+	}
+	if err := s.maps.Control.Put(uint32(0), v); err != nil {
+		return fmt.Errorf("engine: control map: %w", err)
+	}
 	return nil
 }
 
-// Detach removes the programs from their probes.
-func (s *Session) Detach() {
-	for _, l := range s.links {
-		l.Close()
+// Stop makes every program return at once without recording; the probes
+// stay attached until Detach.
+func (s *Session) Stop() error {
+	if s.maps.Control == nil {
+		return nil
 	}
+	return s.setEnabled(false)
+}
+
+// Detach removes the programs from their probes. Links are closed in
+// parallel: each close waits for an RCU grace period.
+func (s *Session) Detach() {
+	var wg sync.WaitGroup
+	for _, l := range s.links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l.Close()
+		}()
+	}
+	wg.Wait()
 	s.links = nil
 }
 
@@ -253,10 +301,13 @@ func (s *Session) Collector(sink collect.Sink) (*collect.Collector, error) {
 	return collect.New(s.maps.Events, s.maps.Lost, sink, 0)
 }
 
-// Run collects until ctx is done, detaches, and drains what is left.
+// Run collects until ctx is done, stops the programs, and drains what is
+// left.
 func (s *Session) Run(ctx context.Context, c *collect.Collector) error {
 	err := c.Run(ctx)
-	s.Detach()
+	if serr := s.Stop(); err == nil {
+		err = serr
+	}
 	if derr := c.Drain(); err == nil {
 		err = derr
 	}
@@ -269,7 +320,7 @@ func (s *Session) Close() {
 	for _, p := range append(s.progs, s.helpers...) {
 		p.Close()
 	}
-	for _, m := range []*ebpf.Map{s.maps.Events, s.maps.Scratch, s.maps.Lost, s.maps.Pids, s.pending} {
+	for _, m := range []*ebpf.Map{s.maps.Events, s.maps.Scratch, s.maps.Lost, s.maps.Pids, s.maps.Control, s.pending} {
 		if m != nil {
 			m.Close()
 		}

@@ -30,6 +30,7 @@ const (
 	FromKernelPtr                   // a pointer at SrcOffset into kernel memory: the string it points to
 	FromArg                         // register argument number SrcOffset (uprobes)
 	FromRetval                      // the return value (uretprobes)
+	FromHeader                      // a copy of the record header member at SrcOffset
 )
 
 // Field is one recorded field.
@@ -46,6 +47,19 @@ type Field struct {
 	SrcSize   int    // bytes to read at SrcOffset (may exceed Size for syscall args stored as longs)
 	CType     string // the C type as the probe describes it
 	Off       int    // offset of the field in the record, after the header
+	// OutName, when set, is the name the field is written under (trace
+	// layouts such as LTTng's rename fields).
+	OutName string
+	// Bias is added to an Int field's value when it is written.
+	Bias int64
+}
+
+// Out returns the name the field is written under.
+func (f *Field) Out() string {
+	if f.OutName != "" {
+		return f.OutName
+	}
+	return f.Name
 }
 
 // HeaderSize is the size of the header every record starts with:
@@ -68,6 +82,8 @@ const (
 type Schema struct {
 	Name   string // e.g. "syscalls:sys_enter_openat"
 	Fields []Field
+	// OutName, when set, is the event class name written to traces.
+	OutName string
 	// Target of the probe, for program generation.
 	Category, Event string // tracepoints
 }
@@ -125,4 +141,12 @@ func (s *Schema) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Out returns the event class name written to traces.
+func (s *Schema) Out() string {
+	if s.OutName != "" {
+		return s.OutName
+	}
+	return s.Name
 }
