@@ -1,0 +1,1157 @@
+package ctf
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/bits"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ErrTruncated reports a stream file that ends inside a packet (a torn tail,
+// left by a crash or a full disk). [Trace.Check] returns it wrapped.
+var ErrTruncated = errors.New("ctf: stream ends inside a packet")
+
+// Trace is a CTF trace opened for reading with [Open].
+type Trace struct {
+	Dir      string
+	Metadata *Metadata
+	Streams  []*Stream
+
+	hdr       *decNode // packet header
+	iMagic    int
+	iStreamID int
+	iInstance int
+	classes   map[*StreamClass]*rdClass
+	beDefault bool
+}
+
+// Stream is one data stream file of a trace.
+type Stream struct {
+	Path       string
+	Class      *StreamClass
+	InstanceID int64       // stream_instance_id from the packet header, -1 if absent
+	CPU        int         // cpu_id from the first packet context, -1 if absent
+	Packets    int         // complete packets
+	Discarded  []Discarded // discarded-event ranges, as babeltrace2 reports them
+	TornBytes  int64       // bytes after the last complete packet; 0 if none
+
+	index   int
+	size    int64
+	cls     *rdClass
+	packets []rdPacket
+	ra      io.ReaderAt // set when the stream is not read from Path
+}
+
+// Discarded is a range of events a tracer could not record in a stream. It
+// follows babeltrace2: Count is the difference of the events_discarded
+// counters of consecutive packets, between the previous packet's end and the
+// current packet's end. A non-zero counter in a stream's first packet gives
+// Unknown (babeltrace2 prints "may have discarded") with Count set to the
+// counter, over that packet's time range.
+type Discarded struct {
+	Stream         *Stream
+	Count          uint64
+	Unknown        bool
+	BeginNs, EndNs int64 // ns since the clock's origin
+}
+
+// rdPacket indexes one complete packet.
+type rdPacket struct {
+	off        int64 // file offset
+	size       int64 // bytes
+	content    int64 // bits
+	begin, end uint64
+	hasBegin   bool
+	hasEnd     bool
+	discarded  uint64
+	hasDisc    bool
+	cpu        int
+	inexact    bool // no content or packet size: the content ends with the file
+}
+
+// rdClass is a stream class compiled for decoding.
+type rdClass struct {
+	sc               *StreamClass
+	pctx, ehdr, sctx *decNode
+	byID             []*rdEvClass
+	byMap            map[uint64]*rdEvClass
+	only             *rdEvClass
+	clock            *Clock
+	// Packet context members by meaning, -1 if absent.
+	iBegin, iEnd, iContent, iPacket, iDisc, iCPU int
+}
+
+type rdEvClass struct {
+	ec           *EventClass
+	ctx, payload *decNode
+}
+
+// Open indexes the trace in dir: it reads dir/metadata, takes every
+// non-hidden, non-empty regular file other than "metadata" as a data stream,
+// and reads the header and context of each packet. A stream that ends inside
+// a packet is indexed up to its last complete packet (see [Trace.Check]).
+func Open(dir string) (*Trace, error) {
+	data, err := os.ReadFile(filepath.Join(dir, "metadata"))
+	if err != nil {
+		return nil, fmt.Errorf("ctf: %w", err)
+	}
+	m, err := ParseMetadata(data)
+	if err != nil {
+		return nil, fmt.Errorf("ctf: %s: %w", filepath.Join(dir, "metadata"), err)
+	}
+	return rdOpen(dir, m)
+}
+
+// rdStreamFiles lists the data stream files of dir, in natural order.
+func rdStreamFiles(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("ctf: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		n := e.Name()
+		if n == "metadata" || strings.HasPrefix(n, ".") {
+			continue
+		}
+		mode := e.Type()
+		if mode&fs.ModeSymlink != 0 {
+			fi, err := os.Stat(filepath.Join(dir, n))
+			if err != nil {
+				continue
+			}
+			mode = fi.Mode().Type()
+		}
+		if !mode.IsRegular() {
+			continue
+		}
+		names = append(names, n)
+	}
+	sort.SliceStable(names, func(i, j int) bool { return rdNaturalLess(names[i], names[j]) })
+	return names, nil
+}
+
+// rdNaturalLess orders names with embedded numbers by value (stream_2 before
+// stream_10).
+func rdNaturalLess(a, b string) bool {
+	for a != "" && b != "" {
+		ad, bd := a[0] >= '0' && a[0] <= '9', b[0] >= '0' && b[0] <= '9'
+		if ad && bd {
+			i, j := 0, 0
+			for i < len(a) && a[i] >= '0' && a[i] <= '9' {
+				i++
+			}
+			for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+				j++
+			}
+			na, nb := strings.TrimLeft(a[:i], "0"), strings.TrimLeft(b[:j], "0")
+			if len(na) != len(nb) {
+				return len(na) < len(nb)
+			}
+			if na != nb {
+				return na < nb
+			}
+			a, b = a[i:], b[j:]
+			continue
+		}
+		if a[0] != b[0] {
+			return a[0] < b[0]
+		}
+		a, b = a[1:], b[1:]
+	}
+	return len(a) < len(b)
+}
+
+// rdOpen opens the trace in dir with already parsed metadata.
+func rdOpen(dir string, m *Metadata) (*Trace, error) {
+	t, err := rdNewTrace(dir, m)
+	if err != nil {
+		return nil, err
+	}
+	names, err := rdStreamFiles(dir)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		f, err := os.Open(p)
+		if err != nil {
+			return nil, fmt.Errorf("ctf: %w", err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("ctf: %w", err)
+		}
+		if fi.Size() == 0 {
+			f.Close()
+			continue
+		}
+		s, err := t.index(p, f, fi.Size())
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+		s.index = len(t.Streams)
+		t.Streams = append(t.Streams, s)
+	}
+	return t, nil
+}
+
+// rdNewTrace prepares a trace for metadata m without streams.
+func rdNewTrace(dir string, m *Metadata) (*Trace, error) {
+	if m == nil {
+		return nil, errors.New("ctf: nil metadata")
+	}
+	t := &Trace{Dir: dir, Metadata: m, classes: map[*StreamClass]*rdClass{}, beDefault: m.ByteOrder == BigEndian}
+	var roots [decNumScopes]*Type
+	roots[decScopePacketHeader] = m.PacketHeader
+	hdr, err := decCompileScope(decScopePacketHeader, roots, false, t.beDefault)
+	if err != nil {
+		return nil, err
+	}
+	t.hdr = hdr
+	t.iMagic = rdMember(m.PacketHeader, "magic")
+	t.iStreamID = rdMember(m.PacketHeader, "stream_id")
+	t.iInstance = rdMember(m.PacketHeader, "stream_instance_id")
+	return t, nil
+}
+
+// rdMember returns the index of the integer member name of struct t, or -1.
+func rdMember(t *Type, name string) int {
+	if t == nil || t.Kind != KindStruct {
+		return -1
+	}
+	for i, f := range t.Fields {
+		if StripName(f.Name) == name && f.Type != nil && (f.Type.Kind == KindInteger || f.Type.Kind == KindEnum) {
+			return i
+		}
+	}
+	return -1
+}
+
+// rdClockOf returns the clock name of the first clock-mapped integer in t.
+func rdClockOf(t *Type, depth int) string {
+	if t == nil || depth > 64 {
+		return ""
+	}
+	switch t.Kind {
+	case KindInteger:
+		return t.Clock
+	case KindEnum:
+		return rdClockOf(t.Container, depth+1)
+	case KindArray, KindSequence:
+		return rdClockOf(t.Elem, depth+1)
+	case KindStruct, KindVariant:
+		for _, f := range t.Fields {
+			if c := rdClockOf(f.Type, depth+1); c != "" {
+				return c
+			}
+		}
+	}
+	return ""
+}
+
+// class compiles stream class sc (once).
+func (t *Trace) class(sc *StreamClass) (*rdClass, error) {
+	if c := t.classes[sc]; c != nil {
+		return c, nil
+	}
+	m := t.Metadata
+	c := &rdClass{sc: sc}
+	name := rdClockOf(sc.PacketContext, 0)
+	hdrClock := rdClockOf(sc.EventHeader, 0)
+	if name == "" {
+		name = hdrClock
+	}
+	if name != "" {
+		c.clock = m.Clock(name)
+	} else if len(m.Clocks) == 1 {
+		// babeltrace2 maps unmapped timestamps to the only clock.
+		c.clock = m.Clocks[0]
+	}
+	var roots [decNumScopes]*Type
+	roots[decScopePacketHeader] = m.PacketHeader
+	roots[decScopePacketContext] = sc.PacketContext
+	roots[decScopeEventHeader] = sc.EventHeader
+	roots[decScopeStreamContext] = sc.EventContext
+	var err error
+	if c.pctx, err = decCompileScope(decScopePacketContext, roots, false, t.beDefault); err != nil {
+		return nil, fmt.Errorf("%w (stream class %d)", err, sc.ID)
+	}
+	if c.ehdr, err = decCompileScope(decScopeEventHeader, roots, hdrClock == "" && len(m.Clocks) == 1, t.beDefault); err != nil {
+		return nil, fmt.Errorf("%w (stream class %d)", err, sc.ID)
+	}
+	if c.sctx, err = decCompileScope(decScopeStreamContext, roots, false, t.beDefault); err != nil {
+		return nil, fmt.Errorf("%w (stream class %d)", err, sc.ID)
+	}
+	pc := sc.PacketContext
+	c.iBegin = rdMember(pc, "timestamp_begin")
+	c.iEnd = rdMember(pc, "timestamp_end")
+	c.iContent = rdMember(pc, "content_size")
+	c.iPacket = rdMember(pc, "packet_size")
+	c.iDisc = rdMember(pc, "events_discarded")
+	c.iCPU = rdMember(pc, "cpu_id")
+	for _, ec := range sc.Events {
+		if ec == nil {
+			continue
+		}
+		r := roots
+		r[decScopeEventContext] = ec.Context
+		r[decScopePayload] = ec.Fields
+		e := &rdEvClass{ec: ec}
+		if e.ctx, err = decCompileScope(decScopeEventContext, r, false, t.beDefault); err != nil {
+			return nil, fmt.Errorf("%w (event %q)", err, ec.Name)
+		}
+		if e.payload, err = decCompileScope(decScopePayload, r, false, t.beDefault); err != nil {
+			return nil, fmt.Errorf("%w (event %q)", err, ec.Name)
+		}
+		if ec.ID < 4096 {
+			for uint64(len(c.byID)) <= ec.ID {
+				c.byID = append(c.byID, nil)
+			}
+			c.byID[ec.ID] = e
+		} else {
+			if c.byMap == nil {
+				c.byMap = map[uint64]*rdEvClass{}
+			}
+			c.byMap[ec.ID] = e
+		}
+		if len(sc.Events) == 1 {
+			c.only = e
+		}
+	}
+	t.classes[sc] = c
+	return c, nil
+}
+
+// event returns the event class of id (haveID false: no id in the header).
+func (c *rdClass) event(id uint64, haveID bool) *rdEvClass {
+	if !haveID {
+		return c.only
+	}
+	if id < uint64(len(c.byID)) {
+		return c.byID[id]
+	}
+	return c.byMap[id]
+}
+
+// ns converts a clock value to ns since the clock's origin.
+func rdNs(c *Clock, cyc uint64) int64 {
+	if c == nil {
+		return int64(cyc)
+	}
+	f := c.Frequency()
+	if f == 1_000_000_000 {
+		return c.OffsetS*1_000_000_000 + c.Offset + int64(cyc)
+	}
+	x := int64(cyc) + c.Offset
+	fi := int64(f)
+	if fi < 0 { // absurd frequency
+		return c.OffsetS * 1_000_000_000
+	}
+	q, r := x/fi, x%fi
+	if r < 0 {
+		q--
+		r += fi
+	}
+	hi, lo := bits.Mul64(uint64(r), 1_000_000_000)
+	frac, _ := bits.Div64(hi, lo, f)
+	return c.OffsetS*1_000_000_000 + q*1_000_000_000 + int64(frac)
+}
+
+func rdUint(v *Value, i int) (uint64, bool) {
+	if i < 0 || i >= len(v.Elems) {
+		return 0, false
+	}
+	return v.Elems[i].Uint, true
+}
+
+// rdPacketInfo is what the header and context of a packet say.
+type rdPacketInfo struct {
+	class               *rdClass
+	instance            int64
+	packetBits, content int64
+	hasPacket, hasCont  bool
+	pkt                 rdPacket
+}
+
+// packet decodes the header and context of the packet where d was started;
+// it leaves d after the context.
+func (t *Trace) packet(d *decoder, hdr, ctx *Value, want *rdClass) (rdPacketInfo, error) {
+	var pi rdPacketInfo
+	pi.instance = -1
+	d.clockOn = false
+	if err := d.root(decScopePacketHeader, t.hdr, hdr); err != nil {
+		return pi, err
+	}
+	if v, ok := rdUint(hdr, t.iMagic); ok && v != 0xC1FC1FC1 {
+		d.pos = 0
+		return pi, d.errf("invalid CTF magic number %#x", v)
+	}
+	var sc *StreamClass
+	if id, ok := rdUint(hdr, t.iStreamID); ok {
+		sc = t.Metadata.Stream(id)
+		if sc == nil {
+			return pi, d.errf("unknown stream class ID %d", id)
+		}
+	} else if len(t.Metadata.Streams) == 1 {
+		sc = t.Metadata.Streams[0]
+	} else {
+		return pi, d.errf("no stream_id in packet header and %d stream classes", len(t.Metadata.Streams))
+	}
+	if v, ok := rdUint(hdr, t.iInstance); ok {
+		pi.instance = int64(v)
+	}
+	c := want
+	if c == nil || c.sc != sc {
+		if want != nil {
+			return pi, d.errf("packet of stream class %d in a stream of class %d", sc.ID, want.sc.ID)
+		}
+		var err error
+		if c, err = t.class(sc); err != nil {
+			return pi, err
+		}
+	}
+	pi.class = c
+	if err := d.root(decScopePacketContext, c.pctx, ctx); err != nil {
+		return pi, err
+	}
+	p := &pi.pkt
+	p.cpu = -1
+	p.off = d.srcOff
+	p.begin, p.hasBegin = rdUint(ctx, c.iBegin)
+	p.end, p.hasEnd = rdUint(ctx, c.iEnd)
+	p.discarded, p.hasDisc = rdUint(ctx, c.iDisc)
+	if v, ok := rdUint(ctx, c.iCPU); ok {
+		p.cpu = int(v)
+	}
+	if v, ok := rdUint(ctx, c.iPacket); ok {
+		if v > 1<<62 {
+			return pi, d.errf("packet size %d bits is too large", v)
+		}
+		pi.packetBits, pi.hasPacket = int64(v), true
+	}
+	if v, ok := rdUint(ctx, c.iContent); ok {
+		if v > 1<<62 {
+			return pi, d.errf("content size %d bits is too large", v)
+		}
+		pi.content, pi.hasCont = int64(v), true
+	}
+	return pi, nil
+}
+
+// index reads the headers and contexts of every packet of a stream file.
+func (t *Trace) index(path string, ra io.ReaderAt, size int64) (*Stream, error) {
+	s := &Stream{Path: path, InstanceID: -1, CPU: -1, size: size}
+	d := &decoder{path: path}
+	var hdr, ctx Value
+	var off int64
+	for off < size {
+		rem := size - off
+		if err := d.start(ra, off, rem*8, 4096); err != nil {
+			return nil, err
+		}
+		pi, err := t.packet(d, &hdr, &ctx, s.cls)
+		if err != nil {
+			if errors.Is(err, decErrShort) {
+				s.TornBytes = rem
+				break
+			}
+			if rdZero(ra, off, rem) {
+				s.TornBytes = rem
+				break
+			}
+			return nil, err
+		}
+		hc := d.pos
+		pb, cb := rem*8, rem*8
+		if pi.hasPacket {
+			pb = pi.packetBits
+			cb = pb
+		}
+		if pi.hasCont {
+			cb = pi.content
+		}
+		d.pos = 0
+		switch {
+		case pb%8 != 0:
+			return nil, d.errf("packet size %d bits is not a multiple of 8", pb)
+		case cb > pb:
+			return nil, d.errf("content size %d bits is greater than packet size %d bits", cb, pb)
+		}
+		if cb < hc || pb == 0 {
+			return nil, d.errf("content size %d bits is smaller than the packet header and context (%d bits)", cb, hc)
+		}
+		if pb > rem*8 {
+			s.TornBytes = rem
+			break
+		}
+		if s.cls == nil {
+			s.cls = pi.class
+			s.Class = pi.class.sc
+			s.InstanceID = pi.instance
+			s.CPU = pi.pkt.cpu
+		}
+		p := pi.pkt
+		p.size = pb / 8
+		p.content = cb
+		p.inexact = !pi.hasCont && !pi.hasPacket
+		s.packets = append(s.packets, p)
+		off += p.size
+	}
+	s.Packets = len(s.packets)
+	s.discarded()
+	return s, nil
+}
+
+// rdZero reports whether the n bytes at off are all zero (a zero-filled tail
+// left by a crash).
+func rdZero(ra io.ReaderAt, off, n int64) bool {
+	var buf [32 << 10]byte
+	for n > 0 {
+		k := int64(len(buf))
+		if k > n {
+			k = n
+		}
+		m, _ := ra.ReadAt(buf[:k], off)
+		if int64(m) != k {
+			return false
+		}
+		for _, b := range buf[:k] {
+			if b != 0 {
+				return false
+			}
+		}
+		off, n = off+k, n-k
+	}
+	return true
+}
+
+// discarded computes the discarded-event ranges from the packet index.
+func (s *Stream) discarded() {
+	var clk *Clock
+	if s.cls != nil {
+		clk = s.cls.clock
+	}
+	ns := func(p *rdPacket, end bool) int64 {
+		switch {
+		case end && p.hasEnd:
+			return rdNs(clk, p.end)
+		case p.hasBegin:
+			return rdNs(clk, p.begin)
+		case p.hasEnd:
+			return rdNs(clk, p.end)
+		}
+		return 0
+	}
+	for i := range s.packets {
+		p := &s.packets[i]
+		if !p.hasDisc {
+			continue
+		}
+		if i == 0 {
+			if p.discarded != 0 {
+				s.Discarded = append(s.Discarded, Discarded{Stream: s, Count: p.discarded, Unknown: true, BeginNs: ns(p, false), EndNs: ns(p, true)})
+			}
+			continue
+		}
+		q := &s.packets[i-1]
+		if n := p.discarded - q.discarded; n != 0 {
+			s.Discarded = append(s.Discarded, Discarded{Stream: s, Count: n, BeginNs: ns(q, true), EndNs: ns(p, true)})
+		}
+	}
+}
+
+// DiscardedTotal returns the number of events the tracer reported discarded
+// in all streams (counts of first packets included).
+func (t *Trace) DiscardedTotal() uint64 {
+	var n uint64
+	for _, s := range t.Streams {
+		for _, d := range s.Discarded {
+			n += d.Count
+		}
+	}
+	return n
+}
+
+// Check returns nil, or an error wrapping [ErrTruncated] that names every
+// stream file with a torn tail.
+func (t *Trace) Check() error {
+	var parts []string
+	for _, s := range t.Streams {
+		if s.TornBytes > 0 {
+			parts = append(parts, fmt.Sprintf("%s: %d bytes after the last complete packet (offset %d)", s.Path, s.TornBytes, s.size-s.TornBytes))
+		}
+	}
+	if parts == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrTruncated, strings.Join(parts, "; "))
+}
+
+// Event is one decoded event. It and the values it holds are valid until the
+// next call to [Iterator.Next].
+type Event struct {
+	Class         *EventClass
+	Stream        *Stream
+	Cycles        uint64 // clock value of the event
+	Ns            int64  // ns since the clock's origin
+	CPU           int    // packet context cpu_id, -1 if none
+	PacketContext Value
+	Header        Value
+	StreamContext Value // stream event context (Kind 0 if none)
+	Context       Value // event context (Kind 0 if none)
+	Payload       Value // the fields struct
+}
+
+// Iterator walks the events of a trace in time order; see [Trace.Events].
+type Iterator struct {
+	t       *Trace
+	curs    []*rdCursor
+	heap    []*rdCursor
+	last    *rdCursor
+	started bool
+	done    bool
+	err     error
+}
+
+// Events returns an iterator over every event of every stream, merged in
+// timestamp order (ties: stream order, then file order). Packets are read one
+// at a time.
+func (t *Trace) Events() *Iterator { return &Iterator{t: t} }
+
+// rdCursor reads the events of one stream.
+type rdCursor struct {
+	t      *Trace
+	s      *Stream
+	ra     io.ReaderAt
+	f      *os.File
+	d      decoder
+	pkt    int
+	inPkt  bool
+	cpu    int
+	ev     Event
+	hdr    Value // packet header
+	states []*rdEvState
+	smap   map[*rdEvClass]*rdEvState
+}
+
+type rdEvState struct {
+	ec           *rdEvClass
+	ctx, payload Value
+}
+
+// Next advances to the next event and reports whether there is one.
+func (it *Iterator) Next() bool {
+	if it.done {
+		return false
+	}
+	if !it.started {
+		it.started = true
+		for _, s := range it.t.Streams {
+			if s.cls == nil {
+				continue
+			}
+			c := &rdCursor{t: it.t, s: s, ra: s.ra}
+			c.d.path, c.d.chunkMax = s.Path, s.size
+			it.curs = append(it.curs, c)
+			ok, err := c.next()
+			if err != nil {
+				return it.fail(err)
+			}
+			if ok {
+				it.heap = append(it.heap, c)
+			}
+		}
+		for i := len(it.heap)/2 - 1; i >= 0; i-- {
+			it.down(i)
+		}
+	} else if it.last != nil {
+		ok, err := it.last.next()
+		if err != nil {
+			return it.fail(err)
+		}
+		if ok {
+			it.down(0)
+		} else {
+			n := len(it.heap) - 1
+			it.heap[0] = it.heap[n]
+			it.heap = it.heap[:n]
+			if n > 0 {
+				it.down(0)
+			}
+		}
+	}
+	if len(it.heap) == 0 {
+		it.done = true
+		it.last = nil
+		it.Close()
+		return false
+	}
+	it.last = it.heap[0]
+	return true
+}
+
+func (it *Iterator) fail(err error) bool {
+	it.err = err
+	it.done = true
+	it.last = nil
+	it.Close()
+	return false
+}
+
+func rdLess(a, b *rdCursor) bool {
+	if a.ev.Ns != b.ev.Ns {
+		return a.ev.Ns < b.ev.Ns
+	}
+	return a.s.index < b.s.index
+}
+
+func (it *Iterator) down(i int) {
+	h := it.heap
+	n := len(h)
+	for {
+		l := 2*i + 1
+		if l >= n {
+			return
+		}
+		m := l
+		if r := l + 1; r < n && rdLess(h[r], h[l]) {
+			m = r
+		}
+		if !rdLess(h[m], h[i]) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}
+
+// Event returns the current event, valid until the next call to Next.
+func (it *Iterator) Event() *Event {
+	if it.last == nil {
+		return nil
+	}
+	return &it.last.ev
+}
+
+// Err returns the error that stopped the iteration, if any.
+func (it *Iterator) Err() error { return it.err }
+
+// Close releases the files the iterator holds open. Next closes them itself
+// when it returns false.
+func (it *Iterator) Close() error {
+	var first error
+	for _, c := range it.curs {
+		if err := c.close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+func (c *rdCursor) close() error {
+	if c.f == nil {
+		return nil
+	}
+	err := c.f.Close()
+	c.f, c.ra = nil, nil
+	return err
+}
+
+// startPacket decodes the header and context of the current packet.
+func (c *rdCursor) startPacket() error {
+	if c.ra == nil {
+		f, err := os.Open(c.s.Path)
+		if err != nil {
+			return fmt.Errorf("ctf: %w", err)
+		}
+		c.f, c.ra = f, f
+	}
+	p := &c.s.packets[c.pkt]
+	first := (p.content + 7) / 8
+	if first > decWindow {
+		first = decWindow
+	}
+	d := &c.d
+	if err := d.start(c.ra, p.off, p.content, first); err != nil {
+		return err
+	}
+	if _, err := c.t.packet(d, &c.hdr, &c.ev.PacketContext, c.s.cls); err != nil {
+		return err
+	}
+	if p.content > decWindow*8 {
+		// The window will move: keep what the packet scopes alias.
+		decDetach(&c.hdr)
+		decDetach(&c.ev.PacketContext)
+	}
+	if p.hasBegin {
+		d.clock = p.begin
+	}
+	c.cpu = p.cpu
+	d.clockOn = true
+	c.inPkt = true
+	return nil
+}
+
+// next decodes the stream's next event into c.ev.
+func (c *rdCursor) next() (bool, error) {
+	d := &c.d
+	cls := c.s.cls
+	for {
+		if !c.inPkt {
+			if c.pkt >= len(c.s.packets) {
+				c.close()
+				return false, nil
+			}
+			if err := c.startPacket(); err != nil {
+				return false, err
+			}
+		}
+		if d.pos >= d.limit || d.pos > d.limit-8 && c.s.packets[c.pkt].inexact {
+			// The end of the content (or, when the packet is the
+			// whole file, the end of its last byte).
+			c.inPkt = false
+			c.pkt++
+			continue
+		}
+		start := d.pos
+		if err := d.eventStart(); err != nil {
+			return false, err
+		}
+		d.haveID = false
+		if err := d.root(decScopeEventHeader, cls.ehdr, &c.ev.Header); err != nil {
+			return false, err
+		}
+		e := cls.event(d.evID, d.haveID)
+		if e == nil {
+			d.pos = start
+			if d.haveID {
+				return false, d.errf("unknown event class ID %d in stream class %d", d.evID, cls.sc.ID)
+			}
+			return false, d.errf("no event class ID in the event header and %d event classes", len(cls.sc.Events))
+		}
+		c.ev.Cycles = d.clock
+		if err := d.root(decScopeStreamContext, cls.sctx, &c.ev.StreamContext); err != nil {
+			return false, err
+		}
+		st := c.state(e)
+		if err := d.root(decScopeEventContext, e.ctx, &st.ctx); err != nil {
+			return false, err
+		}
+		if err := d.root(decScopePayload, e.payload, &st.payload); err != nil {
+			return false, err
+		}
+		if d.pos == start {
+			return false, d.errf("empty event (class %q decodes to 0 bits)", e.ec.Name)
+		}
+		ev := &c.ev
+		ev.Class = e.ec
+		ev.Stream = c.s
+		ev.Ns = rdNs(cls.clock, ev.Cycles)
+		ev.CPU = c.cpu
+		ev.Context = st.ctx
+		ev.Payload = st.payload
+		return true, nil
+	}
+}
+
+// state returns the reusable values of event class e.
+func (c *rdCursor) state(e *rdEvClass) *rdEvState {
+	id := e.ec.ID
+	if id < 4096 {
+		if id < uint64(len(c.states)) {
+			if st := c.states[id]; st != nil {
+				return st
+			}
+		}
+		for uint64(len(c.states)) <= id {
+			c.states = append(c.states, nil)
+		}
+		st := &rdEvState{ec: e}
+		c.states[id] = st
+		return st
+	}
+	if st := c.smap[e]; st != nil {
+		return st
+	}
+	if c.smap == nil {
+		c.smap = map[*rdEvClass]*rdEvState{}
+	}
+	st := &rdEvState{ec: e}
+	c.smap[e] = st
+	return st
+}
+
+// Value is a decoded field. Which members are meaningful depends on
+// Type.Kind; see the package documentation of each kind below.
+type Value struct {
+	Type  *Type
+	Int   int64   // signed integers, enums with signed containers (also set for unsigned ones)
+	Uint  uint64  // unsigned integers, enums with unsigned containers (also set for signed ones)
+	Float float64 // floating point
+	Bytes []byte  // strings and text arrays/sequences (up to the first NUL); may alias the packet buffer
+	Elems []Value // arrays, sequences (non-text), struct members in field order, variant: the selected option
+	Label string  // enum: the matching label ("" if none); variant: the selected option's name
+}
+
+// Get returns the struct member called name (one leading '_' optional on
+// either side). On a variant it looks in the selected option.
+func (v Value) Get(name string) (Value, bool) {
+	if v.Type == nil {
+		return Value{}, false
+	}
+	switch v.Type.Kind {
+	case KindStruct:
+		i := decFieldIndex(v.Type.Fields, name)
+		if i < 0 || i >= len(v.Elems) {
+			return Value{}, false
+		}
+		return v.Elems[i], true
+	case KindVariant:
+		if len(v.Elems) == 1 {
+			return v.Elems[0].Get(name)
+		}
+	}
+	return Value{}, false
+}
+
+// KV is one member of [Fields].
+type KV struct {
+	Key   string
+	Value any
+}
+
+// Fields is a struct as an ordered list of members; it marshals to a JSON
+// object with the members in order.
+type Fields []KV
+
+// MarshalJSON writes the members as a JSON object, in order.
+func (f Fields) MarshalJSON() ([]byte, error) {
+	b := []byte{'{'}
+	for i, kv := range f {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		k, err := json.Marshal(kv.Key)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, k...)
+		b = append(b, ':')
+		val, err := json.Marshal(kv.Value)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, val...)
+	}
+	return append(b, '}'), nil
+}
+
+// Interface returns the value as plain Go data, ready for encoding/json:
+// int64 or uint64 for integers, float64, string for strings and text arrays,
+// []any for arrays and sequences, [Fields] for structs (names without their
+// leading '_'), the label for enums (the integer when no label matches), and
+// the selected option's value for variants.
+func (v Value) Interface() any {
+	t := v.Type
+	if t == nil {
+		return nil
+	}
+	switch t.Kind {
+	case KindInteger:
+		if t.Signed {
+			return v.Int
+		}
+		return v.Uint
+	case KindEnum:
+		if v.Label != "" {
+			return v.Label
+		}
+		if t.Container != nil && t.Container.Signed {
+			return v.Int
+		}
+		return v.Uint
+	case KindFloat:
+		return v.Float
+	case KindString:
+		return string(v.Bytes)
+	case KindArray, KindSequence:
+		if t.IsText() {
+			return string(v.Bytes)
+		}
+		a := make([]any, len(v.Elems))
+		for i := range v.Elems {
+			a[i] = v.Elems[i].Interface()
+		}
+		return a
+	case KindStruct:
+		f := make(Fields, 0, len(v.Elems))
+		for i := range v.Elems {
+			if i < len(t.Fields) {
+				f = append(f, KV{StripName(t.Fields[i].Name), v.Elems[i].Interface()})
+			}
+		}
+		return f
+	case KindVariant:
+		if len(v.Elems) == 1 {
+			return v.Elems[0].Interface()
+		}
+	}
+	return nil
+}
+
+// String formats the value as babeltrace2's text output does.
+func (v Value) String() string {
+	var b strings.Builder
+	v.format(&b)
+	return b.String()
+}
+
+func (v Value) format(b *strings.Builder) {
+	t := v.Type
+	if t == nil {
+		b.WriteString("<none>")
+		return
+	}
+	switch t.Kind {
+	case KindInteger:
+		rdFormatInt(b, t, v)
+	case KindEnum:
+		b.WriteString("( ")
+		if v.Label != "" {
+			b.WriteString(strconv.Quote(v.Label))
+		} else {
+			b.WriteString("<unknown>")
+		}
+		b.WriteString(" : container = ")
+		if t.Container != nil {
+			rdFormatInt(b, t.Container, v)
+		} else {
+			b.WriteString(strconv.FormatInt(v.Int, 10))
+		}
+		b.WriteString(" )")
+	case KindFloat:
+		b.WriteString(strconv.FormatFloat(v.Float, 'g', 6, 64))
+	case KindString:
+		rdQuote(b, v.Bytes)
+	case KindArray, KindSequence:
+		if t.IsText() {
+			rdQuote(b, v.Bytes)
+			return
+		}
+		if len(v.Elems) == 0 {
+			b.WriteString("[ ]")
+			return
+		}
+		b.WriteString("[ ")
+		for i := range v.Elems {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("[")
+			b.WriteString(strconv.Itoa(i))
+			b.WriteString("] = ")
+			v.Elems[i].format(b)
+		}
+		b.WriteString(" ]")
+	case KindStruct:
+		if len(v.Elems) == 0 {
+			b.WriteString("{ }")
+			return
+		}
+		b.WriteString("{ ")
+		for i := range v.Elems {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			if i < len(t.Fields) {
+				b.WriteString(StripName(t.Fields[i].Name))
+			}
+			b.WriteString(" = ")
+			v.Elems[i].format(b)
+		}
+		b.WriteString(" }")
+	case KindVariant:
+		b.WriteString("{ ")
+		if len(v.Elems) == 1 {
+			b.WriteString(StripName(v.Label))
+			b.WriteString(" = ")
+			v.Elems[0].format(b)
+		}
+		b.WriteString(" }")
+	}
+}
+
+func rdFormatInt(b *strings.Builder, t *Type, v Value) {
+	base := t.Base
+	if base == 0 || base == 10 {
+		if t.Signed {
+			b.WriteString(strconv.FormatInt(v.Int, 10))
+		} else {
+			b.WriteString(strconv.FormatUint(v.Uint, 10))
+		}
+		return
+	}
+	u := v.Uint
+	if t.Size > 0 && t.Size < 64 {
+		u &= 1<<uint(t.Size) - 1
+	}
+	switch base {
+	case 16:
+		b.WriteString("0x")
+		b.WriteString(strings.ToUpper(strconv.FormatUint(u, 16)))
+	case 8:
+		b.WriteString("0")
+		b.WriteString(strconv.FormatUint(u, 8))
+	case 2:
+		b.WriteString("0b")
+		b.WriteString(strconv.FormatUint(u, 2))
+	default:
+		b.WriteString(strconv.FormatUint(u, 10))
+	}
+}
+
+// rdQuote writes s as a quoted, escaped string.
+func rdQuote(b *strings.Builder, s []byte) {
+	b.WriteByte('"')
+	for _, c := range s {
+		switch c {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\v':
+			b.WriteString(`\v`)
+		case '\f':
+			b.WriteString(`\f`)
+		case '\a':
+			b.WriteString(`\a`)
+		case '\b':
+			b.WriteString(`\b`)
+		default:
+			if c < 0x20 || c == 0x7f {
+				b.WriteString(`\x`)
+				b.WriteString(strconv.FormatUint(uint64(c)>>4, 16))
+				b.WriteString(strconv.FormatUint(uint64(c)&15, 16))
+			} else {
+				b.WriteByte(c)
+			}
+		}
+	}
+	b.WriteByte('"')
+}
