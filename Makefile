@@ -1,0 +1,30 @@
+# The two commands of the README: "make demo" sets up and records a short
+# trace; "make test" sets up and runs the whole test suite.
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+
+.PHONY: setup build demo test bench
+
+setup:
+	@./scripts/setup.sh
+
+build:
+	$(GO) build -o bin/bpftrail ./cmd/bpftrail
+
+# A five-second recording of every process's file opens, program starts and
+# context switches while a small workload runs, then its summary, some of its
+# events as bpftrail and babeltrace2 print them.
+demo: setup build
+	rm -rf demo-trace
+	bin/bpftrail record -e syscall:openat -e sched:sched_process_exec -e sched:sched_switch -a -o demo-trace -- \
+		sh -c 'for i in 1 2 3 4 5; do ls /etc >/dev/null; cat /etc/hostname >/dev/null; sleep 1; done'
+	bin/bpftrail print demo-trace | grep -m 8 -e sys_enter_openat -e sched_process_exec
+	babeltrace2 --clock-gmt demo-trace | grep -m 3 sys_exit_openat
+
+test: setup
+	$(GO) vet ./...
+	$(GO) test -count=1 ./...
+
+bench: setup build
+	$(GO) test -run XXX -bench . -benchtime 1x ./ctf/
+	$(GO) run ./cmd/bpftrail-bench

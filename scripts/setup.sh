@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what bpftrail's build, demo and tests need on a Debian machine:
+# the peer tools the conformance tests compare against (babeltrace2,
+# python3-bt2, LTTng-UST), perf for the benchmark, and tracefs mounted.
+set -euo pipefail
+
+packages=(babeltrace2 python3-bt2 lttng-tools liblttng-ust-dev linux-perf gcc make)
+missing=()
+for p in "${packages[@]}"; do
+	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	echo "setup: installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+command -v go >/dev/null || { echo "setup: Go is missing (expected at /usr/local/go/bin)"; exit 1; }
+if ! grep -q ' tracefs ' /proc/self/mountinfo; then
+	mount -t tracefs nodev /sys/kernel/tracing || true
+fi
