@@ -75,66 +75,14 @@ func Program(s *event.Schema, m Maps, maxRecord int, o Options) (*ebpf.ProgramSp
 	}
 	g := &gen{}
 	g.emit(asm.Mov.Reg(rCtx, asm.R1))
-	if m.Control != nil {
-		// Start and stop all programs of a session at once.
-		g.emit(
-			asm.LoadMapValue(asm.R1, m.Control.FD(), 0),
-			asm.LoadMem(asm.R1, asm.R1, 0, asm.Word),
-			asm.JEq.Imm(asm.R1, 0, labelExit),
-		)
+	if err := g.prologue(m, o); err != nil {
+		return nil, err
 	}
-	g.emit(asm.FnGetCurrentPidTgid.Call(), asm.Mov.Reg(rPidTgd, asm.R0))
-
-	switch o.Target {
-	case TargetPID:
-		g.emit(
-			asm.Mov.Reg(asm.R1, rPidTgd),
-			asm.RSh.Imm(asm.R1, 32),
-			asm.JNE.Imm(asm.R1, int32(o.PID), labelExit),
-		)
-	case TargetPids:
-		if m.Pids == nil {
-			return nil, fmt.Errorf("bpfgen: no pid map")
-		}
-		g.emit(
-			asm.Mov.Reg(asm.R1, rPidTgd),
-			asm.RSh.Imm(asm.R1, 32),
-			asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
-			asm.LoadMapPtr(asm.R1, m.Pids.FD()),
-			asm.Mov.Reg(asm.R2, asm.RFP),
-			asm.Add.Imm(asm.R2, stackKey),
-			asm.FnMapLookupElem.Call(),
-			asm.JEq.Imm(asm.R0, 0, labelExit),
-		)
+	if err := g.scratch(m); err != nil {
+		return nil, err
 	}
-
-	// rRec = the scratch record of this CPU.
-	g.emit(
-		asm.Mov.Imm(asm.R1, 0),
-		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, m.Scratch.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stackKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, labelExit),
-		asm.Mov.Reg(rRec, asm.R0),
-	)
-	// Header.
-	g.emit(
-		asm.FnKtimeGetNs.Call(),
-		asm.StoreMem(rRec, event.OffTime, asm.R0, asm.DWord),
-		asm.StoreImm(rRec, event.OffClass, int64(o.ClassID), asm.Word),
-		asm.FnGetSmpProcessorId.Call(),
-		asm.StoreMem(rRec, event.OffCPU, asm.R0, asm.Word),
-		asm.StoreMem(rRec, event.OffTID, rPidTgd, asm.Word),
-		asm.Mov.Reg(asm.R1, rPidTgd),
-		asm.RSh.Imm(asm.R1, 32),
-		asm.StoreMem(rRec, event.OffPID, asm.R1, asm.Word),
-		asm.Mov.Reg(asm.R1, rRec),
-		asm.Add.Imm(asm.R1, event.OffComm),
-		asm.Mov.Imm(asm.R2, 16),
-		asm.FnGetCurrentComm.Call(),
-	)
+	g.emit(asm.StoreImm(rRec, event.OffClass, int64(o.ClassID), asm.Word))
+	g.header()
 	for i := range s.Fields {
 		if err := g.field(&s.Fields[i]); err != nil {
 			return nil, fmt.Errorf("bpfgen: %s: field %s: %w", s.Name, s.Fields[i].Name, err)
@@ -145,30 +93,8 @@ func Program(s *event.Schema, m Maps, maxRecord int, o Options) (*ebpf.ProgramSp
 			return nil, fmt.Errorf("bpfgen: %s: %w", s.Name, err)
 		}
 	}
-	// Copy the record into the ring; count what does not fit.
-	flags := int32(1) // BPF_RB_NO_WAKEUP
-	if o.Wakeup {
-		flags = 0
-	}
-	g.emit(
-		asm.LoadMapPtr(asm.R1, m.Events.FD()),
-		asm.Mov.Reg(asm.R2, rRec),
-		asm.Mov.Imm(asm.R3, int32(size)),
-		asm.Mov.Imm(asm.R4, flags),
-		asm.FnRingbufOutput.Call(),
-		asm.JEq.Imm(asm.R0, 0, labelExit),
-		asm.Mov.Imm(asm.R1, 0),
-		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, m.Lost.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stackKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, labelExit),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-	)
-	g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(labelExit), asm.Return())
+	g.emit(asm.Mov.Imm(asm.R3, int32(size)))
+	g.output(m, o, asm.R3)
 
 	typ := o.Type
 	if typ == ebpf.UnspecifiedProgram {
@@ -197,6 +123,110 @@ func progName(name string) string {
 		b = append([]byte{c}, b...)
 	}
 	return string(b)
+}
+
+// prologue emits the checks every recording program starts with: the
+// session's control switch, then the process target. It leaves the result
+// of bpf_get_current_pid_tgid in rPidTgd.
+func (g *gen) prologue(m Maps, o Options) error {
+	if m.Control != nil {
+		// Start and stop all programs of a session at once.
+		g.emit(
+			asm.LoadMapValue(asm.R1, m.Control.FD(), 0),
+			asm.LoadMem(asm.R1, asm.R1, 0, asm.Word),
+			asm.JEq.Imm(asm.R1, 0, labelExit),
+		)
+	}
+	g.emit(asm.FnGetCurrentPidTgid.Call(), asm.Mov.Reg(rPidTgd, asm.R0))
+	switch o.Target {
+	case TargetPID:
+		g.emit(
+			asm.Mov.Reg(asm.R1, rPidTgd),
+			asm.RSh.Imm(asm.R1, 32),
+			asm.JNE.Imm(asm.R1, int32(o.PID), labelExit),
+		)
+	case TargetPids:
+		if m.Pids == nil {
+			return fmt.Errorf("bpfgen: no pid map")
+		}
+		g.emit(
+			asm.Mov.Reg(asm.R1, rPidTgd),
+			asm.RSh.Imm(asm.R1, 32),
+			asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
+			asm.LoadMapPtr(asm.R1, m.Pids.FD()),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, stackKey),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, labelExit),
+		)
+	}
+	return nil
+}
+
+// scratch points rRec at this CPU's scratch record.
+func (g *gen) scratch(m Maps) error {
+	if m.Scratch == nil {
+		return fmt.Errorf("bpfgen: no scratch map")
+	}
+	g.emit(
+		asm.Mov.Imm(asm.R1, 0),
+		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, m.Scratch.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stackKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, labelExit),
+		asm.Mov.Reg(rRec, asm.R0),
+	)
+	return nil
+}
+
+// header fills the record header but its class id.
+func (g *gen) header() {
+	g.emit(
+		asm.FnKtimeGetNs.Call(),
+		asm.StoreMem(rRec, event.OffTime, asm.R0, asm.DWord),
+		asm.FnGetSmpProcessorId.Call(),
+		asm.StoreMem(rRec, event.OffCPU, asm.R0, asm.Word),
+		asm.StoreMem(rRec, event.OffTID, rPidTgd, asm.Word),
+		asm.Mov.Reg(asm.R1, rPidTgd),
+		asm.RSh.Imm(asm.R1, 32),
+		asm.StoreMem(rRec, event.OffPID, asm.R1, asm.Word),
+		asm.Mov.Reg(asm.R1, rRec),
+		asm.Add.Imm(asm.R1, event.OffComm),
+		asm.Mov.Imm(asm.R2, 16),
+		asm.FnGetCurrentComm.Call(),
+	)
+}
+
+// output copies the record (its size in sizeReg) into the ring, counts a
+// failure in the loss counter, and ends the program.
+func (g *gen) output(m Maps, o Options, sizeReg asm.Register) {
+	flags := int32(1) // BPF_RB_NO_WAKEUP
+	if o.Wakeup {
+		flags = 0
+	}
+	if sizeReg != asm.R3 {
+		g.emit(asm.Mov.Reg(asm.R3, sizeReg))
+	}
+	g.emit(
+		asm.LoadMapPtr(asm.R1, m.Events.FD()),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Mov.Imm(asm.R4, flags),
+		asm.FnRingbufOutput.Call(),
+		asm.JEq.Imm(asm.R0, 0, labelExit),
+		asm.Mov.Imm(asm.R1, 0),
+		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, m.Lost.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stackKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, labelExit),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+	)
+	g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(labelExit), asm.Return())
 }
 
 type gen struct {

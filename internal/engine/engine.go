@@ -24,6 +24,7 @@ import (
 	"github.com/bpftrail/bpftrail/internal/preset"
 	"github.com/bpftrail/bpftrail/internal/probe"
 	"github.com/bpftrail/bpftrail/internal/resolve"
+	"github.com/bpftrail/bpftrail/internal/syscalls"
 	"github.com/bpftrail/bpftrail/internal/tracefs"
 )
 
@@ -51,6 +52,9 @@ type Session struct {
 	links   []link.Link
 	pending *ebpf.Map
 	cfg     Config
+
+	dispatchers [2]*ebpf.Program // raw_syscalls sys_enter, sys_exit
+	tables      [2]*ebpf.Map
 }
 
 // ParseSpecs parses and expands probe specs.
@@ -188,6 +192,11 @@ func (s *Session) load(filters []*filter.Expr) error {
 			maxRec = n
 		}
 	}
+	if s.dispatchable(filters) {
+		if n := bpfgen.DispatchRecordSize(s.stringSize()); n > maxRec {
+			maxRec = n
+		}
+	}
 	maxRec = (maxRec + 7) &^ 7
 	var err error
 	if s.maps.Events, err = ebpf.NewMap(&ebpf.MapSpec{Name: "bt_events", Type: ebpf.RingBuf, MaxEntries: ringSize(s.cfg.BufferSize)}); err != nil {
@@ -213,7 +222,14 @@ func (s *Session) load(filters []*filter.Expr) error {
 			return err
 		}
 	}
+	if err := s.loadDispatchers(filters, maxRec); err != nil {
+		return err
+	}
 	for i, sc := range s.Schemas {
+		if sc.Dispatched {
+			s.progs = append(s.progs, nil)
+			continue
+		}
 		spec, err := bpfgen.Program(sc, s.maps, maxRec, bpfgen.Options{
 			ClassID: uint32(i), Target: s.cfg.Target, PID: s.cfg.PID, Filter: filters[i],
 		})
@@ -240,7 +256,20 @@ func (s *Session) Attach() error {
 		}
 		s.links = append(s.links, l)
 	}
+	for i, name := range []string{"sys_enter", "sys_exit"} {
+		if s.dispatchers[i] == nil {
+			continue
+		}
+		l, err := link.Tracepoint("raw_syscalls", name, s.dispatchers[i], nil)
+		if err != nil {
+			return permission(fmt.Errorf("attach raw_syscalls:%s: %w", name, err))
+		}
+		s.links = append(s.links, l)
+	}
 	for i, p := range s.progs {
+		if p == nil {
+			continue
+		}
 		sc := s.Schemas[i]
 		l, err := link.Tracepoint(sc.Category, sc.Event, p, nil)
 		if err != nil {
@@ -317,8 +346,15 @@ func (s *Session) Run(ctx context.Context, c *collect.Collector) error {
 // Close releases everything.
 func (s *Session) Close() {
 	s.Detach()
-	for _, p := range append(s.progs, s.helpers...) {
-		p.Close()
+	for _, p := range append(append(s.progs, s.helpers...), s.dispatchers[:]...) {
+		if p != nil {
+			p.Close()
+		}
+	}
+	for _, m := range s.tables {
+		if m != nil {
+			m.Close()
+		}
 	}
 	for _, m := range []*ebpf.Map{s.maps.Events, s.maps.Scratch, s.maps.Lost, s.maps.Pids, s.maps.Control, s.pending} {
 		if m != nil {
@@ -358,4 +394,99 @@ func (s *Session) CPUs() int {
 		return 1
 	}
 	return n
+}
+
+// dispatchThreshold is how many syscall tracepoints make the session record
+// them through the raw_syscalls dispatcher rather than one program each.
+const dispatchThreshold = 16
+
+func (s *Session) stringSize() int {
+	if s.cfg.StringSize > 0 {
+		return s.cfg.StringSize
+	}
+	return resolve.DefaultStringSize
+}
+
+// dispatchable reports whether the session's syscall tracepoints go through
+// the dispatcher: many of them, and a filter on builtins only.
+func (s *Session) dispatchable(filters []*filter.Expr) bool {
+	n := 0
+	for i, sc := range s.Schemas {
+		if sc.Category != "syscalls" {
+			continue
+		}
+		if !bpfgen.BuiltinsOnly(filters[i]) {
+			return false
+		}
+		if _, ok := syscalls.Number(strings.TrimPrefix(strings.TrimPrefix(sc.Event, "sys_enter_"), "sys_exit_")); ok {
+			n++
+		}
+	}
+	return n >= dispatchThreshold
+}
+
+// loadDispatchers moves the syscall schemas that can be dispatched to the
+// two raw_syscalls programs and fills their tables.
+func (s *Session) loadDispatchers(filters []*filter.Expr, maxRec int) error {
+	if !s.dispatchable(filters) {
+		return nil
+	}
+	var entries [2]map[int]bpfgen.DispatchEntry
+	var filt *filter.Expr
+	for i, sc := range s.Schemas {
+		if sc.Category != "syscalls" {
+			continue
+		}
+		enter := strings.HasPrefix(sc.Event, "sys_enter_")
+		name := strings.TrimPrefix(strings.TrimPrefix(sc.Event, "sys_enter_"), "sys_exit_")
+		nr, ok := syscalls.Number(name)
+		if !ok || nr >= bpfgen.DispatchTableSize {
+			continue
+		}
+		trial := *sc
+		trial.Fields = append([]event.Field(nil), sc.Fields...)
+		e, ok := bpfgen.DispatchLayout(&trial, enter, s.stringSize())
+		if !ok {
+			continue
+		}
+		*sc = trial
+		e.ClassPlus1 = uint32(i + 1)
+		k := 1
+		if enter {
+			k = 0
+		}
+		if entries[k] == nil {
+			entries[k] = map[int]bpfgen.DispatchEntry{}
+		}
+		entries[k][nr] = e
+		filt = filters[i]
+	}
+	for k, enter := range []bool{true, false} {
+		if entries[k] == nil {
+			continue
+		}
+		tbl, err := ebpf.NewMap(&ebpf.MapSpec{Name: "bt_sysdisp", Type: ebpf.Array, KeySize: 4,
+			ValueSize: bpfgen.DispatchEntrySize, MaxEntries: bpfgen.DispatchTableSize})
+		if err != nil {
+			return permission(fmt.Errorf("create syscall table: %w", err))
+		}
+		s.tables[k] = tbl
+		for nr, e := range entries[k] {
+			if err := tbl.Put(uint32(nr), e.Marshal()); err != nil {
+				return fmt.Errorf("fill syscall table: %w", err)
+			}
+		}
+		spec, err := bpfgen.Dispatcher(enter, s.maps, tbl, s.stringSize(), maxRec, bpfgen.Options{
+			Target: s.cfg.Target, PID: s.cfg.PID, Filter: filt,
+		})
+		if err != nil {
+			return err
+		}
+		p, err := ebpf.NewProgram(spec)
+		if err != nil {
+			return permission(fmt.Errorf("load syscall dispatcher: %w", err))
+		}
+		s.dispatchers[k] = p
+	}
+	return nil
 }

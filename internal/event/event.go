@@ -84,6 +84,10 @@ type Schema struct {
 	Fields []Field
 	// OutName, when set, is the event class name written to traces.
 	OutName string
+	// Dispatched schemas are recorded through a shared syscall dispatcher
+	// program rather than a program of their own; their field offsets
+	// point into the dispatcher's record layout.
+	Dispatched bool
 	// Target of the probe, for program generation.
 	Category, Event string // tracepoints
 }
@@ -103,11 +107,13 @@ func (s *Schema) Layout() int {
 // RecordSize returns the size of a record of this schema; Layout must have
 // been called.
 func (s *Schema) RecordSize() int {
-	if len(s.Fields) == 0 {
-		return HeaderSize
+	n := HeaderSize
+	for _, f := range s.Fields {
+		if f.Off+f.Size > n {
+			n = f.Off + f.Size
+		}
 	}
-	l := s.Fields[len(s.Fields)-1]
-	return l.Off + l.Size
+	return n
 }
 
 // Lookup returns the field called name.

@@ -1,0 +1,197 @@
+package bpfgen
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/bpftrail/bpftrail/internal/event"
+	"github.com/bpftrail/bpftrail/internal/filter"
+)
+
+// Syscall dispatch: many syscalls recorded through raw_syscalls:sys_enter
+// and sys_exit instead of one tracepoint each. Attaching (and detaching) a
+// tracepoint costs tens of milliseconds; with every syscall selected that
+// is a minute, against two attachments here.
+//
+// A table (an array map indexed by syscall number) says which event class
+// each syscall is and which of its arguments are user strings. Records
+// share one layout:
+//
+//	header (event.HeaderSize) | id u64 | args u64[6] (enter) or ret u64 (exit) | string slots
+const (
+	DispatchOffID    = event.HeaderSize
+	DispatchOffArgs  = event.HeaderSize + 8
+	DispatchFixed    = event.HeaderSize + 8 + 48 // where string slots start
+	DispatchMaxSlots = 3
+	// DispatchEntrySize is the size of a table value: u32 class+1, u8 slots, u8 args[3].
+	DispatchEntrySize = 8
+	// DispatchTableSize is the number of syscall numbers a table holds.
+	DispatchTableSize = 1024
+)
+
+// DispatchLayout points the fields of a syscalls:sys_enter_*/sys_exit_*
+// schema into the dispatcher's record layout and returns its table entry
+// (without the class). It reports false when a field cannot be dispatched.
+func DispatchLayout(s *event.Schema, enter bool, stringSize int) (DispatchEntry, bool) {
+	var e DispatchEntry
+	for i := range s.Fields {
+		f := &s.Fields[i]
+		switch {
+		case f.Name == "__syscall_nr" && f.Kind == event.Int && f.Size <= 8:
+			f.Off = DispatchOffID
+		case f.Src == event.FromContext && f.Kind == event.Int && f.SrcOffset >= 16 && (f.SrcOffset-16)%8 == 0 && f.Size <= 8:
+			arg := (f.SrcOffset - 16) / 8
+			if enter && arg > 5 || !enter && arg > 0 {
+				return e, false
+			}
+			f.Off = DispatchOffArgs + 8*arg
+		case enter && f.Src == event.FromUserPtr && f.SrcOffset >= 16 && (f.SrcOffset-16)%8 == 0:
+			if e.Slots >= DispatchMaxSlots {
+				return e, false
+			}
+			e.Args[e.Slots] = uint8((f.SrcOffset - 16) / 8)
+			f.Off, f.Size = DispatchFixed+int(e.Slots)*stringSize, stringSize
+			e.Slots++
+		default:
+			return e, false
+		}
+	}
+	s.Dispatched = true
+	return e, true
+}
+
+// DispatchEntry is the table value for one syscall.
+type DispatchEntry struct {
+	ClassPlus1 uint32   // event class id + 1; 0 means not recorded
+	Slots      uint8    // number of user-string arguments (≤ DispatchMaxSlots)
+	Args       [3]uint8 // which argument fills each slot
+}
+
+// Marshal encodes the entry as the table stores it.
+func (e DispatchEntry) Marshal() []byte {
+	b := make([]byte, DispatchEntrySize)
+	b[0], b[1], b[2], b[3] = byte(e.ClassPlus1), byte(e.ClassPlus1>>8), byte(e.ClassPlus1>>16), byte(e.ClassPlus1>>24)
+	b[4] = e.Slots
+	copy(b[5:], e.Args[:])
+	return b
+}
+
+// DispatchRecordSize is the largest record of a dispatcher with string
+// slots of stringSize bytes.
+func DispatchRecordSize(stringSize int) int { return DispatchFixed + DispatchMaxSlots*stringSize }
+
+// Dispatcher returns the program for raw_syscalls:sys_enter (enter) or
+// sys_exit that records the syscalls its table selects. The filter, if any,
+// may use only the builtins (pid, tid, comm, cpu).
+func Dispatcher(enter bool, m Maps, table *ebpf.Map, stringSize, maxRecord int, o Options) (*ebpf.ProgramSpec, error) {
+	if DispatchRecordSize(stringSize) > maxRecord {
+		return nil, fmt.Errorf("bpfgen: dispatcher record exceeds the scratch")
+	}
+	g := &gen{}
+	g.emit(asm.Mov.Reg(rCtx, asm.R1))
+	if err := g.prologue(m, o); err != nil {
+		return nil, err
+	}
+	// r9 = table[id], or exit.
+	g.emit(
+		asm.LoadMem(asm.R1, rCtx, 8, asm.DWord),
+		asm.JGT.Imm(asm.R1, DispatchTableSize-1, labelExit),
+		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, table.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stackKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, labelExit),
+		asm.Mov.Reg(rTmp, asm.R0),
+		asm.LoadMem(asm.R1, rTmp, 0, asm.Word),
+		asm.JEq.Imm(asm.R1, 0, labelExit),
+	)
+	if err := g.scratch(m); err != nil {
+		return nil, err
+	}
+	// Header, with the class from the table.
+	g.emit(
+		asm.LoadMem(asm.R1, rTmp, 0, asm.Word),
+		asm.Add.Imm(asm.R1, -1),
+		asm.StoreMem(rRec, event.OffClass, asm.R1, asm.Word),
+	)
+	g.header()
+	// id and arguments (or ret): the raw tracepoint record has id at 8 and
+	// args (or ret) from 16 on.
+	n := 7
+	if !enter {
+		n = 2
+	}
+	for i := 0; i < n; i++ {
+		g.emit(
+			asm.LoadMem(asm.R1, rCtx, int16(8+8*i), asm.DWord),
+			asm.StoreMem(rRec, int16(DispatchOffID+8*i), asm.R1, asm.DWord),
+		)
+	}
+	if o.Filter != nil {
+		if err := g.filter(o.Filter, &event.Schema{}); err != nil {
+			return nil, fmt.Errorf("bpfgen: syscall dispatcher: %w", err)
+		}
+	}
+	if enter {
+		// Up to three user strings: slot k gets the string at args[Args[k]].
+		for k := 0; k < DispatchMaxSlots; k++ {
+			next := g.label("slot")
+			g.emit(
+				asm.LoadMem(asm.R1, rTmp, 4, asm.Byte),
+				asm.JLE.Imm(asm.R1, int32(k), next),
+				asm.LoadMem(asm.R3, rTmp, int16(5+k), asm.Byte),
+				asm.And.Imm(asm.R3, 7),
+				asm.JGT.Imm(asm.R3, 5, next),
+				asm.LSh.Imm(asm.R3, 3),
+				asm.Add.Reg(asm.R3, rRec),
+				asm.LoadMem(asm.R3, asm.R3, DispatchOffArgs, asm.DWord),
+				asm.StoreImm(rRec, int16(DispatchFixed+k*stringSize), 0, asm.Byte),
+				asm.Mov.Reg(asm.R1, rRec),
+				asm.Add.Imm(asm.R1, int32(DispatchFixed+k*stringSize)),
+				asm.Mov.Imm(asm.R2, int32(stringSize)),
+				asm.FnProbeReadUserStr.Call(),
+				asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(next),
+			)
+		}
+		// size = fixed + slots*stringSize, bounded for the verifier.
+		g.emit(
+			asm.LoadMem(asm.R3, rTmp, 4, asm.Byte),
+			asm.JLE.Imm(asm.R3, DispatchMaxSlots, "sz"),
+			asm.Mov.Imm(asm.R3, DispatchMaxSlots),
+			asm.Mul.Imm(asm.R3, int32(stringSize)).WithSymbol("sz"),
+			asm.Add.Imm(asm.R3, DispatchFixed),
+		)
+	} else {
+		g.emit(asm.Mov.Imm(asm.R3, DispatchOffArgs+8))
+	}
+	g.output(m, o, asm.R3)
+	return &ebpf.ProgramSpec{
+		Name:         map[bool]string{true: "bt_sys_enter", false: "bt_sys_exit"}[enter],
+		Type:         ebpf.TracePoint,
+		License:      "GPL",
+		Instructions: g.insns,
+	}, nil
+}
+
+// BuiltinsOnly reports whether a filter names only builtins, the filters a
+// dispatcher can run.
+func BuiltinsOnly(e *filter.Expr) bool {
+	if e == nil {
+		return true
+	}
+	for _, name := range e.Fields() {
+		found := false
+		for _, b := range Builtins {
+			if b.Info.Name == name {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,3 @@
+package syscalls
+
+var table = amd64

@@ -1,0 +1,5 @@
+//go:build !amd64
+
+package syscalls
+
+var table = map[string]int{}
