@@ -35,6 +35,12 @@ func Root() (string, error) {
 	if root, ok := findRoot(mounts, hasEvents); ok {
 		return root, nil
 	}
+	// Mounted but not readable: a permission problem, not a missing mount.
+	if root, ok := findRoot(mounts, func(string) bool { return true }); ok {
+		if _, err := os.Stat(filepath.Join(root, "events")); os.IsPermission(err) {
+			return "", fmt.Errorf("tracefs at %s is not readable: %w; run as root", root, err)
+		}
+	}
 	if err := mountTracefs(DefaultRoot); err != nil {
 		return "", fmt.Errorf("tracefs is not mounted and mounting it failed: %w; "+
 			"run as root or mount -t tracefs nodev %s", err, DefaultRoot)
