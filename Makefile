@@ -21,8 +21,12 @@ demo: setup build
 	bin/bpftrail print demo-trace | grep -m 8 -e sys_enter_openat -e sched_process_exec
 	babeltrace2 --clock-gmt demo-trace | grep -m 3 sys_exit_openat
 
+STATICCHECK = honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 test: setup
+	test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 	$(GO) test -count=1 ./...
 
 bench: setup build

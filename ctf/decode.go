@@ -102,9 +102,9 @@ func (e *decError) Error() string {
 
 func (e *decError) Unwrap() error { return e.Err }
 
-// decErrShort is the cause of a decError when the data ends (the file while
+// errDecShort is the cause of a decError when the data ends (the file while
 // indexing, the content while decoding events).
-var decErrShort = errors.New("read beyond end of data")
+var errDecShort = errors.New("read beyond end of data")
 
 // decCompiler compiles the types of one scope.
 type decCompiler struct {
@@ -414,7 +414,7 @@ func (d *decoder) errf(format string, args ...any) error {
 }
 
 func (d *decoder) short(what string) error {
-	return &decError{Path: d.path, Offset: d.srcOff + d.pos/8, Err: fmt.Errorf("%s: %w (%d bits at packet offset %d)", what, decErrShort, d.limit, d.srcOff)}
+	return &decError{Path: d.path, Offset: d.srcOff + d.pos/8, Err: fmt.Errorf("%s: %w (%d bits at packet offset %d)", what, errDecShort, d.limit, d.srcOff)}
 }
 
 // start prepares decoding the packet at file offset off: limitBits may be

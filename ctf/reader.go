@@ -461,7 +461,7 @@ func (t *Trace) index(path string, ra io.ReaderAt, size int64) (*Stream, error) 
 		}
 		pi, err := t.packet(d, &hdr, &ctx, s.cls)
 		if err != nil {
-			if errors.Is(err, decErrShort) {
+			if errors.Is(err, errDecShort) {
 				s.TornBytes = rem
 				break
 			}

@@ -298,9 +298,6 @@ func tsdlLexString(src []byte, i int) (string, int, int, error) {
 			}
 			b.WriteByte(byte(v))
 		default:
-			if e == '\n' {
-				nl++
-			}
 			return "", 0, 0, fmt.Errorf("invalid escape '\\%c' in string literal", e)
 		}
 	}

@@ -189,7 +189,7 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 		return closeErr
 	}
 	if !f.quiet {
-		summary(os.Stderr, dir, tw, col, w, time.Since(start))
+		summary(os.Stderr, dir, tw, col, w, time.Since(start), sess.Missed())
 		if cmdErr != nil {
 			fmt.Fprintf(os.Stderr, "command: %v\n", cmdErr)
 		}
@@ -237,7 +237,7 @@ func progress(quiet bool, col *collect.Collector, w *ctf.Writer, start time.Time
 	return func() { close(done); <-finished }
 }
 
-func summary(out *os.File, dir string, tw *ctftrace.Writer, col *collect.Collector, w *ctf.Writer, d time.Duration) {
+func summary(out *os.File, dir string, tw *ctftrace.Writer, col *collect.Collector, w *ctf.Writer, d time.Duration, missed uint64) {
 	st := w.Stats()
 	fmt.Fprintf(out, "bpftrail: recorded %d events in %s to %s (%s, %d lost",
 		st.Events, d.Truncate(time.Millisecond), dir, humanBytes(st.Bytes), col.Stats.Lost.Load())
@@ -254,5 +254,8 @@ func summary(out *os.File, dir string, tw *ctftrace.Writer, col *collect.Collect
 	}
 	if col.Stats.Lost.Load() > 0 {
 		fmt.Fprintf(out, "  %d events could not be written (ring buffer full): increase --buffer-size or filter more\n", col.Stats.Lost.Load())
+	}
+	if missed > 0 {
+		fmt.Fprintf(out, "  %d events were not seen: the kernel skipped the probe while another BPF program ran on the same CPU\n", missed)
 	}
 }

@@ -490,3 +490,19 @@ func (s *Session) loadDispatchers(filters []*filter.Expr, maxRec int) error {
 	}
 	return nil
 }
+
+// Missed returns how many times the kernel skipped one of the session's
+// programs because another BPF program was already running on that CPU
+// (its recursion protection): events that happened but could not be seen.
+func (s *Session) Missed() uint64 {
+	var n uint64
+	for _, p := range append(append([]*ebpf.Program(nil), s.progs...), s.dispatchers[:]...) {
+		if p == nil {
+			continue
+		}
+		if st, err := p.Stats(); err == nil {
+			n += st.RecursionMisses
+		}
+	}
+	return n
+}

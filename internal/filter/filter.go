@@ -419,14 +419,14 @@ func (p *parser) cmp() (*Expr, error) {
 			return nil, p.errAt(opTok, "", "string field %q can only be compared with == or !=, not %s", info.Name, opTok.op)
 		}
 		c.Str = lit.str
-		for i, star := range lit.stars {
-			if i == len(lit.stars)-1 && star == lit.pos+len(lit.text)-2 {
-				c.Prefix = true
-				c.Str = lit.str[:len(lit.str)-1]
-				break
+		if n := len(lit.stars); n > 0 {
+			star := lit.stars[0]
+			if n > 1 || star != lit.pos+len(lit.text)-2 {
+				return nil, &SyntaxError{Src: p.src, Col: column(p.src, star), Msg: "only a trailing * is supported",
+					Hint: `write \* for a literal *`}
 			}
-			return nil, &SyntaxError{Src: p.src, Col: column(p.src, star), Msg: "only a trailing * is supported",
-				Hint: `write \* for a literal *`}
+			c.Prefix = true
+			c.Str = lit.str[:len(lit.str)-1]
 		}
 		limit := info.Size - 1 // room for the NUL terminator
 		if info.Size > 0 && len(c.Str) > limit {
