@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -92,6 +94,16 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 		cfg.Target, cfg.PID = bpfgen.TargetPID, uint32(f.pid)
 	case len(args) > 0 && !f.all:
 		cfg.Target = bpfgen.TargetPids
+	}
+	if len(args) > 0 {
+		if _, err := exec.LookPath(args[0]); err != nil {
+			return fmt.Errorf("command %q: %w", args[0], err)
+		}
+	}
+	if f.output != "" {
+		if _, err := os.Stat(filepath.Join(f.output, "metadata")); err == nil {
+			return fmt.Errorf("%s already holds a trace; choose another -o", f.output)
+		}
 	}
 	sess, err := engine.Open(cfg)
 	if err != nil {
