@@ -160,6 +160,11 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 			}
 		}
 	}
+	// Catch Ctrl-C before the probes record, so that one that comes right
+	// after they are attached stops the recording cleanly (not with the
+	// default action, which would leave the trace unfinished).
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
 	if err := sess.Attach(); err != nil {
 		if held != nil {
 			held.abort()
@@ -168,8 +173,6 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 		return err
 	}
 
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
 	if f.duration > 0 {
 		var c2 context.CancelFunc
 		ctx, c2 = context.WithTimeout(ctx, f.duration)

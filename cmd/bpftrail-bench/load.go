@@ -1,0 +1,60 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// loadArg is the hidden first argument that turns this binary into the load
+// generator: "bpftrail-bench __load N CPU".
+const loadArg = "__load"
+
+// runLoad is the load generator. It pins its thread to cpu, waits for one
+// byte on stdin (so a tracer can attach to its PID first), runs n getpid
+// syscalls at full speed and prints the loop's wall time and its thread's
+// CPU time, in ns, on stdout.
+// It makes no other getpid call: os.Getpid would be counted by the tracers.
+func runLoad(args []string) {
+	if len(args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: bpftrail-bench __load N CPU")
+		os.Exit(2)
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 0 {
+		fmt.Fprintf(os.Stderr, "load: bad N %q\n", args[0])
+		os.Exit(2)
+	}
+	cpu, err := strconv.Atoi(args[1])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "load: bad CPU %q\n", args[1])
+		os.Exit(2)
+	}
+	runtime.LockOSThread()
+	var set unix.CPUSet
+	set.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		fmt.Fprintf(os.Stderr, "load: sched_setaffinity: %v\n", err)
+		os.Exit(1)
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(os.Stdin, b[:]); err != nil {
+		os.Exit(3) // the parent gave up
+	}
+	var c0, c1 unix.Timespec
+	start := time.Now()
+	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &c0)
+	for i := 0; i < n; i++ {
+		syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
+	}
+	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &c1)
+	elapsed := time.Since(start)
+	fmt.Printf("%d %d\n", elapsed.Nanoseconds(), c1.Nano()-c0.Nano())
+	os.Exit(0)
+}

@@ -1,0 +1,386 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// result is one run of the load under one mode.
+type result struct {
+	nsPerCall   float64 // the loop thread's CPU time per call
+	wallPerCall float64
+	dups        int64 // perf: samples written twice (not counted in kept)
+	kept        int64 // -1: not applicable
+	lost        int64
+	streamB     int64 // bytes of event data on disk (perf: the whole file)
+	totalB      int64 // bytes on disk including metadata
+	cpuTotal    time.Duration
+	cpuWindow   time.Duration // from the load's release to the tracer's exit
+	note        string
+}
+
+// loadProc is a load generator child held before its loop.
+type loadProc struct {
+	cmd   *exec.Cmd
+	start *os.File
+	out   bytes.Buffer
+	errb  bytes.Buffer
+}
+
+func (b *bench) startLoad() (*loadProc, error) {
+	l := &loadProc{}
+	l.cmd = exec.Command(b.self, loadArg, strconv.Itoa(b.n), strconv.Itoa(b.loadCPU))
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	l.cmd.Stdin, l.cmd.Stdout, l.cmd.Stderr = r, &l.out, &l.errb
+	// No asynchronous preemption: the runtime's preemption signal is sent
+	// with tgkill(getpid(), ...), and sysmon retries it while the loop sits
+	// in RawSyscall, which would add a varying number of getpid events.
+	// GOMAXPROCS=1 keeps the runtime from starting and retiring threads,
+	// which can make perf record -p fail with ESRCH on a vanished thread.
+	l.cmd.Env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1", "GOMAXPROCS=1")
+	if err := l.cmd.Start(); err != nil {
+		r.Close()
+		w.Close()
+		return nil, err
+	}
+	r.Close()
+	l.start = w
+	return l, nil
+}
+
+func (l *loadProc) pid() int { return l.cmd.Process.Pid }
+
+// release starts the loop.
+func (l *loadProc) release() error {
+	_, err := l.start.Write([]byte{1})
+	l.start.Close()
+	return err
+}
+
+// abort makes a held load exit without running.
+func (l *loadProc) abort() {
+	l.start.Close()
+	_ = l.cmd.Wait()
+}
+
+// wait returns the load's CPU and wall ns per call.
+func (l *loadProc) wait(n int) (cpu, wall float64, err error) {
+	if err := l.cmd.Wait(); err != nil {
+		return 0, 0, fmt.Errorf("load: %v: %s", err, strings.TrimSpace(l.errb.String()))
+	}
+	var wallNs, cpuNs int64
+	if _, err := fmt.Sscan(l.out.String(), &wallNs, &cpuNs); err != nil {
+		return 0, 0, fmt.Errorf("load output %q: %v", l.out.String(), err)
+	}
+	if n == 0 {
+		return 0, 0, nil
+	}
+	return float64(cpuNs) / float64(n), float64(wallNs) / float64(n), nil
+}
+
+func (b *bench) runUntraced() (result, error) {
+	l, err := b.startLoad()
+	if err != nil {
+		return result{}, err
+	}
+	time.Sleep(50 * time.Millisecond)
+	if err := l.release(); err != nil {
+		l.abort()
+		return result{}, err
+	}
+	cpu, wall, err := l.wait(b.n)
+	return result{nsPerCall: cpu, wallPerCall: wall, kept: -1, lost: -1}, err
+}
+
+// emptyProgram loads "r0 = 0; exit" and attaches it to the getpid tracepoint.
+func emptyProgram() (func(), error) {
+	_ = rlimit.RemoveMemlock()
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "bench_empty",
+		Type: ebpf.TracePoint,
+		Instructions: asm.Instructions{
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Return(),
+		},
+		License: "GPL",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load empty program: %w", err)
+	}
+	l, err := link.Tracepoint("syscalls", "sys_enter_getpid", prog, nil)
+	if err != nil {
+		prog.Close()
+		return nil, fmt.Errorf("attach empty program: %w", err)
+	}
+	return func() { l.Close(); prog.Close() }, nil
+}
+
+func (b *bench) runEmpty() (result, error) {
+	detach, err := emptyProgram()
+	if err != nil {
+		return result{}, err
+	}
+	defer detach()
+	return b.runUntraced()
+}
+
+// tracer is a collector process (perf or bpftrail) started on the tracer CPU.
+type tracer struct {
+	cmd  *exec.Cmd
+	errb bytes.Buffer
+}
+
+func (b *bench) startTracer(args ...string) (*tracer, error) {
+	t := &tracer{}
+	all := append([]string{"-c", strconv.Itoa(b.tracerCPU)}, args...)
+	t.cmd = exec.Command("taskset", all...)
+	t.cmd.Stdout, t.cmd.Stderr = &t.errb, &t.errb
+	if err := t.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", args[0], err)
+	}
+	return t, nil
+}
+
+// waitAttached waits until the tracer holds a perf_event or bpf_link file
+// descriptor and extra() (if any) is true, then lets it settle for warmup.
+func (b *bench) waitAttached(t *tracer, extra func() bool) error {
+	pid := t.cmd.Process.Pid
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if syscall.Kill(pid, 0) != nil || exited(pid) {
+			return fmt.Errorf("%s %w: %s", filepath.Base(t.cmd.Args[3]), errNotAttached, strings.TrimSpace(t.errb.String()))
+		}
+		if hasTraceFD(pid) && (extra == nil || extra()) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not attach within 30s", t.cmd.Args[3])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(b.warmup.dur())
+	if exited(pid) {
+		return fmt.Errorf("%s %w: %s", filepath.Base(t.cmd.Args[3]), errNotAttached, strings.TrimSpace(t.errb.String()))
+	}
+	return nil
+}
+
+// exited reports whether pid is a zombie.
+func exited(pid int) bool {
+	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	i := bytes.LastIndexByte(s, ')')
+	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z'
+}
+
+func hasTraceFD(pid int) bool {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		l, err := os.Readlink(filepath.Join(dir, e.Name()))
+		if err == nil && (l == "anon_inode:[perf_event]" || l == "anon_inode:bpf_link") {
+			return true
+		}
+	}
+	return false
+}
+
+// taskCPU sums sum_exec_runtime (ns) over pid's live threads.
+func taskCPU(pid int) time.Duration {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	ents, _ := os.ReadDir(dir)
+	var sum int64
+	for _, e := range ents {
+		s, err := os.ReadFile(filepath.Join(dir, e.Name(), "schedstat"))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(s))
+		if len(f) > 0 {
+			v, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += v
+		}
+	}
+	return time.Duration(sum)
+}
+
+// stop sends SIGINT (if the tracer is still running) and waits for it.
+func (t *tracer) stop() error {
+	done := make(chan error, 1)
+	go func() { done <- t.cmd.Wait() }()
+	_ = t.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(120 * time.Second):
+		_ = t.cmd.Process.Kill()
+		<-done
+		return errors.New("did not stop within 120s after SIGINT; killed")
+	}
+}
+
+func (t *tracer) cpu() time.Duration {
+	ru, ok := t.cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if !ok {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// errNotAttached marks a tracer that exited before attaching; the run is
+// retried with a fresh load.
+var errNotAttached = errors.New("exited before attaching")
+
+// retry runs f up to three times while the tracer fails to attach.
+func retry(f func() (result, error)) (result, error) {
+	for i := 0; ; i++ {
+		res, err := f()
+		if err == nil || i == 2 || !errors.Is(err, errNotAttached) {
+			return res, err
+		}
+		fmt.Fprintf(os.Stderr, "retrying: %v\n", err)
+	}
+}
+
+// traced runs the held load under t: wait for attach, release, wait for the
+// load, stop the tracer.
+func (b *bench) traced(l *loadProc, t *tracer, extra func() bool) (result, error) {
+	var res result
+	if err := b.waitAttached(t, extra); err != nil {
+		l.abort()
+		_ = t.stop()
+		return res, err
+	}
+	before := taskCPU(t.cmd.Process.Pid)
+	if err := l.release(); err != nil {
+		l.abort()
+		_ = t.stop()
+		return res, err
+	}
+	cpu, wall, lerr := l.wait(b.n)
+	serr := t.stop()
+	if lerr != nil {
+		return res, lerr
+	}
+	if serr != nil {
+		var ee *exec.ExitError
+		if !errors.As(serr, &ee) {
+			return res, fmt.Errorf("%s: %v: %s", t.cmd.Args[3], serr, strings.TrimSpace(t.errb.String()))
+		}
+		// perf re-raises SIGINT after writing its file; that is a normal end.
+		if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGINT {
+			res.note = fmt.Sprintf("%s: %v", filepath.Base(t.cmd.Args[3]), serr)
+		}
+	}
+	res.nsPerCall, res.wallPerCall = cpu, wall
+	res.cpuTotal = t.cpu()
+	res.cpuWindow = res.cpuTotal - before
+	return res, nil
+}
+
+func (b *bench) runPerf(round int) (result, error) {
+	return retry(func() (result, error) { return b.runPerfOnce(round) })
+}
+
+func (b *bench) runPerfOnce(round int) (result, error) {
+	file := filepath.Join(b.tmp, fmt.Sprintf("perf-%d-%d.data", round, time.Now().UnixNano()))
+	l, err := b.startLoad()
+	if err != nil {
+		return result{}, err
+	}
+	t, err := b.startTracer("perf", "record", "-q", "-e", "syscalls:sys_enter_getpid", "-o", file, "-p", strconv.Itoa(l.pid()))
+	if err != nil {
+		l.abort()
+		return result{}, err
+	}
+	res, err := b.traced(l, t, nil)
+	if err != nil {
+		return res, err
+	}
+	kept, dups, lost, err := perfCounts(file)
+	if err != nil {
+		return res, fmt.Errorf("%v (perf output: %s)", err, strings.TrimSpace(t.errb.String()))
+	}
+	res.kept, res.dups, res.lost = int64(kept), int64(dups), int64(lost)
+	if st, err := os.Stat(file); err == nil {
+		res.streamB, res.totalB = st.Size(), st.Size()
+	}
+	if !b.keep {
+		os.Remove(file)
+	}
+	return res, nil
+}
+
+var summaryRE = regexp.MustCompile(`recorded (\d+) events in .* \(.*?, (\d+) lost`)
+
+func (b *bench) runBpftrail(round int) (result, error) {
+	return retry(func() (result, error) { return b.runBpftrailOnce(round) })
+}
+
+func (b *bench) runBpftrailOnce(round int) (result, error) {
+	dir := filepath.Join(b.tmp, fmt.Sprintf("bpftrail-%d-%d", round, time.Now().UnixNano()))
+	l, err := b.startLoad()
+	if err != nil {
+		return result{}, err
+	}
+	args := []string{b.bpftrail, "record", "-e", "syscalls:sys_enter_getpid", "-p", strconv.Itoa(l.pid()), "-o", dir}
+	args = append(args, b.bpftrailArgs...)
+	t, err := b.startTracer(args...)
+	if err != nil {
+		l.abort()
+		return result{}, err
+	}
+	res, err := b.traced(l, t, func() bool {
+		_, err := os.Stat(filepath.Join(dir, "metadata"))
+		return err == nil
+	})
+	if err != nil {
+		return res, err
+	}
+	m := summaryRE.FindStringSubmatch(t.errb.String())
+	if m == nil {
+		return res, fmt.Errorf("no summary in bpftrail's output: %s", strings.TrimSpace(t.errb.String()))
+	}
+	res.kept, _ = strconv.ParseInt(m[1], 10, 64)
+	res.lost, _ = strconv.ParseInt(m[2], 10, 64)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return res, err
+	}
+	for _, e := range ents {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() {
+			continue
+		}
+		res.totalB += info.Size()
+		if strings.HasPrefix(e.Name(), "stream_") {
+			res.streamB += info.Size()
+		}
+	}
+	if !b.keep {
+		os.RemoveAll(dir)
+	}
+	return res, nil
+}
