@@ -78,7 +78,14 @@ func Program(s *event.Schema, m Maps, maxRecord int, o Options) (*ebpf.ProgramSp
 	if err := g.prologue(m, o); err != nil {
 		return nil, err
 	}
-	if err := g.scratch(m); err != nil {
+	// Without a filter every record is kept: build it in place in the ring
+	// (no scratch lookup, no copy). With one, build it in the scratch value
+	// and copy it only when it passes, so that a record filtered out never
+	// counts as lost when the ring is full.
+	direct := o.Filter == nil
+	if direct {
+		g.reserve(m, size)
+	} else if err := g.scratch(m); err != nil {
 		return nil, err
 	}
 	g.emit(asm.StoreImm(rRec, event.OffClass, int64(o.ClassID), asm.Word))
@@ -88,13 +95,15 @@ func Program(s *event.Schema, m Maps, maxRecord int, o Options) (*ebpf.ProgramSp
 			return nil, fmt.Errorf("bpfgen: %s: field %s: %w", s.Name, s.Fields[i].Name, err)
 		}
 	}
-	if o.Filter != nil {
+	if direct {
+		g.submit(o)
+	} else {
 		if err := g.filter(o.Filter, s); err != nil {
 			return nil, fmt.Errorf("bpfgen: %s: %w", s.Name, err)
 		}
+		g.emit(asm.Mov.Imm(asm.R3, int32(size)))
+		g.output(m, o, asm.R3)
 	}
-	g.emit(asm.Mov.Imm(asm.R3, int32(size)))
-	g.output(m, o, asm.R3)
 
 	typ := o.Type
 	if typ == ebpf.UnspecifiedProgram {
@@ -227,6 +236,46 @@ func (g *gen) output(m Maps, o Options, sizeReg asm.Register) {
 		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
 	)
 	g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(labelExit), asm.Return())
+}
+
+// reserve points rRec at a record of size bytes reserved in the ring; when
+// the ring is full it counts the loss and exits.
+func (g *gen) reserve(m Maps, size int) {
+	ok := g.label("rsv")
+	g.emit(
+		asm.LoadMapPtr(asm.R1, m.Events.FD()),
+		asm.Mov.Imm(asm.R2, int32(size)),
+		asm.Mov.Imm(asm.R3, 0),
+		asm.FnRingbufReserve.Call(),
+		asm.JNE.Imm(asm.R0, 0, ok),
+		asm.Mov.Imm(asm.R1, 0),
+		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, m.Lost.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stackKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, labelExit),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.Ja.Label(labelExit),
+		asm.Mov.Reg(rRec, asm.R0).WithSymbol(ok),
+	)
+}
+
+// submit commits the reserved record in rRec and ends the program.
+func (g *gen) submit(o Options) {
+	flags := int32(1) // BPF_RB_NO_WAKEUP
+	if o.Wakeup {
+		flags = 0
+	}
+	g.emit(
+		asm.Mov.Reg(asm.R1, rRec),
+		asm.Mov.Imm(asm.R2, flags),
+		asm.FnRingbufSubmit.Call(),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(labelExit),
+		asm.Return(),
+	)
 }
 
 type gen struct {

@@ -37,6 +37,8 @@ type Collector struct {
 	poll  time.Duration
 	prev  []uint64
 	Stats Stats
+
+	records, bytes uint64 // not yet published
 }
 
 // DefaultPoll is how often the ring is drained.
@@ -57,39 +59,50 @@ func New(events, lost *ebpf.Map, sink Sink, poll time.Duration) (*Collector, err
 }
 
 // Run drains the ring until ctx is done, then returns; call Drain after the
-// programs are detached to read what is left.
+// programs are stopped to read what is left.
+//
+// Every poll interval it reads the bytes that are in the ring at that moment
+// and no more, then sleeps: a reader that follows the writer record by
+// record makes the producing CPU wait on the cache lines of the ring's
+// positions, which costs every traced event.
 func (c *Collector) Run(ctx context.Context) error {
 	var rec ringbuf.Record
-	c.rd.SetDeadline(time.Now().Add(c.poll))
+	// A deadline in the past: reads never block, the ticker paces them.
+	c.rd.SetDeadline(time.Unix(1, 0))
+	t := time.NewTicker(c.poll)
+	defer t.Stop()
 	for {
-		err := c.rd.ReadInto(&rec)
-		if err == nil {
-			if err := c.record(rec.RawSample); err != nil {
-				return err
+		budget := c.rd.AvailableBytes()
+		for consumed := 0; consumed < budget; {
+			err := c.rd.ReadInto(&rec)
+			if err == nil {
+				consumed += 8 + (len(rec.RawSample)+7)&^7
+				if err := c.record(rec.RawSample); err != nil {
+					return err
+				}
+				continue
 			}
-			continue
-		}
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
 			return fmt.Errorf("collect: %w", err)
 		}
-		// The ring is empty: account for losses, then sleep until the next
-		// drain.
+		c.publish()
 		if err := c.readLost(); err != nil {
 			return err
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		default:
+		case <-t.C:
 		}
-		c.rd.SetDeadline(time.Now().Add(c.poll))
 	}
 }
 
 // Drain reads every record left in the ring and the final loss counts.
 func (c *Collector) Drain() error {
 	var rec ringbuf.Record
-	c.rd.SetDeadline(time.Now())
+	c.rd.SetDeadline(time.Unix(1, 0))
 	for {
 		err := c.rd.ReadInto(&rec)
 		if err == nil {
@@ -103,13 +116,21 @@ func (c *Collector) Drain() error {
 		}
 		return fmt.Errorf("collect: %w", err)
 	}
+	c.publish()
 	return c.readLost()
 }
 
 func (c *Collector) record(b []byte) error {
-	c.Stats.Records.Add(1)
-	c.Stats.Bytes.Add(uint64(len(b)))
+	c.records++
+	c.bytes += uint64(len(b))
 	return c.sink.WriteRecord(b)
+}
+
+// publish makes the counts of the last batch visible in Stats.
+func (c *Collector) publish() {
+	c.Stats.Records.Add(c.records)
+	c.Stats.Bytes.Add(c.bytes)
+	c.records, c.bytes = 0, 0
 }
 
 // readLost reports the growth of each CPU's loss counter since the last call.
