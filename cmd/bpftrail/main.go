@@ -57,6 +57,6 @@ that babeltrace2 and Trace Compass read, with every lost event accounted for.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%s (see bpftrail %s --help)", err, c.Name())
 	})
-	root.AddCommand(newRecord(), newList(), newPrint(), newRecover())
+	root.AddCommand(newRecord(), newList(), newPrint(), newRecover(), newCount(), newHist(), newLatency())
 	return root
 }

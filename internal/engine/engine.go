@@ -366,25 +366,38 @@ func (s *Session) Close() {
 // loadFollowers loads the programs that follow a command and its
 // descendants.
 func (s *Session) loadFollowers() error {
-	f, err := s.FS.Format("sched", "sched_process_fork")
+	h, err := loadFollowers(s.FS, s.maps.Pids, s.pending)
+	s.helpers = h
+	return err
+}
+
+// loadFollowers loads the fork and exec programs that keep pids up to date:
+// a process in pending enters pids at its exec, and the children of
+// processes in pids join it.
+func loadFollowers(fs tracefs.FS, pids, pending *ebpf.Map) ([]*ebpf.Program, error) {
+	f, err := fs.Format("sched", "sched_process_fork")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	child, ok := f.Field("child_pid")
 	if !ok {
-		return errors.New("sched:sched_process_fork has no child_pid field")
+		return nil, errors.New("sched:sched_process_fork has no child_pid field")
 	}
+	var out []*ebpf.Program
 	for _, spec := range []*ebpf.ProgramSpec{
-		bpfgen.ForkFollower(s.maps.Pids, child.Offset),
-		bpfgen.ExecPromoter(s.pending, s.maps.Pids),
+		bpfgen.ForkFollower(pids, child.Offset),
+		bpfgen.ExecPromoter(pending, pids),
 	} {
 		p, err := ebpf.NewProgram(spec)
 		if err != nil {
-			return permission(fmt.Errorf("load %s: %w", spec.Name, err))
+			for _, q := range out {
+				q.Close()
+			}
+			return nil, permission(fmt.Errorf("load %s: %w", spec.Name, err))
 		}
-		s.helpers = append(s.helpers, p)
+		out = append(out, p)
 	}
-	return nil
+	return out, nil
 }
 
 // CPUs returns the number of possible CPUs, the streams a recording has.

@@ -156,3 +156,63 @@ func (s *Schema) Out() string {
 	}
 	return s.Name
 }
+
+// Value reads the field or header member name from a record of this
+// schema: integers as int64 (sign-extended when signed), text and strings
+// up to their NUL, arrays as their raw bytes. ok is false when the name is
+// unknown or the record too short.
+func (s *Schema) Value(rec []byte, name string) (v any, ok bool) {
+	le := func(b []byte) uint64 {
+		var x uint64
+		for i := len(b) - 1; i >= 0; i-- {
+			x = x<<8 | uint64(b[i])
+		}
+		return x
+	}
+	cstr := func(b []byte) string {
+		for i, c := range b {
+			if c == 0 {
+				return string(b[:i])
+			}
+		}
+		return string(b)
+	}
+	if len(rec) < HeaderSize {
+		return nil, false
+	}
+	switch name {
+	case "pid":
+		return int64(int32(le(rec[OffPID : OffPID+4]))), true
+	case "tid":
+		return int64(int32(le(rec[OffTID : OffTID+4]))), true
+	case "cpu":
+		return int64(le(rec[OffCPU : OffCPU+4])), true
+	case "comm":
+		return cstr(rec[OffComm : OffComm+16]), true
+	case "time":
+		return int64(le(rec[OffTime : OffTime+8])), true
+	}
+	f, found := s.Lookup(name)
+	if !found || len(rec) < f.Off+f.Size {
+		return nil, false
+	}
+	b := rec[f.Off : f.Off+f.Size]
+	switch f.Kind {
+	case Int:
+		x := le(b)
+		if f.Signed && f.Size < 8 {
+			shift := 64 - 8*uint(f.Size)
+			return int64(x<<shift) >> shift, true
+		}
+		return int64(x), true
+	case Text, String:
+		return cstr(b), true
+	case Bytes:
+		n := int(le(b[:2]))
+		if n > len(b)-2 {
+			n = len(b) - 2
+		}
+		return b[2 : 2+n], true
+	}
+	return b, true
+}

@@ -1,0 +1,512 @@
+package bpfgen
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/bpftrail/bpftrail/internal/event"
+	"github.com/bpftrail/bpftrail/internal/filter"
+)
+
+// In-kernel aggregation: the program fills the record as for recording and
+// runs the filter, then, instead of copying the record to the ring buffer,
+// builds a key from it (in the scratch value, after the record) and counts
+// in a per-CPU hash map: per key, per key and histogram bucket, or per key
+// and latency bucket with start times kept in an LRU map.
+
+// KeyPart is one member of an aggregation key: a field or builtin of the
+// record, or the event class.
+type KeyPart struct {
+	Name  string // field or builtin name; "event" for the class id
+	Int   bool   // integer (8 bytes in the key, sign-extended) or string
+	Size  int    // bytes in the key: 8 for integers, the string cap for strings
+	Class bool   // the event class id
+}
+
+// KeyStringCap is how many bytes of a string field a key keeps.
+const KeyStringCap = 64
+
+// Scheme is how a histogram bucket index is computed from a value.
+type Scheme struct {
+	Kind             SchemeKind
+	Min, Max, Step   int64 // Linear
+	LinearBucketsMax int   // Linear: number of buckets (computed)
+}
+
+// SchemeKind names a bucket scheme; see package hist for the formulas.
+type SchemeKind uint8
+
+// Bucket schemes.
+const (
+	NoBuckets SchemeKind = iota
+	Log2                 // 0 → 0; [2^(i-1), 2^i) → i
+	LogLinear            // v < 8 → v; else 8*(k-2) + ((v >> (k-3)) & 7), k = floor(log2 v)
+	Linear               // v < Min → 0; [Min+j*Step, Min+(j+1)*Step) → 1+j; v ≥ Max → last
+)
+
+// AggMode selects what an aggregation program does with a record.
+type AggMode uint8
+
+// Aggregation modes.
+const (
+	AggCount  AggMode = iota + 1 // counts[key]++
+	AggHist                      // counts[key, bucket(value)]++
+	AggStart                     // starts[match] = now
+	AggEnd                       // d = now - starts[match]; counts[key, bucket(d)]++; sums[key] += d
+)
+
+// Agg describes one aggregation program.
+type Agg struct {
+	Mode   AggMode
+	Keys   []KeyPart
+	Value  string // AggHist: the field whose value is bucketed
+	Scheme Scheme
+	Match  string // AggStart/AggEnd: the field or builtin matching starts to ends
+
+	Counts *ebpf.Map // per-CPU hash: key (+ u32 bucket) → u64
+	Sums   *ebpf.Map // AggEnd: per-CPU hash: key → {count, sum, min, max} u64s
+	Starts *ebpf.Map // AggStart/AggEnd: LRU hash: u64 match → u64 start ns
+	Stats  *ebpf.Map // per-CPU array of u64: [0] map full, [1] starts, [2] matched
+}
+
+// Indexes of the Stats counters.
+const (
+	StatMapFull = 0
+	StatStarts  = 1
+	StatMatched = 2
+	StatCount   = 3
+)
+
+// KeySize returns the size of the key an Agg builds (a u32 bucket last for
+// histograms and latencies).
+func (a *Agg) KeySize() int {
+	n := a.SumsKeySize()
+	if a.Mode == AggHist || a.Mode == AggEnd {
+		n += 8 // u32 bucket + padding
+	}
+	return n
+}
+
+// SumsKeySize is the key size of the Sums map (the key without its bucket).
+func (a *Agg) SumsKeySize() int {
+	n := 0
+	for _, k := range a.Keys {
+		n += k.Size
+	}
+	if n == 0 {
+		n = 8
+	}
+	return n
+}
+
+// AggProgram returns the program aggregating the records of schema s. The
+// scratch value must hold maxRecord + the key size.
+func AggProgram(s *event.Schema, m Maps, maxRecord int, o Options, a *Agg) (*ebpf.ProgramSpec, error) {
+	g := &gen{}
+	g.emit(asm.Mov.Reg(rCtx, asm.R1))
+	if err := g.prologue(m, o); err != nil {
+		return nil, err
+	}
+	if err := g.scratch(m); err != nil {
+		return nil, err
+	}
+	g.emit(asm.StoreImm(rRec, event.OffClass, int64(o.ClassID), asm.Word))
+	g.header()
+	for i := range s.Fields {
+		if err := g.field(&s.Fields[i]); err != nil {
+			return nil, fmt.Errorf("bpfgen: %s: field %s: %w", s.Name, s.Fields[i].Name, err)
+		}
+	}
+	if o.Filter != nil {
+		if err := g.filter(o.Filter, s); err != nil {
+			return nil, fmt.Errorf("bpfgen: %s: %w", s.Name, err)
+		}
+	}
+	keyOff := (maxRecord + 7) &^ 7
+	var err error
+	switch a.Mode {
+	case AggCount:
+		err = g.aggCount(s, a, keyOff, nil)
+	case AggHist:
+		err = g.aggHist(s, a, keyOff)
+	case AggStart:
+		err = g.aggStart(s, a, keyOff)
+	case AggEnd:
+		err = g.aggEnd(s, a, keyOff)
+	default:
+		err = fmt.Errorf("unknown aggregation mode %d", a.Mode)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bpfgen: %s: %w", s.Name, err)
+	}
+	g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(labelExit), asm.Return())
+	return &ebpf.ProgramSpec{
+		Name:         progName(s.Name),
+		Type:         ebpf.TracePoint,
+		License:      "GPL",
+		Instructions: g.insns,
+	}, nil
+}
+
+// loadInt loads the integer field or builtin name of the record into dst,
+// sign-extended when signed.
+func (g *gen) loadInt(s *event.Schema, name string, dst asm.Register) error {
+	off, size, signed := 0, 0, false
+	found := false
+	for _, b := range Builtins {
+		if b.Info.Name == name && b.Info.Type == filter.Int {
+			off, size, signed, found = b.Off, b.Info.Size, b.Info.Signed, true
+		}
+	}
+	if !found {
+		f, ok := s.Lookup(name)
+		if !ok || f.Kind != event.Int {
+			return fmt.Errorf("%q is not an integer field of %s", name, s.Name)
+		}
+		off, size, signed = f.Off, f.Size, f.Signed
+	}
+	g.emit(asm.LoadMem(dst, rRec, int16(off), sizeOf(size)))
+	if signed && size < 8 {
+		shift := int32(64 - 8*size)
+		g.emit(asm.LSh.Imm(dst, shift), asm.ArSh.Imm(dst, shift))
+	}
+	return nil
+}
+
+// buildKey writes the key parts at rec+keyOff and returns the offset after
+// them.
+func (g *gen) buildKey(s *event.Schema, a *Agg, keyOff int) (int, error) {
+	off := keyOff
+	if len(a.Keys) == 0 {
+		g.emit(storeImm64(rRec, int16(off), 0))
+		return off + 8, nil
+	}
+	for _, k := range a.Keys {
+		switch {
+		case k.Class:
+			g.emit(
+				asm.LoadMem(asm.R1, rRec, event.OffClass, asm.Word),
+				asm.StoreMem(rRec, int16(off), asm.R1, asm.DWord),
+			)
+		case k.Int:
+			if err := g.loadInt(s, k.Name, asm.R1); err != nil {
+				return 0, err
+			}
+			g.emit(asm.StoreMem(rRec, int16(off), asm.R1, asm.DWord))
+		default:
+			srcOff, srcSize, err := locate(s, k.Name)
+			if err != nil {
+				return 0, err
+			}
+			// Zero the key slot, then copy the string up to its NUL: bytes
+			// after the NUL in the record are left over from other events.
+			for i := 0; i < k.Size; i += 8 {
+				g.emit(storeImm64(rRec, int16(off+i), 0))
+			}
+			n := k.Size
+			if srcSize < n {
+				n = srcSize
+			}
+			g.emit(
+				asm.Mov.Reg(asm.R1, rRec),
+				asm.Add.Imm(asm.R1, int32(off)),
+				asm.Mov.Imm(asm.R2, int32(n)),
+				asm.Mov.Reg(asm.R3, rRec),
+				asm.Add.Imm(asm.R3, int32(srcOff)),
+				asm.FnProbeReadKernelStr.Call(),
+			)
+		}
+		off += k.Size
+	}
+	return off, nil
+}
+
+// aggCount counts the key (with the bucket in R6.. already stored when
+// bucketed); bucket, when set, emits the code that stores the bucket index
+// at the key's end.
+func (g *gen) aggCount(s *event.Schema, a *Agg, keyOff int, bucket func(at int) error) error {
+	end, err := g.buildKey(s, a, keyOff)
+	if err != nil {
+		return err
+	}
+	if bucket != nil {
+		if err := bucket(end); err != nil {
+			return err
+		}
+	}
+	g.increment(a.Counts, keyOff, a.Stats)
+	return nil
+}
+
+// increment emits map[rec+keyOff] += 1 for a per-CPU hash, inserting the key
+// when missing and counting a full map in stats[StatMapFull].
+func (g *gen) increment(m *ebpf.Map, keyOff int, stats *ebpf.Map) {
+	insert := g.label("ins")
+	done := g.label("done")
+	g.emit(
+		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, insert),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.Ja.Label(done),
+		storeImm64(asm.RFP, -16, 1).WithSymbol(insert),
+		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, -16),
+		asm.Mov.Imm(asm.R4, 0), // BPF_ANY: per-CPU values, no race on this CPU
+		asm.FnMapUpdateElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, done),
+	)
+	g.stat(stats, StatMapFull)
+	g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(done))
+}
+
+// stat emits stats[idx]++ (a per-CPU array).
+func (g *gen) stat(stats *ebpf.Map, idx int) {
+	if stats == nil {
+		return
+	}
+	skip := g.label("st")
+	g.emit(
+		asm.StoreImm(asm.RFP, stackKey, int64(idx), asm.Word),
+		asm.LoadMapPtr(asm.R1, stats.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stackKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, skip),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(skip),
+	)
+}
+
+// bucketIndex turns the value in R1 into a bucket index in R1 (R2..R5 are
+// clobbered).
+func (g *gen) bucketIndex(sc Scheme, signed bool) error {
+	switch sc.Kind {
+	case Log2, LogLinear:
+		if signed {
+			pos := g.label("pos")
+			g.emit(asm.JSGE.Imm(asm.R1, 0, pos), asm.Mov.Imm(asm.R1, 0), asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(pos))
+		}
+		// R2 = floor(log2(R1)) for R1 > 0, by halving search; R3 = R1.
+		zero := g.label("zero")
+		done := g.label("bdone")
+		g.emit(
+			asm.JEq.Imm(asm.R1, 0, zero),
+			asm.Mov.Reg(asm.R3, asm.R1),
+			asm.Mov.Imm(asm.R2, 0),
+		)
+		for _, sh := range []int32{32, 16, 8, 4, 2, 1} {
+			skip := g.label("l2")
+			g.emit(
+				asm.Mov.Reg(asm.R4, asm.R3),
+				asm.RSh.Imm(asm.R4, sh),
+				asm.JEq.Imm(asm.R4, 0, skip),
+				asm.Mov.Reg(asm.R3, asm.R4),
+				asm.Add.Imm(asm.R2, sh),
+				asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(skip),
+			)
+		}
+		if sc.Kind == Log2 {
+			g.emit(asm.Add.Imm(asm.R2, 1), asm.Mov.Reg(asm.R1, asm.R2), asm.Ja.Label(done))
+		} else {
+			small := g.label("small")
+			g.emit(
+				asm.JLT.Imm(asm.R2, 3, small),
+				// idx = 8*(k-2) + ((v >> (k-3)) & 7)
+				asm.Mov.Reg(asm.R4, asm.R2),
+				asm.Add.Imm(asm.R4, -3),
+				asm.RSh.Reg(asm.R1, asm.R4),
+				asm.And.Imm(asm.R1, 7),
+				asm.Add.Imm(asm.R2, -2),
+				asm.LSh.Imm(asm.R2, 3),
+				asm.Add.Reg(asm.R1, asm.R2),
+				asm.Ja.Label(done),
+				asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(small), // v < 8: idx = v
+				asm.Ja.Label(done),
+			)
+		}
+		g.emit(
+			asm.Mov.Imm(asm.R1, 0).WithSymbol(zero),
+			asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(done),
+		)
+		return nil
+	case Linear:
+		if sc.Step <= 0 || sc.Max <= sc.Min {
+			return fmt.Errorf("invalid linear buckets")
+		}
+		nb := int32((sc.Max-sc.Min+sc.Step-1)/sc.Step) + 2
+		low := g.label("low")
+		high := g.label("high")
+		done := g.label("ldone")
+		g.emit(asm.LoadImm(asm.R2, sc.Min, asm.DWord))
+		jlt, jge := asm.JLT, asm.JGE
+		if signed {
+			jlt, jge = asm.JSLT, asm.JSGE
+		}
+		g.emit(
+			jlt.Reg(asm.R1, asm.R2, low),
+			asm.LoadImm(asm.R3, sc.Max, asm.DWord),
+			jge.Reg(asm.R1, asm.R3, high),
+			asm.Sub.Reg(asm.R1, asm.R2),
+			asm.LoadImm(asm.R3, sc.Step, asm.DWord),
+			asm.Div.Reg(asm.R1, asm.R3),
+			asm.Add.Imm(asm.R1, 1),
+			asm.Ja.Label(done),
+			asm.Mov.Imm(asm.R1, 0).WithSymbol(low),
+			asm.Ja.Label(done),
+			asm.Mov.Imm(asm.R1, nb-1).WithSymbol(high),
+			asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(done),
+		)
+		return nil
+	}
+	return fmt.Errorf("no bucket scheme")
+}
+
+func (g *gen) aggHist(s *event.Schema, a *Agg, keyOff int) error {
+	signed := false
+	if f, ok := s.Lookup(a.Value); ok {
+		signed = f.Signed
+	}
+	return g.aggCount(s, a, keyOff, func(at int) error {
+		if err := g.loadInt(s, a.Value, asm.R1); err != nil {
+			return err
+		}
+		if err := g.bucketIndex(a.Scheme, signed); err != nil {
+			return err
+		}
+		g.emit(
+			asm.StoreMem(rRec, int16(at), asm.R1, asm.Word),
+			asm.StoreImm(rRec, int16(at+4), 0, asm.Word),
+		)
+		return nil
+	})
+}
+
+// matchKey stores the 8-byte match key at rec+keyOff.
+func (g *gen) matchKey(s *event.Schema, a *Agg, keyOff int) error {
+	if err := g.loadInt(s, a.Match, asm.R1); err != nil {
+		return err
+	}
+	g.emit(asm.StoreMem(rRec, int16(keyOff), asm.R1, asm.DWord))
+	return nil
+}
+
+func (g *gen) aggStart(s *event.Schema, a *Agg, keyOff int) error {
+	if err := g.matchKey(s, a, keyOff); err != nil {
+		return err
+	}
+	g.emit(
+		asm.LoadMapPtr(asm.R1, a.Starts.FD()),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.Mov.Reg(asm.R3, rRec),
+		asm.Add.Imm(asm.R3, event.OffTime),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.FnMapUpdateElem.Call(),
+	)
+	g.stat(a.Stats, StatStarts)
+	return nil
+}
+
+func (g *gen) aggEnd(s *event.Schema, a *Agg, keyOff int) error {
+	if err := g.matchKey(s, a, keyOff); err != nil {
+		return err
+	}
+	// R1 = starts[match] or exit; the delta goes to fp-24.
+	g.emit(
+		asm.LoadMapPtr(asm.R1, a.Starts.FD()),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, labelExit),
+		asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord),
+		asm.LoadMem(asm.R1, rRec, event.OffTime, asm.DWord),
+		asm.JLT.Reg(asm.R1, asm.R2, labelExit),
+		asm.Sub.Reg(asm.R1, asm.R2),
+		asm.StoreMem(asm.RFP, -24, asm.R1, asm.DWord),
+		asm.LoadMapPtr(asm.R1, a.Starts.FD()),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.FnMapDeleteElem.Call(),
+	)
+	g.stat(a.Stats, StatMatched)
+	end, err := g.buildKey(s, a, keyOff)
+	if err != nil {
+		return err
+	}
+	// Summary per key: count, sum, min, max.
+	ins := g.label("sins")
+	upd := g.label("supd")
+	g.emit(
+		asm.LoadMapPtr(asm.R1, a.Sums.FD()),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.FnMapLookupElem.Call(),
+		asm.JNE.Imm(asm.R0, 0, upd),
+		// Insert {0, 0, max, 0} then look up again.
+		storeImm64(asm.RFP, -64, 0).WithSymbol(ins),
+		storeImm64(asm.RFP, -56, 0),
+		storeImm64(asm.RFP, -48, -1),
+		storeImm64(asm.RFP, -40, 0),
+		asm.LoadMapPtr(asm.R1, a.Sums.FD()),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, -64),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.FnMapUpdateElem.Call(),
+		asm.LoadMapPtr(asm.R1, a.Sums.FD()),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.FnMapLookupElem.Call(),
+	)
+	skipSum := g.label("nosum")
+	noMin := g.label("nomin")
+	noMax := g.label("nomax")
+	g.emit(
+		asm.JEq.Imm(asm.R0, 0, skipSum).WithSymbol(upd),
+		asm.LoadMem(asm.R2, asm.RFP, -24, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord),
+		asm.Add.Reg(asm.R1, asm.R2),
+		asm.StoreMem(asm.R0, 8, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R0, 16, asm.DWord),
+		asm.JLE.Reg(asm.R1, asm.R2, noMin),
+		asm.StoreMem(asm.R0, 16, asm.R2, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R0, 24, asm.DWord).WithSymbol(noMin),
+		asm.JGE.Reg(asm.R1, asm.R2, noMax),
+		asm.StoreMem(asm.R0, 24, asm.R2, asm.DWord),
+		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(noMax),
+	)
+	g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(skipSum))
+	// Histogram bucket of the delta.
+	g.emit(asm.LoadMem(asm.R1, asm.RFP, -24, asm.DWord))
+	if err := g.bucketIndex(a.Scheme, false); err != nil {
+		return err
+	}
+	g.emit(
+		asm.StoreMem(rRec, int16(end), asm.R1, asm.Word),
+		asm.StoreImm(rRec, int16(end+4), 0, asm.Word),
+	)
+	g.increment(a.Counts, keyOff, a.Stats)
+	return nil
+}
+
+// storeImm64 emits *(u64 *)(dst + off) = v (sign-extended 32-bit), which
+// the asm package's StoreImm does not build.
+func storeImm64(dst asm.Register, off int16, v int32) asm.Instruction {
+	return asm.Instruction{OpCode: asm.StoreImmOp(asm.DWord), Dst: dst, Offset: off, Constant: int64(v)}
+}
