@@ -35,6 +35,12 @@ func (s *StreamWriter) Write(ec *EventClass, ts uint64, values ...any) error {
 	if len(values) != n {
 		return fmt.Errorf("ctf: event %q has %d fields, got %d values", ec.Name, n, len(values))
 	}
+	if ts < s.last {
+		// Clamp (and count) once: Begin would count the event again when it
+		// is encoded a second time in a new packet below.
+		ts = s.last
+		s.stats.Clamped++
+	}
 	for attempt := 0; ; attempt++ {
 		s.Begin(ec, ts)
 		err := s.encodePayload(ec, values)

@@ -566,6 +566,12 @@ func (e *Encoder) Raw(b []byte) *Encoder { e.s.buf = append(e.s.buf, b...); retu
 // are written to the file in batches.
 func (e *Encoder) Commit() error {
 	s := e.s
+	if s.failed != nil {
+		// The file stopped at its last whole packet: drop the event
+		// rather than buffer events that will never be written.
+		s.buf = s.buf[:s.evStart]
+		return s.failed
+	}
 	s.last = e.ts
 	s.stats.Events++
 	s.pktEvs++

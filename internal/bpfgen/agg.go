@@ -51,10 +51,10 @@ type AggMode uint8
 
 // Aggregation modes.
 const (
-	AggCount  AggMode = iota + 1 // counts[key]++
-	AggHist                      // counts[key, bucket(value)]++
-	AggStart                     // starts[match] = now
-	AggEnd                       // d = now - starts[match]; counts[key, bucket(d)]++; sums[key] += d
+	AggCount AggMode = iota + 1 // counts[key]++
+	AggHist                     // counts[key, bucket(value)]++
+	AggStart                    // starts[match] = now
+	AggEnd                      // d = now - starts[match]; counts[key, bucket(d)]++; sums[key] += d
 )
 
 // Agg describes one aggregation program.
