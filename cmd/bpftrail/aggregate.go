@@ -251,7 +251,14 @@ func renderCount(w io.Writer, f *aggFlags, cfg engine.AggConfig, s *engine.Snaps
 		}{counts, s.MapFull})
 	}
 	fmt.Fprintf(w, "%-12s", "COUNT")
-	for _, k := range cfg.By {
+	names := cfg.By
+	if len(groups) > 0 {
+		names = nil
+		for _, v := range groups[0].Key {
+			names = append(names, v.Name)
+		}
+	}
+	for _, k := range names {
 		fmt.Fprintf(w, " %s", strings.ToUpper(k))
 	}
 	fmt.Fprintln(w)

@@ -163,7 +163,7 @@ func renderHists(w io.Writer, f *aggFlags, s *engine.Snapshot, scheme hist.Schem
 		fmt.Fprintln(w)
 	}
 	if latency && s.Unmatched > 0 {
-		fmt.Fprintf(w, "%d start events had no end event (evicted or never ended)\n", s.Unmatched)
+		fmt.Fprintf(w, "%d start events were not followed by their end event (a later start replaced them, or they were evicted)\n", s.Unmatched)
 	}
 	if s.MapFull > 0 {
 		fmt.Fprintf(w, "(%d events not counted: the key map is full)\n", s.MapFull)

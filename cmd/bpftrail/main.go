@@ -57,6 +57,8 @@ that babeltrace2 and Trace Compass read, with every lost event accounted for.`,
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%s (see bpftrail %s --help)", err, c.Name())
 	})
+	root.AddGroup(&cobra.Group{ID: "tools", Title: "Built-in tools (bcc-style, on the same engine):"})
+	root.AddCommand(newTools()...)
 	root.AddCommand(newRecord(), newList(), newPrint(), newRecover(), newCount(), newHist(), newLatency())
 	return root
 }

@@ -334,6 +334,29 @@ func (g *gen) field(f *event.Field) error {
 		// A copy of a header member (such as the current tgid).
 		g.emit(asm.LoadMem(asm.R1, rRec, int16(f.SrcOffset), sizeOf(f.Size)))
 		return g.storeN(asm.R1, f.Off, f.Size)
+	case event.FromTask:
+		if len(f.TaskPath) == 0 {
+			return fmt.Errorf("empty task path")
+		}
+		g.emit(asm.FnGetCurrentTask.Call(), asm.Mov.Reg(asm.R3, asm.R0))
+		for _, off := range f.TaskPath[:len(f.TaskPath)-1] {
+			g.emit(
+				asm.Add.Imm(asm.R3, int32(off)),
+				asm.Mov.Reg(asm.R1, asm.RFP),
+				asm.Add.Imm(asm.R1, -32),
+				asm.Mov.Imm(asm.R2, 8),
+				asm.FnProbeReadKernel.Call(),
+				asm.LoadMem(asm.R3, asm.RFP, -32, asm.DWord),
+			)
+		}
+		g.emit(
+			asm.Add.Imm(asm.R3, int32(f.TaskPath[len(f.TaskPath)-1])),
+			asm.Mov.Reg(asm.R1, rRec),
+			asm.Add.Imm(asm.R1, int32(f.Off)),
+			asm.Mov.Imm(asm.R2, int32(f.Size)),
+			asm.FnProbeReadKernel.Call(),
+		)
+		return nil
 	case event.FromUserPtr, event.FromKernelPtr:
 		fn := asm.FnProbeReadUserStr
 		if f.Src == event.FromKernelPtr {

@@ -37,7 +37,13 @@ type Config struct {
 	BufferSize int // ring buffer bytes; rounded up to a power of two ≥ one page
 	StringSize int
 	Preset     string // a kernel layout preset (package preset), added to Specs
+	// TaskFields are added to every event: name → member path from the
+	// current task_struct (e.g. "ppid" → "real_parent.tgid").
+	TaskFields []TaskField
 }
+
+// TaskField names a value read from the current task.
+type TaskField struct{ Name, Path string }
 
 // DefaultBufferSize is the ring buffer size when none is given.
 const DefaultBufferSize = 16 << 20
@@ -109,6 +115,16 @@ func Resolve(cfg Config) (tracefs.FS, []*event.Schema, error) {
 	if pre != nil {
 		for _, s := range schemas {
 			preset.Apply(s)
+		}
+	}
+	for _, tf := range cfg.TaskFields {
+		f, err := resolve.TaskField(tf.Name, tf.Path)
+		if err != nil {
+			return fsys, nil, err
+		}
+		for _, s := range schemas {
+			s.Fields = append(s.Fields, f)
+			s.Layout()
 		}
 	}
 	return fsys, schemas, nil

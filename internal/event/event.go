@@ -31,6 +31,7 @@ const (
 	FromArg                         // register argument number SrcOffset (uprobes)
 	FromRetval                      // the return value (uretprobes)
 	FromHeader                      // a copy of the record header member at SrcOffset
+	FromTask                        // kernel memory reached from the current task by TaskPath
 )
 
 // Field is one recorded field.
@@ -52,6 +53,10 @@ type Field struct {
 	OutName string
 	// Bias is added to an Int field's value when it is written.
 	Bias int64
+	// TaskPath (FromTask) is a chain of byte offsets from the current
+	// task_struct: every offset but the last is a pointer to follow; Size
+	// bytes are read at the last (e.g. real_parent, then tgid).
+	TaskPath []int
 }
 
 // Out returns the name the field is written under.

@@ -22,3 +22,13 @@ func Max() int {
 	}
 	return m
 }
+
+// Name returns the name of syscall number nr, and whether it is known.
+func Name(nr int) (string, bool) {
+	for name, n := range table {
+		if n == nr {
+			return name, true
+		}
+	}
+	return "", false
+}
