@@ -42,6 +42,7 @@ type bench struct {
 	bpftrailArgs []string
 	tmp          string
 	keep         bool
+	agg          bool
 }
 
 const (
@@ -69,6 +70,7 @@ func main() {
 	flag.StringVar(&b.bpftrail, "bpftrail", "", "bpftrail binary (default: go build ./cmd/bpftrail into a temp dir)")
 	flag.StringVar(&extra, "bpftrail-args", "", "extra arguments for bpftrail record, space separated (e.g. \"--buffer-size 64MiB\")")
 	flag.BoolVar(&b.keep, "keep", false, "keep the traces in the temp dir")
+	flag.BoolVar(&b.agg, "agg", false, "benchmark in-kernel aggregation (count, hist) against bpftrace instead of recording against perf")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: bpftrail-bench [flags]\n\nRuns N getpid syscalls untraced, with an empty BPF program, under perf record and\nunder bpftrail record, and compares them.\n\n")
 		flag.PrintDefaults()
@@ -91,7 +93,11 @@ func (b *bench) main() error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("must run as root (BPF and tracepoints)")
 	}
-	for _, tool := range []string{"perf", "taskset"} {
+	tools := []string{"perf", "taskset"}
+	if b.agg {
+		tools = []string{"bpftrace", "taskset"}
+	}
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not found: %w", tool, err)
 		}
@@ -127,13 +133,24 @@ func (b *bench) main() error {
 	}
 
 	all := map[string][]result{}
+	list := modes
+	if b.agg {
+		list = aggModes
+	}
 	for r := 0; r < b.rounds; r++ {
-		order := modes
+		order := list
 		if r%2 == 1 {
-			order = []string{modes[3], modes[2], modes[1], modes[0]}
+			order = nil
+			for i := len(list) - 1; i >= 0; i-- {
+				order = append(order, list[i])
+			}
 		}
 		for _, m := range order {
-			res, err := b.run(m, r)
+			run := b.run
+			if b.agg {
+				run = func(m string, _ int) (result, error) { return b.runAgg(m) }
+			}
+			res, err := run(m, r)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", r+1, m, err)
 			}
@@ -151,6 +168,10 @@ func (b *bench) main() error {
 			}
 			fmt.Fprintln(os.Stderr)
 		}
+	}
+	if b.agg {
+		aggReport(os.Stdout, all)
+		return nil
 	}
 	report(os.Stdout, b, all)
 	return nil

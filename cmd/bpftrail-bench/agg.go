@@ -1,0 +1,96 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// The aggregation benchmark (-agg): the same getpid loop, untraced, with an
+// empty program, counted per comm by bpftrace, and counted per comm and
+// histogrammed by bpftrail, all in kernel.
+const (
+	modeBpftraceCount = "bpftrace count"
+	modeCount         = "bpftrail count"
+	modeHist          = "bpftrail hist"
+)
+
+var aggModes = []string{modeUntraced, modeEmpty, modeBpftraceCount, modeCount, modeHist}
+
+func (b *bench) runAggTracer(args ...string) (result, error) {
+	return retry(func() (result, error) {
+		l, err := b.startLoad()
+		if err != nil {
+			return result{}, err
+		}
+		full := make([]string, 0, len(args)+2)
+		for _, a := range args {
+			full = append(full, strings.ReplaceAll(a, "PID", strconv.Itoa(l.pid())))
+		}
+		t, err := b.startTracer(full...)
+		if err != nil {
+			l.abort()
+			return result{}, err
+		}
+		res, err := b.traced(l, t, nil)
+		res.kept = -1
+		return res, err
+	})
+}
+
+func (b *bench) runAgg(mode string) (result, error) {
+	switch mode {
+	case modeBpftraceCount:
+		// bpftrace's predicate on the process, as bpftrail's -p.
+		return b.runAggTracer("bpftrace", "-q", "-e",
+			"tracepoint:syscalls:sys_enter_getpid /pid == PID/ { @[comm] = count(); }")
+	case modeCount:
+		return b.runAggTracer(b.bpftrail, "count", "-e", "syscalls:sys_enter_getpid", "-p", "PID", "--by", "comm")
+	case modeHist:
+		return b.runAggTracer(b.bpftrail, "hist", "-e", "syscalls:sys_enter_getpid", "-p", "PID", "--value", "__syscall_nr")
+	}
+	return b.run(mode, 0)
+}
+
+func aggReport(w io.Writer, all map[string][]result) {
+	floor := median(nsOf(all[modeEmpty]))
+	ref := median(nsOf(all[modeBpftraceCount])) - floor
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "mode\tns/call\t[min-max]\tabove floor\t× bpftrace\t")
+	for _, m := range aggModes {
+		v := nsOf(all[m])
+		if len(v) == 0 {
+			continue
+		}
+		lo, hi := minMax(v)
+		med := median(v)
+		above, ratio := "-", "-"
+		if m != modeUntraced && m != modeEmpty {
+			above = fmt.Sprintf("%+.0f", med-floor)
+			if ref > 0 {
+				ratio = fmt.Sprintf("%.2f", (med-floor)/ref)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%.1f\t[%.1f-%.1f]\t%s\t%s\t\n", m, med, lo, hi, above, ratio)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\ngoal: no more than the bpftrace figure")
+	for _, m := range []string{modeCount, modeHist} {
+		cost := median(nsOf(all[m])) - floor
+		verdict := "PASS"
+		if cost > ref {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(w, "  %s  %s: %+.0f ns vs bpftrace %+.0f ns\n", verdict, m, cost, ref)
+	}
+}
+
+func nsOf(rs []result) []float64 {
+	var out []float64
+	for _, r := range rs {
+		out = append(out, r.nsPerCall)
+	}
+	return out
+}
