@@ -112,9 +112,24 @@ func AggProgram(s *event.Schema, m Maps, maxRecord int, o Options, a *Agg) (*ebp
 	if err := g.scratch(m); err != nil {
 		return nil, err
 	}
+	// Fill only what the filter, key, value and match read: an aggregate
+	// keeps no record, so a field (a user string, say) nobody reads is
+	// never copied.
+	need := map[string]bool{a.Value: true, a.Match: true}
+	for _, k := range a.Keys {
+		need[k.Name] = true
+	}
+	if o.Filter != nil {
+		for _, name := range o.Filter.Fields() {
+			need[name] = true
+		}
+	}
 	g.emit(asm.StoreImm(rRec, event.OffClass, int64(o.ClassID), asm.Word))
-	g.header()
+	g.headerOnly(need["time"] || a.Mode == AggStart || a.Mode == AggEnd, need["cpu"], need["comm"])
 	for i := range s.Fields {
+		if !need[s.Fields[i].Name] {
+			continue
+		}
 		if err := g.field(&s.Fields[i]); err != nil {
 			return nil, fmt.Errorf("bpfgen: %s: field %s: %w", s.Name, s.Fields[i].Name, err)
 		}
@@ -195,6 +210,18 @@ func (g *gen) buildKey(s *event.Schema, a *Agg, keyOff int) (int, error) {
 				return 0, err
 			}
 			g.emit(asm.StoreMem(rRec, int16(off), asm.R1, asm.DWord))
+		case k.Name == "comm" && k.Size >= 16:
+			// The header's comm is zero-padded by bpf_get_current_comm.
+			for i := 0; i < k.Size; i += 8 {
+				if i < 16 {
+					g.emit(
+						asm.LoadMem(asm.R1, rRec, int16(event.OffComm+i), asm.DWord),
+						asm.StoreMem(rRec, int16(off+i), asm.R1, asm.DWord),
+					)
+				} else {
+					g.emit(storeImm64(rRec, int16(off+i), 0))
+				}
+			}
 		default:
 			srcOff, srcSize, err := locate(s, k.Name)
 			if err != nil {

@@ -190,6 +190,31 @@ func (g *gen) scratch(m Maps) error {
 	return nil
 }
 
+// headerOnly fills the parts of the header that are asked for, and always
+// the pid and tid (already in a register).
+func (g *gen) headerOnly(time, cpu, comm bool) {
+	if time {
+		g.emit(asm.FnKtimeGetNs.Call(), asm.StoreMem(rRec, event.OffTime, asm.R0, asm.DWord))
+	}
+	if cpu {
+		g.emit(asm.FnGetSmpProcessorId.Call(), asm.StoreMem(rRec, event.OffCPU, asm.R0, asm.Word))
+	}
+	g.emit(
+		asm.StoreMem(rRec, event.OffTID, rPidTgd, asm.Word),
+		asm.Mov.Reg(asm.R1, rPidTgd),
+		asm.RSh.Imm(asm.R1, 32),
+		asm.StoreMem(rRec, event.OffPID, asm.R1, asm.Word),
+	)
+	if comm {
+		g.emit(
+			asm.Mov.Reg(asm.R1, rRec),
+			asm.Add.Imm(asm.R1, event.OffComm),
+			asm.Mov.Imm(asm.R2, 16),
+			asm.FnGetCurrentComm.Call(),
+		)
+	}
+}
+
 // header fills the record header but its class id.
 func (g *gen) header() {
 	g.emit(
