@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,6 +21,7 @@ import (
 	"github.com/bpftrail/bpftrail/internal/collect"
 	"github.com/bpftrail/bpftrail/internal/ctftrace"
 	"github.com/bpftrail/bpftrail/internal/engine"
+	"github.com/bpftrail/bpftrail/internal/hist"
 	"github.com/bpftrail/bpftrail/internal/preset"
 )
 
@@ -33,6 +36,7 @@ type recordFlags struct {
 	stringSize int
 	quiet      bool
 	preset     string
+	aggregate  []string
 }
 
 func newRecord() *cobra.Command {
@@ -68,6 +72,7 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 	fl.StringVar(&f.bufferSize, "buffer-size", "16MiB", "ring buffer size (e.g. 8KiB, 64MiB)")
 	fl.IntVar(&f.stringSize, "string-size", 256, "bytes kept of each string copied from memory")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress line and no summary")
+	fl.StringArrayVar(&f.aggregate, "aggregate", nil, "also aggregate in kernel, saved in DIR/bpftrail/aggregates.jsonl: count[:KEY,...] or hist:FIELD[:KEY,...] (repeatable)")
 	fl.StringVar(&f.preset, "preset", "", "record a kernel trace in LTTng's layout for Trace Compass: "+strings.Join(preset.Names(), ", "))
 	return c
 }
@@ -110,6 +115,15 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 		return err
 	}
 	defer sess.Close()
+	aggs, err := openRecordAggs(f, cfg, sess)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, a := range aggs {
+			a.sess.Close()
+		}
+	}()
 
 	dir := f.output
 	if dir == "" {
@@ -165,6 +179,22 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	// default action, which would leave the trace unfinished).
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
+	for _, a := range aggs {
+		if held != nil && cfg.Target == bpfgen.TargetPids {
+			if err := a.sess.Follow(held.cmd.Process.Pid); err != nil {
+				held.abort()
+				w.Close()
+				return err
+			}
+		}
+		if err := a.sess.Attach(); err != nil {
+			if held != nil {
+				held.abort()
+			}
+			w.Close()
+			return err
+		}
+	}
 	if err := sess.Attach(); err != nil {
 		if held != nil {
 			held.abort()
@@ -196,6 +226,9 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	stopProgress := progress(f.quiet, col, w, start)
 	runErr := sess.Run(ctx, col)
 	stopProgress()
+	if err := saveRecordAggs(dir, aggs); err != nil && runErr == nil {
+		runErr = err
+	}
 	closeErr := w.Close()
 	if runErr != nil {
 		return runErr
@@ -273,4 +306,86 @@ func summary(out *os.File, dir string, tw *ctftrace.Writer, col *collect.Collect
 	if missed > 0 {
 		fmt.Fprintf(out, "  %d events were not seen: the kernel skipped the probe while another BPF program ran on the same CPU\n", missed)
 	}
+}
+
+// recordAgg is an aggregation that runs beside a recording.
+type recordAgg struct {
+	spec string
+	cfg  engine.AggConfig
+	sess *engine.AggSession
+}
+
+// openRecordAggs loads the --aggregate sessions on the recording's probes,
+// filter and target.
+func openRecordAggs(f recordFlags, cfg engine.Config, rec *engine.Session) ([]*recordAgg, error) {
+	var out []*recordAgg
+	for _, spec := range f.aggregate {
+		kind, rest, _ := strings.Cut(spec, ":")
+		ac := engine.AggConfig{Config: cfg}
+		var keys string
+		switch kind {
+		case "count":
+			ac.Mode, keys = engine.Count, rest
+		case "hist":
+			ac.Mode = engine.Hist
+			ac.Value, keys, _ = strings.Cut(rest, ":")
+		default:
+			return nil, fmt.Errorf("--aggregate %q: want count[:KEY,...] or hist:FIELD[:KEY,...]", spec)
+		}
+		for _, k := range strings.Split(keys, ",") {
+			if k = strings.TrimSpace(k); k != "" {
+				ac.By = append(ac.By, k)
+			}
+		}
+		s, err := engine.OpenAgg(ac)
+		if err != nil {
+			for _, a := range out {
+				a.sess.Close()
+			}
+			return nil, fmt.Errorf("--aggregate %q: %w", spec, err)
+		}
+		out = append(out, &recordAgg{spec: spec, cfg: ac, sess: s})
+	}
+	return out, nil
+}
+
+// saveRecordAggs writes each aggregate's final JSON object into the
+// trace's bpftrail/ sub-directory, where CTF readers do not look.
+func saveRecordAggs(dir string, aggs []*recordAgg) error {
+	if len(aggs) == 0 {
+		return nil
+	}
+	sub := filepath.Join(dir, "bpftrail")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		return err
+	}
+	file, err := os.Create(filepath.Join(sub, "aggregates.jsonl"))
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	for _, a := range aggs {
+		if err := a.sess.Stop(); err != nil {
+			return err
+		}
+		snap, err := a.sess.Read()
+		if err != nil {
+			return err
+		}
+		var buf bytes.Buffer
+		af := aggFlags{asJSON: true}
+		if a.cfg.Mode == engine.Count {
+			err = renderCount(&buf, &af, a.cfg, snap)
+		} else {
+			err = renderHists(&buf, &af, snap, hist.Log2{}, "", false)
+		}
+		if err != nil {
+			return err
+		}
+		// One object per line: {"aggregate": SPEC, ...the command's JSON}.
+		line := bytes.TrimSpace(buf.Bytes())
+		head, _ := json.Marshal(a.spec)
+		fmt.Fprintf(file, "{\"aggregate\":%s,%s\n", head, line[1:])
+	}
+	return file.Close()
 }
