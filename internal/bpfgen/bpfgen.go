@@ -249,17 +249,8 @@ func (g *gen) output(m Maps, o Options, sizeReg asm.Register) {
 		asm.Mov.Imm(asm.R4, flags),
 		asm.FnRingbufOutput.Call(),
 		asm.JEq.Imm(asm.R0, 0, labelExit),
-		asm.Mov.Imm(asm.R1, 0),
-		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, m.Lost.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stackKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, labelExit),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
 	)
+	g.countLost(m)
 	g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(labelExit), asm.Return())
 }
 
@@ -273,6 +264,18 @@ func (g *gen) reserve(m Maps, size int) {
 		asm.Mov.Imm(asm.R3, 0),
 		asm.FnRingbufReserve.Call(),
 		asm.JNE.Imm(asm.R0, 0, ok),
+	)
+	g.countLost(m)
+	g.emit(
+		asm.Ja.Label(labelExit),
+		asm.Mov.Reg(rRec, asm.R0).WithSymbol(ok),
+	)
+}
+
+// countLost emits lost[0]++ (this CPU's count of records the ring had no
+// room for).
+func (g *gen) countLost(m Maps) {
+	g.emit(
 		asm.Mov.Imm(asm.R1, 0),
 		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
 		asm.LoadMapPtr(asm.R1, m.Lost.FD()),
@@ -283,8 +286,6 @@ func (g *gen) reserve(m Maps, size int) {
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
 		asm.Add.Imm(asm.R1, 1),
 		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-		asm.Ja.Label(labelExit),
-		asm.Mov.Reg(rRec, asm.R0).WithSymbol(ok),
 	)
 }
 
