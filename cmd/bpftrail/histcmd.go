@@ -126,11 +126,14 @@ func renderHists(w io.Writer, f *aggFlags, s *engine.Snapshot, scheme hist.Schem
 			if ls == nil {
 				ls = []lj{}
 			}
+			// Pending starts are still waiting for their end: with
+			// unmatched, every start that did not get its end.
 			return writeJSON(w, struct {
 				Latencies []lj   `json:"latencies"`
 				Unmatched uint64 `json:"unmatched"`
+				Pending   uint64 `json:"pending"`
 				Lost      uint64 `json:"lost"`
-			}{ls, s.Unmatched, s.MapFull})
+			}{ls, s.Unmatched, s.Pending, s.MapFull})
 		}
 		if hs == nil {
 			hs = []hj{}

@@ -501,11 +501,17 @@ func (g *gen) aggEnd(s *event.Schema, a *Agg, keyOff int) error {
 	skipSum := g.label("nosum")
 	noMin := g.label("nomin")
 	noMax := g.label("nomax")
+	counted := g.label("counted")
 	g.emit(
 		asm.JEq.Imm(asm.R0, 0, skipSum).WithSymbol(upd),
 		asm.LoadMem(asm.R2, asm.RFP, -24, asm.DWord),
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
+		// The first sample on this CPU sets min: the kernel zeroes the
+		// other CPUs' values of a per-CPU element a program inserts, so
+		// only the inserting CPU's value starts with min = max u64.
+		asm.JNE.Imm(asm.R1, 0, counted),
+		asm.StoreMem(asm.R0, 16, asm.R2, asm.DWord),
+		asm.Add.Imm(asm.R1, 1).WithSymbol(counted),
 		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
 		asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord),
 		asm.Add.Reg(asm.R1, asm.R2),
