@@ -54,6 +54,9 @@ func (f *aggFlags) register(c *cobra.Command, withEvents bool) {
 // target.
 func (f *aggFlags) config(args []string) (engine.AggConfig, error) {
 	cfg := engine.AggConfig{Config: engine.Config{Specs: f.events, Filter: f.filter}}
+	if f.top < 0 {
+		return cfg, fmt.Errorf("--top must be 0 (all) or more, not %d", f.top)
+	}
 	for _, k := range strings.Split(f.by, ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			cfg.By = append(cfg.By, k)

@@ -82,6 +82,7 @@ func newTool(t *tools.Tool) *cobra.Command {
 					return fmt.Errorf("--unit: %w", err)
 				}
 				cfg.Mode, cfg.From, cfg.To, cfg.Match = engine.Latency, t.From, t.To, t.Match
+				cfg.FromFilter, cfg.ToFilter = t.FromFilter, t.ToFilter
 				return runAgg(c, &f, cfg, args, func(w io.Writer, s *engine.Snapshot, final bool) error {
 					if final && len(s.Groups) == 0 && t.Empty != "" && !f.asJSON {
 						fmt.Fprintln(os.Stderr, t.Name+": "+t.Empty)

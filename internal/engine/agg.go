@@ -38,6 +38,9 @@ type AggConfig struct {
 	Scheme   bpfgen.Scheme  // Hist: Log2 (default) or Linear
 	From, To []string       // Latency
 	Match    string         // Latency: "tid" (default), "pid", "FIELD" or "FROM_FIELD,TO_FIELD"
+	// FromFilter and ToFilter are joined (&&) to Filter on the start and end
+	// events of a latency.
+	FromFilter, ToFilter string
 	MaxKeys  int            // distinct keys kept; default 10240
 	Starts   int            // Latency: pending starts kept (LRU); default 10240
 	schemes  *bpfgen.Scheme // resolved
@@ -96,6 +99,17 @@ func OpenAgg(cfg AggConfig) (*AggSession, error) {
 	filters, err := CompileFilters(cfg.Filter, schemas)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Mode == Latency && (cfg.FromFilter != "" || cfg.ToFilter != "") {
+		from, err := CompileFilters(joinFilter(cfg.Filter, cfg.FromFilter), schemas[:a.starts])
+		if err != nil {
+			return nil, err
+		}
+		to, err := CompileFilters(joinFilter(cfg.Filter, cfg.ToFilter), schemas[a.starts:])
+		if err != nil {
+			return nil, err
+		}
+		filters = append(from, to...)
 	}
 	if err := a.check(); err != nil {
 		return nil, err
@@ -490,4 +504,15 @@ func (a *AggSession) decodeKey(b []byte) Key {
 		off += p.Size
 	}
 	return k
+}
+
+// joinFilter joins two filter expressions with &&.
+func joinFilter(a, b string) string {
+	switch {
+	case strings.TrimSpace(a) == "":
+		return b
+	case strings.TrimSpace(b) == "":
+		return a
+	}
+	return "(" + a + ") && (" + b + ")"
 }

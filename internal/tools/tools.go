@@ -45,8 +45,11 @@ type Tool struct {
 	By       []string
 	From, To []string
 	Match    string
-	Unit     string
-	Syscalls bool // the "id" key is a syscall number: show its name
+	// FromFilter and ToFilter restrict the start and end events of a
+	// latency tool.
+	FromFilter, ToFilter string
+	Unit                 string
+	Syscalls             bool // the "id" key is a syscall number: show its name
 
 	// TaskFields adds values read from the current task: name → path.
 	TaskFields map[string]string
@@ -128,7 +131,10 @@ sched_switch that runs a thread to the one that takes it off.`,
 			From:    []string{"sched:sched_switch"},
 			To:      []string{"sched:sched_switch"},
 			Match:   "next_pid,prev_pid",
-			Unit:    "us",
+			// The idle task is pid 0 on every CPU: not a thread's slice.
+			FromFilter: "next_pid != 0",
+			ToFilter:   "prev_pid != 0",
+			Unit:       "us",
 		},
 		{
 			Name:  "biolatency",
