@@ -18,6 +18,7 @@ import (
 
 	"github.com/bpftrail/bpftrail/internal/bpfgen"
 	"github.com/bpftrail/bpftrail/internal/engine"
+	"github.com/bpftrail/bpftrail/internal/resolve"
 )
 
 // aggFlags are the flags count, hist, latency and the built-in tools share.
@@ -32,6 +33,7 @@ type aggFlags struct {
 	asJSON   bool
 	output   string
 	top      int
+	fields   string
 }
 
 func (f *aggFlags) register(c *cobra.Command, withEvents bool) {
@@ -48,12 +50,18 @@ func (f *aggFlags) register(c *cobra.Command, withEvents bool) {
 	fl.BoolVar(&f.asJSON, "json", false, "one JSON object per interval and a final one")
 	fl.StringVarP(&f.output, "output", "o", "", "write the JSON objects to FILE")
 	fl.IntVar(&f.top, "top", 0, "show only the N largest keys")
+	fl.StringVar(&f.fields, "fields", "", "what uprobes read: arg0..arg5, retval, str(argN), str(retval)")
 }
 
 // config fills the shared part of an aggregation config and validates the
 // target.
 func (f *aggFlags) config(args []string) (engine.AggConfig, error) {
 	cfg := engine.AggConfig{Config: engine.Config{Specs: f.events, Filter: f.filter}}
+	fields, err := resolve.ParseFields(f.fields)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Fields = fields
 	if f.top < 0 {
 		return cfg, fmt.Errorf("--top must be 0 (all) or more, not %d", f.top)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/bpftrail/bpftrail/internal/engine"
 	"github.com/bpftrail/bpftrail/internal/hist"
 	"github.com/bpftrail/bpftrail/internal/preset"
+	"github.com/bpftrail/bpftrail/internal/resolve"
 )
 
 type recordFlags struct {
@@ -37,6 +38,7 @@ type recordFlags struct {
 	quiet      bool
 	preset     string
 	aggregate  []string
+	fields     string
 }
 
 func newRecord() *cobra.Command {
@@ -72,6 +74,7 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 	fl.StringVar(&f.bufferSize, "buffer-size", "16MiB", "ring buffer size (e.g. 8KiB, 64MiB)")
 	fl.IntVar(&f.stringSize, "string-size", 256, "bytes kept of each string copied from memory")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress line and no summary")
+	fl.StringVar(&f.fields, "fields", "", "what uprobes record: arg0..arg5, retval, str(argN), str(retval) (default: all arguments, or retval)")
 	fl.StringArrayVar(&f.aggregate, "aggregate", nil, "also aggregate in kernel, saved in DIR/bpftrail/aggregates.jsonl: count[:KEY,...] or hist:FIELD[:KEY,...] (repeatable)")
 	fl.StringVar(&f.preset, "preset", "", "record a kernel trace in LTTng's layout for Trace Compass: "+strings.Join(preset.Names(), ", "))
 	return c
@@ -88,7 +91,11 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	if f.stringSize < 1 || f.stringSize > 4096 {
 		return fmt.Errorf("--string-size must be between 1 and 4096")
 	}
-	cfg := engine.Config{Specs: f.events, Filter: f.filter, BufferSize: bufSize, StringSize: f.stringSize, Preset: f.preset}
+	fields, err := resolve.ParseFields(f.fields)
+	if err != nil {
+		return err
+	}
+	cfg := engine.Config{Specs: f.events, Filter: f.filter, BufferSize: bufSize, StringSize: f.stringSize, Preset: f.preset, Fields: fields}
 	switch {
 	case f.pid != 0 && len(args) > 0:
 		return fmt.Errorf("-p and a command cannot be used together")

@@ -157,9 +157,13 @@ func AggProgram(s *event.Schema, m Maps, maxRecord int, o Options, a *Agg) (*ebp
 		return nil, fmt.Errorf("bpfgen: %s: %w", s.Name, err)
 	}
 	g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(labelExit), asm.Return())
+	typ := o.Type
+	if typ == ebpf.UnspecifiedProgram {
+		typ = ebpf.TracePoint
+	}
 	return &ebpf.ProgramSpec{
 		Name:         progName(s.Name),
-		Type:         ebpf.TracePoint,
+		Type:         typ,
 		License:      "GPL",
 		Instructions: g.insns,
 	}, nil

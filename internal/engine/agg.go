@@ -285,7 +285,7 @@ func (a *AggSession) load(filters []*filter.Expr) error {
 			}
 		}
 		spec, err := bpfgen.AggProgram(s, a.maps, maxRec, bpfgen.Options{
-			ClassID: uint32(i), Target: a.cfg.Target, PID: a.cfg.PID, Filter: filters[i],
+			ClassID: uint32(i), Target: a.cfg.Target, PID: a.cfg.PID, Filter: filters[i], Type: progType(s),
 		}, &ag)
 		if err != nil {
 			return err
@@ -320,9 +320,9 @@ func (a *AggSession) Attach() error {
 	}
 	for i, p := range a.progs {
 		s := a.Schemas[i]
-		l, err := link.Tracepoint(s.Category, s.Event, p, nil)
+		l, err := attach(s, p, a.cfg.Config)
 		if err != nil {
-			return permission(fmt.Errorf("attach %s: %w", s.Name, err))
+			return err
 		}
 		a.links = append(a.links, l)
 	}

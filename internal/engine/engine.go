@@ -37,6 +37,9 @@ type Config struct {
 	BufferSize int // ring buffer bytes; rounded up to a power of two ≥ one page
 	StringSize int
 	Preset     string // a kernel layout preset (package preset), added to Specs
+	// Fields selects what uprobes record (argN, retval, str(...)); empty
+	// means every argument at entry and the return value at return.
+	Fields []resolve.FieldSpec
 	// TaskFields are added to every event: name → member path from the
 	// current task_struct (e.g. "ppid" → "real_parent.tgid").
 	TaskFields []TaskField
@@ -95,9 +98,13 @@ func Resolve(cfg Config) (tracefs.FS, []*event.Schema, error) {
 	if len(specs) == 0 {
 		return tracefs.FS{}, nil, errors.New("no probe given (use -e SPEC, e.g. -e syscalls:sys_enter_openat)")
 	}
+	var tps, others []probe.Spec
 	for _, sp := range specs {
 		switch sp.Kind {
 		case probe.Tracepoint:
+			tps = append(tps, sp)
+		case probe.Uprobe, probe.Uretprobe:
+			others = append(others, sp)
 		case probe.Kprobe, probe.Kretprobe:
 			return tracefs.FS{}, nil, kprobeSupport(sp)
 		default:
@@ -108,9 +115,19 @@ func Resolve(cfg Config) (tracefs.FS, []*event.Schema, error) {
 	if err != nil {
 		return tracefs.FS{}, nil, err
 	}
-	schemas, err := resolve.Tracepoints(fsys, specs, resolve.Options{StringSize: cfg.StringSize})
-	if err != nil {
-		return fsys, nil, err
+	var schemas []*event.Schema
+	if len(tps) > 0 {
+		schemas, err = resolve.Tracepoints(fsys, tps, resolve.Options{StringSize: cfg.StringSize})
+		if err != nil {
+			return fsys, nil, err
+		}
+	}
+	for _, sp := range others {
+		s, err := resolve.Uprobe(sp, cfg.Fields, int(cfg.PID), resolve.Options{StringSize: cfg.StringSize})
+		if err != nil {
+			return fsys, nil, err
+		}
+		schemas = append(schemas, s)
 	}
 	if pre != nil {
 		for _, s := range schemas {
@@ -247,7 +264,7 @@ func (s *Session) load(filters []*filter.Expr) error {
 			continue
 		}
 		spec, err := bpfgen.Program(sc, s.maps, maxRec, bpfgen.Options{
-			ClassID: uint32(i), Target: s.cfg.Target, PID: s.cfg.PID, Filter: filters[i],
+			ClassID: uint32(i), Target: s.cfg.Target, PID: s.cfg.PID, Filter: filters[i], Type: progType(sc),
 		})
 		if err != nil {
 			return err
@@ -286,10 +303,9 @@ func (s *Session) Attach() error {
 		if p == nil {
 			continue
 		}
-		sc := s.Schemas[i]
-		l, err := link.Tracepoint(sc.Category, sc.Event, p, nil)
+		l, err := attach(s.Schemas[i], p, s.cfg)
 		if err != nil {
-			return permission(fmt.Errorf("attach %s: %w", sc.Name, err))
+			return err
 		}
 		s.links = append(s.links, l)
 	}
@@ -534,4 +550,41 @@ func (s *Session) Missed() uint64 {
 		}
 	}
 	return n
+}
+
+// progType is the program type of a schema's programs.
+func progType(s *event.Schema) ebpf.ProgramType {
+	if s.Uprobe() {
+		return ebpf.Kprobe
+	}
+	return ebpf.TracePoint
+}
+
+// attach attaches p where schema s says.
+func attach(s *event.Schema, p *ebpf.Program, cfg Config) (link.Link, error) {
+	if !s.Uprobe() {
+		l, err := link.Tracepoint(s.Category, s.Event, p, nil)
+		if err != nil {
+			return nil, permission(fmt.Errorf("attach %s: %w", s.Name, err))
+		}
+		return l, nil
+	}
+	ex, err := link.OpenExecutable(s.Attach.Path)
+	if err != nil {
+		return nil, fmt.Errorf("attach %s: %w", s.Name, err)
+	}
+	opts := &link.UprobeOptions{Offset: s.Attach.Offset, Address: s.Attach.Address, RefCtrOffset: s.Attach.RefCtr}
+	if cfg.Target == bpfgen.TargetPID {
+		opts.PID = int(cfg.PID)
+	}
+	var l link.Link
+	if s.Attach.Kind == "uretprobe" {
+		l, err = ex.Uretprobe(s.Attach.Symbol, p, opts)
+	} else {
+		l, err = ex.Uprobe(s.Attach.Symbol, p, opts)
+	}
+	if err != nil {
+		return nil, permission(fmt.Errorf("attach %s: %w", s.Name, err))
+	}
+	return l, nil
 }

@@ -95,6 +95,29 @@ type Schema struct {
 	Dispatched bool
 	// Target of the probe, for program generation.
 	Category, Event string // tracepoints
+	// Attach says where programs for this schema attach when it is not a
+	// tracepoint (Kind "" or "tracepoint").
+	Attach Attach
+}
+
+// Attach locates a probe that is not a tracepoint.
+type Attach struct {
+	Kind    string // "uprobe", "uretprobe", "usdt"
+	Path    string // binary
+	Symbol  string // uprobes: function name ("" with Address)
+	Offset  uint64 // uprobes: offset from Symbol
+	Address uint64 // file offset of the probe when there is no symbol (USDT)
+	RefCtr  uint64 // USDT semaphore, as a file offset (0: none)
+}
+
+// Uprobe reports whether the schema's programs take pt_regs (uprobes,
+// uretprobes and USDT probes) rather than a tracepoint record.
+func (s *Schema) Uprobe() bool {
+	switch s.Attach.Kind {
+	case "uprobe", "uretprobe", "usdt":
+		return true
+	}
+	return false
 }
 
 // Layout assigns record offsets to the fields and returns the record size

@@ -1,0 +1,279 @@
+package resolve
+
+import (
+	"bufio"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/bpftrail/bpftrail/internal/event"
+	"github.com/bpftrail/bpftrail/internal/probe"
+)
+
+// Offsets of the argument and return registers in x86-64's struct pt_regs,
+// the context of uprobe programs (System V calling convention).
+var (
+	argRegs   = [6]int{112, 104, 96, 88, 72, 64} // rdi, rsi, rdx, rcx, r8, r9
+	retvalReg = 80                               // rax
+)
+
+// FieldSpec is one value to record at a uprobe: argN or retval, as an
+// integer or, with str(), as the user string it points to.
+type FieldSpec struct {
+	Name   string // "arg0".."arg5" or "retval"
+	String bool
+}
+
+// ParseFields reads --fields: a comma-separated list of argN, retval,
+// str(argN), str(retval).
+func ParseFields(s string) ([]FieldSpec, error) {
+	var out []FieldSpec
+	for _, part := range strings.Split(s, ",") {
+		p := strings.TrimSpace(part)
+		if p == "" {
+			continue
+		}
+		f := FieldSpec{}
+		if inner, ok := strings.CutPrefix(p, "str("); ok {
+			inner, ok = strings.CutSuffix(inner, ")")
+			if !ok {
+				return nil, fmt.Errorf("--fields: %q: missing )", p)
+			}
+			f.String, p = true, strings.TrimSpace(inner)
+		}
+		switch {
+		case p == "retval":
+		case len(p) == 4 && strings.HasPrefix(p, "arg") && p[3] >= '0' && p[3] <= '5':
+		default:
+			return nil, fmt.Errorf("--fields: %q: want arg0..arg5, retval, str(argN) or str(retval)", part)
+		}
+		f.Name = p
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// Uprobe resolves a uprobe or uretprobe spec into a schema: the binary is
+// found (a bare library name like "libc" as the dynamic linker would, or
+// through the mappings of pid), the symbol checked, and the fields laid out
+// from the argument registers.
+func Uprobe(sp probe.Spec, fields []FieldSpec, pid int, o Options) (*event.Schema, error) {
+	if o.StringSize <= 0 {
+		o.StringSize = DefaultStringSize
+	}
+	path, err := FindBinary(sp.Path, pid)
+	if err != nil {
+		return nil, err
+	}
+	if sp.Symbol != "" {
+		if err := checkSymbol(path, sp.Symbol); err != nil {
+			return nil, err
+		}
+	}
+	ret := sp.Kind == probe.Uretprobe
+	kind := "uprobe"
+	if ret {
+		kind = "uretprobe"
+	}
+	target := sp.Symbol
+	if target == "" {
+		target = fmt.Sprintf("%#x", sp.Offset)
+	} else if sp.Offset != 0 {
+		target = fmt.Sprintf("%s+%#x", sp.Symbol, sp.Offset)
+	}
+	s := &event.Schema{
+		Name:   kind + ":" + path + ":" + target,
+		Attach: event.Attach{Kind: kind, Path: path, Symbol: sp.Symbol, Offset: sp.Offset},
+	}
+	if len(fields) == 0 {
+		if ret {
+			fields = []FieldSpec{{Name: "retval"}}
+		} else {
+			for i := 0; i < 6; i++ {
+				fields = append(fields, FieldSpec{Name: "arg" + strconv.Itoa(i)})
+			}
+		}
+	}
+	for _, f := range fields {
+		var off int
+		switch {
+		case f.Name == "retval":
+			if !ret {
+				continue // a return value exists only at a uretprobe
+			}
+			off = retvalReg
+		default:
+			if ret {
+				continue // argument registers are clobbered at return
+			}
+			off = argRegs[f.Name[3]-'0']
+		}
+		name := f.Name
+		fld := event.Field{Name: name, Src: event.FromContext, SrcOffset: off, SrcSize: 8, CType: "register"}
+		if f.String {
+			fld.Kind, fld.Size, fld.Src = event.String, o.StringSize, event.FromUserPtr
+		} else {
+			fld.Kind, fld.Size, fld.Signed = event.Int, 8, true
+		}
+		s.Fields = append(s.Fields, fld)
+	}
+	s.Layout()
+	return s, nil
+}
+
+// FindBinary turns a uprobe path into a file: an existing path as is; a
+// bare name ("bash", "libc") through pid's mappings when pid is set, then
+// the library directories the dynamic linker searches, then $PATH.
+func FindBinary(name string, pid int) (string, error) {
+	if strings.Contains(name, "/") {
+		if _, err := os.Stat(name); err != nil {
+			return "", fmt.Errorf("uprobe binary %s: %w", name, err)
+		}
+		return name, nil
+	}
+	match := func(base string) bool {
+		return base == name || strings.HasPrefix(base, name+".so") || strings.HasPrefix(base, "lib"+name+".so") ||
+			strings.HasPrefix(base, name+"-") && strings.Contains(base, ".so")
+	}
+	if pid > 0 {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/maps", pid))
+		if err != nil {
+			return "", fmt.Errorf("-p %d: %w", pid, err)
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) >= 6 && strings.HasPrefix(fields[5], "/") && match(filepath.Base(fields[5])) {
+				return fmt.Sprintf("/proc/%d/root%s", pid, fields[5]), nil
+			}
+		}
+	}
+	dirs := []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"}
+	for _, d := range dirs {
+		ents, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		var found []string
+		for _, e := range ents {
+			if match(e.Name()) && !e.IsDir() {
+				found = append(found, e.Name())
+			}
+		}
+		if len(found) > 0 {
+			// Prefer the runtime name (libc.so.6) over a linker script (libc.so).
+			sort.Slice(found, func(i, j int) bool { return len(found[i]) > len(found[j]) })
+			for _, f := range found {
+				p := filepath.Join(d, f)
+				if isELF(p) {
+					return p, nil
+				}
+			}
+		}
+	}
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		p := filepath.Join(d, name)
+		if isELF(p) {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("uprobe binary %q not found (give a path, or -p PID to search the process's mappings)", name)
+}
+
+func isELF(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// checkSymbol reports a symbol missing from path's symbol tables, with the
+// closest names.
+func checkSymbol(path, sym string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("uprobe binary %s: not a readable ELF file: %w", path, err)
+	}
+	defer f.Close()
+	var names []string
+	for _, get := range []func() ([]elf.Symbol, error){f.Symbols, f.DynamicSymbols} {
+		syms, err := get()
+		if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
+			continue
+		}
+		for _, s := range syms {
+			if elf.ST_TYPE(s.Info) != elf.STT_FUNC && elf.ST_TYPE(s.Info) != elf.STT_GNU_IFUNC {
+				continue
+			}
+			name, _, _ := strings.Cut(s.Name, "@")
+			if name == sym && s.Value != 0 {
+				return nil
+			}
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("uprobe binary %s has no symbols: give an address (uprobe:%s:0xADDR)", path, path)
+	}
+	return fmt.Errorf("symbol %s not found in %s%s", sym, path, closeNames(sym, names))
+}
+
+// closeNames suggests up to three names near want.
+func closeNames(want string, names []string) string {
+	type cand struct {
+		name string
+		d    int
+	}
+	var cs []cand
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		d := editDistance(want, n)
+		if strings.Contains(n, want) || strings.Contains(want, n) && len(n) > 3 {
+			d = min(d, 2)
+		}
+		if d <= max(2, len(want)/3) {
+			cs = append(cs, cand{n, d})
+		}
+	}
+	if len(cs) == 0 {
+		return ""
+	}
+	sort.Slice(cs, func(i, j int) bool { return cs[i].d < cs[j].d || cs[i].d == cs[j].d && cs[i].name < cs[j].name })
+	var out []string
+	for i := 0; i < len(cs) && i < 3; i++ {
+		out = append(out, cs[i].name)
+	}
+	return "; did you mean " + strings.Join(out, ", ") + "?"
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
