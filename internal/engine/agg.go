@@ -33,17 +33,17 @@ const (
 type AggConfig struct {
 	Config
 	Mode     AggMode
-	By       []string       // key members: "event", builtins, fields
-	Value    string         // Hist: the field to bucket
-	Scheme   bpfgen.Scheme  // Hist: Log2 (default) or Linear
-	From, To []string       // Latency
-	Match    string         // Latency: "tid" (default), "pid", "FIELD" or "FROM_FIELD,TO_FIELD"
+	By       []string      // key members: "event", builtins, fields
+	Value    string        // Hist: the field to bucket
+	Scheme   bpfgen.Scheme // Hist: Log2 (default) or Linear
+	From, To []string      // Latency
+	Match    string        // Latency: "tid" (default), "pid", "FIELD" or "FROM_FIELD,TO_FIELD"
 	// FromFilter and ToFilter are joined (&&) to Filter on the start and end
 	// events of a latency.
 	FromFilter, ToFilter string
-	MaxKeys  int            // distinct keys kept; default 10240
-	Starts   int            // Latency: pending starts kept (LRU); default 10240
-	schemes  *bpfgen.Scheme // resolved
+	MaxKeys              int            // distinct keys kept; default 10240
+	Starts               int            // Latency: pending starts kept (LRU); default 10240
+	schemes              *bpfgen.Scheme // resolved
 }
 
 // AggSession is a loaded set of aggregation programs.
