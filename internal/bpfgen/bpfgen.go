@@ -360,6 +360,20 @@ func (g *gen) field(f *event.Field) error {
 		// A copy of a header member (such as the current tgid).
 		g.emit(asm.LoadMem(asm.R1, rRec, int16(f.SrcOffset), sizeOf(f.Size)))
 		return g.storeN(asm.R1, f.Off, f.Size)
+	case event.FromConst:
+		g.emit(asm.LoadImm(asm.R1, f.Const, asm.DWord))
+		return g.storeN(asm.R1, f.Off, f.Size)
+	case event.FromUserDeref:
+		g.emit(
+			asm.LoadMem(asm.R3, rCtx, int16(f.SrcOffset), asm.DWord),
+			asm.LoadImm(asm.R1, f.Disp, asm.DWord),
+			asm.Add.Reg(asm.R3, asm.R1),
+			asm.Mov.Reg(asm.R1, rRec),
+			asm.Add.Imm(asm.R1, int32(f.Off)),
+			asm.Mov.Imm(asm.R2, int32(f.Size)),
+			asm.FnProbeReadUser.Call(),
+		)
+		return nil
 	case event.FromTask:
 		if len(f.TaskPath) == 0 {
 			return fmt.Errorf("empty task path")
@@ -406,11 +420,14 @@ func (g *gen) field(f *event.Field) error {
 // with aligned loads (the verifier requires context loads to be aligned).
 func (g *gen) copyContext(f *event.Field) error {
 	src, dst, n := f.SrcOffset, f.Off, f.Size
-	if f.Kind == event.Int && f.SrcSize > f.Size {
-		// A syscall argument stored as a long: keep the low bytes (little
-		// endian), loaded as one aligned word when possible.
+	if f.Kind == event.Int && (f.SrcSize > f.Size || f.Shift > 0) {
+		// A syscall argument stored as a long, or a register: keep the low
+		// bytes (little endian), loaded as one aligned word when possible.
 		if src%8 == 0 && f.SrcSize == 8 {
 			g.emit(asm.LoadMem(asm.R1, rCtx, int16(src), asm.DWord))
+			if f.Shift > 0 {
+				g.emit(asm.RSh.Imm(asm.R1, int32(f.Shift)))
+			}
 			return g.storeN(asm.R1, dst, n)
 		}
 	}

@@ -320,11 +320,11 @@ func (a *AggSession) Attach() error {
 	}
 	for i, p := range a.progs {
 		s := a.Schemas[i]
-		l, err := attach(s, p, a.cfg.Config)
+		ls, err := attach(s, p, a.cfg.Config)
 		if err != nil {
 			return err
 		}
-		a.links = append(a.links, l)
+		a.links = append(a.links, ls...)
 	}
 	return a.maps.Control.Put(uint32(0), uint32(1))
 }

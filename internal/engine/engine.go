@@ -103,7 +103,7 @@ func Resolve(cfg Config) (tracefs.FS, []*event.Schema, error) {
 		switch sp.Kind {
 		case probe.Tracepoint:
 			tps = append(tps, sp)
-		case probe.Uprobe, probe.Uretprobe:
+		case probe.Uprobe, probe.Uretprobe, probe.USDT:
 			others = append(others, sp)
 		case probe.Kprobe, probe.Kretprobe:
 			return tracefs.FS{}, nil, kprobeSupport(sp)
@@ -123,7 +123,12 @@ func Resolve(cfg Config) (tracefs.FS, []*event.Schema, error) {
 		}
 	}
 	for _, sp := range others {
-		s, err := resolve.Uprobe(sp, cfg.Fields, int(cfg.PID), resolve.Options{StringSize: cfg.StringSize})
+		var s *event.Schema
+		if sp.Kind == probe.USDT {
+			s, err = resolve.USDT(sp, int(cfg.PID))
+		} else {
+			s, err = resolve.Uprobe(sp, cfg.Fields, int(cfg.PID), resolve.Options{StringSize: cfg.StringSize})
+		}
 		if err != nil {
 			return fsys, nil, err
 		}
@@ -303,11 +308,11 @@ func (s *Session) Attach() error {
 		if p == nil {
 			continue
 		}
-		l, err := attach(s.Schemas[i], p, s.cfg)
+		ls, err := attach(s.Schemas[i], p, s.cfg)
 		if err != nil {
 			return err
 		}
-		s.links = append(s.links, l)
+		s.links = append(s.links, ls...)
 	}
 	// Every probe starts recording at the same moment.
 	return s.setEnabled(true)
@@ -560,31 +565,43 @@ func progType(s *event.Schema) ebpf.ProgramType {
 	return ebpf.TracePoint
 }
 
-// attach attaches p where schema s says.
-func attach(s *event.Schema, p *ebpf.Program, cfg Config) (link.Link, error) {
+// attach attaches p where schema s says: a tracepoint, or a uprobe at each
+// location of the probe.
+func attach(s *event.Schema, p *ebpf.Program, cfg Config) ([]link.Link, error) {
 	if !s.Uprobe() {
 		l, err := link.Tracepoint(s.Category, s.Event, p, nil)
 		if err != nil {
 			return nil, permission(fmt.Errorf("attach %s: %w", s.Name, err))
 		}
-		return l, nil
+		return []link.Link{l}, nil
 	}
 	ex, err := link.OpenExecutable(s.Attach.Path)
 	if err != nil {
 		return nil, fmt.Errorf("attach %s: %w", s.Name, err)
 	}
-	opts := &link.UprobeOptions{Offset: s.Attach.Offset, Address: s.Attach.Address, RefCtrOffset: s.Attach.RefCtr}
-	if cfg.Target == bpfgen.TargetPID {
-		opts.PID = int(cfg.PID)
+	var out []link.Link
+	addrs := []uint64{s.Attach.Address}
+	if s.Attach.Kind == "usdt" {
+		addrs = append(addrs, s.Attach.More...)
 	}
-	var l link.Link
-	if s.Attach.Kind == "uretprobe" {
-		l, err = ex.Uretprobe(s.Attach.Symbol, p, opts)
-	} else {
-		l, err = ex.Uprobe(s.Attach.Symbol, p, opts)
+	for _, addr := range addrs {
+		opts := &link.UprobeOptions{Offset: s.Attach.Offset, Address: addr, RefCtrOffset: s.Attach.RefCtr}
+		if cfg.Target == bpfgen.TargetPID {
+			opts.PID = int(cfg.PID)
+		}
+		var l link.Link
+		if s.Attach.Kind == "uretprobe" {
+			l, err = ex.Uretprobe(s.Attach.Symbol, p, opts)
+		} else {
+			l, err = ex.Uprobe(s.Attach.Symbol, p, opts)
+		}
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, permission(fmt.Errorf("attach %s: %w", s.Name, err))
+		}
+		out = append(out, l)
 	}
-	if err != nil {
-		return nil, permission(fmt.Errorf("attach %s: %w", s.Name, err))
-	}
-	return l, nil
+	return out, nil
 }

@@ -32,6 +32,8 @@ const (
 	FromRetval                      // the return value (uretprobes)
 	FromHeader                      // a copy of the record header member at SrcOffset
 	FromTask                        // kernel memory reached from the current task by TaskPath
+	FromConst                       // the constant Const
+	FromUserDeref                   // Size bytes of user memory at (register at SrcOffset) + Disp
 )
 
 // Field is one recorded field.
@@ -57,6 +59,13 @@ type Field struct {
 	// task_struct: every offset but the last is a pointer to follow; Size
 	// bytes are read at the last (e.g. real_parent, then tgid).
 	TaskPath []int
+	// Const is the value of a FromConst field.
+	Const int64
+	// Disp is the displacement added to the register of a FromUserDeref.
+	Disp int64
+	// Shift is a right shift applied to a register before its low Size
+	// bytes are kept (USDT arguments in %ah and friends).
+	Shift int
 }
 
 // Out returns the name the field is written under.
@@ -108,6 +117,9 @@ type Attach struct {
 	Offset  uint64 // uprobes: offset from Symbol
 	Address uint64 // file offset of the probe when there is no symbol (USDT)
 	RefCtr  uint64 // USDT semaphore, as a file offset (0: none)
+	// More are further file offsets where the same probe also stands (a
+	// USDT probe in an inlined function has one location per copy).
+	More []uint64
 }
 
 // Uprobe reports whether the schema's programs take pt_regs (uprobes,
