@@ -106,7 +106,10 @@ func Resolve(cfg Config) (tracefs.FS, []*event.Schema, error) {
 		case probe.Uprobe, probe.Uretprobe, probe.USDT:
 			others = append(others, sp)
 		case probe.Kprobe, probe.Kretprobe:
-			return tracefs.FS{}, nil, kprobeSupport(sp)
+			if err := kprobeSupport(sp); err != nil {
+				return tracefs.FS{}, nil, err
+			}
+			others = append(others, sp)
 		default:
 			return tracefs.FS{}, nil, fmt.Errorf("%s: %s probes cannot be recorded yet; use tracepoints (bpftrail list)", sp.Raw, sp.Kind)
 		}
@@ -124,9 +127,12 @@ func Resolve(cfg Config) (tracefs.FS, []*event.Schema, error) {
 	}
 	for _, sp := range others {
 		var s *event.Schema
-		if sp.Kind == probe.USDT {
+		switch sp.Kind {
+		case probe.USDT:
 			s, err = resolve.USDT(sp, int(cfg.PID))
-		} else {
+		case probe.Kprobe, probe.Kretprobe:
+			s, err = resolve.Kprobe(sp, cfg.Fields, resolve.Options{StringSize: cfg.StringSize})
+		default:
 			s, err = resolve.Uprobe(sp, cfg.Fields, int(cfg.PID), resolve.Options{StringSize: cfg.StringSize})
 		}
 		if err != nil {
@@ -152,16 +158,20 @@ func Resolve(cfg Config) (tracefs.FS, []*event.Schema, error) {
 	return fsys, schemas, nil
 }
 
-// kprobeSupport reports whether the kernel can attach kprobes, as an error
-// naming the alternatives when it cannot.
+// ErrNoKprobes is returned for kprobe specs on a kernel without kprobes.
+var ErrNoKprobes = errors.New("this kernel has no kprobe support")
+
+// kprobeSupport reports, as an error naming the alternatives, a kernel that
+// cannot attach kprobes: neither the kprobe PMU nor tracefs's
+// kprobe_events exists (cilium/ebpf would only report the missing file).
 func kprobeSupport(sp probe.Spec) error {
 	_, errPMU := os.Stat("/sys/bus/event_source/devices/kprobe/type")
 	root, _ := tracefs.Root()
 	_, errTFS := os.Stat(root + "/kprobe_events")
 	if errPMU != nil && errTFS != nil {
-		return fmt.Errorf("%s: this kernel has no kprobe support (no kprobe PMU and no %s/kprobe_events; CONFIG_KPROBES is off): use tracepoints instead, e.g. syscalls:sys_enter_* or sched:* (bpftrail list)", sp.Raw, root)
+		return fmt.Errorf("%s: %w (no kprobe PMU and no %s/kprobe_events: CONFIG_KPROBES is off); use tracepoints instead, e.g. syscalls:sys_enter_* or sched:* (bpftrail list)", sp.Raw, ErrNoKprobes, root)
 	}
-	return fmt.Errorf("%s: kprobes cannot be recorded yet; use tracepoints (bpftrail list)", sp.Raw)
+	return nil
 }
 
 // CompileFilters type-checks the filter against every schema.
@@ -559,7 +569,7 @@ func (s *Session) Missed() uint64 {
 
 // progType is the program type of a schema's programs.
 func progType(s *event.Schema) ebpf.ProgramType {
-	if s.Uprobe() {
+	if s.Uprobe() || s.Attach.Kind == "kprobe" || s.Attach.Kind == "kretprobe" {
 		return ebpf.Kprobe
 	}
 	return ebpf.TracePoint
@@ -568,6 +578,18 @@ func progType(s *event.Schema) ebpf.ProgramType {
 // attach attaches p where schema s says: a tracepoint, or a uprobe at each
 // location of the probe.
 func attach(s *event.Schema, p *ebpf.Program, cfg Config) ([]link.Link, error) {
+	switch s.Attach.Kind {
+	case "kprobe", "kretprobe":
+		attachK := link.Kprobe
+		if s.Attach.Kind == "kretprobe" {
+			attachK = link.Kretprobe
+		}
+		l, err := attachK(s.Attach.Symbol, p, &link.KprobeOptions{Offset: s.Attach.Offset})
+		if err != nil {
+			return nil, permission(fmt.Errorf("attach %s: %w", s.Name, err))
+		}
+		return []link.Link{l}, nil
+	}
 	if !s.Uprobe() {
 		l, err := link.Tracepoint(s.Category, s.Event, p, nil)
 		if err != nil {

@@ -90,6 +90,61 @@ func Uprobe(sp probe.Spec, fields []FieldSpec, pid int, o Options) (*event.Schem
 		Name:   kind + ":" + path + ":" + target,
 		Attach: event.Attach{Kind: kind, Path: path, Symbol: sp.Symbol, Offset: sp.Offset},
 	}
+	regFields(s, ret, fields, o)
+	return s, nil
+}
+
+// Kprobe resolves a kprobe or kretprobe spec: the kernel function must be
+// in /proc/kallsyms; fields come from the argument registers as for
+// uprobes (str() reads kernel strings).
+func Kprobe(sp probe.Spec, fields []FieldSpec, o Options) (*event.Schema, error) {
+	if o.StringSize <= 0 {
+		o.StringSize = DefaultStringSize
+	}
+	if err := checkKernelSymbol(sp.Symbol); err != nil {
+		return nil, err
+	}
+	ret := sp.Kind == probe.Kretprobe
+	kind := "kprobe"
+	if ret {
+		kind = "kretprobe"
+	}
+	s := &event.Schema{Name: kind + ":" + sp.Symbol, Attach: event.Attach{Kind: kind, Symbol: sp.Symbol, Offset: sp.Offset}}
+	regFields(s, ret, fields, o)
+	for i := range s.Fields {
+		if s.Fields[i].Src == event.FromUserPtr {
+			s.Fields[i].Src = event.FromKernelPtr
+		}
+	}
+	s.Layout()
+	return s, nil
+}
+
+// checkKernelSymbol looks name up in /proc/kallsyms.
+func checkKernelSymbol(name string) error {
+	f, err := os.Open("/proc/kallsyms")
+	if err != nil {
+		return fmt.Errorf("kprobe %s: %w", name, err)
+	}
+	defer f.Close()
+	var names []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 3 || (fields[1] != "t" && fields[1] != "T") {
+			continue
+		}
+		if fields[2] == name {
+			return nil
+		}
+		names = append(names, fields[2])
+	}
+	return fmt.Errorf("kernel function %s not found in /proc/kallsyms%s", name, closeNames(name, names))
+}
+
+// regFields lays out the argument and return-value fields of a schema whose
+// programs get pt_regs.
+func regFields(s *event.Schema, ret bool, fields []FieldSpec, o Options) {
 	if len(fields) == 0 {
 		if ret {
 			fields = []FieldSpec{{Name: "retval"}}
@@ -123,7 +178,6 @@ func Uprobe(sp probe.Spec, fields []FieldSpec, pid int, o Options) (*event.Schem
 		s.Fields = append(s.Fields, fld)
 	}
 	s.Layout()
-	return s, nil
 }
 
 // FindBinary turns a uprobe path into a file: an existing path as is; a
