@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bpftrail/bpftrail/ctf"
+	"github.com/bpftrail/bpftrail/internal/ctftrace"
 )
 
 func newPrint() *cobra.Command {
@@ -80,6 +81,10 @@ func printTrace(dir string, asJSON bool, stdout, stderr io.Writer) error {
 	if err := t.Check(); err != nil {
 		fmt.Fprintf(stderr, "bpftrail: warning: %s (read up to the last complete packet; bpftrail recover %s repairs it)\n", oneLine(err), dir)
 	}
+	syms, err := ctftrace.LoadSymbols(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "bpftrail: warning: stacks stay addresses: %v\n", err)
+	}
 	out := bufio.NewWriterSize(stdout, 256<<10)
 	it := t.Events()
 	defer it.Close()
@@ -90,12 +95,12 @@ func printTrace(dir string, asJSON bool, stdout, stderr io.Writer) error {
 		ev := it.Event()
 		line = line[:0]
 		if asJSON {
-			line, err = appendJSON(line, ev)
+			line, err = appendJSON(line, ev, syms)
 			if err != nil {
 				return err
 			}
 		} else {
-			line = appendText(line, ev, prev, first)
+			line = appendText(line, ev, prev, first, syms)
 		}
 		line = append(line, '\n')
 		if _, err := out.Write(line); err != nil {
@@ -136,7 +141,7 @@ func clockText(ns int64) string {
 	return time.Unix(0, ns).UTC().Format("2006-01-02 15:04:05.000000000")
 }
 
-func appendText(b []byte, ev *ctf.Event, prev int64, first bool) []byte {
+func appendText(b []byte, ev *ctf.Event, prev int64, first bool, syms *ctftrace.Symbols) []byte {
 	b = append(b, '[')
 	b = time.Unix(0, ev.Ns).UTC().AppendFormat(b, "15:04:05.000000000")
 	b = append(b, "] "...)
@@ -167,12 +172,75 @@ func appendText(b []byte, ev *ctf.Event, prev int64, first bool) []byte {
 		}
 	}
 	_ = sep
-	if ev.Payload.Type != nil {
-		b = append(b, ev.Payload.String()...)
-	} else {
+	switch {
+	case ev.Payload.Type == nil:
 		b = append(b, "{ }"...)
+	case syms != nil && hasStack(ev):
+		b = appendPayloadWithStacks(b, ev, syms)
+	default:
+		b = append(b, ev.Payload.String()...)
 	}
 	return b
+}
+
+// stackFields are the fields record --stack adds.
+var stackFields = map[string]bool{"_ustack": true, "_kstack": true}
+
+func hasStack(ev *ctf.Event) bool {
+	for _, f := range ev.Payload.Type.Fields {
+		if stackFields[f.Name] {
+			return true
+		}
+	}
+	return false
+}
+
+// eventPID is the pid of the event's context, or 0.
+func eventPID(ev *ctf.Event) int {
+	if v, ok := ev.StreamContext.Get("pid"); ok {
+		return int(v.Int)
+	}
+	return 0
+}
+
+// stackFrames names the addresses of a stack field.
+func stackFrames(ev *ctf.Event, name string, v ctf.Value, syms *ctftrace.Symbols) []string {
+	out := make([]string, 0, len(v.Elems))
+	for _, e := range v.Elems {
+		out = append(out, syms.Frame(eventPID(ev), name == "_ustack", e.Uint))
+	}
+	return out
+}
+
+// appendPayloadWithStacks renders the payload with stack addresses shown as
+// the frames the recording symbolized.
+func appendPayloadWithStacks(b []byte, ev *ctf.Event, syms *ctftrace.Symbols) []byte {
+	b = append(b, "{ "...)
+	for i, f := range ev.Payload.Type.Fields {
+		if i >= len(ev.Payload.Elems) {
+			break
+		}
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, ctf.StripName(f.Name)...)
+		b = append(b, " = "...)
+		v := ev.Payload.Elems[i]
+		if !stackFields[f.Name] {
+			b = append(b, v.String()...)
+			continue
+		}
+		b = append(b, '[')
+		for j, fr := range stackFrames(ev, f.Name, v, syms) {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, ' ')
+			b = strconv.AppendQuote(b, fr)
+		}
+		b = append(b, " ]"...)
+	}
+	return append(b, " }"...)
 }
 
 type jsonEvent struct {
@@ -183,7 +251,7 @@ type jsonEvent struct {
 	Context     any    `json:"context,omitempty"`
 }
 
-func appendJSON(b []byte, ev *ctf.Event) ([]byte, error) {
+func appendJSON(b []byte, ev *ctf.Event, syms *ctftrace.Symbols) ([]byte, error) {
 	je := jsonEvent{TimestampNs: ev.Ns, Name: ev.Class.Name, Fields: ctf.Fields{}}
 	if ev.CPU >= 0 {
 		cpu := ev.CPU
@@ -191,6 +259,17 @@ func appendJSON(b []byte, ev *ctf.Event) ([]byte, error) {
 	}
 	if ev.Payload.Type != nil {
 		je.Fields = ev.Payload.Interface()
+		if fs, ok := je.Fields.(ctf.Fields); ok && syms != nil && hasStack(ev) {
+			for i, f := range ev.Payload.Type.Fields {
+				if stackFields[f.Name] && i < len(ev.Payload.Elems) {
+					for k := range fs {
+						if fs[k].Key == ctf.StripName(f.Name) {
+							fs[k].Value = stackFrames(ev, f.Name, ev.Payload.Elems[i], syms)
+						}
+					}
+				}
+			}
+		}
 	}
 	var ctx ctf.Fields
 	for _, v := range []ctf.Value{ev.StreamContext, ev.Context} {

@@ -39,6 +39,7 @@ type recordFlags struct {
 	preset     string
 	aggregate  []string
 	fields     string
+	stack      string
 }
 
 func newRecord() *cobra.Command {
@@ -74,6 +75,7 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 	fl.StringVar(&f.bufferSize, "buffer-size", "16MiB", "ring buffer size (e.g. 8KiB, 64MiB)")
 	fl.IntVar(&f.stringSize, "string-size", 256, "bytes kept of each string copied from memory")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress line and no summary")
+	fl.StringVar(&f.stack, "stack", "", "record the stack of every event: user, kernel or both (symbolized into DIR/bpftrail/symbols.json at the end)")
 	fl.StringVar(&f.fields, "fields", "", "what uprobes record: arg0..arg5, retval, str(argN), str(retval) (default: all arguments, or retval)")
 	fl.StringArrayVar(&f.aggregate, "aggregate", nil, "also aggregate in kernel, saved in DIR/bpftrail/aggregates.jsonl: count[:KEY,...] or hist:FIELD[:KEY,...] (repeatable)")
 	fl.StringVar(&f.preset, "preset", "", "record a kernel trace in LTTng's layout for Trace Compass: "+strings.Join(preset.Names(), ", "))
@@ -95,7 +97,7 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := engine.Config{Specs: f.events, Filter: f.filter, BufferSize: bufSize, StringSize: f.stringSize, Preset: f.preset, Fields: fields}
+	cfg := engine.Config{Specs: f.events, Filter: f.filter, BufferSize: bufSize, StringSize: f.stringSize, Preset: f.preset, Fields: fields, Stack: f.stack}
 	switch {
 	case f.pid != 0 && len(args) > 0:
 		return fmt.Errorf("-p and a command cannot be used together")
@@ -159,6 +161,11 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	if err != nil {
 		w.Close()
 		return err
+	}
+	var stacks *ctftrace.Stacks
+	if f.stack != "" {
+		stacks = ctftrace.NewStacks()
+		tw.OnStack = stacks.Add
 	}
 	col, err := sess.Collector(tw)
 	if err != nil {
@@ -235,6 +242,11 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	stopProgress()
 	if err := saveRecordAggs(dir, aggs); err != nil && runErr == nil {
 		runErr = err
+	}
+	if stacks != nil {
+		if err := stacks.Write(dir); err != nil && runErr == nil {
+			runErr = err
+		}
 	}
 	closeErr := w.Close()
 	if runErr != nil {

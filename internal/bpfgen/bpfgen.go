@@ -360,6 +360,21 @@ func (g *gen) field(f *event.Field) error {
 		// A copy of a header member (such as the current tgid).
 		g.emit(asm.LoadMem(asm.R1, rRec, int16(f.SrcOffset), sizeOf(f.Size)))
 		return g.storeN(asm.R1, f.Off, f.Size)
+	case event.FromUserStack, event.FromKernelStack:
+		flags := int32(0)
+		if f.Src == event.FromUserStack {
+			flags = 1 << 8 // BPF_F_USER_STACK
+		}
+		g.emit(
+			asm.Mov.Reg(asm.R1, rCtx),
+			asm.Mov.Reg(asm.R2, rRec),
+			asm.Add.Imm(asm.R2, int32(f.Off+8)),
+			asm.Mov.Imm(asm.R3, event.StackFrames*8),
+			asm.Mov.Imm(asm.R4, flags),
+			asm.FnGetStack.Call(),
+			asm.StoreMem(rRec, int16(f.Off), asm.R0, asm.DWord),
+		)
+		return nil
 	case event.FromConst:
 		g.emit(asm.LoadImm(asm.R1, f.Const, asm.DWord))
 		return g.storeN(asm.R1, f.Off, f.Size)

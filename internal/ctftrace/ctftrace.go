@@ -49,6 +49,11 @@ func Type(s *event.Schema) *ctf.Type {
 			fields = append(fields,
 				ctf.F(ln, ctf.Uint(16)),
 				ctf.F(FieldName(f.Out()), ctf.Sequence(ctf.Hex(ctf.Uint(8)), ln)))
+		case event.Stack:
+			ln := "_" + FieldName(f.Out()) + "_length"
+			fields = append(fields,
+				ctf.F(ln, ctf.Uint(16)),
+				ctf.F(FieldName(f.Out()), ctf.Sequence(ctf.Hex(ctf.Uint(64)), ln)))
 		case event.Array:
 			e := ctf.Uint(f.ElemSize * 8)
 			if f.Signed {
@@ -73,6 +78,10 @@ type Class struct {
 // Writer writes BPF records into a CTF trace, routing each to its CPU's
 // stream. It is used by one goroutine at a time.
 type Writer struct {
+	// OnStack, when set, sees every recorded stack (user or kernel) with
+	// the process it belongs to, so that it can be symbolized later.
+	OnStack func(pid int, user bool, addrs []uint64)
+
 	w       *ctf.Writer
 	classes []*Class
 	streams []*ctf.StreamWriter
@@ -156,6 +165,15 @@ func (tw *Writer) WriteRecord(rec []byte) error {
 			enc.Raw(b)
 		case event.String:
 			enc.CString(b)
+		case event.Stack:
+			addrs := event.StackAddrs(b)
+			enc.U16(uint16(len(addrs)))
+			for _, a := range addrs {
+				enc.U64(a)
+			}
+			if tw.OnStack != nil && len(addrs) > 0 {
+				tw.OnStack(int(le.Uint32(rec[event.OffPID:])), f.Src == event.FromUserStack, addrs)
+			}
 		case event.Bytes:
 			n := int(le.Uint16(b))
 			if n > len(b)-2 {

@@ -40,6 +40,8 @@ type Config struct {
 	// Fields selects what uprobes record (argN, retval, str(...)); empty
 	// means every argument at entry and the return value at return.
 	Fields []resolve.FieldSpec
+	// Stack adds the stack to every event: "user", "kernel" or "both".
+	Stack string
 	// TaskFields are added to every event: name → member path from the
 	// current task_struct (e.g. "ppid" → "real_parent.tgid").
 	TaskFields []TaskField
@@ -143,6 +145,23 @@ func Resolve(cfg Config) (tracefs.FS, []*event.Schema, error) {
 	if pre != nil {
 		for _, s := range schemas {
 			preset.Apply(s)
+		}
+	}
+	if cfg.Stack != "" {
+		var add []event.Field
+		switch cfg.Stack {
+		case "user":
+			add = []event.Field{event.StackField(true)}
+		case "kernel":
+			add = []event.Field{event.StackField(false)}
+		case "both":
+			add = []event.Field{event.StackField(true), event.StackField(false)}
+		default:
+			return fsys, nil, fmt.Errorf("--stack %q: want user, kernel or both", cfg.Stack)
+		}
+		for _, s := range schemas {
+			s.Fields = append(s.Fields, add...)
+			s.Layout()
 		}
 	}
 	for _, tf := range cfg.TaskFields {

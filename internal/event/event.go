@@ -17,6 +17,14 @@ const (
 	String                 // NUL-terminated string copied into a slot of Size bytes
 	Bytes                  // variable byte array copied into a slot of Size bytes, with a u16 length first
 	Array                  // fixed array of Len integers of ElemSize bytes
+	Stack                  // a stack: i64 byte count (or a negative error), then u64 addresses, leaf first
+)
+
+// StackFrames is how many addresses a Stack field holds; StackSize its
+// size in the record.
+const (
+	StackFrames = 127
+	StackSize   = 8 + StackFrames*8
 )
 
 // Source says where a BPF program finds a field's value.
@@ -34,6 +42,8 @@ const (
 	FromTask                        // kernel memory reached from the current task by TaskPath
 	FromConst                       // the constant Const
 	FromUserDeref                   // Size bytes of user memory at (register at SrcOffset) + Disp
+	FromUserStack                   // the user stack (bpf_get_stack with BPF_F_USER_STACK)
+	FromKernelStack                 // the kernel stack
 )
 
 // Field is one recorded field.
@@ -178,6 +188,10 @@ func (s *Schema) Validate() error {
 			if f.ElemSize*f.Len != f.Size {
 				return fmt.Errorf("%s: field %s: array size mismatch", s.Name, f.Name)
 			}
+		case Stack:
+			if f.Size != StackSize {
+				return fmt.Errorf("%s: field %s: stack of %d bytes", s.Name, f.Name, f.Size)
+			}
 		case Text, String, Bytes:
 			if f.Size <= 0 {
 				return fmt.Errorf("%s: field %s: empty slot", s.Name, f.Name)
@@ -255,4 +269,40 @@ func (s *Schema) Value(rec []byte, name string) (v any, ok bool) {
 		return b[2 : 2+n], true
 	}
 	return b, true
+}
+
+// StackAddrs returns the addresses of a Stack field of a record, leaf first.
+func StackAddrs(b []byte) []uint64 {
+	if len(b) < 8 {
+		return nil
+	}
+	n := int64(0)
+	for i := 7; i >= 0; i-- {
+		n = n<<8 | int64(b[i])
+	}
+	if n <= 0 {
+		return nil
+	}
+	k := min(int(n)/8, (len(b)-8)/8)
+	out := make([]uint64, 0, k)
+	for i := 0; i < k; i++ {
+		var a uint64
+		for j := 7; j >= 0; j-- {
+			a = a<<8 | uint64(b[8+8*i+j])
+		}
+		if a == 0 {
+			break
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+// StackField returns a field holding the user (user) or kernel stack.
+func StackField(user bool) Field {
+	f := Field{Name: "kstack", Kind: Stack, Size: StackSize, Src: FromKernelStack, CType: "kernel stack"}
+	if user {
+		f.Name, f.Src, f.CType = "ustack", FromUserStack, "user stack"
+	}
+	return f
 }
