@@ -32,18 +32,18 @@ type Source uint8
 
 // Field sources.
 const (
-	FromContext   Source = iota + 1 // bytes at SrcOffset in the probe context (tracepoint record)
-	FromDataLoc                     // a __data_loc u32 at SrcOffset: offset (low 16 bits) and length (high 16)
-	FromUserPtr                     // a pointer at SrcOffset into user memory: the string it points to
-	FromKernelPtr                   // a pointer at SrcOffset into kernel memory: the string it points to
-	FromArg                         // register argument number SrcOffset (uprobes)
-	FromRetval                      // the return value (uretprobes)
-	FromHeader                      // a copy of the record header member at SrcOffset
-	FromTask                        // kernel memory reached from the current task by TaskPath
-	FromConst                       // the constant Const
-	FromUserDeref                   // Size bytes of user memory at (register at SrcOffset) + Disp
-	FromUserStack                   // the user stack (bpf_get_stack with BPF_F_USER_STACK)
-	FromKernelStack                 // the kernel stack
+	FromContext     Source = iota + 1 // bytes at SrcOffset in the probe context (tracepoint record)
+	FromDataLoc                       // a __data_loc u32 at SrcOffset: offset (low 16 bits) and length (high 16)
+	FromUserPtr                       // a pointer at SrcOffset into user memory: the string it points to
+	FromKernelPtr                     // a pointer at SrcOffset into kernel memory: the string it points to
+	FromArg                           // register argument number SrcOffset (uprobes)
+	FromRetval                        // the return value (uretprobes)
+	FromHeader                        // a copy of the record header member at SrcOffset
+	FromTask                          // kernel memory reached from the current task by TaskPath
+	FromConst                         // the constant Const
+	FromUserDeref                     // Size bytes of user memory at (register at SrcOffset) + Disp
+	FromUserStack                     // the user stack (bpf_get_stack with BPF_F_USER_STACK)
+	FromKernelStack                   // the kernel stack
 )
 
 // Field is one recorded field.
