@@ -2,13 +2,11 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strconv"
 	"strings"
 	"syscall"
@@ -109,43 +107,13 @@ func runAgg(c *cobra.Command, f *aggFlags, cfg engine.AggConfig, args []string, 
 		defer file.Close()
 		out = file
 	}
-	var held *startedCommand
-	if len(args) > 0 {
-		if held, err = startHeld(args); err != nil {
-			return err
-		}
-		if cfg.Target == bpfgen.TargetPids {
-			if err := sess.Follow(held.cmd.Process.Pid); err != nil {
-				held.abort()
-				return err
-			}
-		}
-	}
-	if err := sess.Attach(); err != nil {
-		if held != nil {
-			held.abort()
-		}
+	r, err := startRun(args, cfg.Target == bpfgen.TargetPids, f.duration, sess)
+	if err != nil {
 		return err
 	}
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
-	if f.duration > 0 {
-		var c2 context.CancelFunc
-		ctx, c2 = context.WithTimeout(ctx, f.duration)
-		defer c2()
-	}
-	if held != nil {
-		if err := held.release(); err != nil {
-			return err
-		}
-		ctx2, c3 := context.WithCancel(ctx)
-		defer c3()
-		ctx = ctx2
-		go func() {
-			_ = held.cmd.Wait()
-			c3()
-		}()
-	} else if f.duration == 0 && isTerminal(os.Stderr) {
+	defer r.stop()
+	ctx := r.ctx
+	if len(args) == 0 && f.duration == 0 && isTerminal(os.Stderr) {
 		fmt.Fprintln(os.Stderr, "Tracing... Hit Ctrl-C to end.")
 	}
 	var tick <-chan time.Time

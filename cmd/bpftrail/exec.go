@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"syscall"
+	"time"
 )
 
 // waitExecEnv marks a child started by bpftrail that must wait on fd 3
@@ -77,4 +80,100 @@ func (c *startedCommand) release() error {
 func (c *startedCommand) abort() {
 	c.ready.Close()
 	_ = c.cmd.Wait()
+}
+
+// target is a loaded session that can follow a command and attach.
+type target interface {
+	Follow(pid int) error
+	Attach() error
+}
+
+// run is the lifetime of a command's sessions: the command started held
+// (when there is one), the sessions following it, the probes attached, and
+// a context that ends on Ctrl-C, after the duration, or when the command
+// exits.
+type run struct {
+	ctx     context.Context
+	cancels []context.CancelFunc
+	held    *startedCommand
+	done    chan struct{}
+	cmdErr  error
+}
+
+// startRun starts args (if any) held, makes every session follow it when
+// follow is set, attaches the sessions in order, and releases the command.
+// Ctrl-C is caught before the first probe attaches, so that it always ends
+// the run cleanly.
+func startRun(args []string, follow bool, d time.Duration, sessions ...target) (*run, error) {
+	r := &run{}
+	if len(args) > 0 {
+		held, err := startHeld(args)
+		if err != nil {
+			return nil, err
+		}
+		r.held = held
+		if follow {
+			for _, s := range sessions {
+				if err := s.Follow(held.cmd.Process.Pid); err != nil {
+					held.abort()
+					return nil, err
+				}
+			}
+		}
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	r.ctx, r.cancels = ctx, append(r.cancels, cancel)
+	for _, s := range sessions {
+		if err := s.Attach(); err != nil {
+			r.abort()
+			return nil, err
+		}
+	}
+	if d > 0 {
+		ctx, cancel := context.WithTimeout(r.ctx, d)
+		r.ctx, r.cancels = ctx, append(r.cancels, cancel)
+	}
+	if r.held != nil {
+		if err := r.held.release(); err != nil {
+			r.abort()
+			return nil, err
+		}
+		ctx, cancel := context.WithCancel(r.ctx)
+		r.ctx, r.cancels = ctx, append(r.cancels, cancel)
+		r.done = make(chan struct{})
+		go func() {
+			r.cmdErr = r.held.cmd.Wait()
+			close(r.done)
+			cancel()
+		}()
+	}
+	return r, nil
+}
+
+// abort ends a run whose command must not start.
+func (r *run) abort() {
+	if r.held != nil {
+		r.held.abort()
+	}
+	r.stop()
+}
+
+// stop releases the run's contexts.
+func (r *run) stop() {
+	for _, c := range r.cancels {
+		c()
+	}
+}
+
+// commandErr is the command's exit error, once it has ended.
+func (r *run) commandErr() error {
+	if r.done == nil {
+		return nil
+	}
+	select {
+	case <-r.done:
+		return r.cmdErr
+	default:
+		return nil
+	}
 }

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -178,44 +176,14 @@ func runProfile(c *cobra.Command, f profileFlags, args []string) error {
 		return err
 	}
 	defer col.Close()
-	var held *startedCommand
-	if len(args) > 0 {
-		if held, err = startHeld(args); err != nil {
-			return err
-		}
-		if cfg.Target == bpfgen.TargetPids {
-			if err := sess.Follow(held.cmd.Process.Pid); err != nil {
-				held.abort()
-				return err
-			}
-		}
-	}
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
-	if err := sess.Attach(); err != nil {
-		if held != nil {
-			held.abort()
-		}
+	r, err := startRun(args, cfg.Target == bpfgen.TargetPids, f.duration, sess)
+	if err != nil {
 		return err
 	}
-	if f.duration > 0 {
-		var c2 context.CancelFunc
-		ctx, c2 = context.WithTimeout(ctx, f.duration)
-		defer c2()
-	}
+	defer r.stop()
+	ctx := r.ctx
 	start := time.Now()
-	if held != nil {
-		if err := held.release(); err != nil {
-			return err
-		}
-		ctx2, c3 := context.WithCancel(ctx)
-		defer c3()
-		ctx = ctx2
-		go func() {
-			_ = held.cmd.Wait()
-			c3()
-		}()
-	} else if f.duration == 0 && isTerminal(os.Stderr) {
+	if len(args) == 0 && f.duration == 0 && isTerminal(os.Stderr) {
 		fmt.Fprintln(os.Stderr, "Sampling... Hit Ctrl-C to end.")
 	}
 	if err := sess.Run(ctx, col); err != nil {

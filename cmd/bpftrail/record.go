@@ -2,12 +2,10 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -174,68 +172,18 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	}
 	defer col.Close()
 
-	var held *startedCommand
-	if len(args) > 0 {
-		if held, err = startHeld(args); err != nil {
-			w.Close()
-			return err
-		}
-		if cfg.Target == bpfgen.TargetPids {
-			if err := sess.Follow(held.cmd.Process.Pid); err != nil {
-				held.abort()
-				w.Close()
-				return err
-			}
-		}
-	}
-	// Catch Ctrl-C before the probes record, so that one that comes right
-	// after they are attached stops the recording cleanly (not with the
-	// default action, which would leave the trace unfinished).
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
+	targets := []target{}
 	for _, a := range aggs {
-		if held != nil && cfg.Target == bpfgen.TargetPids {
-			if err := a.sess.Follow(held.cmd.Process.Pid); err != nil {
-				held.abort()
-				w.Close()
-				return err
-			}
-		}
-		if err := a.sess.Attach(); err != nil {
-			if held != nil {
-				held.abort()
-			}
-			w.Close()
-			return err
-		}
+		targets = append(targets, a.sess)
 	}
-	if err := sess.Attach(); err != nil {
-		if held != nil {
-			held.abort()
-		}
+	targets = append(targets, sess)
+	r, err := startRun(args, cfg.Target == bpfgen.TargetPids, f.duration, targets...)
+	if err != nil {
 		w.Close()
 		return err
 	}
-
-	if f.duration > 0 {
-		var c2 context.CancelFunc
-		ctx, c2 = context.WithTimeout(ctx, f.duration)
-		defer c2()
-	}
-	var cmdErr error
-	if held != nil {
-		if err := held.release(); err != nil {
-			w.Close()
-			return err
-		}
-		ctx2, c3 := context.WithCancel(ctx)
-		defer c3()
-		ctx = ctx2
-		go func() {
-			cmdErr = held.cmd.Wait()
-			c3()
-		}()
-	}
+	defer r.stop()
+	ctx := r.ctx
 	start := time.Now()
 	stopProgress := progress(f.quiet, col, w, start)
 	runErr := sess.Run(ctx, col)
@@ -257,8 +205,8 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	}
 	if !f.quiet {
 		summary(os.Stderr, dir, tw, col, w, time.Since(start), sess.Missed())
-		if cmdErr != nil {
-			fmt.Fprintf(os.Stderr, "command: %v\n", cmdErr)
+		if err := r.commandErr(); err != nil {
+			fmt.Fprintf(os.Stderr, "command: %v\n", err)
 		}
 	}
 	return nil

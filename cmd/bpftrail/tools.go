@@ -2,19 +2,15 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -343,46 +339,13 @@ func runEventTool(c *cobra.Command, t *tools.Tool, f *aggFlags, cfg engine.AggCo
 		return err
 	}
 	defer col.Close()
-	var held *startedCommand
-	if len(args) > 0 {
-		if held, err = startHeld(args); err != nil {
-			return err
-		}
-		if rc.Target == bpfgen.TargetPids {
-			if err := sess.Follow(held.cmd.Process.Pid); err != nil {
-				held.abort()
-				return err
-			}
-		}
-	}
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer cancel()
-	if err := sess.Attach(); err != nil {
-		if held != nil {
-			held.abort()
-		}
+	r, err := startRun(args, rc.Target == bpfgen.TargetPids, f.duration, sess)
+	if err != nil {
 		return err
 	}
+	defer r.stop()
+	ctx := r.ctx
 	p.header()
-	if f.duration > 0 {
-		var c2 context.CancelFunc
-		ctx, c2 = context.WithTimeout(ctx, f.duration)
-		defer c2()
-	}
-	if held != nil {
-		if err := held.release(); err != nil {
-			return err
-		}
-		ctx2, c3 := context.WithCancel(ctx)
-		defer c3()
-		ctx = ctx2
-		go func() {
-			_ = held.cmd.Wait()
-			// Let the last events reach the ring before stopping.
-			time.Sleep(20 * time.Millisecond)
-			c3()
-		}()
-	}
 	runErr := sess.Run(ctx, col)
 	if err := p.out.Flush(); err != nil {
 		return quietPipe(err)
