@@ -28,6 +28,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/bpftrail/bpftrail/internal/suggest"
 )
 
 // FieldType is the type of a field as the filter sees it.
@@ -490,38 +492,13 @@ func (p *parser) unknownField(t token) *SyntaxError {
 func closest(s string, names []string) string {
 	best, bestD := "", min(3, max(1, len(s)/2)+1)
 	for _, n := range names {
-		if d := distance(strings.ToLower(s), strings.ToLower(n)); d < bestD {
+		if d := suggest.Distance(strings.ToLower(s), strings.ToLower(n)); d < bestD {
 			best, bestD = n, d
 		}
 	}
 	return best
 }
 
-// distance is the edit distance between a and b in bytes, counting a
-// swap of two adjacent bytes as one edit ("pdi" → "pid").
-func distance(a, b string) int {
-	d := make([][]int, len(a)+1)
-	for i := range d {
-		d[i] = make([]int, len(b)+1)
-		d[i][0] = i
-	}
-	for j := range d[0] {
-		d[0][j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
-			}
-		}
-	}
-	return d[len(a)][len(b)]
-}
 
 // String returns the canonical text of e: single spaces around operators,
 // the field first, parentheses only where needed. Parse reads it back to an

@@ -22,6 +22,7 @@ package probe
 
 import (
 	"fmt"
+	"github.com/bpftrail/bpftrail/internal/suggest"
 	"path"
 	"strconv"
 	"strings"
@@ -440,30 +441,9 @@ func closestKind(s string) string {
 		if k == 0 {
 			continue
 		}
-		if d := distance(strings.ToLower(s), info.name); d < bestD {
+		if d := suggest.Distance(strings.ToLower(s), info.name); d < bestD {
 			best, bestD = info.name, d
 		}
 	}
 	return best
-}
-
-// distance is the Levenshtein distance between a and b, in bytes.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

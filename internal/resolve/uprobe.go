@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"github.com/bpftrail/bpftrail/internal/suggest"
 	"os"
 	"path/filepath"
 	"sort"
@@ -293,7 +294,7 @@ func closeNames(want string, names []string) string {
 			continue
 		}
 		seen[n] = true
-		d := editDistance(want, n)
+		d := suggest.Distance(want, n)
 		if strings.Contains(n, want) || strings.Contains(want, n) && len(n) > 3 {
 			d = min(d, 2)
 		}
@@ -310,24 +311,4 @@ func closeNames(want string, names []string) string {
 		out = append(out, cs[i].name)
 	}
 	return "; did you mean " + strings.Join(out, ", ") + "?"
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -172,7 +172,7 @@ func (fsys FS) notFound(category, name string) *NotFoundError {
 	e := &NotFoundError{Category: category, Name: name}
 	all, err := fsys.all()
 	if err == nil {
-		e.Suggestions = suggest(category, name, all)
+		e.Suggestions = suggestions(category, name, all)
 	}
 	return e
 }

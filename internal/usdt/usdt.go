@@ -24,6 +24,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/bpftrail/bpftrail/internal/suggest"
 	"os"
 	"sort"
 	"strings"
@@ -405,9 +406,9 @@ func Find(probes []Probe, provider, name string) ([]Probe, error) {
 	var cands []cand
 	for _, id := range ids {
 		prov, nm, _ := strings.Cut(id, ":")
-		d := levenshtein(strings.ToLower(name), strings.ToLower(nm))
+		d := suggest.Distance(strings.ToLower(name), strings.ToLower(nm))
 		if provider != "" {
-			d += levenshtein(strings.ToLower(provider), strings.ToLower(prov))
+			d += suggest.Distance(strings.ToLower(provider), strings.ToLower(prov))
 		}
 		limit := max(2, len(name)/3)
 		if d <= limit || (len(name) >= 3 && strings.Contains(strings.ToLower(nm), strings.ToLower(name))) {
@@ -444,24 +445,4 @@ func Find(probes []Probe, provider, name string) ([]Probe, error) {
 		b.WriteString(id)
 	}
 	return nil, errors.New(b.String())
-}
-
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
