@@ -499,7 +499,6 @@ func closest(s string, names []string) string {
 	return best
 }
 
-
 // String returns the canonical text of e: single spaces around operators,
 // the field first, parentheses only where needed. Parse reads it back to an
 // equal Expr.

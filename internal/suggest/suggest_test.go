@@ -8,7 +8,7 @@ func TestDistance(t *testing.T) {
 		d    int
 	}{
 		{"", "", 0}, {"abc", "", 3}, {"", "ab", 2}, {"openat", "opnat", 1},
-		{"readline", "readlink", 1}, {"kitten", "sitting", 3}, {"same", "same", 0},
+		{"readline", "readlink", 1}, {"kitten", "sitting", 3}, {"same", "same", 0}, {"pdi", "pid", 1}, {"ab", "ba", 1},
 	} {
 		if got := Distance(c.a, c.b); got != c.d {
 			t.Errorf("Distance(%q, %q) = %d, want %d", c.a, c.b, got, c.d)
