@@ -41,9 +41,8 @@ type AggConfig struct {
 	// FromFilter and ToFilter are joined (&&) to Filter on the start and end
 	// events of a latency.
 	FromFilter, ToFilter string
-	MaxKeys              int            // distinct keys kept; default 10240
-	Starts               int            // Latency: pending starts kept (LRU); default 10240
-	schemes              *bpfgen.Scheme // resolved
+	MaxKeys              int // distinct keys kept; default 10240
+	Starts               int // Latency: pending starts kept (LRU); default 10240
 }
 
 // AggSession is a loaded set of aggregation programs.

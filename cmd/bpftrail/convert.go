@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bpftrail/bpftrail/ctf"
+	"github.com/bpftrail/bpftrail/internal/ctftrace"
+	"github.com/bpftrail/bpftrail/internal/sink/chrome"
+	"github.com/bpftrail/bpftrail/internal/sink/stacks"
+)
+
+// convertExt is the default output file extension of each format.
+var convertExt = map[string]string{"chrome": ".json", "jsonl": ".jsonl", "folded": ".folded", "pprof": ".pb.gz"}
+
+func newConvert() *cobra.Command {
+	var to, output string
+	c := &cobra.Command{
+		Use:   "convert DIR --to chrome|jsonl|folded|pprof [-o FILE]",
+		Short: "Convert a CTF trace to Chrome/Perfetto JSON, JSON lines, folded stacks or pprof",
+		Long: `convert writes a CTF trace in another format. The trace stays the source of
+truth; the output can be made again at any time.
+
+  chrome  Chrome Trace Event JSON for chrome://tracing and ui.perfetto.dev:
+          a "CPU N" process per CPU with the thread that ran when (from
+          sched_switch), a state track per thread (Running, Runnable,
+          Blocked), syscalls as slices with their arguments and return
+          value, every other event as an instant with its fields, and the
+          events each CPU discarded as global red marks. Timestamps are
+          microseconds from the first event, with ns precision. The
+          conversion streams: memory does not grow with the trace.
+  jsonl   one JSON object per event, as bpftrail print --json.
+  folded  "comm;root;...;leaf count" lines from the stack samples of a
+          trace written by bpftrail profile -o DIR (flamegraph.pl, speedscope).
+  pprof   a gzipped pprof profile of the same samples (go tool pprof).
+
+The output goes to -o FILE (- for stdout); the default is DIR plus the
+format's extension (.json, .jsonl, .folded, .pb.gz).`,
+		Example: `  bpftrail record -e 'sched:*' -e syscall:openat -a -d 5s -o tr
+  bpftrail convert tr --to chrome -o tr.json     # open in ui.perfetto.dev
+  bpftrail profile -a -d 10s -o prof && bpftrail convert prof --to pprof -o prof.pb.gz`,
+		Args: exactArgs(1, "a trace directory"),
+		RunE: func(c *cobra.Command, args []string) error {
+			ext, ok := convertExt[to]
+			if !ok {
+				return fmt.Errorf("--to %q: want chrome, jsonl, folded or pprof", to)
+			}
+			dir := args[0]
+			if output == "" {
+				output = strings.TrimRight(filepath.Clean(dir), "/") + ext
+			}
+			return convertTrace(dir, to, output, os.Stdout, os.Stderr)
+		},
+	}
+	c.Flags().StringVar(&to, "to", "chrome", "output format: chrome, jsonl, folded or pprof")
+	c.Flags().StringVarP(&output, "output", "o", "", "output file, - for stdout (default DIR.json, DIR.jsonl, ...)")
+	return c
+}
+
+func convertTrace(dir, to, output string, stdout, stderr io.Writer) (err error) {
+	t, err := openTrace(dir)
+	if err != nil {
+		return err
+	}
+	if err := t.Check(); err != nil {
+		fmt.Fprintf(stderr, "bpftrail: warning: %s (read up to the last complete packet)\n", oneLine(err))
+	}
+	var prof *stacks.Profile
+	if to == "folded" || to == "pprof" {
+		// Read before creating the output, so that a trace without samples
+		// leaves no empty file behind.
+		if prof, err = stacks.Read(t); err != nil {
+			return err
+		}
+	}
+	w := stdout
+	if output != "-" {
+		f, err := os.Create(output)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				os.Remove(output)
+			}
+		}()
+		w = f
+	}
+	var summary string
+	switch to {
+	case "chrome":
+		st, err := chrome.Convert(w, t)
+		if err != nil {
+			return quietPipe(err)
+		}
+		summary = fmt.Sprintf("%d events → %d Chrome trace events", st.Events, st.Written)
+	case "jsonl":
+		syms, err := ctftrace.LoadSymbols(dir)
+		if err != nil {
+			fmt.Fprintf(stderr, "bpftrail: warning: stacks stay addresses: %v\n", err)
+		}
+		n, err := convertJSONL(w, t, syms)
+		if err != nil {
+			return quietPipe(err)
+		}
+		summary = fmt.Sprintf("%d events", n)
+	case "folded":
+		if err := prof.WriteFolded(w); err != nil {
+			return quietPipe(err)
+		}
+		summary = fmt.Sprintf("%d samples, %d distinct stacks", prof.Samples, len(prof.Stacks))
+	case "pprof":
+		p, err := prof.PPROF()
+		if err != nil {
+			return err
+		}
+		if err := p.Write(w); err != nil {
+			return quietPipe(err)
+		}
+		summary = fmt.Sprintf("%d samples, %d distinct stacks", prof.Samples, len(prof.Stacks))
+	}
+	if output != "-" {
+		fmt.Fprintf(stderr, "bpftrail: %s written to %s\n", summary, output)
+	}
+	if n := t.DiscardedTotal(); n > 0 {
+		fmt.Fprintf(stderr, "bpftrail: warning: the trace discarded %d events\n", n)
+	}
+	return nil
+}
+
+// convertJSONL writes the lines of bpftrail print --json.
+func convertJSONL(w io.Writer, t *ctf.Trace, syms *ctftrace.Symbols) (uint64, error) {
+	out := bufio.NewWriterSize(w, 256<<10)
+	it := t.Events()
+	defer it.Close()
+	var line []byte
+	var n uint64
+	for it.Next() {
+		var err error
+		line, err = appendJSON(line[:0], it.Event(), syms)
+		if err != nil {
+			return n, err
+		}
+		line = append(line, '\n')
+		if _, err := out.Write(line); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := it.Err(); err != nil {
+		return n, err
+	}
+	return n, out.Flush()
+}

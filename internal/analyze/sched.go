@@ -1,0 +1,206 @@
+package analyze
+
+import "sort"
+
+// State is a thread's scheduling state.
+type State uint8
+
+// Thread states.
+const (
+	StateUnknown  State = iota // not seen yet, or lost track (missing events)
+	StateRunning               // on a CPU: switched in, not yet switched out
+	StateRunnable              // preempted (prev_state R) or woken, waiting for a CPU
+	StateBlocked               // switched out sleeping (prev_state != R), not yet woken
+	StateExited                // switched out dead or zombie
+)
+
+func (s State) String() string {
+	switch s {
+	case StateRunning:
+		return "Running"
+	case StateRunnable:
+		return "Runnable"
+	case StateBlocked:
+		return "Blocked"
+	case StateExited:
+		return "Exited"
+	}
+	return "Unknown"
+}
+
+// Interval is a span of time a thread spent in one state.
+type Interval struct {
+	TID        int
+	State      State // StateRunning, StateRunnable or StateBlocked
+	CPU        int   // StateRunning: the CPU it ran on; -1 otherwise
+	Start, End int64 // ns
+	PrevState  int64 // StateBlocked: the prev_state it was switched out with
+}
+
+// Sched follows threads through sched_switch and sched_wakeup events and
+// reports each state interval of each thread when it ends. Thread 0 (the
+// idle task of every CPU) is not followed.
+//
+// Rules: a thread runs from its switch-in to its switch-out on the same CPU;
+// the thread switched out by the first sched_switch of a CPU has run since
+// that CPU's first event. A thread switched out with prev_state R (0, or
+// TASK_REPORT_MAX 0x100 for a preemption) is runnable until it is switched
+// in again; with prev_state X or Z (0x10, 0x20) it has exited; with any
+// other state it is blocked until a wake-up (then runnable until switched
+// in) or, when the wake-up was not recorded, until it is switched in.
+// Intervals still open at the end are closed by [Sched.Finish].
+type Sched struct {
+	// OnInterval receives each interval when it ends.
+	OnInterval func(Interval)
+
+	cpus    []cpuState
+	threads map[int]*thState
+}
+
+type cpuState struct {
+	seen     bool  // an event of this CPU was seen
+	first    int64 // its first event
+	known    bool  // cur is known
+	switched bool  // a sched_switch was seen
+	cur      int
+}
+
+type thState struct {
+	state     State
+	since     int64
+	cpu       int
+	prevState int64
+}
+
+// StateAfterSwitch is the state of a thread switched out with prev_state s.
+func StateAfterSwitch(s int64) State {
+	r := s & 0xff // TASK_REPORT bits; TASK_REPORT_MAX (0x100) marks a preemption
+	switch {
+	case r == 0:
+		return StateRunnable
+	case r&(0x10|0x20) != 0:
+		return StateExited
+	}
+	return StateBlocked
+}
+
+func (s *Sched) cpu(cpu int) *cpuState {
+	for len(s.cpus) <= cpu {
+		s.cpus = append(s.cpus, cpuState{})
+	}
+	return &s.cpus[cpu]
+}
+
+func (s *Sched) thread(tid int) *thState {
+	t, ok := s.threads[tid]
+	if !ok {
+		if s.threads == nil {
+			s.threads = map[int]*thState{}
+		}
+		t = &thState{cpu: -1}
+		s.threads[tid] = t
+	}
+	return t
+}
+
+// Event notes an event of any kind on cpu at ns, so that the CPU's first
+// event is known. Call it for every event, before Switch or Wakeup.
+func (s *Sched) Event(cpu int, ns int64) {
+	if cpu < 0 {
+		return
+	}
+	c := s.cpu(cpu)
+	if !c.seen {
+		c.seen, c.first = true, ns
+	}
+}
+
+func (s *Sched) emit(tid int, t *thState, end int64) {
+	switch t.state {
+	case StateRunning, StateRunnable, StateBlocked:
+		if s.OnInterval != nil {
+			iv := Interval{TID: tid, State: t.state, CPU: -1, Start: t.since, End: end}
+			switch t.state {
+			case StateRunning:
+				iv.CPU = t.cpu
+			case StateBlocked:
+				iv.PrevState = t.prevState
+			}
+			s.OnInterval(iv)
+		}
+	}
+}
+
+func (s *Sched) set(tid int, t *thState, st State, ns int64, cpu int) {
+	s.emit(tid, t, ns)
+	t.state, t.since, t.cpu = st, ns, cpu
+}
+
+// Switch handles a sched_switch on cpu at ns.
+func (s *Sched) Switch(cpu int, ns int64, prev, next int, prevState int64) {
+	if cpu < 0 {
+		return
+	}
+	s.Event(cpu, ns)
+	c := s.cpu(cpu)
+	if c.known && c.cur != prev && c.cur != 0 {
+		// The switch-out of c.cur was lost: end its run here.
+		if t := s.thread(c.cur); t.state == StateRunning && t.cpu == cpu {
+			s.set(c.cur, t, StateUnknown, ns, -1)
+		}
+	}
+	if prev != 0 {
+		t := s.thread(prev)
+		switch {
+		case t.state == StateRunning && t.cpu == cpu:
+			s.emit(prev, t, ns)
+		case t.state == StateUnknown && !c.switched:
+			t.state, t.since, t.cpu = StateRunning, c.first, cpu
+			s.emit(prev, t, ns)
+		default:
+			s.emit(prev, t, ns)
+		}
+		t.state, t.since, t.cpu, t.prevState = StateAfterSwitch(prevState), ns, -1, prevState
+	}
+	if next != 0 {
+		t := s.thread(next)
+		if t.state == StateRunning && t.cpu != cpu && t.cpu >= 0 && t.cpu < len(s.cpus) {
+			s.cpus[t.cpu].known = false // its switch-out there was lost
+		}
+		s.set(next, t, StateRunning, ns, cpu)
+	}
+	c.known, c.switched, c.cur = true, true, next
+}
+
+// Wakeup handles the wake-up of thread tid at ns.
+func (s *Sched) Wakeup(ns int64, tid int) {
+	if tid == 0 {
+		return
+	}
+	t := s.thread(tid)
+	switch t.state {
+	case StateBlocked, StateUnknown, StateExited:
+		s.set(tid, t, StateRunnable, ns, -1)
+	}
+}
+
+// Finish closes every open interval at end, in thread id order.
+func (s *Sched) Finish(end int64) {
+	tids := make([]int, 0, len(s.threads))
+	for tid := range s.threads {
+		tids = append(tids, tid)
+	}
+	sort.Ints(tids)
+	for _, tid := range tids {
+		t := s.threads[tid]
+		s.set(tid, t, StateUnknown, end, -1)
+	}
+}
+
+// Running returns the thread running on cpu, if known.
+func (s *Sched) Running(cpu int) (int, bool) {
+	if cpu < 0 || cpu >= len(s.cpus) || !s.cpus[cpu].known {
+		return 0, false
+	}
+	return s.cpus[cpu].cur, true
+}

@@ -1,0 +1,589 @@
+// Package chrome converts a CTF trace into the Chrome Trace Event Format
+// (JSON), which chrome://tracing and the Perfetto UI open. It streams: the
+// events are read in time order and written one by one, keeping only
+// per-thread and per-CPU state.
+//
+// What is written:
+//   - process_name / thread_name metadata ("M") from the comm of the events;
+//   - one synthetic process per CPU ("CPU N", pid CPUPID(N)) with a complete
+//     ("X") slice per thread run, from sched_switch;
+//   - per thread, a state track (tid StateTID(tid), in the thread's process)
+//     with Running, Runnable and Blocked slices (rules of analyze.Sched);
+//   - syscalls as B/E slices on the thread's track, with the entry's
+//     arguments on B and the exit's ret on E;
+//   - every other event as a thread-scoped instant ("i", "s":"t") with its
+//     fields as args (on the CPU's track when the event has no thread);
+//   - discarded events as global instants ("s":"g") with their count.
+//
+// Timestamps are microseconds relative to the first event, written with
+// three decimals so that they keep ns precision.
+package chrome
+
+import (
+	"bufio"
+	"io"
+	"math"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/bpftrail/bpftrail/ctf"
+	"github.com/bpftrail/bpftrail/internal/analyze"
+)
+
+// Synthetic ids, above Linux's largest pid (PID_MAX_LIMIT, 1<<22).
+const (
+	cpuPIDBase   = 1 << 24
+	stateTIDBase = 1 << 25
+)
+
+// CPUPID is the pid (and tid) of the synthetic process of a CPU.
+func CPUPID(cpu int) int { return cpuPIDBase + cpu }
+
+// StateTID is the tid of the state track of thread tid.
+func StateTID(tid int) int { return stateTIDBase + tid }
+
+// Stats counts what a conversion read and wrote.
+type Stats struct {
+	Events  uint64 // events read
+	Written uint64 // Chrome events written
+}
+
+type thread struct {
+	pid        int
+	comm       string
+	metaPID    int    // pid the thread_name was written with, -1 if none
+	metaComm   string // comm it was written with
+	statePID   int    // same for the state track
+	stateComm  string
+	sys        string // open syscall ("" if none)
+	sysPID     int
+	hasContext bool // pid learned from an event context
+}
+
+type process struct {
+	name     string
+	fromMain bool
+	written  bool
+}
+
+type converter struct {
+	w       *bufio.Writer
+	b       []byte
+	n       uint64
+	base    int64
+	dec     analyze.Decoder
+	sched   analyze.Sched
+	threads map[int]*thread
+	procs   map[int]*process
+	cpus    map[int]bool
+	err     error
+}
+
+// Convert writes t to w as Chrome Trace Event JSON.
+func Convert(w io.Writer, t *ctf.Trace) (Stats, error) {
+	c := &converter{
+		w:       bufio.NewWriterSize(w, 1<<20),
+		threads: map[int]*thread{},
+		procs:   map[int]*process{},
+		cpus:    map[int]bool{},
+		b:       make([]byte, 0, 4096),
+	}
+	c.sched.OnInterval = c.interval
+	var st Stats
+	c.w.WriteString(`{"displayTimeUnit":"ns","traceEvents":[`)
+	it := t.Events()
+	defer it.Close()
+	first := true
+	end := int64(0)
+	for it.Next() {
+		ev := it.Event()
+		if first {
+			c.base, first = ev.Ns, false
+		}
+		end = max(end, ev.Ns)
+		st.Events++
+		c.event(ev)
+		if c.err != nil {
+			return st, c.err
+		}
+	}
+	if err := it.Err(); err != nil {
+		return st, err
+	}
+	c.finish(end)
+	c.discarded(t)
+	c.flush()
+	c.b = append(c.b[:0], "\n],\"otherData\":{\"source\":"...)
+	c.b = appendString(c.b, filepath.Base(t.Dir))
+	c.b = append(c.b, ",\"ts0_unix_ns\":"...)
+	c.b = strconv.AppendInt(c.b, c.base, 10)
+	c.b = append(c.b, ",\"converter\":\"bpftrail convert\"}}\n"...)
+	c.w.Write(c.b)
+	st.Written = c.n
+	if err := c.w.Flush(); err != nil {
+		return st, err
+	}
+	return st, c.err
+}
+
+// flush hands the buffered events to the bufio.Writer.
+func (c *converter) flush() {
+	if len(c.b) > 0 && c.err == nil {
+		_, c.err = c.w.Write(c.b)
+	}
+	c.b = c.b[:0]
+}
+
+// begin starts a new event object: {"ph":"X","pid":P,"tid":T
+func (c *converter) begin(ph string, pid, tid int) {
+	if len(c.b) > 64<<10 {
+		c.flush()
+	}
+	if c.n > 0 {
+		c.b = append(c.b, ',')
+	}
+	c.n++
+	c.b = append(c.b, "\n{\"ph\":\""...)
+	c.b = append(c.b, ph...)
+	c.b = append(c.b, "\",\"pid\":"...)
+	c.b = strconv.AppendInt(c.b, int64(pid), 10)
+	c.b = append(c.b, ",\"tid\":"...)
+	c.b = strconv.AppendInt(c.b, int64(tid), 10)
+}
+
+func (c *converter) ts(key string, ns int64) {
+	c.b = append(c.b, key...)
+	c.b = appendMicros(c.b, ns-c.base)
+}
+
+func (c *converter) name(s string) {
+	c.b = append(c.b, ",\"name\":"...)
+	c.b = appendString(c.b, s)
+}
+
+func (c *converter) meta(what string, pid, tid int, key string, val any) {
+	c.begin("M", pid, tid)
+	c.name(what)
+	c.b = append(c.b, ",\"args\":{"...)
+	c.b = appendString(c.b, key)
+	c.b = append(c.b, ':')
+	switch v := val.(type) {
+	case string:
+		c.b = appendString(c.b, v)
+	case int:
+		c.b = strconv.AppendInt(c.b, int64(v), 10)
+	}
+	c.b = append(c.b, "}}"...)
+}
+
+func (c *converter) cpu(cpu int) {
+	if cpu < 0 || c.cpus[cpu] {
+		return
+	}
+	c.cpus[cpu] = true
+	p := CPUPID(cpu)
+	c.meta("process_name", p, p, "name", "CPU "+strconv.Itoa(cpu))
+	c.meta("process_sort_index", p, p, "sort_index", -1000+cpu)
+	c.meta("thread_name", p, p, "name", "CPU "+strconv.Itoa(cpu))
+}
+
+func (c *converter) thread(tid int) *thread {
+	t, ok := c.threads[tid]
+	if !ok {
+		t = &thread{pid: tid, metaPID: -1, statePID: -1}
+		c.threads[tid] = t
+	}
+	return t
+}
+
+// learn notes what an event tells of a thread: its process and comm.
+func (c *converter) learn(pid, tid int, comm []byte, strong bool) *thread {
+	t := c.thread(tid)
+	if strong {
+		t.pid, t.hasContext = pid, true
+	} else if t.hasContext {
+		return t
+	}
+	if len(comm) > 0 && t.comm != string(comm) {
+		t.comm = string(comm)
+	}
+	return t
+}
+
+// named writes the metadata of thread tid's track (and its process's)
+// when they are missing or out of date.
+func (c *converter) named(tid int, t *thread) {
+	if t.metaPID == t.pid && t.metaComm == t.comm {
+		return
+	}
+	c.process(t.pid, tid, t.comm)
+	t.metaPID, t.metaComm = t.pid, t.comm
+	c.meta("thread_name", t.pid, tid, "name", t.comm)
+	c.meta("thread_sort_index", t.pid, tid, "sort_index", 2*tid)
+}
+
+func (c *converter) stateNamed(tid int, t *thread) {
+	if t.statePID == t.pid && t.stateComm == t.comm {
+		return
+	}
+	c.process(t.pid, tid, t.comm)
+	t.statePID, t.stateComm = t.pid, t.comm
+	c.meta("thread_name", t.pid, StateTID(tid), "name", t.comm+" "+strconv.Itoa(tid)+" state")
+	c.meta("thread_sort_index", t.pid, StateTID(tid), "sort_index", 2*tid+1)
+}
+
+func (c *converter) process(pid, tid int, comm string) {
+	p, ok := c.procs[pid]
+	if !ok {
+		p = &process{}
+		c.procs[pid] = p
+	}
+	main := tid == pid
+	if comm == "" || p.name == comm || (p.fromMain && !main) || (p.written && !main) {
+		return
+	}
+	p.name, p.fromMain, p.written = comm, main, true
+	c.meta("process_name", pid, pid, "name", comm)
+}
+
+func (c *converter) event(ev *ctf.Event) {
+	cl := c.dec.Class(ev.Class)
+	c.cpu(ev.CPU)
+	c.sched.Event(ev.CPU, ev.Ns)
+	em, ok := c.dec.Emitter(ev, cl)
+	var t *thread
+	if ok {
+		t = c.learn(em.PID, em.TID, em.Comm, true)
+	}
+	p := ev.Payload
+	switch cl.Kind {
+	case analyze.KindSwitch:
+		prev, _ := analyze.Int(p, cl.PrevTID)
+		next, _ := analyze.Int(p, cl.NextTID)
+		ps, _ := analyze.Int(p, cl.PrevState)
+		if prev != 0 {
+			c.learn(int(prev), int(prev), analyze.Bytes(p, cl.PrevComm), false)
+		}
+		if next != 0 {
+			c.learn(int(next), int(next), analyze.Bytes(p, cl.NextComm), false)
+		}
+		c.sched.Switch(ev.CPU, ev.Ns, int(prev), int(next), ps)
+		return
+	case analyze.KindWakeup:
+		tid, _ := analyze.Int(p, cl.TID)
+		c.sched.Wakeup(ev.Ns, int(tid))
+	case analyze.KindSyscallEntry:
+		if t != nil {
+			c.named(em.TID, t)
+			if t.sys != "" {
+				c.end(em.TID, t, ev.Ns, "exit_missing")
+			}
+			t.sys, t.sysPID = cl.Syscall, t.pid
+			c.begin("B", t.pid, em.TID)
+			c.ts(",\"ts\":", ev.Ns)
+			c.b = append(c.b, ",\"cat\":\"syscall\""...)
+			c.name(cl.Syscall)
+			c.args(p, cl.SyscallNr)
+			c.b = append(c.b, '}')
+			return
+		}
+	case analyze.KindSyscallExit:
+		if t != nil {
+			if t.sys == cl.Syscall {
+				c.begin("E", t.sysPID, em.TID)
+				c.ts(",\"ts\":", ev.Ns)
+				c.args(p, cl.SyscallNr)
+				c.b = append(c.b, '}')
+				t.sys = ""
+				return
+			}
+			if t.sys != "" {
+				c.end(em.TID, t, ev.Ns, "exit_missing")
+			}
+			// An exit without its entry (begun before the trace): an instant.
+		}
+	}
+	pid, tid := CPUPID(ev.CPU), CPUPID(ev.CPU)
+	if t != nil {
+		c.named(em.TID, t)
+		pid, tid = t.pid, em.TID
+	} else if ev.CPU < 0 {
+		pid, tid = 0, 0
+	}
+	c.begin("i", pid, tid)
+	c.ts(",\"ts\":", ev.Ns)
+	c.b = append(c.b, ",\"s\":\"t\",\"cat\":\"event\""...)
+	c.name(ev.Class.Name)
+	c.args(p, cl.SyscallNr)
+	c.b = append(c.b, '}')
+}
+
+// end closes thread t's open syscall at ns with a flag saying why.
+func (c *converter) end(tid int, t *thread, ns int64, why string) {
+	c.begin("E", t.sysPID, tid)
+	c.ts(",\"ts\":", ns)
+	c.b = append(c.b, ",\"args\":{\""...)
+	c.b = append(c.b, why...)
+	c.b = append(c.b, "\":true}}"...)
+	t.sys = ""
+}
+
+func (c *converter) interval(iv analyze.Interval) {
+	t := c.thread(iv.TID)
+	c.stateNamed(iv.TID, t)
+	dur := iv.End - iv.Start
+	if iv.State == analyze.StateRunning {
+		cp := CPUPID(iv.CPU)
+		c.begin("X", cp, cp)
+		c.ts(",\"ts\":", iv.Start)
+		c.b = append(c.b, ",\"dur\":"...)
+		c.b = appendMicros(c.b, dur)
+		c.b = append(c.b, ",\"cat\":\"sched\""...)
+		name := t.comm
+		if name == "" {
+			name = strconv.Itoa(iv.TID)
+		}
+		c.name(name)
+		c.b = append(c.b, ",\"args\":{\"tid\":"...)
+		c.b = strconv.AppendInt(c.b, int64(iv.TID), 10)
+		c.b = append(c.b, ",\"pid\":"...)
+		c.b = strconv.AppendInt(c.b, int64(t.pid), 10)
+		c.b = append(c.b, "}}"...)
+	}
+	c.begin("X", t.pid, StateTID(iv.TID))
+	c.ts(",\"ts\":", iv.Start)
+	c.b = append(c.b, ",\"dur\":"...)
+	c.b = appendMicros(c.b, dur)
+	c.b = append(c.b, ",\"cat\":\"thread_state\""...)
+	c.name(iv.State.String())
+	c.b = append(c.b, ",\"args\":{\"tid\":"...)
+	c.b = strconv.AppendInt(c.b, int64(iv.TID), 10)
+	switch iv.State {
+	case analyze.StateRunning:
+		c.b = append(c.b, ",\"cpu\":"...)
+		c.b = strconv.AppendInt(c.b, int64(iv.CPU), 10)
+	case analyze.StateBlocked:
+		c.b = append(c.b, ",\"prev_state\":"...)
+		c.b = strconv.AppendInt(c.b, iv.PrevState, 10)
+	}
+	c.b = append(c.b, "}}"...)
+}
+
+func (c *converter) finish(end int64) {
+	c.sched.Finish(end)
+	tids := make([]int, 0, len(c.threads))
+	for tid, t := range c.threads {
+		if t.sys != "" {
+			tids = append(tids, tid)
+		}
+	}
+	sort.Ints(tids)
+	for _, tid := range tids {
+		c.end(tid, c.threads[tid], end, "unfinished")
+	}
+}
+
+// discarded writes a global instant per discarded-event range.
+func (c *converter) discarded(t *ctf.Trace) {
+	for _, s := range t.Streams {
+		for _, d := range s.Discarded {
+			pid, tid := 0, 0
+			if s.CPU >= 0 {
+				c.cpu(s.CPU)
+				pid, tid = CPUPID(s.CPU), CPUPID(s.CPU)
+			}
+			c.begin("i", pid, tid)
+			c.ts(",\"ts\":", max(d.BeginNs, c.base))
+			c.b = append(c.b, ",\"s\":\"g\",\"cat\":\"lost\",\"cname\":\"terrible\""...)
+			n := strconv.FormatUint(d.Count, 10)
+			if d.Unknown {
+				c.name("events may have been discarded")
+			} else {
+				c.name(n + " events discarded")
+			}
+			c.b = append(c.b, ",\"args\":{\"count\":"...)
+			c.b = append(c.b, n...)
+			c.b = append(c.b, ",\"stream\":"...)
+			c.b = appendString(c.b, filepath.Base(s.Path))
+			c.b = append(c.b, ",\"cpu\":"...)
+			c.b = strconv.AppendInt(c.b, int64(s.CPU), 10)
+			c.ts(",\"end_ts\":", d.EndNs)
+			if d.Unknown {
+				c.b = append(c.b, ",\"unknown\":true"...)
+			}
+			c.b = append(c.b, "}}"...)
+		}
+	}
+}
+
+// args writes the payload's members as "args", skipping member skip.
+func (c *converter) args(p ctf.Value, skip int) {
+	c.b = append(c.b, ",\"args\":{"...)
+	if p.Type != nil && p.Type.Kind == ctf.KindStruct {
+		sep := false
+		for i := range p.Elems {
+			if i == skip || i >= len(p.Type.Fields) || isLengthField(p.Type, i) {
+				continue
+			}
+			if sep {
+				c.b = append(c.b, ',')
+			}
+			sep = true
+			c.b = appendString(c.b, ctf.StripName(p.Type.Fields[i].Name))
+			c.b = append(c.b, ':')
+			c.b = appendValue(c.b, p.Elems[i])
+		}
+	}
+	c.b = append(c.b, '}')
+}
+
+// isLengthField reports whether member i of struct t is the length of a
+// sequence that follows it (redundant in JSON).
+func isLengthField(t *ctf.Type, i int) bool {
+	name := t.Fields[i].Name
+	for j := i + 1; j < len(t.Fields); j++ {
+		if f := t.Fields[j].Type; f.Kind == ctf.KindSequence && f.LengthField == name {
+			return true
+		}
+	}
+	return false
+}
+
+// appendValue writes a decoded CTF value as JSON.
+func appendValue(b []byte, v ctf.Value) []byte {
+	t := v.Type
+	if t == nil {
+		return append(b, "null"...)
+	}
+	switch t.Kind {
+	case ctf.KindInteger:
+		if t.Signed {
+			return strconv.AppendInt(b, v.Int, 10)
+		}
+		return strconv.AppendUint(b, v.Uint, 10)
+	case ctf.KindEnum:
+		if v.Label != "" {
+			return appendString(b, v.Label)
+		}
+		if t.Container != nil && t.Container.Signed {
+			return strconv.AppendInt(b, v.Int, 10)
+		}
+		return strconv.AppendUint(b, v.Uint, 10)
+	case ctf.KindFloat:
+		if math.IsNaN(v.Float) || math.IsInf(v.Float, 0) {
+			return appendString(b, strconv.FormatFloat(v.Float, 'g', -1, 64))
+		}
+		return strconv.AppendFloat(b, v.Float, 'g', -1, 64)
+	case ctf.KindString:
+		return appendBytes(b, v.Bytes)
+	case ctf.KindArray, ctf.KindSequence:
+		if t.IsText() {
+			return appendBytes(b, v.Bytes)
+		}
+		b = append(b, '[')
+		for i := range v.Elems {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendValue(b, v.Elems[i])
+		}
+		return append(b, ']')
+	case ctf.KindStruct:
+		b = append(b, '{')
+		sep := false
+		for i := range v.Elems {
+			if i >= len(t.Fields) {
+				break
+			}
+			if sep {
+				b = append(b, ',')
+			}
+			sep = true
+			b = appendString(b, ctf.StripName(t.Fields[i].Name))
+			b = append(b, ':')
+			b = appendValue(b, v.Elems[i])
+		}
+		return append(b, '}')
+	case ctf.KindVariant:
+		if len(v.Elems) == 1 {
+			return appendValue(b, v.Elems[0])
+		}
+	}
+	return append(b, "null"...)
+}
+
+// appendMicros writes ns as microseconds: ns/1000, with three decimals
+// when they are not zero, so that no precision is lost.
+func appendMicros(b []byte, ns int64) []byte {
+	if ns < 0 {
+		b = append(b, '-')
+		if ns == math.MinInt64 {
+			return append(b, "9223372036854775.808"...)
+		}
+		ns = -ns
+	}
+	b = strconv.AppendInt(b, ns/1000, 10)
+	if f := ns % 1000; f != 0 {
+		b = append(b, '.', byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10))
+	}
+	return b
+}
+
+func appendBytes(b, s []byte) []byte {
+	return appendString(b, unsafe.String(unsafe.SliceData(s), len(s)))
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as a JSON string; invalid UTF-8 becomes U+FFFD.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		ch := s[i]
+		if ch < utf8.RuneSelf {
+			if ch >= 0x20 && ch != '"' && ch != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch ch {
+			case '"', '\\':
+				b = append(b, '\\', ch)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[ch>>4], hexDigits[ch&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, `\u202`...)
+			b = append(b, hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
