@@ -50,11 +50,28 @@ func runLoad(args []string) {
 	var c0, c1 unix.Timespec
 	start := time.Now()
 	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &c0)
-	for i := 0; i < n; i++ {
-		syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
+	if os.Getenv(loopEnv) == "uprobe" {
+		for i := 0; i < n; i++ {
+			uprobeSink += uprobeTarget(i)
+		}
+	} else {
+		for i := 0; i < n; i++ {
+			syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
+		}
 	}
 	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &c1)
 	elapsed := time.Since(start)
 	fmt.Printf("%d %d\n", elapsed.Nanoseconds(), c1.Nano()-c0.Nano())
 	os.Exit(0)
 }
+
+// loopEnv selects the load's loop: "uprobe" calls uprobeTarget, the
+// function the uprobe benchmark probes, instead of getpid.
+const loopEnv = "BPFTRAIL_BENCH_LOOP"
+
+var uprobeSink int
+
+// uprobeTarget is the probed function of the uprobe benchmark.
+//
+//go:noinline
+func uprobeTarget(i int) int { return i & 1 }

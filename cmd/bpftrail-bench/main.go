@@ -43,6 +43,7 @@ type bench struct {
 	tmp          string
 	keep         bool
 	agg          bool
+	uprobe       bool
 }
 
 const (
@@ -70,6 +71,7 @@ func main() {
 	flag.StringVar(&b.bpftrail, "bpftrail", "", "bpftrail binary (default: go build ./cmd/bpftrail into a temp dir)")
 	flag.StringVar(&extra, "bpftrail-args", "", "extra arguments for bpftrail record, space separated (e.g. \"--buffer-size 64MiB\")")
 	flag.BoolVar(&b.keep, "keep", false, "keep the traces in the temp dir")
+	flag.BoolVar(&b.uprobe, "uprobe", false, "benchmark a uprobe on a function of the load (bpftrail record and count against bpftrace)")
 	flag.BoolVar(&b.agg, "agg", false, "benchmark in-kernel aggregation (count, hist) against bpftrace instead of recording against perf")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: bpftrail-bench [flags]\n\nRuns N getpid syscalls untraced, with an empty BPF program, under perf record and\nunder bpftrail record, and compares them.\n\n")
@@ -94,7 +96,7 @@ func (b *bench) main() error {
 		return fmt.Errorf("must run as root (BPF and tracepoints)")
 	}
 	tools := []string{"perf", "taskset"}
-	if b.agg {
+	if b.agg || b.uprobe {
 		tools = []string{"bpftrace", "taskset"}
 	}
 	for _, tool := range tools {
@@ -137,6 +139,13 @@ func (b *bench) main() error {
 	if b.agg {
 		list = aggModes
 	}
+	if b.uprobe {
+		list = uprobeModes
+		os.Setenv(loopEnv, "uprobe")
+		if out, err := exec.Command("nm", b.self).Output(); err != nil || !strings.Contains(string(out), "main.uprobeTarget") {
+			return fmt.Errorf("-uprobe needs this binary's symbol table, which go run strips: go build -o bpftrail-bench ./cmd/bpftrail-bench && ./bpftrail-bench -uprobe")
+		}
+	}
 	for r := 0; r < b.rounds; r++ {
 		order := list
 		if r%2 == 1 {
@@ -149,6 +158,9 @@ func (b *bench) main() error {
 			run := b.run
 			if b.agg {
 				run = func(m string, _ int) (result, error) { return b.runAgg(m) }
+			}
+			if b.uprobe {
+				run = b.runUprobe
 			}
 			res, err := run(m, r)
 			if err != nil {
@@ -171,6 +183,10 @@ func (b *bench) main() error {
 	}
 	if b.agg {
 		aggReport(os.Stdout, all)
+		return nil
+	}
+	if b.uprobe {
+		uprobeReport(os.Stdout, all)
 		return nil
 	}
 	report(os.Stdout, b, all)
