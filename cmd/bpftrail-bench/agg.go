@@ -5,10 +5,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 )
 
 // The aggregation benchmark (-agg): the same getpid loop, untraced, with an

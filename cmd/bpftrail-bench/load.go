@@ -62,6 +62,9 @@ func runLoad(args []string) {
 	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &c1)
 	elapsed := time.Since(start)
 	fmt.Printf("%d %d\n", elapsed.Nanoseconds(), c1.Nano()-c0.Nano())
+	if uprobeSink < 0 {
+		fmt.Println(uprobeSink)
+	}
 	os.Exit(0)
 }
 
@@ -69,6 +72,7 @@ func runLoad(args []string) {
 // function the uprobe benchmark probes, instead of getpid.
 const loopEnv = "BPFTRAIL_BENCH_LOOP"
 
+// uprobeSink keeps the calls from being optimized away.
 var uprobeSink int
 
 // uprobeTarget is the probed function of the uprobe benchmark.

@@ -59,6 +59,6 @@ that babeltrace2 and Trace Compass read, with every lost event accounted for.`,
 	})
 	root.AddGroup(&cobra.Group{ID: "tools", Title: "Built-in tools (bcc-style, on the same engine):"})
 	root.AddCommand(newTools()...)
-	root.AddCommand(newRecord(), newList(), newPrint(), newRecover(), newCount(), newHist(), newLatency())
+	root.AddCommand(newRecord(), newList(), newPrint(), newRecover(), newCount(), newHist(), newLatency(), newProfile(), newMetrics(), newConvert(), newAnalyze(), newView(), newReport())
 	return root
 }

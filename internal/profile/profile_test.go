@@ -114,4 +114,4 @@ func BenchmarkSymbolize100k(b *testing.B) {
 type procSymbolizer struct{ p *symbolize.Process }
 
 func (z procSymbolizer) User(pid int, addr uint64) symbolize.Frame { return z.p.Symbolize(addr) }
-func (z procSymbolizer) Kernel(addr uint64) symbolize.Frame       { return symbolize.Frame{Addr: addr} }
+func (z procSymbolizer) Kernel(addr uint64) symbolize.Frame        { return symbolize.Frame{Addr: addr} }
