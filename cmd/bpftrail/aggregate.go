@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -68,21 +66,8 @@ func (f *aggFlags) config(args []string) (engine.AggConfig, error) {
 			cfg.By = append(cfg.By, k)
 		}
 	}
-	switch {
-	case f.pid != 0 && len(args) > 0:
-		return cfg, fmt.Errorf("-p and a command cannot be used together")
-	case f.pid != 0:
-		if err := syscall.Kill(f.pid, 0); err == syscall.ESRCH {
-			return cfg, fmt.Errorf("-p %d: no such process", f.pid)
-		}
-		cfg.Target, cfg.PID = bpfgen.TargetPID, uint32(f.pid)
-	case len(args) > 0 && !f.all:
-		cfg.Target = bpfgen.TargetPids
-	}
-	if len(args) > 0 {
-		if _, err := exec.LookPath(args[0]); err != nil {
-			return cfg, fmt.Errorf("command %q: %w", args[0], err)
-		}
+	if cfg.Target, cfg.PID, err = selectTarget(f.pid, f.all, args); err != nil {
+		return cfg, err
 	}
 	return cfg, nil
 }

@@ -8,6 +8,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/bpftrail/bpftrail/internal/bpfgen"
 )
 
 // waitExecEnv marks a child started by bpftrail that must wait on fd 3
@@ -176,4 +178,27 @@ func (r *run) commandErr() error {
 	default:
 		return nil
 	}
+}
+
+// selectTarget turns -p, -a and a command into the processes to record: one
+// process, a command and its descendants, or all. The command must exist and
+// the process must be alive before anything loads.
+func selectTarget(pid int, all bool, args []string) (bpfgen.Target, uint32, error) {
+	if len(args) > 0 {
+		if _, err := exec.LookPath(args[0]); err != nil {
+			return 0, 0, fmt.Errorf("command %q: %w", args[0], err)
+		}
+	}
+	switch {
+	case pid != 0 && len(args) > 0:
+		return 0, 0, fmt.Errorf("-p and a command cannot be used together")
+	case pid != 0:
+		if err := syscall.Kill(pid, 0); err == syscall.ESRCH {
+			return 0, 0, fmt.Errorf("-p %d: no such process", pid)
+		}
+		return bpfgen.TargetPID, uint32(pid), nil
+	case len(args) > 0 && !all:
+		return bpfgen.TargetPids, 0, nil
+	}
+	return bpfgen.TargetAll, 0, nil
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -152,18 +151,12 @@ func runProfile(c *cobra.Command, f profileFlags, args []string) error {
 		}
 	}
 	cfg := engine.ProfileConfig{Freq: f.freq, User: f.user, Kernel: f.kernel}
-	switch {
-	case f.pid != 0 && len(args) > 0:
-		return fmt.Errorf("-p and a command cannot be used together")
-	case f.pid != 0:
-		if err := syscall.Kill(f.pid, 0); err == syscall.ESRCH {
-			return fmt.Errorf("-p %d: no such process", f.pid)
-		}
-		cfg.Target, cfg.PID = bpfgen.TargetPID, uint32(f.pid)
-	case len(args) > 0 && !f.all:
-		cfg.Target = bpfgen.TargetPids
-	case len(args) == 0 && !f.all && f.pid == 0:
+	if len(args) == 0 && !f.all && f.pid == 0 {
 		return fmt.Errorf("say what to profile: -p PID, -a (every process) or -- COMMAND")
+	}
+	var err error
+	if cfg.Target, cfg.PID, err = selectTarget(f.pid, f.all, args); err != nil {
+		return err
 	}
 	sess, err := engine.OpenProfile(cfg)
 	if err != nil {

@@ -5,11 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -96,21 +94,8 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 		return err
 	}
 	cfg := engine.Config{Specs: f.events, Filter: f.filter, BufferSize: bufSize, StringSize: f.stringSize, Preset: f.preset, Fields: fields, Stack: f.stack}
-	switch {
-	case f.pid != 0 && len(args) > 0:
-		return fmt.Errorf("-p and a command cannot be used together")
-	case f.pid != 0:
-		if err := syscall.Kill(f.pid, 0); err == syscall.ESRCH {
-			return fmt.Errorf("-p %d: no such process", f.pid)
-		}
-		cfg.Target, cfg.PID = bpfgen.TargetPID, uint32(f.pid)
-	case len(args) > 0 && !f.all:
-		cfg.Target = bpfgen.TargetPids
-	}
-	if len(args) > 0 {
-		if _, err := exec.LookPath(args[0]); err != nil {
-			return fmt.Errorf("command %q: %w", args[0], err)
-		}
+	if cfg.Target, cfg.PID, err = selectTarget(f.pid, f.all, args); err != nil {
+		return err
 	}
 	if f.output != "" {
 		if _, err := os.Stat(filepath.Join(f.output, "metadata")); err == nil {
