@@ -157,16 +157,7 @@ func AggProgram(s *event.Schema, m Maps, maxRecord int, o Options, a *Agg) (*ebp
 		return nil, fmt.Errorf("bpfgen: %s: %w", s.Name, err)
 	}
 	g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(labelExit), asm.Return())
-	typ := o.Type
-	if typ == ebpf.UnspecifiedProgram {
-		typ = ebpf.TracePoint
-	}
-	return &ebpf.ProgramSpec{
-		Name:         progName(s.Name),
-		Type:         typ,
-		License:      "GPL",
-		Instructions: g.insns,
-	}, nil
+	return g.spec(s, o), nil
 }
 
 // loadInt loads the integer field or builtin name of the record into dst,

@@ -105,6 +105,11 @@ func Program(s *event.Schema, m Maps, maxRecord int, o Options) (*ebpf.ProgramSp
 		g.output(m, o, asm.R3)
 	}
 
+	return g.spec(s, o), nil
+}
+
+// spec wraps the generated instructions of schema s's program.
+func (g *gen) spec(s *event.Schema, o Options) *ebpf.ProgramSpec {
 	typ := o.Type
 	if typ == ebpf.UnspecifiedProgram {
 		typ = ebpf.TracePoint
@@ -114,7 +119,7 @@ func Program(s *event.Schema, m Maps, maxRecord int, o Options) (*ebpf.ProgramSp
 		Type:         typ,
 		License:      "GPL",
 		Instructions: g.insns,
-	}, nil
+	}
 }
 
 // progName makes a kernel program name (at most 15 characters of
