@@ -929,6 +929,27 @@ function frameColor(name) {
 let currentTab = 'timeline';
 const app = {};
 
+// Test hook, for the browser tests (internal/web/browser_test.go): the
+// timeline's rows as laid out (y, h: CSS px from the top of the rows), the
+// slices and markers of its last draw, and where event ev's slice or marker
+// is drawn (page CSS pixels; w: its width), or null when out of view.
+window.bpftrailTest = {
+  rows: () => app.timeline.visible.map((t) => ({ name: t.name, kind: t.kind, lanes: t.lanes.map((l) => l.name), y: t.y, h: t.h })),
+  drawn: () => app.timeline.drawn,
+  at(ev) {
+    const tl = app.timeline, h = findEvent(app.m, ev);
+    if (!h || !tl.visible.includes(h.track)) return null;
+    const a = h.lane ? tl.x(h.lane.start[h.i]) : tl.x(h.mark.mark.t[h.i]);
+    const b = h.lane ? tl.x(h.lane.start[h.i] + h.lane.dur[h.i]) : a + 2;
+    const x = (Math.max(a, LABEL_W) + Math.min(b, tl.W)) / 2;
+    const li = h.lane ? h.track.lanes.indexOf(h.lane) : h.track.lanes.length;
+    const y = AXIS_H + h.track.y - tl.scrollY + li * LANE_H + (h.lane ? LANE_H : MARK_H) / 2;
+    if (b < LABEL_W || a > tl.W || y < AXIS_H || y > tl.H) return null;
+    const r = tl.canvas.getBoundingClientRect();
+    return { x: r.left + x, y: r.top + y, w: Math.min(b, tl.W) - Math.max(a, LABEL_W) };
+  },
+};
+
 function showTab(name) {
   currentTab = name;
   document.querySelectorAll('#tabs button').forEach((b) => b.classList.toggle('active', b.dataset.tab === name));
