@@ -79,6 +79,7 @@ func newTool(t *tools.Tool) *cobra.Command {
 				}
 				cfg.Mode, cfg.From, cfg.To, cfg.Match = engine.Latency, t.From, t.To, t.Match
 				cfg.FromFilter, cfg.ToFilter = t.FromFilter, t.ToFilter
+				cfg.StartMatch, cfg.StartFilter = t.StartMatch, t.StartFilter
 				return runAgg(c, &f, cfg, args, func(w io.Writer, s *engine.Snapshot, final bool) error {
 					if final && len(s.Groups) == 0 && t.Empty != "" && !f.asJSON {
 						fmt.Fprintln(os.Stderr, t.Name+": "+t.Empty)

@@ -41,8 +41,13 @@ type AggConfig struct {
 	// FromFilter and ToFilter are joined (&&) to Filter on the start and end
 	// events of a latency.
 	FromFilter, ToFilter string
-	MaxKeys              int // distinct keys kept; default 10240
-	Starts               int // Latency: pending starts kept (LRU); default 10240
+	// StartMatch and StartFilter override, per start event name (such as
+	// "sched:sched_switch"), the match field and add a filter: when one
+	// latency starts at different events (a wake-up, or a preempted task
+	// put back on the run queue).
+	StartMatch, StartFilter map[string]string
+	MaxKeys                 int // distinct keys kept; default 10240
+	Starts                  int // Latency: pending starts kept (LRU); default 10240
 }
 
 // AggSession is a loaded set of aggregation programs.
@@ -110,6 +115,17 @@ func OpenAgg(cfg AggConfig) (*AggSession, error) {
 		}
 		filters = append(from, to...)
 	}
+	for i := 0; i < a.starts; i++ {
+		extra := cfg.StartFilter[schemas[i].Name]
+		if extra == "" {
+			continue
+		}
+		f, err := CompileFilters(joinFilter(joinFilter(cfg.Filter, cfg.FromFilter), extra), schemas[i:i+1])
+		if err != nil {
+			return nil, err
+		}
+		filters[i] = f[0]
+	}
 	if err := a.check(); err != nil {
 		return nil, err
 	}
@@ -150,6 +166,19 @@ func keyPart(name string, schemas []*event.Schema) (bpfgen.KeyPart, error) {
 		}
 	}
 	return *part, nil
+}
+
+// matchOf returns the match field of schema i: its StartMatch override, or
+// the start or end field of --match.
+func (a *AggSession) matchOf(i int) string {
+	from, to := a.matchFields()
+	if i >= a.starts {
+		return to
+	}
+	if m := a.cfg.StartMatch[a.Schemas[i].Name]; m != "" {
+		return m
+	}
+	return from
 }
 
 // matchFields returns the match field of the start and end events.
@@ -202,12 +231,8 @@ func (a *AggSession) check() error {
 			a.cfg.Scheme.Kind = bpfgen.Log2
 		}
 	case Latency:
-		from, to := a.matchFields()
 		for i, s := range a.Schemas {
-			name := from
-			if i >= a.starts {
-				name = to
-			}
+			name := a.matchOf(i)
 			info, ok := bpfgen.FilterFields(s).Lookup(name)
 			if !ok || info.Type != filter.Int {
 				return fmt.Errorf("--match %s: %s has no integer field %q", a.cfg.Match, s.Name, name)
@@ -274,13 +299,12 @@ func (a *AggSession) load(filters []*filter.Expr) error {
 		}
 		a.helpers = helpers
 	}
-	from, to := a.matchFields()
 	for i, s := range a.Schemas {
 		ag := agg
 		if a.cfg.Mode == Latency {
-			ag.Match = to
+			ag.Match = a.matchOf(i)
 			if i < a.starts {
-				ag.Mode, ag.Match = bpfgen.AggStart, from
+				ag.Mode = bpfgen.AggStart
 			}
 		}
 		spec, err := bpfgen.AggProgram(s, a.maps, maxRec, bpfgen.Options{

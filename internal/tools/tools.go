@@ -48,8 +48,11 @@ type Tool struct {
 	// FromFilter and ToFilter restrict the start and end events of a
 	// latency tool.
 	FromFilter, ToFilter string
-	Unit                 string
-	Syscalls             bool // the "id" key is a syscall number: show its name
+	// StartMatch and StartFilter adjust, per start event, the match field
+	// and the filter (see engine.AggConfig).
+	StartMatch, StartFilter map[string]string
+	Unit                    string
+	Syscalls                bool // the "id" key is a syscall number: show its name
 
 	// TaskFields adds values read from the current task: name → path.
 	TaskFields map[string]string
@@ -112,14 +115,20 @@ and the path.`,
 		{
 			Name:  "runqlat",
 			Short: "Run-queue latency: time from wake-up to running, as a histogram",
-			Long: `runqlat measures how long woken threads wait on a run queue before they run:
-from sched_wakeup (or sched_wakeup_new) to the sched_switch that runs them.`,
+			Long: `runqlat measures how long runnable threads wait on a run queue before they
+run: from sched_wakeup (or sched_wakeup_new), or from the sched_switch that
+preempts a still-runnable thread, to the sched_switch that runs them.`,
 			Example: "  bpftrail runqlat -d 10s\n  bpftrail runqlat --by comm --unit ms -d 10s",
 			Kind:    Latency,
-			From:    []string{"sched:sched_wakeup", "sched:sched_wakeup_new"},
+			From:    []string{"sched:sched_wakeup", "sched:sched_wakeup_new", "sched:sched_switch"},
 			To:      []string{"sched:sched_switch"},
 			Match:   "pid,next_pid",
-			Unit:    "us",
+			// A preempted thread (prev_state 0, or TASK_REPORT_MAX 0x100
+			// as newer kernels report preemption) waits again from its
+			// switch out; the idle task never waits.
+			StartMatch:  map[string]string{"sched:sched_switch": "prev_pid"},
+			StartFilter: map[string]string{"sched:sched_switch": "prev_pid != 0 && (prev_state == 0 || prev_state == 256)"},
+			Unit:        "us",
 		},
 		{
 			Name:  "cpudist",
