@@ -30,9 +30,8 @@ const KeyStringCap = 64
 
 // Scheme is how a histogram bucket index is computed from a value.
 type Scheme struct {
-	Kind             SchemeKind
-	Min, Max, Step   int64 // Linear
-	LinearBucketsMax int   // Linear: number of buckets (computed)
+	Kind           SchemeKind
+	Min, Max, Step int64 // Linear
 }
 
 // SchemeKind names a bucket scheme; see package hist for the formulas.

@@ -36,8 +36,6 @@ const (
 	FromDataLoc                       // a __data_loc u32 at SrcOffset: offset (low 16 bits) and length (high 16)
 	FromUserPtr                       // a pointer at SrcOffset into user memory: the string it points to
 	FromKernelPtr                     // a pointer at SrcOffset into kernel memory: the string it points to
-	FromArg                           // register argument number SrcOffset (uprobes)
-	FromRetval                        // the return value (uretprobes)
 	FromHeader                        // a copy of the record header member at SrcOffset
 	FromTask                          // kernel memory reached from the current task by TaskPath
 	FromConst                         // the constant Const
