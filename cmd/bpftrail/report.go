@@ -46,6 +46,9 @@ func writeReportFile(dir, out string) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
+	if err := saveAnalysis(dir); err != nil {
+		return err
+	}
 	if err := web.WriteReport(tmp, dir, web.Options{}); err != nil {
 		tmp.Close()
 		return err

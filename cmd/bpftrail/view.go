@@ -60,6 +60,9 @@ func runView(ctx context.Context, dir, listen string, public bool, ready func(ur
 		return err
 	}
 	start := time.Now()
+	if err := saveAnalysis(dir); err != nil {
+		return err
+	}
 	h, remove, err := web.NewHandler(dir, web.Options{})
 	if err != nil {
 		return err

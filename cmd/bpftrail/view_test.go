@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"os"
@@ -109,6 +110,24 @@ func TestReportCommand(t *testing.T) {
 	page := string(b)
 	if !strings.Contains(page, `id="trace-data"`) || regexp.MustCompile(`(?i)https?://|src=|href=`).MatchString(page) {
 		t.Errorf("report is not self-contained")
+	}
+	// The analyses and the view data travel with the trace, in its
+	// bpftrail/ sub-directory, and nothing else is added beside the streams.
+	var analysis struct {
+		Threads []json.RawMessage `json:"threads"`
+	}
+	ab, err := os.ReadFile(filepath.Join(dir, analysisFile))
+	if err != nil {
+		t.Fatalf("analyses not saved: %v", err)
+	}
+	if err := json.Unmarshal(ab, &analysis); err != nil || len(analysis.Threads) == 0 {
+		t.Errorf("analysis.json: %v, %d threads", err, len(analysis.Threads))
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if e.Type().IsRegular() && e.Name() != "metadata" && !strings.HasPrefix(e.Name(), "stream_") {
+			t.Errorf("%s written into the trace directory", e.Name())
+		}
 	}
 	// Never into the trace directory (CTF readers would take it for a stream).
 	if err := writeReportFile(dir, filepath.Join(dir, "report.html")); err == nil {
