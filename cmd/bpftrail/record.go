@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -73,7 +74,7 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress line and no summary")
 	fl.StringVar(&f.stack, "stack", "", "record the stack of every event: user, kernel or both (symbolized into DIR/bpftrail/symbols.json at the end)")
 	fl.StringVar(&f.fields, "fields", "", "what uprobes record: arg0..arg5, retval, str(argN), str(retval) (default: all arguments, or retval)")
-	fl.StringArrayVar(&f.aggregate, "aggregate", nil, "also aggregate in kernel, saved in DIR/bpftrail/aggregates.jsonl: count[:KEY,...] or hist:FIELD[:KEY,...] (repeatable)")
+	fl.StringArrayVar(&f.aggregate, "aggregate", nil, "also aggregate in kernel, saved every second and at the end in DIR/bpftrail/aggregates.jsonl: count[:KEY,...] or hist:FIELD[:KEY,...] (repeatable)")
 	fl.StringVar(&f.preset, "preset", "", "record a kernel trace in LTTng's layout for Trace Compass: "+strings.Join(preset.Names(), ", "))
 	return c
 }
@@ -167,13 +168,19 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 		w.Close()
 		return err
 	}
+	agglog, err := startAggLog(dir, aggs, time.Second)
+	if err != nil {
+		r.abort()
+		w.Close()
+		return err
+	}
 	defer r.stop()
 	ctx := r.ctx
 	start := time.Now()
 	stopProgress := progress(f.quiet, col, w, start)
 	runErr := sess.Run(ctx, col)
 	stopProgress()
-	if err := saveRecordAggs(dir, aggs); err != nil && runErr == nil {
+	if err := agglog.finish(); err != nil && runErr == nil {
 		runErr = err
 	}
 	if stacks != nil {
@@ -301,25 +308,55 @@ func openRecordAggs(f recordFlags, cfg engine.Config, rec *engine.Session) ([]*r
 	return out, nil
 }
 
-// saveRecordAggs writes each aggregate's final JSON object into the
-// trace's bpftrail/ sub-directory, where CTF readers do not look.
-func saveRecordAggs(dir string, aggs []*recordAgg) error {
+// aggLog writes the aggregates of a recording into the trace's bpftrail/
+// sub-directory, where CTF readers do not look: a snapshot of each every
+// interval (so that viewers can show them over time) and a final one.
+type aggLog struct {
+	aggs []*recordAgg
+	file *os.File
+	mu   sync.Mutex
+	stop chan struct{}
+	done chan struct{}
+}
+
+// startAggLog opens DIR/bpftrail/aggregates.jsonl and writes a snapshot of
+// every aggregate each interval until finish.
+func startAggLog(dir string, aggs []*recordAgg, interval time.Duration) (*aggLog, error) {
 	if len(aggs) == 0 {
-		return nil
+		return nil, nil
 	}
 	sub := filepath.Join(dir, "bpftrail")
 	if err := os.MkdirAll(sub, 0o755); err != nil {
-		return err
+		return nil, err
 	}
 	file, err := os.Create(filepath.Join(sub, "aggregates.jsonl"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer file.Close()
-	for _, a := range aggs {
-		if err := a.sess.Stop(); err != nil {
-			return err
+	l := &aggLog{aggs: aggs, file: file, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-l.stop:
+				return
+			case <-t.C:
+				_ = l.write(false)
+			}
 		}
+	}()
+	return l, nil
+}
+
+// write appends one snapshot of every aggregate:
+// {"aggregate": SPEC, "time_ns": NOW, "final": BOOL, ...the command's JSON}.
+func (l *aggLog) write(final bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := time.Now().UnixNano()
+	for _, a := range l.aggs {
 		snap, err := a.sess.Read()
 		if err != nil {
 			return err
@@ -334,10 +371,30 @@ func saveRecordAggs(dir string, aggs []*recordAgg) error {
 		if err != nil {
 			return err
 		}
-		// One object per line: {"aggregate": SPEC, ...the command's JSON}.
 		line := bytes.TrimSpace(buf.Bytes())
 		head, _ := json.Marshal(a.spec)
-		fmt.Fprintf(file, "{\"aggregate\":%s,%s\n", head, line[1:])
+		if _, err := fmt.Fprintf(l.file, "{\"aggregate\":%s,\"time_ns\":%d,\"final\":%v,%s\n", head, now, final, line[1:]); err != nil {
+			return err
+		}
 	}
-	return file.Close()
+	return nil
+}
+
+// finish stops the aggregates and writes their final snapshots.
+func (l *aggLog) finish() error {
+	if l == nil {
+		return nil
+	}
+	close(l.stop)
+	<-l.done
+	for _, a := range l.aggs {
+		if err := a.sess.Stop(); err != nil {
+			return err
+		}
+	}
+	err := l.write(true)
+	if cerr := l.file.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

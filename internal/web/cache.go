@@ -175,6 +175,14 @@ func readAggregates(dir string) (json.RawMessage, error) {
 		if len(line) == 0 || !json.Valid(line) {
 			continue
 		}
+		// record --aggregate also logs snapshots over time; the views show
+		// the final ones.
+		var snap struct {
+			Final *bool `json:"final"`
+		}
+		if json.Unmarshal(line, &snap) == nil && snap.Final != nil && !*snap.Final {
+			continue
+		}
 		var c bytes.Buffer
 		if err := json.Compact(&c, line); err != nil {
 			continue

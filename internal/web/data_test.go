@@ -350,7 +350,8 @@ func TestCache(t *testing.T) {
 func TestAggregates(t *testing.T) {
 	dir := smallTrace(t)
 	os.MkdirAll(filepath.Join(dir, "bpftrail"), 0o755)
-	agg := `{"aggregate":"count:comm","counts":[{"key":{"comm":"<b>"},"count":3}],"lost":0}
+	agg := `{"aggregate":"count:comm","time_ns":1,"final":false,"counts":[{"key":{"comm":"<b>"},"count":1}],"lost":0}
+{"aggregate":"count:comm","counts":[{"key":{"comm":"<b>"},"count":3}],"lost":0}
 not json
 {"aggregate":"hist:ret","histograms":[{"key":{},"buckets":[{"index":1,"low":1,"high":2,"count":5}]}],"lost":0}
 `

@@ -21,11 +21,15 @@ package chrome
 
 import (
 	"bufio"
+	"encoding/json"
+	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 	"unsafe"
 
@@ -115,6 +119,9 @@ func Convert(w io.Writer, t *ctf.Trace) (Stats, error) {
 	}
 	c.finish(end)
 	c.discarded(t)
+	if err := c.counters(t.Dir); err != nil {
+		return st, err
+	}
 	c.flush()
 	c.b = append(c.b[:0], "\n],\"otherData\":{\"source\":"...)
 	c.b = appendString(c.b, filepath.Base(t.Dir))
@@ -586,4 +593,80 @@ func appendString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// aggregatesPID is the synthetic process that holds the counter tracks of
+// the aggregates recorded with the trace.
+const aggregatesPID = 1 << 26
+
+// maxCounterKeys bounds the series of one counter track.
+const maxCounterKeys = 16
+
+// counters writes the count aggregates that record --aggregate logged over
+// time (DIR/bpftrail/aggregates.jsonl) as counter tracks: one "C" event per
+// snapshot with the count of each key.
+func (c *converter) counters(dir string) error {
+	f, err := os.Open(filepath.Join(dir, "bpftrail", "aggregates.jsonl"))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 256<<20)
+	named := false
+	for sc.Scan() {
+		var snap struct {
+			Aggregate string `json:"aggregate"`
+			TimeNs    int64  `json:"time_ns"`
+			Counts    []struct {
+				Key   map[string]any `json:"key"`
+				Count uint64         `json:"count"`
+			} `json:"counts"`
+		}
+		if json.Unmarshal(sc.Bytes(), &snap) != nil || snap.TimeNs == 0 || snap.Counts == nil {
+			continue
+		}
+		if !named {
+			c.meta("process_name", aggregatesPID, 0, "name", "aggregates")
+			named = true
+		}
+		c.begin("C", aggregatesPID, 0)
+		c.ts(",\"ts\":", max(snap.TimeNs, c.base))
+		c.name(snap.Aggregate)
+		c.b = append(c.b, ",\"args\":{"...)
+		for i, kc := range snap.Counts {
+			if i == maxCounterKeys {
+				break
+			}
+			if i > 0 {
+				c.b = append(c.b, ',')
+			}
+			c.b = appendString(c.b, counterKey(kc.Key))
+			c.b = append(c.b, ':')
+			c.b = strconv.AppendUint(c.b, kc.Count, 10)
+		}
+		c.b = append(c.b, "}}"...)
+	}
+	return sc.Err()
+}
+
+// counterKey names a key's series: "comm=bash pid=12", or "count" for the
+// empty key.
+func counterKey(k map[string]any) string {
+	if len(k) == 0 {
+		return "count"
+	}
+	names := make([]string, 0, len(k))
+	for n := range k {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	parts := make([]string, 0, len(names))
+	for _, n := range names {
+		parts = append(parts, fmt.Sprintf("%s=%v", n, k[n]))
+	}
+	return strings.Join(parts, " ")
 }

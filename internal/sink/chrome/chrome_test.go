@@ -181,6 +181,10 @@ func checkChrome(t *testing.T, b []byte) []event {
 				t.Errorf("instant %q with scope %q", e.Name, e.S)
 			}
 		case "M":
+		case "C":
+			if len(e.Args) == 0 {
+				t.Errorf("counter %q without values", e.Name)
+			}
 		default:
 			t.Errorf("unexpected phase %q", e.Ph)
 		}
@@ -337,5 +341,42 @@ func TestMicros(t *testing.T) {
 	}
 	if f, _ := ts[1].Float64(); math.Round(f*1000) != 259200000000001 {
 		t.Errorf("as a double: %v", f)
+	}
+}
+
+// TestAggregateCounters: the count aggregates logged over time by record
+// --aggregate become counter tracks, one "C" event per snapshot.
+func TestAggregateCounters(t *testing.T) {
+	tr := small(t, tracetest.Tracefs)
+	sub := filepath.Join(tr.Dir, "bpftrail")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	base := tr.Metadata.Clocks[0].Offset + 1_000_500 // near the first event
+	log := fmt.Sprintf(`{"aggregate":"count:comm","time_ns":%d,"final":false,"counts":[{"key":{"comm":"alpha"},"count":3},{"key":{"comm":"beta"},"count":1}],"lost":0}
+{"aggregate":"count:comm","time_ns":%d,"final":true,"counts":[{"key":{"comm":"alpha"},"count":5}],"lost":0}
+{"aggregate":"hist:count","time_ns":%d,"final":true,"histograms":[],"lost":0}
+`, base+1000, base+3000, base+3000)
+	if err := os.WriteFile(filepath.Join(sub, "aggregates.jsonl"), []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	events := checkChrome(t, convert(t, tr))
+	var counters []event
+	for _, e := range events {
+		if e.Ph == "C" {
+			counters = append(counters, e)
+		}
+	}
+	if len(counters) != 2 {
+		t.Fatalf("%d counter events, want 2 (histograms are not counters)", len(counters))
+	}
+	if counters[0].Name != "count:comm" || counters[0].Args["comm=alpha"] != json.Number("3") || counters[0].Args["comm=beta"] != json.Number("1") {
+		t.Errorf("first counter: %+v", counters[0])
+	}
+	if counters[1].Args["comm=alpha"] != json.Number("5") || counters[1].ts-counters[0].ts != 2000 {
+		t.Errorf("second counter: %+v (dt %d ns)", counters[1], counters[1].ts-counters[0].ts)
+	}
+	if metaName(events, "process_name", counters[0].PID, 0) != "aggregates" {
+		t.Errorf("counter process not named")
 	}
 }
