@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -59,26 +60,7 @@ func (b *bench) runAgg(mode string) (result, error) {
 
 func aggReport(w io.Writer, all map[string][]result) {
 	floor := median(nsOf(all[modeEmpty]))
-	ref := median(nsOf(all[modeBpftraceCount])) - floor
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\tns/call\t[min-max]\tabove floor\t× bpftrace\t")
-	for _, m := range aggModes {
-		v := nsOf(all[m])
-		if len(v) == 0 {
-			continue
-		}
-		lo, hi := minMax(v)
-		med := median(v)
-		above, ratio := "-", "-"
-		if m != modeUntraced && m != modeEmpty {
-			above = fmt.Sprintf("%+.0f", med-floor)
-			if ref > 0 {
-				ratio = fmt.Sprintf("%.2f", (med-floor)/ref)
-			}
-		}
-		fmt.Fprintf(tw, "%s\t%.1f\t[%.1f-%.1f]\t%s\t%s\t\n", m, med, lo, hi, above, ratio)
-	}
-	tw.Flush()
+	ref := costTable(w, all, aggModes, modeEmpty, modeBpftraceCount, "above floor", "× bpftrace", modeUntraced)
 	fmt.Fprintln(w, "\ngoal: no more than the bpftrace figure")
 	for _, m := range []string{modeCount, modeHist} {
 		cost := median(nsOf(all[m])) - floor
@@ -127,11 +109,19 @@ func (b *bench) runUprobe(mode string, round int) (result, error) {
 }
 
 func uprobeReport(w io.Writer, all map[string][]result) {
-	base := median(nsOf(all[modeUprobeUntraced]))
-	ref := median(nsOf(all[modeUprobeBpftrace])) - base
+	costTable(w, all, uprobeModes, modeUprobeUntraced, modeUprobeBpftrace, "cost per call", "× bpftrace count")
+	fmt.Fprintln(w, "\n(a uprobe costs a breakpoint trap per call: the kernel's share dominates every tool's figure)")
+}
+
+// costTable prints, for each mode, ns per call with its range, the cost
+// above the base mode and its ratio to the reference mode's cost (modes in
+// plain are shown without a cost); it returns the reference's cost.
+func costTable(w io.Writer, all map[string][]result, modes []string, base, ref, costCol, ratioCol string, plain ...string) float64 {
+	floor := median(nsOf(all[base]))
+	refCost := median(nsOf(all[ref])) - floor
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "mode\tns/call\t[min-max]\tcost per call\t× bpftrace count\t")
-	for _, m := range uprobeModes {
+	fmt.Fprintf(tw, "mode\tns/call\t[min-max]\t%s\t%s\t\n", costCol, ratioCol)
+	for _, m := range modes {
 		v := nsOf(all[m])
 		if len(v) == 0 {
 			continue
@@ -139,14 +129,14 @@ func uprobeReport(w io.Writer, all map[string][]result) {
 		lo, hi := minMax(v)
 		med := median(v)
 		cost, ratio := "-", "-"
-		if m != modeUprobeUntraced {
-			cost = fmt.Sprintf("%+.0f", med-base)
-			if ref > 0 {
-				ratio = fmt.Sprintf("%.2f", (med-base)/ref)
+		if m != base && !slices.Contains(plain, m) {
+			cost = fmt.Sprintf("%+.0f", med-floor)
+			if refCost > 0 {
+				ratio = fmt.Sprintf("%.2f", (med-floor)/refCost)
 			}
 		}
 		fmt.Fprintf(tw, "%s\t%.1f\t[%.1f-%.1f]\t%s\t%s\t\n", m, med, lo, hi, cost, ratio)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\n(a uprobe costs a breakpoint trap per call: the kernel's share dominates every tool's figure)")
+	return refCost
 }
