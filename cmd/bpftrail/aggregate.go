@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -12,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bpftrail/bpftrail/internal/bpfgen"
+	"github.com/bpftrail/bpftrail/internal/aggregate"
 	"github.com/bpftrail/bpftrail/internal/engine"
-	"github.com/bpftrail/bpftrail/internal/resolve"
+	"github.com/bpftrail/bpftrail/internal/hist"
 )
 
 // aggFlags are the flags count, hist, latency and the built-in tools share.
@@ -49,36 +47,37 @@ func (f *aggFlags) register(c *cobra.Command, withEvents bool) {
 	fl.StringVar(&f.fields, "fields", "", "what uprobes read: arg0..arg5, retval, str(argN), str(retval)")
 }
 
-// config fills the shared part of an aggregation config and validates the
-// target.
-func (f *aggFlags) config(args []string) (engine.AggConfig, error) {
-	cfg := engine.AggConfig{Config: engine.Config{Specs: f.events, Filter: f.filter}}
-	fields, err := resolve.ParseFields(f.fields)
-	if err != nil {
-		return cfg, err
-	}
-	cfg.Fields = fields
+// aggregation fills the shared part of an aggregation from the flags.
+func (f *aggFlags) aggregation(mode aggregate.Mode) (engine.Aggregation, error) {
 	if f.top < 0 {
-		return cfg, fmt.Errorf("--top must be 0 (all) or more, not %d", f.top)
+		return engine.Aggregation{}, fmt.Errorf("--top must be 0 (all) or more, not %d", f.top)
 	}
-	for _, k := range strings.Split(f.by, ",") {
-		if k = strings.TrimSpace(k); k != "" {
-			cfg.By = append(cfg.By, k)
-		}
-	}
-	if cfg.Target, cfg.PID, err = selectTarget(f.pid, f.all, args); err != nil {
-		return cfg, err
-	}
-	return cfg, nil
+	return engine.Aggregation{
+		Mode:   mode,
+		Probes: engine.Probes{Specs: f.events, Filter: f.filter, Fields: f.fields},
+		By:     splitList(f.by),
+	}, nil
 }
 
-// runAgg loads an aggregation session and prints its snapshots with render
-// every interval and at the end.
-func runAgg(c *cobra.Command, f *aggFlags, cfg engine.AggConfig, args []string, render func(w io.Writer, s *engine.Snapshot, final bool) error) error {
+// aggRun is how an aggregation command shows its snapshots.
+type aggRun struct {
+	format aggregate.Format
+	// adjust, when set, changes a snapshot before it is shown (names
+	// syscalls, says that nothing was seen).
+	adjust func(s *aggregate.Snapshot, final bool)
+}
+
+// runAgg runs one aggregation and shows its snapshot every interval and at
+// the end, as text or JSON.
+func runAgg(c *cobra.Command, f *aggFlags, a engine.Aggregation, args []string, how aggRun) error {
 	if len(args) > 0 && c.ArgsLenAtDash() != 0 {
 		return fmt.Errorf("unexpected argument %q: put a command after --", args[0])
 	}
-	sess, err := engine.OpenAgg(cfg)
+	target, err := engine.SelectTarget(f.pid, f.all, args)
+	if err != nil {
+		return err
+	}
+	sess, err := engine.Open(engine.Config{Target: target, Aggregates: []engine.Aggregation{a}})
 	if err != nil {
 		return err
 	}
@@ -92,84 +91,36 @@ func runAgg(c *cobra.Command, f *aggFlags, cfg engine.AggConfig, args []string, 
 		defer file.Close()
 		out = file
 	}
-	r, err := startRun(args, cfg.Target == bpfgen.TargetPids, f.duration, sess)
-	if err != nil {
-		return err
+	how.format.Top = f.top
+	reader := sess.Aggregates()[0]
+	show := func(final bool) error {
+		snap, err := reader.Read()
+		if err != nil {
+			return err
+		}
+		if how.adjust != nil {
+			how.adjust(snap, final)
+		}
+		if f.asJSON || f.output != "" {
+			return aggregate.WriteJSON(out, snap, how.format)
+		}
+		return aggregate.WriteText(out, snap, how.format)
 	}
-	defer r.stop()
-	ctx := r.ctx
+	run := engine.RunOptions{Command: args, Duration: f.duration, Every: f.interval, Tick: func() error { return show(false) }}
 	if len(args) == 0 && f.duration == 0 && isTerminal(os.Stderr) {
-		fmt.Fprintln(os.Stderr, "Tracing... Hit Ctrl-C to end.")
+		run.Started = func() { fmt.Fprintln(os.Stderr, "Tracing... Hit Ctrl-C to end.") }
 	}
-	var tick <-chan time.Time
-	if f.interval > 0 {
-		t := time.NewTicker(f.interval)
-		defer t.Stop()
-		tick = t.C
-	}
-	for {
-		select {
-		case <-tick:
-			snap, err := sess.Read()
-			if err != nil {
-				return err
-			}
-			if err := render(out, snap, false); err != nil {
-				return err
-			}
-			continue
-		case <-ctx.Done():
-		}
-		break
-	}
-	if err := sess.Stop(); err != nil {
-		return err
-	}
-	snap, err := sess.Read()
+	res, err := sess.Run(run)
 	if err != nil {
 		return err
 	}
-	return render(out, snap, true)
-}
-
-// keyJSON renders a key as an ordered JSON object.
-func keyJSON(k engine.Key) json.RawMessage {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, v := range k {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		name, _ := json.Marshal(v.Name)
-		b.Write(name)
-		b.WriteByte(':')
-		if v.IsInt {
-			b.WriteString(strconv.FormatInt(v.Int, 10))
-		} else {
-			s, _ := json.Marshal(v.Str)
-			b.Write(s)
-		}
+	if err := show(true); err != nil {
+		return quietPipe(err)
 	}
-	b.WriteByte('}')
-	return b.Bytes()
-}
-
-// writeJSON writes one JSON object and a newline.
-func writeJSON(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+	for _, w := range res.Warnings {
+		fmt.Fprintf(os.Stderr, "bpftrail: warning: %s\n", w)
 	}
-	b = append(b, '\n')
-	_, err = w.Write(b)
-	return err
-}
-
-func topN(groups []*engine.Group, n int) []*engine.Group {
-	if n > 0 && len(groups) > n {
-		return groups[:n]
-	}
-	return groups
+	return nil
 }
 
 func newCount() *cobra.Command {
@@ -184,62 +135,98 @@ event. Only the map is read, at the end and every -i interval.`,
   bpftrail count -e syscalls:sys_enter_openat --by comm,filename -- make
   bpftrail count -e sched:sched_switch --by prev_comm --json -i 1s`,
 		RunE: func(c *cobra.Command, args []string) error {
-			cfg, err := f.config(args)
+			a, err := f.aggregation(aggregate.Count)
 			if err != nil {
 				return err
 			}
-			cfg.Mode = engine.Count
-			return runAgg(c, &f, cfg, args, func(w io.Writer, s *engine.Snapshot, final bool) error {
-				return renderCount(w, &f, cfg, s)
-			})
+			return runAgg(c, &f, a, args, aggRun{})
 		},
 	}
 	f.register(c, true)
 	return c
 }
 
-func renderCount(w io.Writer, f *aggFlags, cfg engine.AggConfig, s *engine.Snapshot) error {
-	groups := topN(s.Groups, f.top)
-	if f.asJSON || f.output != "" {
-		type entry struct {
-			Key   json.RawMessage `json:"key"`
-			Count uint64          `json:"count"`
-		}
-		counts := []entry{}
-		for _, g := range groups {
-			counts = append(counts, entry{keyJSON(g.Key), g.Count})
-		}
-		return writeJSON(w, struct {
-			Counts []entry `json:"counts"`
-			Lost   uint64  `json:"lost"`
-		}{counts, s.MapFull})
-	}
-	fmt.Fprintf(w, "%-12s", "COUNT")
-	names := cfg.By
-	if len(groups) > 0 {
-		names = nil
-		for _, v := range groups[0].Key {
-			names = append(names, v.Name)
-		}
-	}
-	for _, k := range names {
-		fmt.Fprintf(w, " %s", strings.ToUpper(k))
-	}
-	fmt.Fprintln(w)
-	for _, g := range groups {
-		fmt.Fprintf(w, "%-12d", g.Count)
-		for _, v := range g.Key {
-			if v.IsInt {
-				fmt.Fprintf(w, " %d", v.Int)
-			} else {
-				fmt.Fprintf(w, " %s", v.Str)
+func newHist() *cobra.Command {
+	var f aggFlags
+	var value, linear string
+	c := &cobra.Command{
+		Use:   "hist -e SPEC --value FIELD [--by KEY] [--linear MIN,MAX,STEP] [flags] [-- COMMAND]",
+		Short: "Histogram of a field's values, computed in kernel",
+		Long: `hist buckets an integer field of each event in the kernel: power-of-two
+buckets by default, linear ones with --linear. One histogram per key.`,
+		Example: `  bpftrail hist -e syscalls:sys_exit_read --value ret --by comm -d 10s
+  bpftrail hist -e syscalls:sys_enter_write --value count --linear 0,4096,512 -- dd if=/dev/zero of=/dev/null bs=1k count=100`,
+		RunE: func(c *cobra.Command, args []string) error {
+			a, err := f.aggregation(aggregate.Hist)
+			if err != nil {
+				return err
 			}
+			a.Value = value
+			if linear != "" {
+				if a.Scheme, err = parseLinear(linear); err != nil {
+					return err
+				}
+			}
+			return runAgg(c, &f, a, args, aggRun{})
+		},
+	}
+	f.register(c, true)
+	c.Flags().StringVar(&value, "value", "", "the integer field to histogram")
+	c.Flags().StringVar(&linear, "linear", "", "linear buckets MIN,MAX,STEP instead of powers of two")
+	return c
+}
+
+func parseLinear(s string) (hist.Linear, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != 3 {
+		return hist.Linear{}, fmt.Errorf("--linear %q: want MIN,MAX,STEP", s)
+	}
+	var v [3]int64
+	for i, p := range parts {
+		n, err := strconv.ParseInt(strings.TrimSpace(p), 0, 64)
+		if err != nil {
+			return hist.Linear{}, fmt.Errorf("--linear %q: %q is not an integer", s, p)
 		}
-		fmt.Fprintln(w)
+		v[i] = n
 	}
-	if s.MapFull > 0 {
-		fmt.Fprintf(w, "(%d events not counted: the key map is full)\n", s.MapFull)
+	l := hist.Linear{Min: v[0], Max: v[1], Step: v[2]}
+	if err := l.Validate(); err != nil {
+		return l, fmt.Errorf("--linear %q: %w", s, err)
 	}
-	fmt.Fprintln(w)
-	return nil
+	return l, nil
+}
+
+func newLatency() *cobra.Command {
+	var f aggFlags
+	var from, to []string
+	var match, unit string
+	c := &cobra.Command{
+		Use:   "latency --from SPEC --to SPEC [--match tid|pid|FIELD[,FIELD]] [--by KEY] [--unit ns|us|ms] [flags]",
+		Short: "Time from a start event to its end event, as histograms in kernel",
+		Long: `latency measures the time between a start event and the end event that
+matches it, by default on the same thread; --match names the field (or a
+start field and an end field) that pairs them. Histograms are per key, taken
+at the end event, with count, average, min, max, p50 and p99. Pending starts
+are kept in a bounded LRU map; starts that never see their end are counted.`,
+		Example: `  bpftrail latency --from syscalls:sys_enter_read --to syscalls:sys_exit_read --by comm -d 10s
+  bpftrail latency --from sched:sched_wakeup --to sched:sched_switch --match pid,next_pid --unit us`,
+		RunE: func(c *cobra.Command, args []string) error {
+			u, err := hist.ParseUnit(unit)
+			if err != nil {
+				return fmt.Errorf("--unit: %w", err)
+			}
+			a, err := f.aggregation(aggregate.Latency)
+			if err != nil {
+				return err
+			}
+			a.From, a.To, a.Match = from, to, match
+			return runAgg(c, &f, a, args, aggRun{format: aggregate.Format{Unit: u}})
+		},
+	}
+	f.register(c, false)
+	c.Flags().StringArrayVar(&from, "from", nil, "start event spec (repeatable)")
+	c.Flags().StringArrayVar(&to, "to", nil, "end event spec (repeatable)")
+	c.Flags().StringVar(&match, "match", "tid", "what pairs a start with its end: tid, pid, a field, or START_FIELD,END_FIELD")
+	c.Flags().StringVar(&unit, "unit", "us", "unit of the printed histogram: ns, us, ms")
+	return c
 }

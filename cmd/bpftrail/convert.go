@@ -11,9 +11,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bpftrail/bpftrail/ctf"
-	"github.com/bpftrail/bpftrail/internal/ctftrace"
 	"github.com/bpftrail/bpftrail/internal/sink/chrome"
 	"github.com/bpftrail/bpftrail/internal/sink/stacks"
+	"github.com/bpftrail/bpftrail/internal/symbolize"
 )
 
 // convertExt is the default output file extension of each format.
@@ -104,7 +104,7 @@ func convertTrace(dir, to, output string, stdout, stderr io.Writer) (err error) 
 		}
 		summary = fmt.Sprintf("%d events → %d Chrome trace events", st.Events, st.Written)
 	case "jsonl":
-		syms, err := ctftrace.LoadSymbols(dir)
+		syms, err := loadSymbols(dir)
 		if err != nil {
 			fmt.Fprintf(stderr, "bpftrail: warning: stacks stay addresses: %v\n", err)
 		}
@@ -138,7 +138,7 @@ func convertTrace(dir, to, output string, stdout, stderr io.Writer) (err error) 
 }
 
 // convertJSONL writes the lines of bpftrail print --json.
-func convertJSONL(w io.Writer, t *ctf.Trace, syms *ctftrace.Symbols) (uint64, error) {
+func convertJSONL(w io.Writer, t *ctf.Trace, syms *symbolize.Table) (uint64, error) {
 	out := bufio.NewWriterSize(w, 256<<10)
 	it := t.Events()
 	defer it.Close()

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bpftrail/bpftrail/internal/ctftrace"
+	"github.com/bpftrail/bpftrail/internal/engine"
 	"github.com/bpftrail/bpftrail/internal/probe"
 	"github.com/bpftrail/bpftrail/internal/resolve"
 	"github.com/bpftrail/bpftrail/internal/tracefs"
@@ -66,20 +66,12 @@ are recorded with.`,
 				if !verbose {
 					continue
 				}
-				f, err := fsys.Format(ev.Category, ev.Name)
+				fields, err := engine.TracepointFields(fsys, ev.Category, ev.Name)
 				if err != nil {
 					return err
 				}
-				s, err := resolve.Schema(f, resolve.Options{})
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(out, "    pid\tint32\t(builtin)\n    tid\tint32\t(builtin)\n    comm\tstring\t(builtin)\n    cpu\tuint32\t(builtin)\n")
-				typ := ctftrace.Type(s)
-				for i, fl := range s.Fields {
-					_ = i
-					ct := typ.Field(ctftrace.FieldName(fl.Name))
-					fmt.Fprintf(out, "    %s\t%s\t%s\n", fl.Name, typeName(ct.Type), fl.CType)
+				for _, fl := range append(append([]engine.FieldInfo(nil), engine.Builtins...), fields...) {
+					fmt.Fprintf(out, "    %s\t%s\t%s\n", fl.Name, fl.Type, fl.CType)
 				}
 			}
 			return nil

@@ -9,15 +9,15 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/bpftrail/bpftrail/internal/command"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "0.1.0"
 
 func main() {
-	if os.Getenv(waitExecEnv) != "" {
-		waitExec() // never returns
-	}
+	command.Init() // in a command held for a session, waits and execs it
 	root := newRoot()
 	if err := root.Execute(); err != nil {
 		var ee *exitError

@@ -15,7 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bpftrail/bpftrail/ctf"
-	"github.com/bpftrail/bpftrail/internal/ctftrace"
+	"github.com/bpftrail/bpftrail/internal/symbolize"
+	"github.com/bpftrail/bpftrail/internal/tracedir"
 )
 
 func newPrint() *cobra.Command {
@@ -81,7 +82,7 @@ func printTrace(dir string, asJSON bool, stdout, stderr io.Writer) error {
 	if err := t.Check(); err != nil {
 		fmt.Fprintf(stderr, "bpftrail: warning: %s (read up to the last complete packet; bpftrail recover %s repairs it)\n", oneLine(err), dir)
 	}
-	syms, err := ctftrace.LoadSymbols(dir)
+	syms, err := loadSymbols(dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "bpftrail: warning: stacks stay addresses: %v\n", err)
 	}
@@ -141,7 +142,7 @@ func clockText(ns int64) string {
 	return time.Unix(0, ns).UTC().Format("2006-01-02 15:04:05.000000000")
 }
 
-func appendText(b []byte, ev *ctf.Event, prev int64, first bool, syms *ctftrace.Symbols) []byte {
+func appendText(b []byte, ev *ctf.Event, prev int64, first bool, syms *symbolize.Table) []byte {
 	b = append(b, '[')
 	b = time.Unix(0, ev.Ns).UTC().AppendFormat(b, "15:04:05.000000000")
 	b = append(b, "] "...)
@@ -204,17 +205,17 @@ func eventPID(ev *ctf.Event) int {
 }
 
 // stackFrames names the addresses of a stack field.
-func stackFrames(ev *ctf.Event, name string, v ctf.Value, syms *ctftrace.Symbols) []string {
+func stackFrames(ev *ctf.Event, name string, v ctf.Value, syms *symbolize.Table) []string {
 	out := make([]string, 0, len(v.Elems))
 	for _, e := range v.Elems {
-		out = append(out, syms.Frame(eventPID(ev), name == "_ustack", e.Uint))
+		out = append(out, syms.Frame(eventPID(ev), name == "_ustack", e.Uint).String())
 	}
 	return out
 }
 
 // appendPayloadWithStacks renders the payload with stack addresses shown as
 // the frames the recording symbolized.
-func appendPayloadWithStacks(b []byte, ev *ctf.Event, syms *ctftrace.Symbols) []byte {
+func appendPayloadWithStacks(b []byte, ev *ctf.Event, syms *symbolize.Table) []byte {
 	b = append(b, "{ "...)
 	for i, f := range ev.Payload.Type.Fields {
 		if i >= len(ev.Payload.Elems) {
@@ -251,7 +252,7 @@ type jsonEvent struct {
 	Context     any    `json:"context,omitempty"`
 }
 
-func appendJSON(b []byte, ev *ctf.Event, syms *ctftrace.Symbols) ([]byte, error) {
+func appendJSON(b []byte, ev *ctf.Event, syms *symbolize.Table) ([]byte, error) {
 	je := jsonEvent{TimestampNs: ev.Ns, Name: ev.Class.Name, Fields: ctf.Fields{}}
 	if ev.CPU >= 0 {
 		cpu := ev.CPU
@@ -317,4 +318,14 @@ after recover it reads everything that was complete.`,
 			return nil
 		},
 	}
+}
+
+// loadSymbols reads the trace's symbol table; a trace without one gives nil.
+func loadSymbols(dir string) (*symbolize.Table, error) {
+	t := symbolize.NewTable()
+	ok, err := tracedir.ReadJSON(dir, tracedir.Symbols, t)
+	if !ok {
+		return nil, err
+	}
+	return t, nil
 }

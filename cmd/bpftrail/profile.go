@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,12 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bpftrail/bpftrail/ctf"
-	"github.com/bpftrail/bpftrail/internal/bpfgen"
 	"github.com/bpftrail/bpftrail/internal/engine"
-	"github.com/bpftrail/bpftrail/internal/event"
-	"github.com/bpftrail/bpftrail/internal/profile"
-	"github.com/bpftrail/bpftrail/internal/symbolize"
 )
 
 type profileFlags struct {
@@ -25,28 +19,32 @@ type profileFlags struct {
 	duration time.Duration
 	kernel   bool
 	user     bool
-	output   string
+	outputs  []string
 }
 
 func newProfile() *cobra.Command {
 	var f profileFlags
 	c := &cobra.Command{
-		Use:   "profile [-F HZ] [-p PID | -a] [-d DURATION | -- COMMAND] [--kernel] [--user] -o FILE",
+		Use:   "profile [-F HZ] [-p PID | -a] [-d DURATION | -- COMMAND] [--kernel] [--user] -o FILE [-o FILE...]",
 		Short: "Sample on-CPU stacks into a pprof profile, folded stacks or a CTF trace",
 		Long: `profile samples the stacks of running threads on every CPU, HZ times a
 second (software CPU clock), for a process (-p), a command and its children,
-or every process (-a). Stacks are symbolized at the end (process mappings are
+or every process (-a). The samples are recorded as a CTF trace of
+profile:hz:HZ events with their user and kernel stacks (as record --stack
+records them); the stacks are symbolized at the end (process mappings are
 read when a process is first seen, so processes that exited still resolve):
 the kernel through /proc/kallsyms, user code through ELF symbol tables,
 MiniDebugInfo (.gnu_debugdata) and build-id debug files; code with no symbol
 (JIT, stripped) shows as module+offset.
 
-The output format follows -o: FILE.pb.gz (pprof: go tool pprof -http :8080
-FILE.pb.gz), FILE.folded (flamegraph.pl, speedscope), or a directory for a
-CTF trace of the samples with their stacks.`,
+Each -o names an output, its format following the name: FILE.pb.gz (pprof:
+go tool pprof -http :8080 FILE.pb.gz), FILE.folded (flamegraph.pl,
+speedscope), or a directory for the CTF trace itself. The profile and folded
+outputs are what "bpftrail convert TRACE --to pprof|folded" makes of the
+trace, byte for byte.`,
 		Example: `  bpftrail profile -F 99 -d 10s -a -o all.pb.gz
   bpftrail profile -o build.folded -- make -j2
-  bpftrail profile -p 1234 --user -d 30s -o app-trace`,
+  bpftrail profile -p 1234 --user -d 30s -o app-trace -o app.pb.gz`,
 		RunE: func(c *cobra.Command, args []string) error { return runProfile(c, f, args) },
 	}
 	fl := c.Flags()
@@ -56,224 +54,87 @@ CTF trace of the samples with their stacks.`,
 	fl.DurationVarP(&f.duration, "duration", "d", 0, "stop after this long")
 	fl.BoolVar(&f.kernel, "kernel", false, "kernel stacks (default: both)")
 	fl.BoolVar(&f.user, "user", false, "user stacks (default: both)")
-	fl.StringVarP(&f.output, "output", "o", "profile.pb.gz", "FILE.pb.gz, FILE.folded, or a trace directory")
+	fl.StringArrayVarP(&f.outputs, "output", "o", []string{"profile.pb.gz"}, "FILE.pb.gz, FILE.folded, or a trace directory (repeatable)")
 	return c
 }
 
-// sampleSink keeps the samples and snapshots each process's mappings the
-// first time one of its samples arrives.
-type sampleSink struct {
-	samples []profile.Sample
-	procs   map[int]*symbolize.Process
-	lost    uint64
-}
-
-func (s *sampleSink) WriteRecord(rec []byte) error {
-	if len(rec) < bpfgen.SampleSize {
-		return nil
-	}
-	le := binary.LittleEndian
-	smp := profile.Sample{
-		PID:  int(le.Uint32(rec[event.OffPID:])),
-		TID:  int(le.Uint32(rec[event.OffTID:])),
-		CPU:  int(le.Uint32(rec[event.OffCPU:])),
-		Time: le.Uint64(rec[event.OffTime:]),
-	}
-	comm := rec[event.OffComm : event.OffComm+16]
-	if i := strings.IndexByte(string(comm), 0); i >= 0 {
-		comm = comm[:i]
-	}
-	smp.Comm = string(comm)
-	frames := func(lenOff, off int) []uint64 {
-		n := int64(le.Uint64(rec[lenOff:]))
-		if n <= 0 {
-			return nil
-		}
-		k := min(int(n)/8, bpfgen.MaxFrames)
-		out := make([]uint64, 0, k)
-		for i := 0; i < k; i++ {
-			a := le.Uint64(rec[off+8*i:])
-			if a == 0 {
-				break
+// profileOutputs splits -o into the trace directory (at most one) and the
+// files converted from it, by format.
+func profileOutputs(outputs []string) (dir string, files [][2]string, err error) {
+	for _, o := range outputs {
+		switch {
+		case strings.HasSuffix(o, ".pb.gz"), strings.HasSuffix(o, ".pprof"), strings.HasSuffix(o, ".pb"):
+			files = append(files, [2]string{"pprof", o})
+		case strings.HasSuffix(o, ".folded"), strings.HasSuffix(o, ".txt"):
+			files = append(files, [2]string{"folded", o})
+		case dir != "":
+			return "", nil, fmt.Errorf("-o %s: only one trace directory (already %s)", o, dir)
+		default:
+			if _, err := os.Stat(filepath.Join(o, "metadata")); err == nil {
+				return "", nil, fmt.Errorf("%s already holds a trace; choose another -o", o)
 			}
-			out = append(out, a)
-		}
-		return out
-	}
-	smp.User = frames(bpfgen.SampleOffUserLen, bpfgen.SampleOffUser)
-	smp.Kernel = frames(bpfgen.SampleOffKernLen, bpfgen.SampleOffKern)
-	if len(smp.User) > 0 && smp.PID > 0 {
-		if _, ok := s.procs[smp.PID]; !ok {
-			p, err := symbolize.NewProcess(smp.PID)
-			if err != nil {
-				p = nil // exited already: its frames show as addresses
-			}
-			s.procs[smp.PID] = p
+			dir = o
 		}
 	}
-	s.samples = append(s.samples, smp)
-	return nil
-}
-
-func (s *sampleSink) AddDiscarded(cpu int, n uint64, ts uint64) error {
-	s.lost += n
-	return nil
-}
-
-// symbolizer resolves addresses with the process snapshots and kallsyms.
-type symbolizer struct {
-	procs  map[int]*symbolize.Process
-	kernel *symbolize.Kernel
-}
-
-func (z *symbolizer) User(pid int, addr uint64) symbolize.Frame {
-	if p := z.procs[pid]; p != nil {
-		return p.Symbolize(addr)
-	}
-	return symbolize.Frame{Addr: addr, Module: "[unknown]", ModuleOffset: addr}
-}
-
-func (z *symbolizer) Kernel(addr uint64) symbolize.Frame {
-	if z.kernel != nil {
-		return z.kernel.Symbolize(addr)
-	}
-	return symbolize.Frame{Addr: addr, Module: "[kernel]", ModuleOffset: addr}
+	return dir, files, nil
 }
 
 func runProfile(c *cobra.Command, f profileFlags, args []string) error {
 	if len(args) > 0 && c.ArgsLenAtDash() != 0 {
 		return fmt.Errorf("unexpected argument %q: put a command after --", args[0])
 	}
-	format := profileFormat(f.output)
-	if format == "ctf" {
-		if _, err := os.Stat(filepath.Join(f.output, "metadata")); err == nil {
-			return fmt.Errorf("%s already holds a trace; choose another -o", f.output)
-		}
+	if f.freq <= 0 || f.freq > 10000 {
+		return fmt.Errorf("-F %d: the sampling frequency must be between 1 and 10000 Hz", f.freq)
 	}
-	cfg := engine.ProfileConfig{Freq: f.freq, User: f.user, Kernel: f.kernel}
 	if len(args) == 0 && !f.all && f.pid == 0 {
 		return fmt.Errorf("say what to profile: -p PID, -a (every process) or -- COMMAND")
 	}
-	var err error
-	if cfg.Target, cfg.PID, err = selectTarget(f.pid, f.all, args); err != nil {
+	dir, files, err := profileOutputs(f.outputs)
+	if err != nil {
 		return err
 	}
-	sess, err := engine.OpenProfile(cfg)
+	stack := "both"
+	if f.user != f.kernel {
+		stack = map[bool]string{true: "user", false: "kernel"}[f.user]
+	}
+	probes := engine.Probes{Specs: []string{fmt.Sprintf("profile:hz:%d", f.freq)}, Stack: stack}
+	cfg := engine.Config{Record: &probes}
+	if cfg.Target, err = engine.SelectTarget(f.pid, f.all, args); err != nil {
+		return err
+	}
+	if dir == "" {
+		// The trace is only the way to the files: keep it aside.
+		tmp, err := os.MkdirTemp("", "bpftrail-profile-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = filepath.Join(tmp, "trace")
+	}
+	sess, err := engine.Open(cfg)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	sink := &sampleSink{procs: map[int]*symbolize.Process{}}
-	col, err := sess.Collector(sink)
-	if err != nil {
-		return err
-	}
-	defer col.Close()
-	r, err := startRun(args, cfg.Target == bpfgen.TargetPids, f.duration, sess)
-	if err != nil {
-		return err
-	}
-	defer r.stop()
-	ctx := r.ctx
-	start := time.Now()
+	run := engine.RunOptions{Command: args, Duration: f.duration,
+		Trace: &engine.TraceOutput{Dir: dir, Options: traceOptions("bpftrail_command", strings.Join(os.Args, " "))}}
 	if len(args) == 0 && f.duration == 0 && isTerminal(os.Stderr) {
-		fmt.Fprintln(os.Stderr, "Sampling... Hit Ctrl-C to end.")
+		run.Started = func() { fmt.Fprintln(os.Stderr, "Sampling... Hit Ctrl-C to end.") }
 	}
-	if err := sess.Run(ctx, col); err != nil {
+	res, err := sess.Run(run)
+	if err != nil {
 		return err
 	}
-	prof := &profile.Profile{Samples: sink.samples, Period: time.Second / time.Duration(f.freq), Start: start, Length: time.Since(start)}
-	kern, kerr := symbolize.LoadKernel()
-	if kerr != nil {
-		fmt.Fprintf(os.Stderr, "bpftrail: warning: kernel frames stay addresses: %v\n", kerr)
+	for _, fo := range files {
+		if err := convertTrace(dir, fo[0], fo[1], os.Stdout, os.Stderr); err != nil {
+			return err
+		}
 	}
-	prof.Symbolize(&symbolizer{procs: sink.procs, kernel: kern})
-	if err := writeProfile(prof, format, f.output); err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "bpftrail: %d samples from %d processes in %s written to %s", len(prof.Samples), len(sink.procs), prof.Length.Truncate(time.Millisecond), f.output)
-	if sink.lost > 0 {
-		fmt.Fprintf(os.Stderr, " (%d samples lost: ring buffer full)", sink.lost)
+	fmt.Fprintf(os.Stderr, "bpftrail: %d samples from %d processes in %s written to %s", res.Events, res.Processes, res.Duration.Truncate(time.Millisecond), strings.Join(f.outputs, ", "))
+	if res.Lost > 0 {
+		fmt.Fprintf(os.Stderr, " (%d samples lost: ring buffer full)", res.Lost)
 	}
 	fmt.Fprintln(os.Stderr)
+	reportEnd(os.Stderr, res)
 	return nil
-}
-
-func profileFormat(out string) string {
-	switch {
-	case strings.HasSuffix(out, ".pb.gz"), strings.HasSuffix(out, ".pprof"), strings.HasSuffix(out, ".pb"):
-		return "pprof"
-	case strings.HasSuffix(out, ".folded"), strings.HasSuffix(out, ".txt"):
-		return "folded"
-	}
-	return "ctf"
-}
-
-func writeProfile(p *profile.Profile, format, out string) error {
-	switch format {
-	case "pprof":
-		pp, err := p.PPROF()
-		if err != nil {
-			return err
-		}
-		f, err := os.Create(out)
-		if err != nil {
-			return err
-		}
-		if err := pp.Write(f); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
-	case "folded":
-		f, err := os.Create(out)
-		if err != nil {
-			return err
-		}
-		if err := p.WriteFolded(f); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
-	}
-	return writeProfileTrace(p, out)
-}
-
-// writeProfileTrace writes the samples as a CTF trace: one event per sample
-// with the symbolized stack (leaf first) as a sequence of strings.
-func writeProfileTrace(p *profile.Profile, dir string) error {
-	start := uint64(0)
-	if len(p.Samples) > 0 {
-		start = p.Samples[0].Time
-	}
-	w, err := ctf.Create(dir, ctf.Options{TracerName: "bpftrail", Clock: func() uint64 { return start },
-		ClockOffset: ctf.MonotonicOffset(), Env: []ctf.EnvValue{{Key: "bpftrail_version", Str: version}}})
-	if err != nil {
-		return err
-	}
-	ec, err := w.AddEventClass("profile:sample", ctf.Struct(
-		ctf.F("_pid", ctf.Int(32)), ctf.F("_tid", ctf.Int(32)), ctf.F("_comm", ctf.String()),
-		ctf.F("__stack_length", ctf.Uint(16)), ctf.F("_stack", ctf.Sequence(ctf.String(), "__stack_length"))))
-	if err != nil {
-		w.Close()
-		return err
-	}
-	for i := range p.Samples {
-		s := &p.Samples[i]
-		st, err := w.Stream(s.CPU)
-		if err != nil {
-			w.Close()
-			return err
-		}
-		fr := p.Frames(s)
-		enc := st.Begin(ec, s.Time).I32(int32(s.PID)).I32(int32(s.TID)).String(s.Comm).U16(uint16(len(fr)))
-		for _, f := range fr {
-			enc.String(f.String())
-		}
-		if err := enc.Commit(); err != nil {
-			w.Close()
-			return err
-		}
-	}
-	return w.Close()
 }

@@ -7,8 +7,6 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/bpftrail/bpftrail/ctf"
 )
 
 // parseSize reads sizes such as 4096, 8KiB, 64MiB, 1G.
@@ -50,29 +48,4 @@ func humanBytes(n int64) string {
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
-}
-
-// typeName describes a CTF type in a few words, for listings.
-func typeName(t *ctf.Type) string {
-	switch t.Kind {
-	case ctf.KindInteger:
-		s := fmt.Sprintf("uint%d", t.Size)
-		if t.Signed {
-			s = fmt.Sprintf("int%d", t.Size)
-		}
-		if t.Base == 16 {
-			s += " (hex)"
-		}
-		return s
-	case ctf.KindString:
-		return "string"
-	case ctf.KindArray:
-		if t.IsText() {
-			return fmt.Sprintf("char[%d]", t.Length)
-		}
-		return fmt.Sprintf("%s[%d]", typeName(t.Elem), t.Length)
-	case ctf.KindSequence:
-		return typeName(t.Elem) + "[]"
-	}
-	return t.Kind.String()
 }

@@ -8,6 +8,9 @@ import (
 
 	"github.com/bpftrail/bpftrail/internal/event"
 	"github.com/bpftrail/bpftrail/internal/filter"
+	"github.com/bpftrail/bpftrail/internal/hist"
+	"github.com/bpftrail/bpftrail/internal/record"
+	"github.com/bpftrail/bpftrail/internal/resolve"
 )
 
 // In-kernel aggregation: the program fills the record as for recording and
@@ -15,35 +18,6 @@ import (
 // builds a key from it (in the scratch value, after the record) and counts
 // in a per-CPU hash map: per key, per key and histogram bucket, or per key
 // and latency bucket with start times kept in an LRU map.
-
-// KeyPart is one member of an aggregation key: a field or builtin of the
-// record, or the event class.
-type KeyPart struct {
-	Name  string // field or builtin name; "event" for the class id
-	Int   bool   // integer (8 bytes in the key, sign-extended) or string
-	Size  int    // bytes in the key: 8 for integers, the string cap for strings
-	Class bool   // the event class id
-}
-
-// KeyStringCap is how many bytes of a string field a key keeps.
-const KeyStringCap = 64
-
-// Scheme is how a histogram bucket index is computed from a value.
-type Scheme struct {
-	Kind           SchemeKind
-	Min, Max, Step int64 // Linear
-}
-
-// SchemeKind names a bucket scheme; see package hist for the formulas.
-type SchemeKind uint8
-
-// Bucket schemes.
-const (
-	NoBuckets SchemeKind = iota
-	Log2                 // 0 → 0; [2^(i-1), 2^i) → i
-	LogLinear            // v < 8 → v; else 8*(k-2) + ((v >> (k-3)) & 7), k = floor(log2 v)
-	Linear               // v < Min → 0; [Min+j*Step, Min+(j+1)*Step) → 1+j; v ≥ Max → last
-)
 
 // AggMode selects what an aggregation program does with a record.
 type AggMode uint8
@@ -59,24 +33,16 @@ const (
 // Agg describes one aggregation program.
 type Agg struct {
 	Mode   AggMode
-	Keys   []KeyPart
-	Value  string // AggHist: the field whose value is bucketed
-	Scheme Scheme
-	Match  string // AggStart/AggEnd: the field or builtin matching starts to ends
+	Keys   record.KeyLayout
+	Value  string      // AggHist: the field whose value is bucketed
+	Scheme hist.Scheme // AggHist, AggEnd: the buckets (Log2, LogLinear or Linear)
+	Match  string      // AggStart/AggEnd: the field or builtin matching starts to ends
 
 	Counts *ebpf.Map // per-CPU hash: key (+ u32 bucket) → u64
 	Sums   *ebpf.Map // AggEnd: per-CPU hash: key → {count, sum, min, max} u64s
 	Starts *ebpf.Map // AggStart/AggEnd: LRU hash: u64 match → u64 start ns
 	Stats  *ebpf.Map // per-CPU array of u64: [0] map full, [1] starts, [2] matched
 }
-
-// Indexes of the Stats counters.
-const (
-	StatMapFull = 0
-	StatStarts  = 1
-	StatMatched = 2
-	StatCount   = 3
-)
 
 // KeySize returns the size of the key an Agg builds (a u32 bucket last for
 // histograms and latencies).
@@ -89,20 +55,12 @@ func (a *Agg) KeySize() int {
 }
 
 // SumsKeySize is the key size of the Sums map (the key without its bucket).
-func (a *Agg) SumsKeySize() int {
-	n := 0
-	for _, k := range a.Keys {
-		n += k.Size
-	}
-	if n == 0 {
-		n = 8
-	}
-	return n
-}
+func (a *Agg) SumsKeySize() int { return a.Keys.Size() }
 
-// AggProgram returns the program aggregating the records of schema s. The
-// scratch value must hold maxRecord + the key size.
-func AggProgram(s *event.Schema, m Maps, maxRecord int, o Options, a *Agg) (*ebpf.ProgramSpec, error) {
+// AggProgram returns the program aggregating the records of probe p, laid
+// out by l. The scratch value must hold maxRecord + the key size.
+func AggProgram(p *resolve.Probe, l record.Layout, m Maps, maxRecord int, o Options, a *Agg) (*ebpf.ProgramSpec, error) {
+	s := p.Event
 	g := &gen{}
 	g.emit(asm.Mov.Reg(rCtx, asm.R1))
 	if err := g.prologue(m, o); err != nil {
@@ -123,32 +81,28 @@ func AggProgram(s *event.Schema, m Maps, maxRecord int, o Options, a *Agg) (*ebp
 			need[name] = true
 		}
 	}
-	g.emit(asm.StoreImm(rRec, event.OffClass, int64(o.ClassID), asm.Word))
+	g.emit(asm.StoreImm(rRec, record.OffClass, int64(o.ClassID), asm.Word))
 	g.headerOnly(need["time"] || a.Mode == AggStart || a.Mode == AggEnd, need["cpu"], need["comm"])
-	for i := range s.Fields {
-		if !need[s.Fields[i].Name] {
-			continue
-		}
-		if err := g.field(&s.Fields[i]); err != nil {
-			return nil, fmt.Errorf("bpfgen: %s: field %s: %w", s.Name, s.Fields[i].Name, err)
-		}
+	if err := g.fields(p, l, need); err != nil {
+		return nil, err
 	}
 	if o.Filter != nil {
-		if err := g.filter(o.Filter, s); err != nil {
+		if err := g.filter(o.Filter, s, l); err != nil {
 			return nil, fmt.Errorf("bpfgen: %s: %w", s.Name, err)
 		}
 	}
 	keyOff := (maxRecord + 7) &^ 7
+	r := recordOf{s, l}
 	var err error
 	switch a.Mode {
 	case AggCount:
-		err = g.aggCount(s, a, keyOff, nil)
+		err = g.aggCount(r, a, keyOff, nil)
 	case AggHist:
-		err = g.aggHist(s, a, keyOff)
+		err = g.aggHist(r, a, keyOff)
 	case AggStart:
-		err = g.aggStart(s, a, keyOff)
+		err = g.aggStart(r, a, keyOff)
 	case AggEnd:
-		err = g.aggEnd(s, a, keyOff)
+		err = g.aggEnd(r, a, keyOff)
 	default:
 		err = fmt.Errorf("unknown aggregation mode %d", a.Mode)
 	}
@@ -156,12 +110,19 @@ func AggProgram(s *event.Schema, m Maps, maxRecord int, o Options, a *Agg) (*ebp
 		return nil, fmt.Errorf("bpfgen: %s: %w", s.Name, err)
 	}
 	g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(labelExit), asm.Return())
-	return g.spec(s, o), nil
+	return g.spec(p), nil
+}
+
+// recordOf is a schema with its record layout: what key and value code
+// reads fields from.
+type recordOf struct {
+	s *event.Schema
+	l record.Layout
 }
 
 // loadInt loads the integer field or builtin name of the record into dst,
 // sign-extended when signed.
-func (g *gen) loadInt(s *event.Schema, name string, dst asm.Register) error {
+func (g *gen) loadInt(r recordOf, name string, dst asm.Register) error {
 	off, size, signed := 0, 0, false
 	found := false
 	for _, b := range Builtins {
@@ -170,11 +131,12 @@ func (g *gen) loadInt(s *event.Schema, name string, dst asm.Register) error {
 		}
 	}
 	if !found {
-		f, ok := s.Lookup(name)
-		if !ok || f.Kind != event.Int {
-			return fmt.Errorf("%q is not an integer field of %s", name, s.Name)
+		i := r.s.Index(name)
+		if i < 0 || r.s.Fields[i].Kind != event.Int {
+			return fmt.Errorf("%q is not an integer field of %s", name, r.s.Name)
 		}
-		off, size, signed = f.Off, f.Size, f.Signed
+		f := r.s.Fields[i]
+		off, size, signed = r.l.Off[i], f.Size, f.Signed
 	}
 	g.emit(asm.LoadMem(dst, rRec, int16(off), sizeOf(size)))
 	if signed && size < 8 {
@@ -186,7 +148,7 @@ func (g *gen) loadInt(s *event.Schema, name string, dst asm.Register) error {
 
 // buildKey writes the key parts at rec+keyOff and returns the offset after
 // them.
-func (g *gen) buildKey(s *event.Schema, a *Agg, keyOff int) (int, error) {
+func (g *gen) buildKey(r recordOf, a *Agg, keyOff int) (int, error) {
 	off := keyOff
 	if len(a.Keys) == 0 {
 		g.emit(storeImm64(rRec, int16(off), 0))
@@ -194,13 +156,13 @@ func (g *gen) buildKey(s *event.Schema, a *Agg, keyOff int) (int, error) {
 	}
 	for _, k := range a.Keys {
 		switch {
-		case k.Class:
+		case k.Kind == record.KeyClass:
 			g.emit(
-				asm.LoadMem(asm.R1, rRec, event.OffClass, asm.Word),
+				asm.LoadMem(asm.R1, rRec, record.OffClass, asm.Word),
 				asm.StoreMem(rRec, int16(off), asm.R1, asm.DWord),
 			)
-		case k.Int:
-			if err := g.loadInt(s, k.Name, asm.R1); err != nil {
+		case k.Kind == record.KeyInt:
+			if err := g.loadInt(r, k.Name, asm.R1); err != nil {
 				return 0, err
 			}
 			g.emit(asm.StoreMem(rRec, int16(off), asm.R1, asm.DWord))
@@ -209,7 +171,7 @@ func (g *gen) buildKey(s *event.Schema, a *Agg, keyOff int) (int, error) {
 			for i := 0; i < k.Size; i += 8 {
 				if i < 16 {
 					g.emit(
-						asm.LoadMem(asm.R1, rRec, int16(event.OffComm+i), asm.DWord),
+						asm.LoadMem(asm.R1, rRec, int16(record.OffComm+i), asm.DWord),
 						asm.StoreMem(rRec, int16(off+i), asm.R1, asm.DWord),
 					)
 				} else {
@@ -217,7 +179,7 @@ func (g *gen) buildKey(s *event.Schema, a *Agg, keyOff int) (int, error) {
 				}
 			}
 		default:
-			srcOff, srcSize, err := locate(s, k.Name)
+			srcOff, srcSize, err := locate(r.s, r.l, k.Name)
 			if err != nil {
 				return 0, err
 			}
@@ -247,8 +209,8 @@ func (g *gen) buildKey(s *event.Schema, a *Agg, keyOff int) (int, error) {
 // aggCount counts the key (with the bucket in R6.. already stored when
 // bucketed); bucket, when set, emits the code that stores the bucket index
 // at the key's end.
-func (g *gen) aggCount(s *event.Schema, a *Agg, keyOff int, bucket func(at int) error) error {
-	end, err := g.buildKey(s, a, keyOff)
+func (g *gen) aggCount(r recordOf, a *Agg, keyOff int, bucket func(at int) error) error {
+	end, err := g.buildKey(r, a, keyOff)
 	if err != nil {
 		return err
 	}
@@ -262,7 +224,7 @@ func (g *gen) aggCount(s *event.Schema, a *Agg, keyOff int, bucket func(at int) 
 }
 
 // increment emits map[rec+keyOff] += 1 for a per-CPU hash, inserting the key
-// when missing and counting a full map in stats[StatMapFull].
+// when missing and counting a full map in stats[record.StatMapFull].
 func (g *gen) increment(m *ebpf.Map, keyOff int, stats *ebpf.Map) {
 	insert := g.label("ins")
 	done := g.label("done")
@@ -286,7 +248,7 @@ func (g *gen) increment(m *ebpf.Map, keyOff int, stats *ebpf.Map) {
 		asm.FnMapUpdateElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, done),
 	)
-	g.stat(stats, StatMapFull)
+	g.stat(stats, record.StatMapFull)
 	g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(done))
 }
 
@@ -312,9 +274,9 @@ func (g *gen) stat(stats *ebpf.Map, idx int) {
 
 // bucketIndex turns the value in R1 into a bucket index in R1 (R2..R5 are
 // clobbered).
-func (g *gen) bucketIndex(sc Scheme, signed bool) error {
-	switch sc.Kind {
-	case Log2, LogLinear:
+func (g *gen) bucketIndex(sc hist.Scheme, signed bool) error {
+	switch sc := sc.(type) {
+	case hist.Log2, hist.LogLinear:
 		if signed {
 			pos := g.label("pos")
 			g.emit(asm.JSGE.Imm(asm.R1, 0, pos), asm.Mov.Imm(asm.R1, 0), asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(pos))
@@ -338,7 +300,7 @@ func (g *gen) bucketIndex(sc Scheme, signed bool) error {
 				asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(skip),
 			)
 		}
-		if sc.Kind == Log2 {
+		if _, ok := sc.(hist.Log2); ok {
 			g.emit(asm.Add.Imm(asm.R2, 1), asm.Mov.Reg(asm.R1, asm.R2), asm.Ja.Label(done))
 		} else {
 			small := g.label("small")
@@ -362,11 +324,11 @@ func (g *gen) bucketIndex(sc Scheme, signed bool) error {
 			asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(done),
 		)
 		return nil
-	case Linear:
-		if sc.Step <= 0 || sc.Max <= sc.Min {
-			return fmt.Errorf("invalid linear buckets")
+	case hist.Linear:
+		if err := sc.Validate(); err != nil {
+			return err
 		}
-		nb := int32((sc.Max-sc.Min+sc.Step-1)/sc.Step) + 2
+		nb := int32(sc.Buckets())
 		low := g.label("low")
 		high := g.label("high")
 		done := g.label("ldone")
@@ -394,13 +356,13 @@ func (g *gen) bucketIndex(sc Scheme, signed bool) error {
 	return fmt.Errorf("no bucket scheme")
 }
 
-func (g *gen) aggHist(s *event.Schema, a *Agg, keyOff int) error {
+func (g *gen) aggHist(r recordOf, a *Agg, keyOff int) error {
 	signed := false
-	if f, ok := s.Lookup(a.Value); ok {
+	if f, ok := r.s.Lookup(a.Value); ok {
 		signed = f.Signed
 	}
-	return g.aggCount(s, a, keyOff, func(at int) error {
-		if err := g.loadInt(s, a.Value, asm.R1); err != nil {
+	return g.aggCount(r, a, keyOff, func(at int) error {
+		if err := g.loadInt(r, a.Value, asm.R1); err != nil {
 			return err
 		}
 		if err := g.bucketIndex(a.Scheme, signed); err != nil {
@@ -415,16 +377,16 @@ func (g *gen) aggHist(s *event.Schema, a *Agg, keyOff int) error {
 }
 
 // matchKey stores the 8-byte match key at rec+keyOff.
-func (g *gen) matchKey(s *event.Schema, a *Agg, keyOff int) error {
-	if err := g.loadInt(s, a.Match, asm.R1); err != nil {
+func (g *gen) matchKey(r recordOf, a *Agg, keyOff int) error {
+	if err := g.loadInt(r, a.Match, asm.R1); err != nil {
 		return err
 	}
 	g.emit(asm.StoreMem(rRec, int16(keyOff), asm.R1, asm.DWord))
 	return nil
 }
 
-func (g *gen) aggStart(s *event.Schema, a *Agg, keyOff int) error {
-	if err := g.matchKey(s, a, keyOff); err != nil {
+func (g *gen) aggStart(r recordOf, a *Agg, keyOff int) error {
+	if err := g.matchKey(r, a, keyOff); err != nil {
 		return err
 	}
 	g.emit(
@@ -432,16 +394,16 @@ func (g *gen) aggStart(s *event.Schema, a *Agg, keyOff int) error {
 		asm.Mov.Reg(asm.R2, rRec),
 		asm.Add.Imm(asm.R2, int32(keyOff)),
 		asm.Mov.Reg(asm.R3, rRec),
-		asm.Add.Imm(asm.R3, event.OffTime),
+		asm.Add.Imm(asm.R3, record.OffTime),
 		asm.Mov.Imm(asm.R4, 0),
 		asm.FnMapUpdateElem.Call(),
 	)
-	g.stat(a.Stats, StatStarts)
+	g.stat(a.Stats, record.StatStarts)
 	return nil
 }
 
-func (g *gen) aggEnd(s *event.Schema, a *Agg, keyOff int) error {
-	if err := g.matchKey(s, a, keyOff); err != nil {
+func (g *gen) aggEnd(r recordOf, a *Agg, keyOff int) error {
+	if err := g.matchKey(r, a, keyOff); err != nil {
 		return err
 	}
 	// R1 = starts[match] or exit; the delta goes to fp-24.
@@ -452,7 +414,7 @@ func (g *gen) aggEnd(s *event.Schema, a *Agg, keyOff int) error {
 		asm.FnMapLookupElem.Call(),
 		asm.JEq.Imm(asm.R0, 0, labelExit),
 		asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord),
-		asm.LoadMem(asm.R1, rRec, event.OffTime, asm.DWord),
+		asm.LoadMem(asm.R1, rRec, record.OffTime, asm.DWord),
 		asm.JLT.Reg(asm.R1, asm.R2, labelExit),
 		asm.Sub.Reg(asm.R1, asm.R2),
 		asm.StoreMem(asm.RFP, -24, asm.R1, asm.DWord),
@@ -461,12 +423,28 @@ func (g *gen) aggEnd(s *event.Schema, a *Agg, keyOff int) error {
 		asm.Add.Imm(asm.R2, int32(keyOff)),
 		asm.FnMapDeleteElem.Call(),
 	)
-	g.stat(a.Stats, StatMatched)
-	end, err := g.buildKey(s, a, keyOff)
+	g.stat(a.Stats, record.StatMatched)
+	end, err := g.buildKey(r, a, keyOff)
 	if err != nil {
 		return err
 	}
-	// Summary per key: count, sum, min, max.
+	g.summary(a, keyOff)
+	// Histogram bucket of the delta.
+	g.emit(asm.LoadMem(asm.R1, asm.RFP, -24, asm.DWord))
+	if err := g.bucketIndex(a.Scheme, false); err != nil {
+		return err
+	}
+	g.emit(
+		asm.StoreMem(rRec, int16(end), asm.R1, asm.Word),
+		asm.StoreImm(rRec, int16(end+4), 0, asm.Word),
+	)
+	g.increment(a.Counts, keyOff, a.Stats)
+	return nil
+}
+
+// summary adds the delta at fp-24 to the key's {count, sum, min, max} in
+// the Sums map.
+func (g *gen) summary(a *Agg, keyOff int) {
 	ins := g.label("sins")
 	upd := g.label("supd")
 	g.emit(
@@ -519,17 +497,6 @@ func (g *gen) aggEnd(s *event.Schema, a *Agg, keyOff int) error {
 		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(noMax),
 	)
 	g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(skipSum))
-	// Histogram bucket of the delta.
-	g.emit(asm.LoadMem(asm.R1, asm.RFP, -24, asm.DWord))
-	if err := g.bucketIndex(a.Scheme, false); err != nil {
-		return err
-	}
-	g.emit(
-		asm.StoreMem(rRec, int16(end), asm.R1, asm.Word),
-		asm.StoreImm(rRec, int16(end+4), 0, asm.Word),
-	)
-	g.increment(a.Counts, keyOff, a.Stats)
-	return nil
 }
 
 // storeImm64 emits *(u64 *)(dst + off) = v (sign-extended 32-bit), which

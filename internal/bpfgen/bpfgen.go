@@ -1,8 +1,9 @@
 // Package bpfgen builds, at run time and without a compiler, the BPF
-// programs that record events: for one event schema it emits instructions
-// that fill a record (header, then each field from the probe context), run
-// the in-kernel filter over it, and copy it into the ring buffer, counting
-// per CPU the records the ring had no room for.
+// programs that record events: for one resolved probe it emits instructions
+// that fill a record (header, then each field from the probe context, at
+// the offsets of its [record.Layout]), run the in-kernel filter over it,
+// and copy it into the ring buffer, counting per CPU the records the ring
+// had no room for; or, for aggregations, update maps instead.
 //
 // Errors are returned when a schema or filter cannot be expressed; the
 // kernel verifier's own errors come from loading the returned spec.
@@ -16,6 +17,8 @@ import (
 
 	"github.com/bpftrail/bpftrail/internal/event"
 	"github.com/bpftrail/bpftrail/internal/filter"
+	"github.com/bpftrail/bpftrail/internal/record"
+	"github.com/bpftrail/bpftrail/internal/resolve"
 )
 
 // Maps are the maps the generated programs use; they are shared by every
@@ -24,31 +27,22 @@ type Maps struct {
 	Events  *ebpf.Map // BPF_MAP_TYPE_RINGBUF
 	Scratch *ebpf.Map // per-CPU array, one value of MaxRecord bytes: where a record is built
 	Lost    *ebpf.Map // per-CPU array of one u64: records the ring had no room for
-	Pids    *ebpf.Map // hash u32 tgid -> u8; the processes to record when Target is TargetPids
+	Pids    *ebpf.Map // hash u32 tgid -> u8; the processes to record when Options.Follow is set
 	Control *ebpf.Map // array of one u32: programs record only while it is non-zero
 }
-
-// Target selects which processes are recorded.
-type Target uint8
-
-// Targets.
-const (
-	TargetAll  Target = iota // every process
-	TargetPID                // the process PID (its tgid)
-	TargetPids               // the tgids in Maps.Pids (a command and its descendants)
-)
 
 // Options configure one program.
 type Options struct {
 	ClassID uint32
-	Target  Target
-	PID     uint32
-	Filter  *filter.Expr
+	// PID, when not 0, records only that process (tgid).
+	PID uint32
+	// Follow records only the processes in Maps.Pids (a command and its
+	// descendants).
+	Follow bool
+	Filter *filter.Expr
 	// Wakeup makes the ring buffer wake the reader for each record; by
 	// default records are submitted without a wake-up and the reader polls.
 	Wakeup bool
-	// Type is the program type; default ebpf.TracePoint.
-	Type ebpf.ProgramType
 }
 
 // Registers with a fixed role in the generated code.
@@ -65,11 +59,11 @@ const (
 	stackKey = -8
 )
 
-// Program returns the spec of the program recording schema s. The schema
-// must have been laid out (s.Layout) and fit in a scratch value of
-// maxRecord bytes.
-func Program(s *event.Schema, m Maps, maxRecord int, o Options) (*ebpf.ProgramSpec, error) {
-	size := s.RecordSize()
+// Program returns the spec of the program recording probe p into records
+// laid out by l, which must fit in a scratch value of maxRecord bytes.
+func Program(p *resolve.Probe, l record.Layout, m Maps, maxRecord int, o Options) (*ebpf.ProgramSpec, error) {
+	s := p.Event
+	size := l.Size
 	if size > maxRecord {
 		return nil, fmt.Errorf("bpfgen: record of %d bytes exceeds the %d-byte scratch", size, maxRecord)
 	}
@@ -88,35 +82,54 @@ func Program(s *event.Schema, m Maps, maxRecord int, o Options) (*ebpf.ProgramSp
 	} else if err := g.scratch(m); err != nil {
 		return nil, err
 	}
-	g.emit(asm.StoreImm(rRec, event.OffClass, int64(o.ClassID), asm.Word))
+	g.emit(asm.StoreImm(rRec, record.OffClass, int64(o.ClassID), asm.Word))
 	g.header()
-	for i := range s.Fields {
-		if err := g.field(&s.Fields[i]); err != nil {
-			return nil, fmt.Errorf("bpfgen: %s: field %s: %w", s.Name, s.Fields[i].Name, err)
-		}
+	if err := g.fields(p, l, nil); err != nil {
+		return nil, err
 	}
 	if direct {
 		g.submit(o)
 	} else {
-		if err := g.filter(o.Filter, s); err != nil {
+		if err := g.filter(o.Filter, s, l); err != nil {
 			return nil, fmt.Errorf("bpfgen: %s: %w", s.Name, err)
 		}
 		g.emit(asm.Mov.Imm(asm.R3, int32(size)))
 		g.output(m, o, asm.R3)
 	}
-
-	return g.spec(s, o), nil
+	return g.spec(p), nil
 }
 
-// spec wraps the generated instructions of schema s's program.
-func (g *gen) spec(s *event.Schema, o Options) *ebpf.ProgramSpec {
-	typ := o.Type
-	if typ == ebpf.UnspecifiedProgram {
-		typ = ebpf.TracePoint
+// fields emits the code that fills the fields of p at their offsets in l;
+// when need is not nil, only the fields it names.
+func (g *gen) fields(p *resolve.Probe, l record.Layout, need map[string]bool) error {
+	s := p.Event
+	for i := range s.Fields {
+		if need != nil && !need[s.Fields[i].Name] {
+			continue
+		}
+		if err := g.field(&s.Fields[i], p.Reads[i], l.Off[i]); err != nil {
+			return fmt.Errorf("bpfgen: %s: field %s: %w", s.Name, s.Fields[i].Name, err)
+		}
 	}
+	return nil
+}
+
+// ProgramType is the type of the programs of an attach target.
+func ProgramType(t resolve.Target) ebpf.ProgramType {
+	switch {
+	case t.TakesRegs():
+		return ebpf.Kprobe
+	case t.Kind == resolve.TargetPerfEvent:
+		return ebpf.PerfEvent
+	}
+	return ebpf.TracePoint
+}
+
+// spec wraps the generated instructions of p's program.
+func (g *gen) spec(p *resolve.Probe) *ebpf.ProgramSpec {
 	return &ebpf.ProgramSpec{
-		Name:         progName(s.Name),
-		Type:         typ,
+		Name:         progName(p.Event.Name),
+		Type:         ProgramType(p.Target),
 		License:      "GPL",
 		Instructions: g.insns,
 	}
@@ -152,14 +165,14 @@ func (g *gen) prologue(m Maps, o Options) error {
 		)
 	}
 	g.emit(asm.FnGetCurrentPidTgid.Call(), asm.Mov.Reg(rPidTgd, asm.R0))
-	switch o.Target {
-	case TargetPID:
+	switch {
+	case o.PID != 0:
 		g.emit(
 			asm.Mov.Reg(asm.R1, rPidTgd),
 			asm.RSh.Imm(asm.R1, 32),
 			asm.JNE.Imm(asm.R1, int32(o.PID), labelExit),
 		)
-	case TargetPids:
+	case o.Follow:
 		if m.Pids == nil {
 			return fmt.Errorf("bpfgen: no pid map")
 		}
@@ -199,21 +212,21 @@ func (g *gen) scratch(m Maps) error {
 // the pid and tid (already in a register).
 func (g *gen) headerOnly(time, cpu, comm bool) {
 	if time {
-		g.emit(asm.FnKtimeGetNs.Call(), asm.StoreMem(rRec, event.OffTime, asm.R0, asm.DWord))
+		g.emit(asm.FnKtimeGetNs.Call(), asm.StoreMem(rRec, record.OffTime, asm.R0, asm.DWord))
 	}
 	if cpu {
-		g.emit(asm.FnGetSmpProcessorId.Call(), asm.StoreMem(rRec, event.OffCPU, asm.R0, asm.Word))
+		g.emit(asm.FnGetSmpProcessorId.Call(), asm.StoreMem(rRec, record.OffCPU, asm.R0, asm.Word))
 	}
 	g.emit(
-		asm.StoreMem(rRec, event.OffTID, rPidTgd, asm.Word),
+		asm.StoreMem(rRec, record.OffTID, rPidTgd, asm.Word),
 		asm.Mov.Reg(asm.R1, rPidTgd),
 		asm.RSh.Imm(asm.R1, 32),
-		asm.StoreMem(rRec, event.OffPID, asm.R1, asm.Word),
+		asm.StoreMem(rRec, record.OffPID, asm.R1, asm.Word),
 	)
 	if comm {
 		g.emit(
 			asm.Mov.Reg(asm.R1, rRec),
-			asm.Add.Imm(asm.R1, event.OffComm),
+			asm.Add.Imm(asm.R1, record.OffComm),
 			asm.Mov.Imm(asm.R2, 16),
 			asm.FnGetCurrentComm.Call(),
 		)
@@ -224,15 +237,15 @@ func (g *gen) headerOnly(time, cpu, comm bool) {
 func (g *gen) header() {
 	g.emit(
 		asm.FnKtimeGetNs.Call(),
-		asm.StoreMem(rRec, event.OffTime, asm.R0, asm.DWord),
+		asm.StoreMem(rRec, record.OffTime, asm.R0, asm.DWord),
 		asm.FnGetSmpProcessorId.Call(),
-		asm.StoreMem(rRec, event.OffCPU, asm.R0, asm.Word),
-		asm.StoreMem(rRec, event.OffTID, rPidTgd, asm.Word),
+		asm.StoreMem(rRec, record.OffCPU, asm.R0, asm.Word),
+		asm.StoreMem(rRec, record.OffTID, rPidTgd, asm.Word),
 		asm.Mov.Reg(asm.R1, rPidTgd),
 		asm.RSh.Imm(asm.R1, 32),
-		asm.StoreMem(rRec, event.OffPID, asm.R1, asm.Word),
+		asm.StoreMem(rRec, record.OffPID, asm.R1, asm.Word),
 		asm.Mov.Reg(asm.R1, rRec),
-		asm.Add.Imm(asm.R1, event.OffComm),
+		asm.Add.Imm(asm.R1, record.OffComm),
 		asm.Mov.Imm(asm.R2, 16),
 		asm.FnGetCurrentComm.Call(),
 	)
@@ -321,132 +334,143 @@ func (g *gen) label(prefix string) string {
 	return fmt.Sprintf("%s_%d", prefix, g.labels)
 }
 
-// field emits the code that fills one field of the record.
-func (g *gen) field(f *event.Field) error {
-	switch f.Src {
-	case event.FromContext:
-		return g.copyContext(f)
-	case event.FromDataLoc:
-		// loc = *(u32 *)(ctx + off): data at ctx + (loc & 0xffff), length loc >> 16.
-		g.emit(
-			asm.LoadMem(asm.R3, rCtx, int16(f.SrcOffset), asm.Word),
-			asm.Mov.Reg(rTmp, asm.R3),
-			asm.RSh.Imm(rTmp, 16),
-			asm.And.Imm(asm.R3, 0xffff),
-			asm.Add.Reg(asm.R3, rCtx),
-		)
-		if f.Kind == event.String {
-			g.emit(
-				asm.Mov.Reg(asm.R1, rRec),
-				asm.Add.Imm(asm.R1, int32(f.Off)),
-				asm.Mov.Imm(asm.R2, int32(f.Size)),
-				asm.FnProbeReadKernelStr.Call(),
-			)
-			return nil
-		}
-		if f.Kind != event.Bytes || f.Size < 3 {
-			return fmt.Errorf("a __data_loc field must be a string or bytes")
-		}
-		// Bytes: u16 length, then up to Size-2 bytes.
-		max := int32(f.Size - 2)
-		skip := g.label("dl")
-		g.emit(
-			asm.JLE.Imm(rTmp, max, skip),
-			asm.Mov.Imm(rTmp, max),
-			asm.Mov.Reg(rTmp, rTmp).WithSymbol(skip),
-			asm.StoreMem(rRec, int16(f.Off), rTmp, asm.Half),
-			asm.Mov.Reg(asm.R1, rRec),
-			asm.Add.Imm(asm.R1, int32(f.Off+2)),
-			asm.Mov.Reg(asm.R2, rTmp),
-			asm.FnProbeReadKernel.Call(),
-		)
+// field emits the code that fills one field of the record, at off, as r
+// says.
+func (g *gen) field(f *event.Field, r resolve.Read, off int) error {
+	switch r.Src {
+	case resolve.FromContext:
+		return g.copyContext(f, r, off)
+	case resolve.FromDataLoc:
+		return g.dataLoc(f, r, off)
+	case resolve.FromUserStack, resolve.FromKernelStack:
+		g.stack(r.Src == resolve.FromUserStack, off)
 		return nil
-	case event.FromHeader:
-		// A copy of a header member (such as the current tgid).
-		g.emit(asm.LoadMem(asm.R1, rRec, int16(f.SrcOffset), sizeOf(f.Size)))
-		return g.storeN(asm.R1, f.Off, f.Size)
-	case event.FromUserStack, event.FromKernelStack:
-		flags := int32(0)
-		if f.Src == event.FromUserStack {
-			flags = 1 << 8 // BPF_F_USER_STACK
-		}
+	case resolve.FromConst:
+		g.emit(asm.LoadImm(asm.R1, r.Const, asm.DWord))
+		return g.storeN(asm.R1, off, f.Size)
+	case resolve.FromUserDeref:
 		g.emit(
-			asm.Mov.Reg(asm.R1, rCtx),
-			asm.Mov.Reg(asm.R2, rRec),
-			asm.Add.Imm(asm.R2, int32(f.Off+8)),
-			asm.Mov.Imm(asm.R3, event.StackFrames*8),
-			asm.Mov.Imm(asm.R4, flags),
-			asm.FnGetStack.Call(),
-			asm.StoreMem(rRec, int16(f.Off), asm.R0, asm.DWord),
-		)
-		return nil
-	case event.FromConst:
-		g.emit(asm.LoadImm(asm.R1, f.Const, asm.DWord))
-		return g.storeN(asm.R1, f.Off, f.Size)
-	case event.FromUserDeref:
-		g.emit(
-			asm.LoadMem(asm.R3, rCtx, int16(f.SrcOffset), asm.DWord),
-			asm.LoadImm(asm.R1, f.Disp, asm.DWord),
+			asm.LoadMem(asm.R3, rCtx, int16(r.Offset), asm.DWord),
+			asm.LoadImm(asm.R1, r.Disp, asm.DWord),
 			asm.Add.Reg(asm.R3, asm.R1),
-			asm.Mov.Reg(asm.R1, rRec),
-			asm.Add.Imm(asm.R1, int32(f.Off)),
-			asm.Mov.Imm(asm.R2, int32(f.Size)),
-			asm.FnProbeReadUser.Call(),
 		)
+		g.read(asm.FnProbeReadUser, off, f.Size)
 		return nil
-	case event.FromTask:
-		if len(f.TaskPath) == 0 {
-			return fmt.Errorf("empty task path")
-		}
-		g.emit(asm.FnGetCurrentTask.Call(), asm.Mov.Reg(asm.R3, asm.R0))
-		for _, off := range f.TaskPath[:len(f.TaskPath)-1] {
-			g.emit(
-				asm.Add.Imm(asm.R3, int32(off)),
-				asm.Mov.Reg(asm.R1, asm.RFP),
-				asm.Add.Imm(asm.R1, -32),
-				asm.Mov.Imm(asm.R2, 8),
-				asm.FnProbeReadKernel.Call(),
-				asm.LoadMem(asm.R3, asm.RFP, -32, asm.DWord),
-			)
-		}
-		g.emit(
-			asm.Add.Imm(asm.R3, int32(f.TaskPath[len(f.TaskPath)-1])),
-			asm.Mov.Reg(asm.R1, rRec),
-			asm.Add.Imm(asm.R1, int32(f.Off)),
-			asm.Mov.Imm(asm.R2, int32(f.Size)),
-			asm.FnProbeReadKernel.Call(),
-		)
-		return nil
-	case event.FromUserPtr, event.FromKernelPtr:
+	case resolve.FromTask:
+		return g.task(f, r, off)
+	case resolve.FromUserPtr, resolve.FromKernelPtr:
 		fn := asm.FnProbeReadUserStr
-		if f.Src == event.FromKernelPtr {
+		if r.Src == resolve.FromKernelPtr {
 			fn = asm.FnProbeReadKernelStr
 		}
 		// Clear the first byte so that a failed read records "".
 		g.emit(
-			asm.StoreImm(rRec, int16(f.Off), 0, asm.Byte),
-			asm.LoadMem(asm.R3, rCtx, int16(f.SrcOffset), asm.DWord),
-			asm.Mov.Reg(asm.R1, rRec),
-			asm.Add.Imm(asm.R1, int32(f.Off)),
-			asm.Mov.Imm(asm.R2, int32(f.Size)),
-			fn.Call(),
+			asm.StoreImm(rRec, int16(off), 0, asm.Byte),
+			asm.LoadMem(asm.R3, rCtx, int16(r.Offset), asm.DWord),
 		)
+		g.read(fn, off, f.Size)
 		return nil
 	}
-	return fmt.Errorf("unsupported source %d", f.Src)
+	return fmt.Errorf("unsupported source %d", r.Src)
 }
 
-// copyContext copies Size bytes at SrcOffset of the context into the record
-// with aligned loads (the verifier requires context loads to be aligned).
-func (g *gen) copyContext(f *event.Field) error {
-	src, dst, n := f.SrcOffset, f.Off, f.Size
-	if f.Kind == event.Int && (f.SrcSize > f.Size || f.Shift > 0) {
+// read emits fn(rec+off, size, R3): a probe-read helper copying from the
+// address in R3.
+func (g *gen) read(fn asm.BuiltinFunc, off, size int) {
+	g.emit(
+		asm.Mov.Reg(asm.R1, rRec),
+		asm.Add.Imm(asm.R1, int32(off)),
+		asm.Mov.Imm(asm.R2, int32(size)),
+		fn.Call(),
+	)
+}
+
+// dataLoc copies the data a __data_loc u32 points to: a string, or bytes
+// after a u16 length.
+func (g *gen) dataLoc(f *event.Field, r resolve.Read, off int) error {
+	// loc = *(u32 *)(ctx + off): data at ctx + (loc & 0xffff), length loc >> 16.
+	g.emit(
+		asm.LoadMem(asm.R3, rCtx, int16(r.Offset), asm.Word),
+		asm.Mov.Reg(rTmp, asm.R3),
+		asm.RSh.Imm(rTmp, 16),
+		asm.And.Imm(asm.R3, 0xffff),
+		asm.Add.Reg(asm.R3, rCtx),
+	)
+	if f.Kind == event.String {
+		g.read(asm.FnProbeReadKernelStr, off, f.Size)
+		return nil
+	}
+	if f.Kind != event.Bytes || f.Size < 3 {
+		return fmt.Errorf("a __data_loc field must be a string or bytes")
+	}
+	// Bytes: u16 length, then up to Size-2 bytes.
+	max := int32(f.Size - 2)
+	skip := g.label("dl")
+	g.emit(
+		asm.JLE.Imm(rTmp, max, skip),
+		asm.Mov.Imm(rTmp, max),
+		asm.Mov.Reg(rTmp, rTmp).WithSymbol(skip),
+		asm.StoreMem(rRec, int16(off), rTmp, asm.Half),
+		asm.Mov.Reg(asm.R1, rRec),
+		asm.Add.Imm(asm.R1, int32(off+2)),
+		asm.Mov.Reg(asm.R2, rTmp),
+		asm.FnProbeReadKernel.Call(),
+	)
+	return nil
+}
+
+// stack fills a stack slot at off: bpf_get_stack's byte count (or error),
+// then the addresses.
+func (g *gen) stack(user bool, off int) {
+	flags := int32(0)
+	if user {
+		flags = 1 << 8 // BPF_F_USER_STACK
+	}
+	g.emit(
+		asm.Mov.Reg(asm.R1, rCtx),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(off+8)),
+		asm.Mov.Imm(asm.R3, event.StackFrames*8),
+		asm.Mov.Imm(asm.R4, flags),
+		asm.FnGetStack.Call(),
+		asm.StoreMem(rRec, int16(off), asm.R0, asm.DWord),
+	)
+}
+
+// task reads kernel memory reached from the current task through the
+// pointer chain of r.TaskPath.
+func (g *gen) task(f *event.Field, r resolve.Read, off int) error {
+	if len(r.TaskPath) == 0 {
+		return fmt.Errorf("empty task path")
+	}
+	g.emit(asm.FnGetCurrentTask.Call(), asm.Mov.Reg(asm.R3, asm.R0))
+	for _, o := range r.TaskPath[:len(r.TaskPath)-1] {
+		g.emit(
+			asm.Add.Imm(asm.R3, int32(o)),
+			asm.Mov.Reg(asm.R1, asm.RFP),
+			asm.Add.Imm(asm.R1, -32),
+			asm.Mov.Imm(asm.R2, 8),
+			asm.FnProbeReadKernel.Call(),
+			asm.LoadMem(asm.R3, asm.RFP, -32, asm.DWord),
+		)
+	}
+	g.emit(asm.Add.Imm(asm.R3, int32(r.TaskPath[len(r.TaskPath)-1])))
+	g.read(asm.FnProbeReadKernel, off, f.Size)
+	return nil
+}
+
+// copyContext copies the field's bytes at r.Offset of the context into the
+// record at dst with aligned loads (the verifier requires context loads to
+// be aligned).
+func (g *gen) copyContext(f *event.Field, r resolve.Read, dst int) error {
+	src, n := r.Offset, f.Size
+	if f.Kind == event.Int && (r.Size > f.Size || r.Shift > 0) {
 		// A syscall argument stored as a long, or a register: keep the low
 		// bytes (little endian), loaded as one aligned word when possible.
-		if src%8 == 0 && f.SrcSize == 8 {
+		if src%8 == 0 && r.Size == 8 {
 			g.emit(asm.LoadMem(asm.R1, rCtx, int16(src), asm.DWord))
-			if f.Shift > 0 {
-				g.emit(asm.RSh.Imm(asm.R1, int32(f.Shift)))
+			if r.Shift > 0 {
+				g.emit(asm.RSh.Imm(asm.R1, int32(r.Shift)))
 			}
 			return g.storeN(asm.R1, dst, n)
 		}

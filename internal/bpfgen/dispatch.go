@@ -8,6 +8,8 @@ import (
 
 	"github.com/bpftrail/bpftrail/internal/event"
 	"github.com/bpftrail/bpftrail/internal/filter"
+	"github.com/bpftrail/bpftrail/internal/record"
+	"github.com/bpftrail/bpftrail/internal/resolve"
 )
 
 // Syscall dispatch: many syscalls recorded through raw_syscalls:sys_enter
@@ -19,11 +21,11 @@ import (
 // each syscall is and which of its arguments are user strings. Records
 // share one layout:
 //
-//	header (event.HeaderSize) | id u64 | args u64[6] (enter) or ret u64 (exit) | string slots
+//	header (record.HeaderSize) | id u64 | args u64[6] (enter) or ret u64 (exit) | string slots
 const (
-	DispatchOffID    = event.HeaderSize
-	DispatchOffArgs  = event.HeaderSize + 8
-	DispatchFixed    = event.HeaderSize + 8 + 48 // where string slots start
+	DispatchOffID    = record.HeaderSize
+	DispatchOffArgs  = record.HeaderSize + 8
+	DispatchFixed    = record.HeaderSize + 8 + 48 // where string slots start
 	DispatchMaxSlots = 3
 	// DispatchEntrySize is the size of a table value: u32 class+1, u8 slots, u8 args[3].
 	DispatchEntrySize = 8
@@ -31,35 +33,37 @@ const (
 	DispatchTableSize = 1024
 )
 
-// DispatchLayout points the fields of a syscalls:sys_enter_*/sys_exit_*
-// schema into the dispatcher's record layout and returns its table entry
-// (without the class). It reports false when a field cannot be dispatched.
-func DispatchLayout(s *event.Schema, enter bool, stringSize int) (DispatchEntry, bool) {
+// DispatchLayout returns where the dispatcher's records put the fields of
+// a syscalls:sys_enter_*/sys_exit_* probe, and its table entry (without
+// the class). It reports false when a field cannot be dispatched.
+func DispatchLayout(p *resolve.Probe, enter bool, stringSize int) (record.Layout, DispatchEntry, bool) {
 	var e DispatchEntry
-	for i := range s.Fields {
-		f := &s.Fields[i]
+	l := record.Layout{Off: make([]int, len(p.Event.Fields)), Size: record.HeaderSize}
+	for i, f := range p.Event.Fields {
+		r := p.Reads[i]
+		argAt := r.Offset >= 16 && (r.Offset-16)%8 == 0
 		switch {
 		case f.Name == "__syscall_nr" && f.Kind == event.Int && f.Size <= 8:
-			f.Off = DispatchOffID
-		case f.Src == event.FromContext && f.Kind == event.Int && f.SrcOffset >= 16 && (f.SrcOffset-16)%8 == 0 && f.Size <= 8:
-			arg := (f.SrcOffset - 16) / 8
+			l.Off[i] = DispatchOffID
+		case r.Src == resolve.FromContext && f.Kind == event.Int && argAt && f.Size <= 8:
+			arg := (r.Offset - 16) / 8
 			if enter && arg > 5 || !enter && arg > 0 {
-				return e, false
+				return l, e, false
 			}
-			f.Off = DispatchOffArgs + 8*arg
-		case enter && f.Src == event.FromUserPtr && f.SrcOffset >= 16 && (f.SrcOffset-16)%8 == 0:
+			l.Off[i] = DispatchOffArgs + 8*arg
+		case enter && r.Src == resolve.FromUserPtr && argAt && f.Size == stringSize:
 			if e.Slots >= DispatchMaxSlots {
-				return e, false
+				return l, e, false
 			}
-			e.Args[e.Slots] = uint8((f.SrcOffset - 16) / 8)
-			f.Off, f.Size = DispatchFixed+int(e.Slots)*stringSize, stringSize
+			e.Args[e.Slots] = uint8((r.Offset - 16) / 8)
+			l.Off[i] = DispatchFixed + int(e.Slots)*stringSize
 			e.Slots++
 		default:
-			return e, false
+			return l, e, false
 		}
+		l.Size = max(l.Size, l.Off[i]+f.Size)
 	}
-	s.Dispatched = true
-	return e, true
+	return l, e, true
 }
 
 // DispatchEntry is the table value for one syscall.
@@ -115,7 +119,7 @@ func Dispatcher(enter bool, m Maps, table *ebpf.Map, stringSize, maxRecord int, 
 	g.emit(
 		asm.LoadMem(asm.R1, rTmp, 0, asm.Word),
 		asm.Add.Imm(asm.R1, -1),
-		asm.StoreMem(rRec, event.OffClass, asm.R1, asm.Word),
+		asm.StoreMem(rRec, record.OffClass, asm.R1, asm.Word),
 	)
 	g.header()
 	// id and arguments (or ret): the raw tracepoint record has id at 8 and
@@ -131,7 +135,7 @@ func Dispatcher(enter bool, m Maps, table *ebpf.Map, stringSize, maxRecord int, 
 		)
 	}
 	if o.Filter != nil {
-		if err := g.filter(o.Filter, &event.Schema{}); err != nil {
+		if err := g.filter(o.Filter, &event.Schema{}, record.Layout{}); err != nil {
 			return nil, fmt.Errorf("bpfgen: syscall dispatcher: %w", err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bpftrail/bpftrail/internal/event"
 	"github.com/bpftrail/bpftrail/internal/filter"
+	"github.com/bpftrail/bpftrail/internal/record"
 )
 
 // Builtins are the names every schema offers to filters besides its own
@@ -16,10 +17,10 @@ var Builtins = []struct {
 	Info filter.FieldInfo
 	Off  int
 }{
-	{filter.FieldInfo{Name: "pid", Type: filter.Int, Size: 4, Signed: true}, event.OffPID},
-	{filter.FieldInfo{Name: "tid", Type: filter.Int, Size: 4, Signed: true}, event.OffTID},
-	{filter.FieldInfo{Name: "comm", Type: filter.String, Size: 16}, event.OffComm},
-	{filter.FieldInfo{Name: "cpu", Type: filter.Int, Size: 4}, event.OffCPU},
+	{filter.FieldInfo{Name: "pid", Type: filter.Int, Size: 4, Signed: true}, record.OffPID},
+	{filter.FieldInfo{Name: "tid", Type: filter.Int, Size: 4, Signed: true}, record.OffTID},
+	{filter.FieldInfo{Name: "comm", Type: filter.String, Size: 16}, record.OffComm},
+	{filter.FieldInfo{Name: "cpu", Type: filter.Int, Size: 4}, record.OffCPU},
 }
 
 // FilterFields returns what a filter on schema s may name: the builtins,
@@ -40,59 +41,60 @@ func FilterFields(s *event.Schema) filter.Fields {
 	return out
 }
 
-// locate returns the record offset and size of the field a filter names.
-func locate(s *event.Schema, name string) (off, size int, err error) {
+// locate returns the record offset and size of the field or builtin a
+// filter or key names.
+func locate(s *event.Schema, l record.Layout, name string) (off, size int, err error) {
 	for _, b := range Builtins {
 		if b.Info.Name == name {
 			n := b.Info.Size
 			return b.Off, n, nil
 		}
 	}
-	if f, ok := s.Lookup(name); ok {
-		return f.Off, f.Size, nil
+	if i := s.Index(name); i >= 0 {
+		return l.Off[i], s.Fields[i].Size, nil
 	}
 	return 0, 0, fmt.Errorf("filter field %q is not in the record", name)
 }
 
 // filter emits code that jumps to the exit (dropping the record) unless the
 // filter holds for the record in rRec.
-func (g *gen) filter(e *filter.Expr, s *event.Schema) error {
-	return g.jump(e, s, false, labelExit)
+func (g *gen) filter(e *filter.Expr, s *event.Schema, l record.Layout) error {
+	return g.jump(e, s, l, false, labelExit)
 }
 
 // jump emits code that jumps to target when e evaluates to want, and falls
 // through otherwise.
-func (g *gen) jump(e *filter.Expr, s *event.Schema, want bool, target string) error {
+func (g *gen) jump(e *filter.Expr, s *event.Schema, l record.Layout, want bool, target string) error {
 	switch e.Op {
 	case filter.OpNot:
-		return g.jump(e.L, s, !want, target)
+		return g.jump(e.L, s, l, !want, target)
 	case filter.OpAnd, filter.OpOr:
 		// (a && b) is false when a is false or b is false; true when both
 		// are. (a || b) is the dual.
 		short := e.Op == filter.OpOr // the value that decides after L alone
 		if want == short {
-			if err := g.jump(e.L, s, want, target); err != nil {
+			if err := g.jump(e.L, s, l, want, target); err != nil {
 				return err
 			}
-			return g.jump(e.R, s, want, target)
+			return g.jump(e.R, s, l, want, target)
 		}
 		skip := g.label("f")
-		if err := g.jump(e.L, s, short, skip); err != nil {
+		if err := g.jump(e.L, s, l, short, skip); err != nil {
 			return err
 		}
-		if err := g.jump(e.R, s, want, target); err != nil {
+		if err := g.jump(e.R, s, l, want, target); err != nil {
 			return err
 		}
 		g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(skip))
 		return nil
 	case filter.OpCmp:
-		return g.compare(e.Cmp, s, want, target)
+		return g.compare(e.Cmp, s, l, want, target)
 	}
 	return fmt.Errorf("unknown filter node %v", e.Op)
 }
 
-func (g *gen) compare(c *filter.Compare, s *event.Schema, want bool, target string) error {
-	off, size, err := locate(s, c.Field.Name)
+func (g *gen) compare(c *filter.Compare, s *event.Schema, l record.Layout, want bool, target string) error {
+	off, size, err := locate(s, l, c.Field.Name)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,8 @@
 // Package collect drains the ring buffer that recording programs write to,
-// in batches and without a wake-up per event, hands each record to a sink,
-// and turns the programs' per-CPU counts of records the ring had no room for
-// into discarded-event reports. Nothing is dropped silently.
+// in batches and without a wake-up per event, decodes each record once
+// (package record) and hands it to a sink, and turns the programs' per-CPU
+// counts of records the ring had no room for into discarded-event reports.
+// Nothing is dropped silently.
 package collect
 
 import (
@@ -14,12 +15,36 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
+
+	"github.com/bpftrail/bpftrail/internal/record"
 )
 
-// Sink receives records and losses. Records are borrowed for the call.
-type Sink interface {
-	WriteRecord(rec []byte) error
-	AddDiscarded(cpu int, n uint64, ts uint64) error
+// Ring is what the collector reads records from: a *ringbuf.Reader, or a
+// stand-in in tests.
+type Ring interface {
+	// ReadInto reads the next record into rec, reusing its buffer; it
+	// returns os.ErrDeadlineExceeded when the ring is empty and the
+	// deadline has passed.
+	ReadInto(rec *ringbuf.Record) error
+	// AvailableBytes is the number of bytes in the ring not yet read.
+	AvailableBytes() int
+	SetDeadline(t time.Time)
+	Close() error
+}
+
+// Losses reads the programs' per-CPU counts of records the ring had no
+// room for (running totals).
+type Losses func() ([]uint64, error)
+
+// MapLosses reads the loss counters from a per-CPU array of one u64.
+func MapLosses(m *ebpf.Map) Losses {
+	return func() ([]uint64, error) {
+		var vals []uint64
+		if err := m.Lookup(uint32(0), &vals); err != nil {
+			return nil, err
+		}
+		return vals, nil
+	}
 }
 
 // Stats are the collector's counters; they may be read while it runs.
@@ -29,33 +54,44 @@ type Stats struct {
 	Lost    atomic.Uint64
 }
 
-// Collector reads one ring buffer and one per-CPU loss counter.
+// Collector reads one ring and one set of loss counters.
 type Collector struct {
-	rd    *ringbuf.Reader
-	lost  *ebpf.Map
-	sink  Sink
-	poll  time.Duration
-	prev  []uint64
-	Stats Stats
+	ring   Ring
+	losses Losses
+	dec    *record.Decoder
+	sink   record.Sink
+	poll   time.Duration
+	prev   []uint64
+	Stats  Stats
 
-	records, bytes uint64 // not yet published
+	records, bytes uint64   // not yet published
+	perClass       []uint64 // records per class id
 }
 
 // DefaultPoll is how often the ring is drained.
 const DefaultPoll = 10 * time.Millisecond
 
-// New returns a collector of the ring buffer events and the loss counter
-// lost (a per-CPU array with one u64), feeding sink. poll is the interval
-// between drains (DefaultPoll when 0).
-func New(events, lost *ebpf.Map, sink Sink, poll time.Duration) (*Collector, error) {
+// New returns a collector of the ring buffer map events and the loss
+// counter map lost, decoding records of dec's classes into sink. poll is
+// the interval between drains (DefaultPoll when 0).
+func New(events, lost *ebpf.Map, dec *record.Decoder, sink record.Sink, poll time.Duration) (*Collector, error) {
 	rd, err := ringbuf.NewReader(events)
 	if err != nil {
 		return nil, fmt.Errorf("collect: %w", err)
 	}
+	var losses Losses
+	if lost != nil {
+		losses = MapLosses(lost)
+	}
+	return NewFrom(rd, losses, dec, sink, poll), nil
+}
+
+// NewFrom returns a collector of ring and losses (nil: none).
+func NewFrom(ring Ring, losses Losses, dec *record.Decoder, sink record.Sink, poll time.Duration) *Collector {
 	if poll <= 0 {
 		poll = DefaultPoll
 	}
-	return &Collector{rd: rd, lost: lost, sink: sink, poll: poll}, nil
+	return &Collector{ring: ring, losses: losses, dec: dec, sink: sink, poll: poll, perClass: make([]uint64, len(dec.Classes))}
 }
 
 // Run drains the ring until ctx is done, then returns; call Drain after the
@@ -68,24 +104,23 @@ func New(events, lost *ebpf.Map, sink Sink, poll time.Duration) (*Collector, err
 func (c *Collector) Run(ctx context.Context) error {
 	var rec ringbuf.Record
 	// A deadline in the past: reads never block, the ticker paces them.
-	c.rd.SetDeadline(time.Unix(1, 0))
+	c.ring.SetDeadline(time.Unix(1, 0))
 	t := time.NewTicker(c.poll)
 	defer t.Stop()
 	for {
-		budget := c.rd.AvailableBytes()
+		budget := c.ring.AvailableBytes()
 		for consumed := 0; consumed < budget; {
-			err := c.rd.ReadInto(&rec)
-			if err == nil {
-				consumed += 8 + (len(rec.RawSample)+7)&^7
-				if err := c.record(rec.RawSample); err != nil {
-					return err
-				}
-				continue
-			}
+			err := c.ring.ReadInto(&rec)
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				break
 			}
-			return fmt.Errorf("collect: %w", err)
+			if err != nil {
+				return fmt.Errorf("collect: %w", err)
+			}
+			consumed += 8 + (len(rec.RawSample)+7)&^7
+			if err := c.record(rec.RawSample); err != nil {
+				return err
+			}
 		}
 		c.publish()
 		if err := c.readLost(); err != nil {
@@ -102,28 +137,32 @@ func (c *Collector) Run(ctx context.Context) error {
 // Drain reads every record left in the ring and the final loss counts.
 func (c *Collector) Drain() error {
 	var rec ringbuf.Record
-	c.rd.SetDeadline(time.Unix(1, 0))
+	c.ring.SetDeadline(time.Unix(1, 0))
 	for {
-		err := c.rd.ReadInto(&rec)
-		if err == nil {
-			if err := c.record(rec.RawSample); err != nil {
-				return err
-			}
-			continue
-		}
+		err := c.ring.ReadInto(&rec)
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			break
 		}
-		return fmt.Errorf("collect: %w", err)
+		if err != nil {
+			return fmt.Errorf("collect: %w", err)
+		}
+		if err := c.record(rec.RawSample); err != nil {
+			return err
+		}
 	}
 	c.publish()
 	return c.readLost()
 }
 
 func (c *Collector) record(b []byte) error {
+	r, err := c.dec.Decode(b)
+	if err != nil {
+		return fmt.Errorf("collect: %w", err)
+	}
 	c.records++
 	c.bytes += uint64(len(b))
-	return c.sink.WriteRecord(b)
+	c.perClass[r.Class.ID]++
+	return c.sink.WriteRecord(r)
 }
 
 // publish makes the counts of the last batch visible in Stats.
@@ -135,11 +174,11 @@ func (c *Collector) publish() {
 
 // readLost reports the growth of each CPU's loss counter since the last call.
 func (c *Collector) readLost() error {
-	if c.lost == nil {
+	if c.losses == nil {
 		return nil
 	}
-	var vals []uint64
-	if err := c.lost.Lookup(uint32(0), &vals); err != nil {
+	vals, err := c.losses()
+	if err != nil {
 		return fmt.Errorf("collect: read loss counters: %w", err)
 	}
 	for len(c.prev) < len(vals) {
@@ -157,5 +196,9 @@ func (c *Collector) readLost() error {
 	return nil
 }
 
-// Close releases the reader.
-func (c *Collector) Close() error { return c.rd.Close() }
+// PerClass returns the number of records read of each class id; read it
+// after Drain.
+func (c *Collector) PerClass() []uint64 { return c.perClass }
+
+// Close releases the ring reader.
+func (c *Collector) Close() error { return c.ring.Close() }

@@ -1,8 +1,15 @@
-// Package ctftrace maps bpftrail's event model to CTF: it declares an event
-// schema as a CTF event class and transcodes the records BPF programs write
-// into CTF events, one stream per CPU. Field names are written with one
-// leading underscore, as LTTng does, so that readers (which strip one) show
-// the names of the tracefs format file unchanged.
+// Package ctftrace maps bpftrail's event model to CTF: it declares each
+// recorded event class as a CTF event class and transcodes records (package
+// record) into CTF events, one stream per CPU. Field names are written with
+// one leading underscore, as LTTng does, so that readers (which strip one)
+// show the names of the tracefs format file unchanged.
+//
+// By default a class is written under its event's name with its fields as
+// they are. With [Options.LTTng] the kernel events of LTTng's layout
+// (package lttng) are written under LTTng's names instead (sched_switch
+// with prev_tid, syscall_entry_openat without __syscall_nr, priorities
+// without MAX_RT_PRIO), so that Trace Compass's kernel analyses read the
+// trace; the recorded events themselves are the same.
 package ctftrace
 
 import (
@@ -11,6 +18,7 @@ import (
 
 	"github.com/bpftrail/bpftrail/ctf"
 	"github.com/bpftrail/bpftrail/internal/event"
+	"github.com/bpftrail/bpftrail/internal/record"
 )
 
 // ContextType is the stream event context of every bpftrail event: the
@@ -23,86 +31,102 @@ func ContextType() *ctf.Type {
 	)
 }
 
-// FieldName is the CTF name of a schema field.
+// FieldName is the CTF name of a field.
 func FieldName(name string) string { return "_" + name }
 
-// Type returns the CTF payload type of a schema.
-func Type(s *event.Schema) *ctf.Type {
-	var fields []ctf.Field
-	for _, f := range s.Fields {
-		switch f.Kind {
-		case event.Int:
-			t := ctf.Uint(f.Size * 8)
-			if f.Signed {
-				t = ctf.Int(f.Size * 8)
-			}
-			if f.Hex {
-				t = ctf.Hex(t)
-			}
-			fields = append(fields, ctf.F(FieldName(f.Out()), t))
-		case event.Text:
-			fields = append(fields, ctf.F(FieldName(f.Out()), ctf.Text(f.Size)))
-		case event.String:
-			fields = append(fields, ctf.F(FieldName(f.Out()), ctf.String()))
-		case event.Bytes:
-			ln := "_" + FieldName(f.Out()) + "_length"
-			fields = append(fields,
-				ctf.F(ln, ctf.Uint(16)),
-				ctf.F(FieldName(f.Out()), ctf.Sequence(ctf.Hex(ctf.Uint(8)), ln)))
-		case event.Stack:
-			ln := "_" + FieldName(f.Out()) + "_length"
-			fields = append(fields,
-				ctf.F(ln, ctf.Uint(16)),
-				ctf.F(FieldName(f.Out()), ctf.Sequence(ctf.Hex(ctf.Uint(64)), ln)))
-		case event.Array:
-			e := ctf.Uint(f.ElemSize * 8)
-			if f.Signed {
-				e = ctf.Int(f.ElemSize * 8)
-			}
-			if f.Hex {
-				e = ctf.Hex(e)
-			}
-			fields = append(fields, ctf.F(FieldName(f.Out()), ctf.Array(e, f.Len)))
+// FieldType returns the CTF type of a field's value (for Bytes and Stack
+// fields, the sequence's element count is a member of its own, see
+// [Type]).
+func FieldType(f event.Field) *ctf.Type {
+	switch f.Kind {
+	case event.Int:
+		t := ctf.Uint(f.Size * 8)
+		if f.Signed {
+			t = ctf.Int(f.Size * 8)
 		}
+		if f.Hex {
+			t = ctf.Hex(t)
+		}
+		return t
+	case event.Text:
+		return ctf.Text(f.Size)
+	case event.String:
+		return ctf.String()
+	case event.Bytes:
+		return ctf.Sequence(ctf.Hex(ctf.Uint(8)), lengthName(f.Name))
+	case event.Stack:
+		return ctf.Sequence(ctf.Hex(ctf.Uint(64)), lengthName(f.Name))
+	case event.Array:
+		e := ctf.Uint(f.ElemSize * 8)
+		if f.Signed {
+			e = ctf.Int(f.ElemSize * 8)
+		}
+		if f.Hex {
+			e = ctf.Hex(e)
+		}
+		return ctf.Array(e, f.Len)
 	}
-	return ctf.Struct(fields...)
+	return nil
 }
 
-// Class is a schema declared in a trace.
-type Class struct {
-	Schema *event.Schema
-	CTF    *ctf.EventClass
-	Count  uint64 // events written
+// lengthName is the member holding the element count of a sequence field.
+func lengthName(name string) string { return "_" + FieldName(name) + "_length" }
+
+// Type returns the CTF payload type of a schema written as it is.
+func Type(s *event.Schema) *ctf.Type {
+	return plan(s, identity(s)).typ
 }
 
-// Writer writes BPF records into a CTF trace, routing each to its CPU's
-// stream. It is used by one goroutine at a time.
-type Writer struct {
+// Options tune a [Writer].
+type Options struct {
+	// LTTng writes the kernel events LTTng knows under its layout.
+	LTTng bool
 	// OnStack, when set, sees every recorded stack (user or kernel) with
 	// the process it belongs to, so that it can be symbolized later.
 	OnStack func(pid int, user bool, addrs []uint64)
-
-	w       *ctf.Writer
-	classes []*Class
-	streams []*ctf.StreamWriter
 }
 
-// NewWriter declares the schemas (class i gets id i, the id BPF programs
-// put in their records) in the CTF writer w and opens the streams of CPUs
-// 0 to cpus-1 now, so that their first packets start before any event.
-func NewWriter(w *ctf.Writer, schemas []*event.Schema, cpus int) (*Writer, error) {
-	tw := &Writer{w: w}
+// Class is a recorded class as declared in a trace.
+type Class struct {
+	Record *record.Class
+	CTF    *ctf.EventClass
+	outs   []out
+}
+
+// Writer writes records into a CTF trace, routing each to its CPU's
+// stream. It is used by one goroutine at a time.
+type Writer struct {
+	w       *ctf.Writer
+	opts    Options
+	classes []*Class
+	streams []*ctf.StreamWriter
+	stack   []uint64
+}
+
+// NewWriter declares the classes (by their id) in the CTF writer w and
+// opens the streams of CPUs 0 to cpus-1 now, so that their first packets
+// start before any event.
+func NewWriter(w *ctf.Writer, classes []*record.Class, cpus int, opts Options) (*Writer, error) {
+	tw := &Writer{w: w, opts: opts}
 	for cpu := 0; cpu < cpus; cpu++ {
 		if _, err := tw.Stream(cpu); err != nil {
 			return nil, err
 		}
 	}
-	for _, s := range schemas {
-		ec, err := w.AddEventClass(s.Out(), Type(s))
+	for _, rc := range classes {
+		for len(tw.classes) <= int(rc.ID) {
+			tw.classes = append(tw.classes, nil)
+		}
+		n := identity(rc.Schema)
+		if opts.LTTng {
+			n = lttngNaming(rc.Schema)
+		}
+		p := plan(rc.Schema, n)
+		ec, err := w.AddEventClass(n.name, p.typ)
 		if err != nil {
 			return nil, err
 		}
-		tw.classes = append(tw.classes, &Class{Schema: s, CTF: ec})
+		tw.classes[rc.ID] = &Class{Record: rc, CTF: ec, outs: p.outs}
 	}
 	return tw, nil
 }
@@ -126,64 +150,57 @@ func (tw *Writer) Stream(cpu int) (*ctf.StreamWriter, error) {
 	return s, nil
 }
 
-// ErrShortRecord is returned for records smaller than their schema.
-var ErrShortRecord = fmt.Errorf("ctftrace: record shorter than its schema")
-
-// WriteRecord transcodes one BPF record (event.HeaderSize bytes of header,
-// then the schema's fields) into a CTF event.
-func (tw *Writer) WriteRecord(rec []byte) error {
-	if len(rec) < event.HeaderSize {
-		return ErrShortRecord
-	}
-	le := binary.LittleEndian
-	id := le.Uint32(rec[event.OffClass:])
-	if int(id) >= len(tw.classes) {
-		return fmt.Errorf("ctftrace: record of unknown class %d", id)
+// WriteRecord transcodes one record into a CTF event.
+func (tw *Writer) WriteRecord(r record.Record) error {
+	id := r.Class.ID
+	if int(id) >= len(tw.classes) || tw.classes[id] == nil {
+		return fmt.Errorf("ctftrace: record of undeclared class %d", id)
 	}
 	c := tw.classes[id]
-	if len(rec) < c.Schema.RecordSize() {
-		return ErrShortRecord
-	}
-	cpu := int(le.Uint32(rec[event.OffCPU:]))
-	st, err := tw.Stream(cpu)
+	st, err := tw.Stream(r.CPU())
 	if err != nil {
 		return err
 	}
-	enc := st.Begin(c.CTF, le.Uint64(rec[event.OffTime:]))
-	enc.Raw(rec[event.OffPID : event.OffPID+4]).Raw(rec[event.OffTID : event.OffTID+4]).CString(rec[event.OffComm : event.OffComm+16])
-	for i := range c.Schema.Fields {
-		f := &c.Schema.Fields[i]
-		b := rec[f.Off : f.Off+f.Size]
-		switch f.Kind {
-		case event.Int:
-			if f.Bias != 0 {
-				putInt(enc, b, f.Bias)
-			} else {
-				enc.Raw(b)
-			}
-		case event.Text, event.Array:
-			enc.Raw(b)
-		case event.String:
-			enc.CString(b)
-		case event.Stack:
-			addrs := event.StackAddrs(b)
-			enc.U16(uint16(len(addrs)))
-			for _, a := range addrs {
-				enc.U64(a)
-			}
-			if tw.OnStack != nil && len(addrs) > 0 {
-				tw.OnStack(int(le.Uint32(rec[event.OffPID:])), f.Src == event.FromUserStack, addrs)
-			}
-		case event.Bytes:
-			n := int(le.Uint16(b))
-			if n > len(b)-2 {
-				n = len(b) - 2
-			}
-			enc.U16(uint16(n)).Raw(b[2 : 2+n])
-		}
+	b := r.B
+	enc := st.Begin(c.CTF, r.Time())
+	enc.Raw(b[record.OffPID : record.OffPID+4]).Raw(b[record.OffTID : record.OffTID+4]).CString(b[record.OffComm : record.OffComm+record.CommSize])
+	for _, o := range c.outs {
+		tw.encode(enc, r, o)
 	}
-	c.Count++
 	return enc.Commit()
+}
+
+// encode writes one member of the event.
+func (tw *Writer) encode(enc *ctf.Encoder, r record.Record, o out) {
+	if o.field == headerPID {
+		enc.Raw(r.B[record.OffPID : record.OffPID+4])
+		return
+	}
+	f := &r.Class.Schema.Fields[o.field]
+	switch f.Kind {
+	case event.Int:
+		if o.bias != 0 {
+			putInt(enc, r.Raw(o.field), o.bias)
+		} else {
+			enc.Raw(r.Raw(o.field))
+		}
+	case event.Text, event.Array:
+		enc.Raw(r.Raw(o.field))
+	case event.String:
+		enc.CString(r.Raw(o.field))
+	case event.Stack:
+		tw.stack = r.Stack(o.field, tw.stack[:0])
+		enc.U16(uint16(len(tw.stack)))
+		for _, a := range tw.stack {
+			enc.U64(a)
+		}
+		if tw.opts.OnStack != nil && len(tw.stack) > 0 {
+			tw.opts.OnStack(int(r.PID()), f.Name == "ustack", tw.stack)
+		}
+	case event.Bytes:
+		v := r.Bytes(o.field)
+		enc.U16(uint16(len(v))).Raw(v)
+	}
 }
 
 // AddDiscarded records n events lost on cpu at clock value ts.
@@ -209,4 +226,30 @@ func putInt(enc *ctf.Encoder, b []byte, bias int64) {
 	default:
 		enc.U64(uint64(int64(le.Uint64(b)) + bias))
 	}
+}
+
+// TypeName describes a CTF type in a few words, for listings: int32,
+// uint64 (hex), string, char[16], uint8[] ...
+func TypeName(t *ctf.Type) string {
+	switch t.Kind {
+	case ctf.KindInteger:
+		s := fmt.Sprintf("uint%d", t.Size)
+		if t.Signed {
+			s = fmt.Sprintf("int%d", t.Size)
+		}
+		if t.Base == 16 {
+			s += " (hex)"
+		}
+		return s
+	case ctf.KindString:
+		return "string"
+	case ctf.KindArray:
+		if t.IsText() {
+			return fmt.Sprintf("char[%d]", t.Length)
+		}
+		return fmt.Sprintf("%s[%d]", TypeName(t.Elem), t.Length)
+	case ctf.KindSequence:
+		return TypeName(t.Elem) + "[]"
+	}
+	return t.Kind.String()
 }

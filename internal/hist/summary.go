@@ -113,3 +113,20 @@ func Scale(v uint64, unit string) float64 {
 	}
 	return float64(v) / float64(u.Factor)
 }
+
+// InUnit re-buckets a LogLinear histogram of nanoseconds into power-of-two
+// buckets of unit u, the way bcc's tools show latencies: each fine
+// bucket's count goes to the power-of-two bucket of its lower bound in
+// that unit.
+func InUnit(h *Histogram, u Unit) *Histogram {
+	out := &Histogram{Scheme: Log2{}, Counts: make([]uint64, Log2Buckets)}
+	for i, n := range h.Counts {
+		if n == 0 {
+			continue
+		}
+		low, _ := LogLinearRange(i)
+		j := Log2Index(low / max(u.Factor, 1))
+		out.Counts[j] = satAdd(out.Counts[j], n)
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -8,15 +9,16 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/bpftrail/bpftrail/internal/bpfgen"
+	"github.com/bpftrail/bpftrail/internal/aggregate"
 	"github.com/bpftrail/bpftrail/internal/engine"
 	"github.com/bpftrail/bpftrail/internal/hist"
+	"github.com/bpftrail/bpftrail/internal/record"
 )
 
 // Source is what a [Collector] reads on every scrape: the current
-// aggregates of one metric. An [*engine.AggSession] is one.
+// aggregates of one metric. An [*aggregate.Reader] is one.
 type Source interface {
-	Read() (*engine.Snapshot, error)
+	Read() (*aggregate.Snapshot, error)
 }
 
 // Collector is a prometheus.Collector over one Source per configured
@@ -27,7 +29,7 @@ type Collector struct {
 	families  []*family
 	mapFull   *prometheus.Desc
 	unmatched *prometheus.Desc
-	sessions  []*engine.AggSession // owned, closed by Close
+	session   *engine.Session // owned, closed by Close
 }
 
 // family is one configured metric and what exposing it needs.
@@ -50,65 +52,63 @@ type family struct {
 	lo, hi int
 }
 
-// AggConfig returns the engine configuration of a metric.
-func (m *Metric) AggConfig() engine.AggConfig {
-	cfg := engine.AggConfig{
-		Config:  engine.Config{Specs: m.Events, Filter: m.Filter},
+// Aggregation returns the engine's aggregation of a metric.
+func (m *Metric) Aggregation() engine.Aggregation {
+	a := engine.Aggregation{
+		Name:    m.Name,
+		Probes:  engine.Probes{Specs: m.Events, Filter: m.Filter},
 		By:      append([]string(nil), m.By...),
 		MaxKeys: m.MaxKeys,
 	}
 	switch m.Type {
 	case TypeCount:
-		cfg.Mode = engine.Count
+		a.Mode = aggregate.Count
 	case TypeHist:
-		cfg.Mode = engine.Hist
-		cfg.Value = m.Value
-		cfg.Scheme = bpfgen.Scheme{Kind: bpfgen.Log2}
+		a.Mode = aggregate.Hist
+		a.Value = m.Value
+		a.Scheme = hist.Log2{}
 		if m.Buckets == BucketsLinear {
-			cfg.Scheme = bpfgen.Scheme{Kind: bpfgen.Linear, Min: *m.Min, Max: *m.Max, Step: *m.Step}
+			a.Scheme = hist.Linear{Min: *m.Min, Max: *m.Max, Step: *m.Step}
 		}
 	case TypeLatency:
-		cfg.Mode = engine.Latency
-		cfg.Config.Specs = nil
-		cfg.From, cfg.To, cfg.Match = m.From, m.To, m.Match
+		a.Mode = aggregate.Latency
+		a.Probes.Specs = nil
+		a.From, a.To, a.Match = m.From, m.To, m.Match
 	}
-	return cfg
+	return a
 }
 
-// Open loads and attaches one aggregation session per metric of cfg and
-// returns a Collector over them; Close releases them. Errors name the
+// Open loads every metric of cfg into one session, attaches it and returns
+// a Collector over its aggregations; Close releases them. Errors name the
 // metric.
 func Open(cfg *Config) (*Collector, error) {
-	var sessions []*engine.AggSession
-	closeAll := func() {
-		for _, s := range sessions {
-			s.Close()
-		}
-	}
+	ec := engine.Config{}
 	for _, m := range cfg.Metrics {
-		s, err := engine.OpenAgg(m.AggConfig())
-		if err != nil {
-			closeAll()
-			return nil, cfg.errorf(m, err)
-		}
-		sessions = append(sessions, s)
+		ec.Aggregates = append(ec.Aggregates, m.Aggregation())
 	}
-	for i, s := range sessions {
-		if err := s.Attach(); err != nil {
-			closeAll()
-			return nil, cfg.errorf(cfg.Metrics[i], err)
+	sess, err := engine.Open(ec)
+	if err != nil {
+		var ae *engine.AggregationError
+		if errors.As(err, &ae) {
+			return nil, cfg.errorf(cfg.Metrics[ae.Index], ae.Err)
 		}
+		return nil, err
 	}
-	sources := make([]Source, len(sessions))
-	for i, s := range sessions {
-		sources[i] = s
+	if err := sess.Attach(); err != nil {
+		sess.Close()
+		return nil, err
+	}
+	readers := sess.Aggregates()
+	sources := make([]Source, len(readers))
+	for i, r := range readers {
+		sources[i] = r
 	}
 	c, err := New(cfg, sources)
 	if err != nil {
-		closeAll()
+		sess.Close()
 		return nil, err
 	}
-	c.sessions = sessions
+	c.session = sess
 	return c, nil
 }
 
@@ -188,14 +188,14 @@ func helpText(m *Metric) string {
 	return h
 }
 
-// Close releases the sessions that Open loaded.
+// Close releases the session that Open loaded.
 func (c *Collector) Close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, s := range c.sessions {
-		s.Close()
+	if c.session != nil {
+		c.session.Close()
+		c.session = nil
 	}
-	c.sessions = nil
 }
 
 // Describe implements prometheus.Collector.
@@ -233,7 +233,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 
 // labelValues renders a key as label values: integers in base 10, strings
 // as they are (invalid UTF-8 replaced, as Prometheus requires UTF-8).
-func labelValues(k engine.Key) []string {
+func labelValues(k record.Key) []string {
 	vals := make([]string, len(k))
 	for i, v := range k {
 		if v.IsInt {
@@ -248,7 +248,7 @@ func labelValues(k engine.Key) []string {
 // seriesKey joins label values into a map key.
 func seriesKey(vals []string) string { return strings.Join(vals, "\xff") }
 
-func (f *family) collectCounts(snap *engine.Snapshot, ch chan<- prometheus.Metric) {
+func (f *family) collectCounts(snap *aggregate.Snapshot, ch chan<- prometheus.Metric) {
 	type series struct {
 		labels []string
 		n      uint64
@@ -286,7 +286,7 @@ type bucketSeries struct {
 	buckets map[int]uint64
 }
 
-func (f *family) collectHists(snap *engine.Snapshot, ch chan<- prometheus.Metric) {
+func (f *family) collectHists(snap *aggregate.Snapshot, ch chan<- prometheus.Metric) {
 	var order []string
 	all := map[string]*bucketSeries{}
 	for _, g := range snap.Groups {

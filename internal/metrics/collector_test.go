@@ -13,19 +13,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/bpftrail/bpftrail/internal/engine"
+	"github.com/bpftrail/bpftrail/internal/aggregate"
+	"github.com/bpftrail/bpftrail/internal/record"
 )
 
 // fakeSource returns snapshots from a function.
-type fakeSource func() (*engine.Snapshot, error)
+type fakeSource func() (*aggregate.Snapshot, error)
 
-func (f fakeSource) Read() (*engine.Snapshot, error) { return f() }
+func (f fakeSource) Read() (*aggregate.Snapshot, error) { return f() }
 
-func snap(groups ...*engine.Group) fakeSource {
-	return func() (*engine.Snapshot, error) { return &engine.Snapshot{Groups: groups}, nil }
+func snap(groups ...*aggregate.Group) fakeSource {
+	return func() (*aggregate.Snapshot, error) { return &aggregate.Snapshot{Groups: groups}, nil }
 }
 
-func comm(s string) engine.Key { return engine.Key{{Name: "comm", Str: s}} }
+func comm(s string) record.Key { return record.Key{{Name: "comm", Str: s}} }
 
 // gather collects c through a registry, as a scrape does.
 func gather(t *testing.T, c prometheus.Collector) map[string]*dto.MetricFamily {
@@ -77,13 +78,13 @@ func TestMetricsCollectorCounts(t *testing.T) {
   - {name: opens_total, type: count, events: x:y, by: [comm, pid]}
   - {name: all_total, type: count, events: x:y}
 `)
-	key := func(c string, pid int64) engine.Key {
-		return engine.Key{{Name: "comm", Str: c}, {Name: "pid", Int: pid, IsInt: true}}
+	key := func(c string, pid int64) record.Key {
+		return record.Key{{Name: "comm", Str: c}, {Name: "pid", Int: pid, IsInt: true}}
 	}
 	c, err := New(cfg, []Source{
 		func() fakeSource {
-			return func() (*engine.Snapshot, error) {
-				return &engine.Snapshot{MapFull: 3, Groups: []*engine.Group{
+			return func() (*aggregate.Snapshot, error) {
+				return &aggregate.Snapshot{MapFull: 3, Groups: []*aggregate.Group{
 					{Key: key("cat", 42), Count: 37},
 					{Key: key("sh", -1), Count: 5},
 					{Key: key("bad\xffname", 7), Count: 1},
@@ -134,13 +135,13 @@ func TestMetricsCollectorHist(t *testing.T) {
 	cfg := parse(t, `metrics:
   - {name: sizes, type: hist, events: x:y, value: ret, by: [comm]}
 `)
-	groups := []*engine.Group{
+	groups := []*aggregate.Group{
 		// 0 → index 0; 1 → 1; [2,4) → 2; [8,16) → 4.
 		{Key: comm("a"), Count: 6, Buckets: map[int]uint64{0: 1, 1: 2, 4: 3}},
 		{Key: comm("b"), Count: 1, Buckets: map[int]uint64{2: 1}},
 	}
-	c, err := New(cfg, []Source{fakeSource(func() (*engine.Snapshot, error) {
-		return &engine.Snapshot{Groups: groups}, nil
+	c, err := New(cfg, []Source{fakeSource(func() (*aggregate.Snapshot, error) {
+		return &aggregate.Snapshot{Groups: groups}, nil
 	})})
 	if err != nil {
 		t.Fatal(err)
@@ -169,7 +170,7 @@ func TestMetricsCollectorHist(t *testing.T) {
 		t.Errorf("b sum %v, want 2.5", hists["b"].GetSampleSum())
 	}
 	// The range only grows: once b's value leaves, le=16 stays.
-	groups = []*engine.Group{{Key: comm("b"), Count: 1, Buckets: map[int]uint64{2: 1}}}
+	groups = []*aggregate.Group{{Key: comm("b"), Count: 1, Buckets: map[int]uint64{2: 1}}}
 	f = gather(t, c)["bpftrail_sizes"]
 	if got := buckets(f.GetMetric()[0].GetHistogram()); !equal(got, wantB) {
 		t.Errorf("after shrink: %v, want %v", got, wantB)
@@ -181,7 +182,7 @@ func TestMetricsCollectorLinear(t *testing.T) {
   - {name: sizes, type: hist, events: x:y, value: v, buckets: linear, min: 0, max: 30, step: 10}
 `)
 	// Indexes: 0 (<0), 1 [0,10), 2 [10,20), 3 [20,30), 4 (>=30, +Inf).
-	c, _ := New(cfg, []Source{snap(&engine.Group{Count: 10, Buckets: map[int]uint64{0: 1, 1: 2, 3: 3, 4: 4}})})
+	c, _ := New(cfg, []Source{snap(&aggregate.Group{Count: 10, Buckets: map[int]uint64{0: 1, 1: 2, 3: 3, 4: 4}})})
 	h := gather(t, c)["bpftrail_sizes"].GetMetric()[0].GetHistogram()
 	want := [][2]float64{{0, 1}, {10, 3}, {20, 3}, {30, 6}}
 	if got := buckets(h); !equal(got, want) {
@@ -199,9 +200,9 @@ func TestMetricsCollectorLatency(t *testing.T) {
 `)
 	// LogLinear: 5 → 5 {5}; 1000 = 0b1111101000, k=9: 8*7+((1000>>6)&7)=56+7=63,
 	// [960, 1024); 1100: k=10, 8*8+((1100>>7)&7)=64+0=64, [1024, 1152).
-	g := &engine.Group{Count: 3, Sum: 5 + 1000 + 1100, Buckets: map[int]uint64{5: 1, 63: 1, 64: 1}}
-	src := fakeSource(func() (*engine.Snapshot, error) {
-		return &engine.Snapshot{Groups: []*engine.Group{g}, Unmatched: 9}, nil
+	g := &aggregate.Group{Count: 3, Sum: 5 + 1000 + 1100, Buckets: map[int]uint64{5: 1, 63: 1, 64: 1}}
+	src := fakeSource(func() (*aggregate.Snapshot, error) {
+		return &aggregate.Snapshot{Groups: []*aggregate.Group{g}, Unmatched: 9}, nil
 	})
 	c, _ := New(cfg, []Source{src, src})
 	fams := gather(t, c)
@@ -246,8 +247,8 @@ func TestMetricsCollectorReadError(t *testing.T) {
   - {name: fine_total, type: count, events: x:y}
 `)
 	c, _ := New(cfg, []Source{
-		fakeSource(func() (*engine.Snapshot, error) { return nil, errors.New("map gone") }),
-		snap(&engine.Group{Count: 4}),
+		fakeSource(func() (*aggregate.Snapshot, error) { return nil, errors.New("map gone") }),
+		snap(&aggregate.Group{Count: 4}),
 	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c)

@@ -1,6 +1,6 @@
 // Package metrics serves bpftrail's in-kernel aggregations as Prometheus
 // metrics: "bpftrail metrics -f CONFIG" loads one aggregation session
-// ([engine.AggSession]) per configured metric and a [Collector] turns their
+// (an aggregation of [engine.Session]) per configured metric and a [Collector] turns their
 // BPF maps into metric families each time a Prometheus server scrapes.
 //
 // A configuration file (YAML, see [Parse]) lists metrics of three types:

@@ -5,8 +5,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/bpftrail/bpftrail/internal/bpfgen"
+	"github.com/bpftrail/bpftrail/internal/aggregate"
 	"github.com/bpftrail/bpftrail/internal/engine"
+	"github.com/bpftrail/bpftrail/internal/hist"
 )
 
 func TestMetricsConfigValidFile(t *testing.T) {
@@ -24,26 +25,27 @@ func TestMetricsConfigValidFile(t *testing.T) {
 	if got := helpText(opens); got != "openat calls, per process and file." {
 		t.Errorf("help = %q", got)
 	}
-	ac := opens.AggConfig()
-	want := engine.AggConfig{
-		Config:  engine.Config{Specs: []string{"syscalls:sys_enter_openat"}, Filter: `filename == "/etc/*"`},
-		Mode:    engine.Count,
+	ac := opens.Aggregation()
+	want := engine.Aggregation{
+		Name:    "opens_total",
+		Probes:  engine.Probes{Specs: []string{"syscalls:sys_enter_openat"}, Filter: `filename == "/etc/*"`},
+		Mode:    aggregate.Count,
 		By:      []string{"comm", "filename"},
 		MaxKeys: 4096,
 	}
 	if !reflect.DeepEqual(ac, want) {
-		t.Errorf("AggConfig = %+v\nwant %+v", ac, want)
+		t.Errorf("Aggregation = %+v\nwant %+v", ac, want)
 	}
-	if ac := cfg.Metrics[1].AggConfig(); ac.Mode != engine.Hist || ac.Value != "ret" || ac.Scheme.Kind != bpfgen.Log2 || len(ac.Specs) != 2 {
-		t.Errorf("read_bytes AggConfig = %+v", ac)
+	if ac := cfg.Metrics[1].Aggregation(); ac.Mode != aggregate.Hist || ac.Value != "ret" || ac.Scheme != (hist.Log2{}) || len(ac.Probes.Specs) != 2 {
+		t.Errorf("read_bytes Aggregation = %+v", ac)
 	}
-	if ac := cfg.Metrics[2].AggConfig(); ac.Scheme != (bpfgen.Scheme{Kind: bpfgen.Linear, Min: 0, Max: 4096, Step: 512}) {
+	if ac := cfg.Metrics[2].Aggregation(); ac.Scheme != (hist.Linear{Min: 0, Max: 4096, Step: 512}) {
 		t.Errorf("write_sizes scheme = %+v", ac.Scheme)
 	}
-	ac = cfg.Metrics[3].AggConfig()
-	if ac.Mode != engine.Latency || ac.Match != "pid,next_pid" || len(ac.Specs) != 0 ||
+	ac = cfg.Metrics[3].Aggregation()
+	if ac.Mode != aggregate.Latency || ac.Match != "pid,next_pid" || len(ac.Probes.Specs) != 0 ||
 		!reflect.DeepEqual(ac.From, []string{"sched:sched_wakeup"}) || !reflect.DeepEqual(ac.To, []string{"sched:sched_switch"}) {
-		t.Errorf("runqueue AggConfig = %+v", ac)
+		t.Errorf("runqueue Aggregation = %+v", ac)
 	}
 	if got := helpText(cfg.Metrics[1]); !strings.Contains(got, "estimated from the bucket midpoints") {
 		t.Errorf("hist help %q does not say its sum is estimated", got)

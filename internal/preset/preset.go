@@ -1,9 +1,10 @@
 // Package preset defines the kernel-trace presets of "bpftrail record
-// --preset": sets of tracepoints written with the event names, field names
-// and env keys of LTTng's kernel tracer (lttng-modules 2.13, the layout
-// Trace Compass calls Lttng29EventLayout), so that Trace Compass opens the
-// trace as a Linux kernel trace and its Control Flow, Resources and CPU
-// usage views work.
+// --preset": sets of tracepoints that are written with the event names,
+// field names and env keys of LTTng's kernel tracer (lttng-modules 2.13,
+// the layout Trace Compass calls Lttng29EventLayout; see package lttng for
+// the table and package ctftrace for the writing), so that Trace Compass
+// opens the trace as a Linux kernel trace and its Control Flow, Resources
+// and CPU usage views work.
 //
 // Mapping (tracefs → LTTng):
 //
@@ -28,8 +29,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
-	"github.com/bpftrail/bpftrail/internal/event"
 )
 
 // Preset is a named set of probes written in LTTng's kernel layout.
@@ -71,67 +70,4 @@ func Names() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// maxRTPrio is the kernel's MAX_RT_PRIO: LTTng writes priorities minus it.
-const maxRTPrio = 100
-
-// Apply renames a schema and its fields to LTTng's kernel layout. Schemas
-// the layout does not know keep their names.
-func Apply(s *event.Schema) {
-	ren := func(from, to string) {
-		if f, ok := s.Lookup(from); ok {
-			f.OutName = to
-		}
-	}
-	prio := func(name string) {
-		if f, ok := s.Lookup(name); ok {
-			f.Bias = -maxRTPrio
-		}
-	}
-	switch s.Category {
-	case "sched":
-		s.OutName = s.Event
-		switch s.Event {
-		case "sched_switch":
-			ren("prev_pid", "prev_tid")
-			ren("next_pid", "next_tid")
-			prio("prev_prio")
-			prio("next_prio")
-		case "sched_wakeup", "sched_wakeup_new", "sched_waking", "sched_process_exit":
-			ren("pid", "tid")
-			prio("prio")
-		case "sched_process_fork":
-			ren("parent_pid", "parent_tid")
-			ren("child_pid", "child_tid")
-			// LTTng also has the tgids: the parent's is the current
-			// process; tracefs gives no tgid for the child.
-			if f, ok := s.Lookup("child_pid"); ok {
-				c := *f
-				c.Name, c.OutName = "child_pid_copy", "child_pid"
-				s.Fields = append(s.Fields, c)
-			}
-			s.Fields = append(s.Fields, event.Field{
-				Name: "parent_tgid", OutName: "parent_pid", Kind: event.Int, Size: 4, Signed: true,
-				Src: event.FromHeader, SrcOffset: event.OffPID,
-			})
-		case "sched_process_exec":
-			ren("pid", "tid")
-			ren("old_pid", "old_tid")
-		}
-	case "syscalls":
-		if name, ok := strings.CutPrefix(s.Event, "sys_enter_"); ok {
-			s.OutName = "syscall_entry_" + name
-		} else if name, ok := strings.CutPrefix(s.Event, "sys_exit_"); ok {
-			s.OutName = "syscall_exit_" + name
-		}
-		var kept []event.Field
-		for _, f := range s.Fields {
-			if f.Name != "__syscall_nr" {
-				kept = append(kept, f)
-			}
-		}
-		s.Fields = kept
-	}
-	s.Layout()
 }

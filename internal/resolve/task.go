@@ -18,48 +18,49 @@ var (
 
 // TaskField returns a field that reads, from the current task, the member
 // chain path (for instance "real_parent.tgid"), with offsets taken from the
-// kernel's BTF.
-func TaskField(name, path string) (event.Field, error) {
+// kernel's BTF, and how to read it.
+func TaskField(name, path string) (event.Field, Read, error) {
 	kernelBTFOnce.Do(func() { kernelBTF, kernelBTFErr = btf.LoadKernelSpec() })
 	if kernelBTFErr != nil {
-		return event.Field{}, fmt.Errorf("kernel BTF: %w", kernelBTFErr)
+		return event.Field{}, Read{}, fmt.Errorf("kernel BTF: %w", kernelBTFErr)
 	}
 	var st *btf.Struct
 	if err := kernelBTF.TypeByName("task_struct", &st); err != nil {
-		return event.Field{}, fmt.Errorf("kernel BTF: %w", err)
+		return event.Field{}, Read{}, fmt.Errorf("kernel BTF: %w", err)
 	}
 	var offs []int
 	parts := strings.Split(path, ".")
 	for i, p := range parts {
 		m, err := member(st, p)
 		if err != nil {
-			return event.Field{}, err
+			return event.Field{}, Read{}, err
 		}
 		offs = append(offs, int(m.Offset.Bytes()))
 		t := btf.UnderlyingType(m.Type)
 		if i < len(parts)-1 {
 			ptr, ok := t.(*btf.Pointer)
 			if !ok {
-				return event.Field{}, fmt.Errorf("task_struct path %s: %s is not a pointer", path, p)
+				return event.Field{}, Read{}, fmt.Errorf("task_struct path %s: %s is not a pointer", path, p)
 			}
 			s, ok := btf.UnderlyingType(ptr.Target).(*btf.Struct)
 			if !ok {
-				return event.Field{}, fmt.Errorf("task_struct path %s: %s does not point to a struct", path, p)
+				return event.Field{}, Read{}, fmt.Errorf("task_struct path %s: %s does not point to a struct", path, p)
 			}
 			st = s
 			continue
 		}
 		size, err := btf.Sizeof(t)
 		if err != nil || size <= 0 || size > 8 {
-			return event.Field{}, fmt.Errorf("task_struct path %s: %s is not an integer", path, p)
+			return event.Field{}, Read{}, fmt.Errorf("task_struct path %s: %s is not an integer", path, p)
 		}
 		signed := false
 		if in, ok := t.(*btf.Int); ok {
 			signed = in.Encoding&btf.Signed != 0
 		}
-		return event.Field{Name: name, Kind: event.Int, Size: size, Signed: signed, Src: event.FromTask, TaskPath: offs, CType: "task_struct." + path}, nil
+		return event.Field{Name: name, Kind: event.Int, Size: size, Signed: signed, CType: "task_struct." + path},
+			Read{Src: FromTask, TaskPath: offs}, nil
 	}
-	return event.Field{}, fmt.Errorf("empty task path")
+	return event.Field{}, Read{}, fmt.Errorf("empty task path")
 }
 
 // member finds a struct member, looking into anonymous members.

@@ -1,7 +1,3 @@
-// Package resolve turns probe specs into attach targets with event schemas:
-// tracepoint fields come from their tracefs format files, with the C types
-// of syscall arguments restored and user-space strings read behind
-// `const char *` arguments.
 package resolve
 
 import (
@@ -13,24 +9,11 @@ import (
 	"github.com/bpftrail/bpftrail/internal/tracefs"
 )
 
-// Options tune how fields are recorded.
-type Options struct {
-	// StringSize is the slot, in bytes, for strings copied from memory
-	// (user strings, __data_loc strings); longer ones are cut. Default 256.
-	StringSize int
-}
-
-// DefaultStringSize is the default slot for copied strings.
-const DefaultStringSize = 256
-
-// Tracepoints resolves tracepoint specs (globs allowed) to schemas, one per
+// Tracepoints resolves tracepoint specs (globs allowed) to probes, one per
 // tracepoint, in the order given and without duplicates.
-func Tracepoints(fs tracefs.FS, specs []probe.Spec, o Options) ([]*event.Schema, error) {
-	if o.StringSize <= 0 {
-		o.StringSize = DefaultStringSize
-	}
+func Tracepoints(fs tracefs.FS, specs []probe.Spec, o Options) ([]*Probe, error) {
 	seen := map[string]bool{}
-	var out []*event.Schema
+	var out []*Probe
 	for _, sp := range specs {
 		if sp.Kind != probe.Tracepoint {
 			return nil, fmt.Errorf("%s: only tracepoints can be recorded so far", sp.Raw)
@@ -58,84 +41,95 @@ func Tracepoints(fs tracefs.FS, specs []probe.Spec, o Options) ([]*event.Schema,
 			if err != nil {
 				return nil, err
 			}
-			s, err := Schema(f, o)
+			p, err := Tracepoint(f, o)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, s)
+			out = append(out, p)
 		}
 	}
 	return out, nil
 }
 
-// Schema builds the event schema of a tracepoint from its format.
-func Schema(f *tracefs.Format, o Options) (*event.Schema, error) {
-	if o.StringSize <= 0 {
-		o.StringSize = DefaultStringSize
+// Tracepoint builds the probe of a tracepoint from its format.
+func Tracepoint(f *tracefs.Format, o Options) (*Probe, error) {
+	p := &Probe{
+		Event:  &event.Schema{Name: f.Category + ":" + f.Name},
+		Target: Target{Kind: TargetTracepoint, Category: f.Category, Event: f.Name},
 	}
-	s := &event.Schema{Name: f.Category + ":" + f.Name, Category: f.Category, Event: f.Name}
 	for _, ff := range f.Fields {
-		fld := event.Field{Name: ff.Name, CType: ff.CType, SrcOffset: ff.Offset, SrcSize: ff.Size, Src: event.FromContext}
-		switch ff.Kind {
-		case tracefs.FieldInt:
-			fld.Kind, fld.Size, fld.Signed = event.Int, ff.Size, ff.Signed
-			if f.Category == "syscalls" {
-				// Syscall arguments are stored as longs; keep their C type.
-				if n, signed, ok := cInt(ff.CType); ok && n <= ff.Size {
-					fld.Size, fld.Signed = n, signed
-				}
-			}
-			if isFlagLike(ff.Name) {
-				fld.Hex = true
-			}
-		case tracefs.FieldPointer:
-			fld.Kind, fld.Size, fld.Hex = event.Int, 8, true
-			if ff.Size != 8 {
-				fld.Size = ff.Size
-			}
-		case tracefs.FieldCharArray:
-			if ff.Size == 0 {
-				continue // flexible array at the end of the record: not recordable
-			}
-			fld.Kind, fld.Size = event.Text, ff.Size
-		case tracefs.FieldArray:
-			if ff.ArrayLen == 0 || ff.ElemSize*ff.ArrayLen != ff.Size {
-				fld.Kind, fld.Size = event.Array, ff.Size
-				fld.ElemSize, fld.Len = 1, ff.Size
-			} else {
-				fld.Kind, fld.Size, fld.ElemSize, fld.Len, fld.Signed = event.Array, ff.Size, ff.ElemSize, ff.ArrayLen, ff.Signed
-			}
-			if fld.ElemSize != 1 && fld.ElemSize != 2 && fld.ElemSize != 4 && fld.ElemSize != 8 {
-				fld.ElemSize, fld.Len = 1, ff.Size
-			}
-		case tracefs.FieldBytes:
-			if ff.Size == 0 {
-				continue
-			}
-			fld.Kind, fld.Size, fld.ElemSize, fld.Len = event.Array, ff.Size, 1, ff.Size
-			fld.Hex = true
-		case tracefs.FieldDataLocString:
-			if ff.RelLoc {
-				continue // __rel_loc: rare, not yet supported
-			}
-			fld.Kind, fld.Size, fld.Src = event.String, o.StringSize, event.FromDataLoc
-		case tracefs.FieldDataLocArray:
-			if ff.RelLoc {
-				continue
-			}
-			fld.Kind, fld.Size, fld.Src = event.Bytes, o.StringSize+2, event.FromDataLoc
-		case tracefs.FieldUserString:
-			fld.Kind, fld.Size, fld.Src = event.String, o.StringSize, event.FromUserPtr
-		default:
+		fld, rd, ok := tracepointField(f.Category, ff, o.stringSize())
+		if !ok {
 			continue
 		}
-		s.Fields = append(s.Fields, fld)
+		p.Event.Fields = append(p.Event.Fields, fld)
+		p.Reads = append(p.Reads, rd)
 	}
-	s.Layout()
-	if err := s.Validate(); err != nil {
+	if err := p.Event.Validate(); err != nil {
 		return nil, err
 	}
-	return s, nil
+	return p, nil
+}
+
+// tracepointField returns the field and read of one tracepoint format
+// field; ok is false for fields that cannot be recorded.
+func tracepointField(category string, ff tracefs.FormatField, stringSize int) (fld event.Field, rd Read, ok bool) {
+	fld = event.Field{Name: ff.Name, CType: ff.CType}
+	rd = Read{Src: FromContext, Offset: ff.Offset, Size: ff.Size}
+	switch ff.Kind {
+	case tracefs.FieldInt:
+		fld.Kind, fld.Size, fld.Signed = event.Int, ff.Size, ff.Signed
+		if category == "syscalls" {
+			// Syscall arguments are stored as longs; keep their C type.
+			if n, signed, ok := cInt(ff.CType); ok && n <= ff.Size {
+				fld.Size, fld.Signed = n, signed
+			}
+		}
+		if isFlagLike(ff.Name) {
+			fld.Hex = true
+		}
+	case tracefs.FieldPointer:
+		fld.Kind, fld.Size, fld.Hex = event.Int, 8, true
+		if ff.Size != 8 {
+			fld.Size = ff.Size
+		}
+	case tracefs.FieldCharArray:
+		if ff.Size == 0 {
+			return fld, rd, false // flexible array at the end of the record: not recordable
+		}
+		fld.Kind, fld.Size = event.Text, ff.Size
+	case tracefs.FieldArray:
+		if ff.ArrayLen == 0 || ff.ElemSize*ff.ArrayLen != ff.Size {
+			fld.Kind, fld.Size = event.Array, ff.Size
+			fld.ElemSize, fld.Len = 1, ff.Size
+		} else {
+			fld.Kind, fld.Size, fld.ElemSize, fld.Len, fld.Signed = event.Array, ff.Size, ff.ElemSize, ff.ArrayLen, ff.Signed
+		}
+		if fld.ElemSize != 1 && fld.ElemSize != 2 && fld.ElemSize != 4 && fld.ElemSize != 8 {
+			fld.ElemSize, fld.Len = 1, ff.Size
+		}
+	case tracefs.FieldBytes:
+		if ff.Size == 0 {
+			return fld, rd, false
+		}
+		fld.Kind, fld.Size, fld.ElemSize, fld.Len = event.Array, ff.Size, 1, ff.Size
+		fld.Hex = true
+	case tracefs.FieldDataLocString:
+		if ff.RelLoc {
+			return fld, rd, false // __rel_loc: rare, not yet supported
+		}
+		fld.Kind, fld.Size, rd.Src = event.String, stringSize, FromDataLoc
+	case tracefs.FieldDataLocArray:
+		if ff.RelLoc {
+			return fld, rd, false
+		}
+		fld.Kind, fld.Size, rd.Src = event.Bytes, stringSize+2, FromDataLoc
+	case tracefs.FieldUserString:
+		fld.Kind, fld.Size, rd.Src = event.String, stringSize, FromUserPtr
+	default:
+		return fld, rd, false
+	}
+	return fld, rd, true
 }
 
 func isFlagLike(name string) bool {

@@ -63,10 +63,7 @@ func ParseFields(s string) ([]FieldSpec, error) {
 // found (a bare library name like "libc" as the dynamic linker would, or
 // through the mappings of pid), the symbol checked, and the fields laid out
 // from the argument registers.
-func Uprobe(sp probe.Spec, fields []FieldSpec, pid int, o Options) (*event.Schema, error) {
-	if o.StringSize <= 0 {
-		o.StringSize = DefaultStringSize
-	}
+func Uprobe(sp probe.Spec, fields []FieldSpec, pid int, o Options) (*Probe, error) {
 	path, err := FindBinary(sp.Path, pid)
 	if err != nil {
 		return nil, err
@@ -77,48 +74,36 @@ func Uprobe(sp probe.Spec, fields []FieldSpec, pid int, o Options) (*event.Schem
 		}
 	}
 	ret := sp.Kind == probe.Uretprobe
-	kind := "uprobe"
+	t := Target{Kind: TargetUprobe, Path: path, Symbol: sp.Symbol, Offset: sp.Offset}
 	if ret {
-		kind = "uretprobe"
+		t.Kind = TargetUretprobe
 	}
-	target := sp.Symbol
-	if target == "" {
-		target = fmt.Sprintf("%#x", sp.Offset)
+	where := sp.Symbol
+	if where == "" {
+		where = fmt.Sprintf("%#x", sp.Offset)
 	} else if sp.Offset != 0 {
-		target = fmt.Sprintf("%s+%#x", sp.Symbol, sp.Offset)
+		where = fmt.Sprintf("%s+%#x", sp.Symbol, sp.Offset)
 	}
-	s := &event.Schema{
-		Name:   kind + ":" + path + ":" + target,
-		Attach: event.Attach{Kind: kind, Path: path, Symbol: sp.Symbol, Offset: sp.Offset},
-	}
-	regFields(s, ret, fields, o)
-	return s, nil
+	p := &Probe{Event: &event.Schema{Name: t.Kind.String() + ":" + path + ":" + where}, Target: t}
+	regFields(p, ret, fields, o.stringSize(), FromUserPtr)
+	return p, nil
 }
 
 // Kprobe resolves a kprobe or kretprobe spec: the kernel function must be
 // in /proc/kallsyms; fields come from the argument registers as for
 // uprobes (str() reads kernel strings).
-func Kprobe(sp probe.Spec, fields []FieldSpec, o Options) (*event.Schema, error) {
-	if o.StringSize <= 0 {
-		o.StringSize = DefaultStringSize
-	}
+func Kprobe(sp probe.Spec, fields []FieldSpec, o Options) (*Probe, error) {
 	if err := checkKernelSymbol(sp.Symbol); err != nil {
 		return nil, err
 	}
 	ret := sp.Kind == probe.Kretprobe
-	kind := "kprobe"
+	t := Target{Kind: TargetKprobe, Symbol: sp.Symbol, Offset: sp.Offset}
 	if ret {
-		kind = "kretprobe"
+		t.Kind = TargetKretprobe
 	}
-	s := &event.Schema{Name: kind + ":" + sp.Symbol, Attach: event.Attach{Kind: kind, Symbol: sp.Symbol, Offset: sp.Offset}}
-	regFields(s, ret, fields, o)
-	for i := range s.Fields {
-		if s.Fields[i].Src == event.FromUserPtr {
-			s.Fields[i].Src = event.FromKernelPtr
-		}
-	}
-	s.Layout()
-	return s, nil
+	p := &Probe{Event: &event.Schema{Name: t.Kind.String() + ":" + sp.Symbol}, Target: t}
+	regFields(p, ret, fields, o.stringSize(), FromKernelPtr)
+	return p, nil
 }
 
 // checkKernelSymbol looks name up in /proc/kallsyms.
@@ -143,9 +128,9 @@ func checkKernelSymbol(name string) error {
 	return fmt.Errorf("kernel function %s not found in /proc/kallsyms%s", name, closeNames(name, names))
 }
 
-// regFields lays out the argument and return-value fields of a schema whose
-// programs get pt_regs.
-func regFields(s *event.Schema, ret bool, fields []FieldSpec, o Options) {
+// regFields adds the argument and return-value fields of a probe whose
+// programs get pt_regs; strings are read from memory with strSrc.
+func regFields(p *Probe, ret bool, fields []FieldSpec, stringSize int, strSrc Source) {
 	if len(fields) == 0 {
 		if ret {
 			fields = []FieldSpec{{Name: "retval"}}
@@ -169,16 +154,16 @@ func regFields(s *event.Schema, ret bool, fields []FieldSpec, o Options) {
 			}
 			off = argRegs[f.Name[3]-'0']
 		}
-		name := f.Name
-		fld := event.Field{Name: name, Src: event.FromContext, SrcOffset: off, SrcSize: 8, CType: "register"}
+		fld := event.Field{Name: f.Name, CType: "register"}
+		rd := Read{Src: FromContext, Offset: off, Size: 8}
 		if f.String {
-			fld.Kind, fld.Size, fld.Src = event.String, o.StringSize, event.FromUserPtr
+			fld.Kind, fld.Size, rd.Src = event.String, stringSize, strSrc
 		} else {
 			fld.Kind, fld.Size, fld.Signed = event.Int, 8, true
 		}
-		s.Fields = append(s.Fields, fld)
+		p.Event.Fields = append(p.Event.Fields, fld)
+		p.Reads = append(p.Reads, rd)
 	}
-	s.Layout()
 }
 
 // FindBinary turns a uprobe path into a file: an existing path as is; a

@@ -13,7 +13,7 @@ import (
 // (all of them, for a probe inlined in several places), its semaphore, and
 // one field per argument (arg0..argN) with the argument's true size and
 // sign, read from a register, from user memory or as a constant.
-func USDT(sp probe.Spec, pid int) (*event.Schema, error) {
+func resolveUSDT(sp probe.Spec, pid int) (*Probe, error) {
 	path, err := FindBinary(sp.Path, pid)
 	if err != nil {
 		return nil, err
@@ -35,27 +35,28 @@ func USDT(sp probe.Spec, pid int) (*event.Schema, error) {
 			return nil, fmt.Errorf("usdt %s in %s: %w", p.ID(), path, p.Err)
 		}
 	}
-	s := &event.Schema{
-		Name:   "usdt:" + path + ":" + first.ID(),
-		Attach: event.Attach{Kind: "usdt", Path: path, Address: first.FileOffset, RefCtr: first.SemaphoreOffset},
+	p := &Probe{
+		Event:  &event.Schema{Name: "usdt:" + path + ":" + first.ID()},
+		Target: Target{Kind: TargetUSDT, Path: path, RefCtr: first.SemaphoreOffset},
 	}
-	for _, p := range found[1:] {
-		s.Attach.More = append(s.Attach.More, p.FileOffset)
+	for _, loc := range found {
+		p.Target.Addresses = append(p.Target.Addresses, loc.FileOffset)
 	}
 	for i, a := range first.Args {
 		f := event.Field{Name: "arg" + strconv.Itoa(i), Kind: event.Int, Size: a.Size, Signed: a.Signed, CType: a.String()}
+		var r Read
 		switch a.Kind {
 		case usdt.ArgConst:
-			f.Src, f.Const = event.FromConst, a.Const
+			r = Read{Src: FromConst, Const: a.Const}
 		case usdt.ArgReg:
-			f.Src, f.SrcOffset, f.SrcSize, f.Shift = event.FromContext, a.RegOffset, 8, a.BitShift
+			r = Read{Src: FromContext, Offset: a.RegOffset, Size: 8, Shift: a.BitShift}
 		case usdt.ArgRegDeref:
-			f.Src, f.SrcOffset, f.Disp = event.FromUserDeref, a.RegOffset, a.Offset
+			r = Read{Src: FromUserDeref, Offset: a.RegOffset, Disp: a.Offset}
 		default:
 			return nil, fmt.Errorf("usdt %s: argument %d: unsupported kind %v", first.ID(), i, a.Kind)
 		}
-		s.Fields = append(s.Fields, f)
+		p.Event.Fields = append(p.Event.Fields, f)
+		p.Reads = append(p.Reads, r)
 	}
-	s.Layout()
-	return s, nil
+	return p, nil
 }

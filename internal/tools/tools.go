@@ -4,6 +4,15 @@
 // latency runs them; there is no second code path.
 package tools
 
+import (
+	"strconv"
+
+	"github.com/bpftrail/bpftrail/internal/aggregate"
+	"github.com/bpftrail/bpftrail/internal/record"
+	"github.com/bpftrail/bpftrail/internal/sink/table"
+	"github.com/bpftrail/bpftrail/internal/syscalls"
+)
+
 // Kind is how a tool reports.
 type Kind uint8
 
@@ -13,18 +22,6 @@ const (
 	Count                   // counts per key
 	Latency                 // latency histograms per key
 )
-
-// Column is one column of an event tool's output.
-type Column struct {
-	Header string
-	Field  string // a field or builtin of the event (of the exit event for pairs: "ret")
-	Width  int
-	// Format: "" (as is), "ipv4" (a 4-byte address), "time" (seconds since
-	// the start), "errno" (negative return values as an error number).
-	Format string
-	// Enter takes the field from the enter event of a pair.
-	Enter bool
-}
 
 // Tool is one built-in tool.
 type Tool struct {
@@ -38,7 +35,7 @@ type Tool struct {
 	Filter string   // always applied, joined to the user's with &&
 
 	// Events.
-	Columns []Column
+	Columns []table.Column
 	Paired  bool // Specs are an enter and an exit event matched on tid
 
 	// Count and Latency.
@@ -49,7 +46,7 @@ type Tool struct {
 	// latency tool.
 	FromFilter, ToFilter string
 	// StartMatch and StartFilter adjust, per start event, the match field
-	// and the filter (see engine.AggConfig).
+	// and the filter (see engine.Aggregation).
 	StartMatch, StartFilter map[string]string
 	Unit                    string
 	Syscalls                bool // the "id" key is a syscall number: show its name
@@ -75,7 +72,7 @@ name, process id, parent process id and file name.`,
 			Kind:       Events,
 			Specs:      []string{"sched:sched_process_exec"},
 			TaskFields: map[string]string{"ppid": "real_parent.tgid"},
-			Columns: []Column{
+			Columns: []table.Column{
 				{Header: "TIME(s)", Field: "time", Width: 9, Format: "time"},
 				{Header: "PCOMM", Field: "comm", Width: 16},
 				{Header: "PID", Field: "pid", Width: 7},
@@ -92,7 +89,7 @@ and the path.`,
 			Kind:    Events,
 			Paired:  true,
 			Specs:   []string{"syscalls:sys_enter_openat", "syscalls:sys_exit_openat"},
-			Columns: []Column{
+			Columns: []table.Column{
 				{Header: "TIME(s)", Field: "time", Width: 9, Format: "time"},
 				{Header: "PID", Field: "pid", Width: 7},
 				{Header: "COMM", Field: "comm", Width: 16},
@@ -170,7 +167,7 @@ sock:inet_sock_set_state tracepoint (state TCP_SYN_SENT).`,
 			Specs:    []string{"sock:inet_sock_set_state"},
 			Filter:   "newstate == 2 && protocol == 6",
 			Requires: "sock",
-			Columns: []Column{
+			Columns: []table.Column{
 				{Header: "TIME(s)", Field: "time", Width: 9, Format: "time"},
 				{Header: "PID", Field: "pid", Width: 7},
 				{Header: "COMM", Field: "comm", Width: 16},
@@ -192,5 +189,22 @@ vCPU, from the kvm:kvm_exit tracepoint: where guests lose time to the host.`,
 			Requires: "kvm",
 			Empty:    "no VM exits while tracing (no virtual machine is running on this host)",
 		},
+	}
+}
+
+// NameSyscalls shows syscall numbers as names in the key members named
+// "id" of s (a count of raw_syscalls:sys_enter by id).
+func NameSyscalls(s *aggregate.Snapshot) {
+	for _, g := range s.Groups {
+		for i, v := range g.Key {
+			if v.Name != "id" || !v.IsInt {
+				continue
+			}
+			name, ok := syscalls.Name(int(v.Int))
+			if !ok {
+				name = "syscall_" + strconv.FormatInt(v.Int, 10)
+			}
+			g.Key[i] = record.KeyValue{Name: "syscall", Str: name}
+		}
 	}
 }
