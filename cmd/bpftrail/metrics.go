@@ -55,7 +55,8 @@ Configuration (see examples/metrics.yaml):
       type: latency                 # seconds; buckets: loglinear (default) or log2
       from: ["sched:sched_wakeup"]
       to: ["sched:sched_switch"]
-      match: pid,next_pid`,
+      match: pid,next_pid
+      from_filter: 'comm != "swapper"'  # on the start events only (to_filter: the ends)`,
 		Example: `  bpftrail metrics -f examples/metrics.yaml
   bpftrail metrics -f /etc/bpftrail/metrics.yaml --listen :9435
   bpftrail metrics -f metrics.yaml --check`,

@@ -57,7 +57,7 @@ func TestMetricsCmdWorkload(t *testing.T) {
 		os.Exit(2)
 	}
 	for range n {
-		fd, err := unix.Openat(unix.AT_FDCWD, spec[:i], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(unix.AT_FDCWD, spec[:i], unix.O_RDONLY|unix.O_CLOEXEC, 0o640)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "workload:", err)
 			os.Exit(2)
@@ -130,13 +130,13 @@ func TestMetricsCmdServe(t *testing.T) {
     events: syscalls:sys_enter_openat
     by: [comm]
     filter: 'filename == %q'
-  - name: open_fds
+  - name: open_modes
     type: hist
-    events: syscalls:sys_exit_openat
-    value: ret
+    events: syscalls:sys_enter_openat
+    value: mode
     by: comm
-    filter: 'comm == %q'
-`, target, metricsWorkloadComm), 0o644); err != nil {
+    filter: 'filename == %q'
+`, target, target), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
@@ -212,10 +212,17 @@ func TestMetricsCmdServe(t *testing.T) {
 	if got := find("bpftrail_opens_total").GetCounter().GetValue(); got != metricsWorkloadN {
 		t.Errorf("bpftrail_opens_total{comm=%q} = %v, want %d", metricsWorkloadComm, got, metricsWorkloadN)
 	}
-	h := find("bpftrail_open_fds").GetHistogram()
+	// Only the workload opens target (with mode 0o640 = 416): exact counts
+	// whatever else runs, threads of the workload included.
+	h := find("bpftrail_open_modes").GetHistogram()
 	bs := h.GetBucket()
-	if fams["bpftrail_open_fds"].GetType() != dto.MetricType_HISTOGRAM || h.GetSampleCount() != metricsWorkloadN || len(bs) < 2 {
-		t.Fatalf("bpftrail_open_fds: %v", h)
+	if fams["bpftrail_open_modes"].GetType() != dto.MetricType_HISTOGRAM || h.GetSampleCount() != metricsWorkloadN || len(bs) < 2 {
+		t.Fatalf("bpftrail_open_modes: %v", h)
+	}
+	for _, b := range bs {
+		if le := b.GetUpperBound(); le <= 256 && b.GetCumulativeCount() != 0 || le >= 512 && b.GetCumulativeCount() != metricsWorkloadN {
+			t.Errorf("bpftrail_open_modes{le=%v} = %d", le, b.GetCumulativeCount())
+		}
 	}
 	for i := 1; i < len(bs); i++ {
 		if bs[i].GetCumulativeCount() < bs[i-1].GetCumulativeCount() || bs[i].GetUpperBound() <= bs[i-1].GetUpperBound() {

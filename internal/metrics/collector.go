@@ -74,6 +74,7 @@ func (m *Metric) Aggregation() engine.Aggregation {
 		a.Mode = aggregate.Latency
 		a.Probes.Specs = nil
 		a.From, a.To, a.Match = m.From, m.To, m.Match
+		a.FromFilter, a.ToFilter = m.FromFilter, m.ToFilter
 	}
 	return a
 }

@@ -89,7 +89,11 @@ type Metric struct {
 	From    stringList `yaml:"from"`    // latency: start events
 	To      stringList `yaml:"to"`      // latency: end events
 	Match   string     `yaml:"match"`   // latency: tid (default), pid, FIELD or FROM_FIELD,TO_FIELD
-	MaxKeys int        `yaml:"max_keys"`
+	// FromFilter and ToFilter are joined (&&) to Filter on the start and
+	// end events of a latency, for fields only one of them has.
+	FromFilter string `yaml:"from_filter"`
+	ToFilter   string `yaml:"to_filter"`
+	MaxKeys    int    `yaml:"max_keys"`
 
 	Line int `yaml:"-"` // line of the metric in the file
 }
@@ -242,7 +246,7 @@ func decodeMetric(n *yaml.Node) (*Metric, error) {
 
 var knownField = map[string]bool{}
 
-const fieldNames = "name, help, type, events, filter, by, value, buckets, min, max, step, from, to, match, max_keys"
+const fieldNames = "name, help, type, events, filter, by, value, buckets, min, max, step, from, to, match, from_filter, to_filter, max_keys"
 
 func init() {
 	for _, f := range strings.Split(fieldNames, ", ") {
@@ -305,7 +309,8 @@ func (m *Metric) validate() error {
 		for _, f := range []struct {
 			name string
 			set  bool
-		}{{"from", len(m.From) > 0}, {"to", len(m.To) > 0}, {"match", m.Match != ""}} {
+		}{{"from", len(m.From) > 0}, {"to", len(m.To) > 0}, {"match", m.Match != ""},
+			{"from_filter", m.FromFilter != ""}, {"to_filter", m.ToFilter != ""}} {
 			if f.set {
 				return fmt.Errorf("%s: only for type latency", f.name)
 			}

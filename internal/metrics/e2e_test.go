@@ -33,6 +33,9 @@ const (
 	workloadEnv  = "BPFTRAIL_METRICS_WORKLOAD" // PATH,N: be the workload
 	workloadComm = "btmetrics-wl"
 	workloadN    = 37
+	// workloadMode is the mode the workload passes to openat: a value only
+	// its calls have, that the hist metric buckets (in [256, 512)).
+	workloadMode = 0o640
 )
 
 // TestMetricsWorkload is the workload when run with workloadEnv set (and a
@@ -63,7 +66,7 @@ func runWorkload(spec string) int {
 		return 2
 	}
 	for range n {
-		fd, err := unix.Openat(unix.AT_FDCWD, path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(unix.AT_FDCWD, path, unix.O_RDONLY|unix.O_CLOEXEC, workloadMode)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "workload:", err)
 			return 2
@@ -164,19 +167,19 @@ func TestMetricsEndToEnd(t *testing.T) {
     events: ["syscalls:sys_enter_openat"]
     by: [comm]
     filter: 'filename == %q'
-  - name: open_fds
+  - name: open_modes
     type: hist
-    events: ["syscalls:sys_exit_openat"]
-    value: ret
+    events: ["syscalls:sys_enter_openat"]
+    value: mode
     by: [comm]
-    filter: 'comm == %q'
+    filter: 'filename == %q'
   - name: open_seconds
     type: latency
     from: ["syscalls:sys_enter_openat"]
     to: ["syscalls:sys_exit_openat"]
     by: [comm]
-    filter: 'comm == %q'
-`, path, workloadComm, workloadComm)
+    from_filter: 'filename == %q'
+`, path, path, path)
 	cfg, err := Parse([]byte(conf), "e2e.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +234,9 @@ func TestMetricsEndToEnd(t *testing.T) {
 		t.Errorf("bpftrail_opens_total has %d series, want 1 (only the workload opens %s)", n, path)
 	}
 
-	for _, name := range []string{"bpftrail_open_fds", "bpftrail_open_seconds"} {
+	// Every filter names the file only the workload opens: other threads
+	// (the Go runtime's, which inherit the workload's comm) count nowhere.
+	for _, name := range []string{"bpftrail_open_modes", "bpftrail_open_seconds"} {
 		f := fams[name]
 		if f.GetType() != dto.MetricType_HISTOGRAM {
 			t.Errorf("%s is a %v, want a histogram", name, f.GetType())
@@ -244,11 +249,18 @@ func TestMetricsEndToEnd(t *testing.T) {
 		}
 		checkHistogram(t, name, m.GetHistogram(), workloadN)
 	}
-	// File descriptors are small non-negative numbers: the estimated sum
-	// lies within the bounds of the buckets they fell in.
-	if h := series(fams, "bpftrail_open_fds", "comm", workloadComm).GetHistogram(); h != nil {
-		if s := h.GetSampleSum(); s < 0 || s > 1024*workloadN {
-			t.Errorf("bpftrail_open_fds sum %v", s)
+	// Every mode is 0o640 = 416: all in the bucket [256, 512), none below.
+	if h := series(fams, "bpftrail_open_modes", "comm", workloadComm).GetHistogram(); h != nil {
+		for _, b := range h.GetBucket() {
+			want := uint64(0)
+			if b.GetUpperBound() > workloadMode {
+				want = workloadN
+			}
+			if b.GetUpperBound() <= 256 || b.GetUpperBound() >= 512 {
+				if b.GetCumulativeCount() != want {
+					t.Errorf("bpftrail_open_modes{le=%v} = %d, want %d", b.GetUpperBound(), b.GetCumulativeCount(), want)
+				}
+			}
 		}
 	}
 	// The latency sum is exact: positive, and below a second per call.
@@ -257,7 +269,7 @@ func TestMetricsEndToEnd(t *testing.T) {
 			t.Errorf("bpftrail_open_seconds sum %v", s)
 		}
 	}
-	for _, name := range []string{"opens_total", "open_fds", "open_seconds"} {
+	for _, name := range []string{"opens_total", "open_modes", "open_seconds"} {
 		m := series(fams, MapFullName, "metric", name)
 		if m == nil || m.GetCounter().GetValue() != 0 {
 			t.Errorf("%s{metric=%q} = %v, want 0", MapFullName, name, m)
