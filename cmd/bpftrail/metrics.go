@@ -56,7 +56,7 @@ Configuration (see examples/metrics.yaml):
       from: ["sched:sched_wakeup"]
       to: ["sched:sched_switch"]
       match: pid,next_pid
-      from_filter: 'comm != "swapper"'  # on the start events only (to_filter: the ends)`,
+      # from_filter / to_filter: joined to filter on the start / end events`,
 		Example: `  bpftrail metrics -f examples/metrics.yaml
   bpftrail metrics -f /etc/bpftrail/metrics.yaml --listen :9435
   bpftrail metrics -f metrics.yaml --check`,
