@@ -11,9 +11,7 @@ import (
 
 	"github.com/bpftrail/bpftrail/internal/engine"
 	"github.com/bpftrail/bpftrail/internal/probe"
-	"github.com/bpftrail/bpftrail/internal/resolve"
 	"github.com/bpftrail/bpftrail/internal/tracefs"
-	"github.com/bpftrail/bpftrail/internal/usdt"
 )
 
 func newList() *cobra.Command {
@@ -85,11 +83,7 @@ are recorded with.`,
 // argument specs.
 func listUSDT(spec string, verbose bool) error {
 	path, filt, _ := strings.Cut(spec, ":")
-	file, err := resolve.FindBinary(path, 0)
-	if err != nil {
-		return err
-	}
-	probes, err := usdt.Probes(file)
+	file, probes, err := engine.USDTProbes(path)
 	if err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/bpftrail/bpftrail/internal/ctftrace"
 	"github.com/bpftrail/bpftrail/internal/resolve"
 	"github.com/bpftrail/bpftrail/internal/tracefs"
+	"github.com/bpftrail/bpftrail/internal/usdt"
 )
 
 // FieldInfo describes a field an event records.
@@ -36,4 +37,16 @@ func TracepointFields(fsys tracefs.FS, category, name string) ([]FieldInfo, erro
 		out = append(out, FieldInfo{Name: fl.Name, Type: ctftrace.TypeName(ctftrace.FieldType(fl)), CType: fl.CType})
 	}
 	return out, nil
+}
+
+// USDTProbes returns the USDT probes of a binary, found as uprobes find
+// theirs (a path, or a bare name through the library directories and
+// $PATH), and the file they were read from.
+func USDTProbes(name string) (string, []usdt.Probe, error) {
+	file, err := resolve.FindBinary(name, 0)
+	if err != nil {
+		return "", nil, err
+	}
+	probes, err := usdt.Probes(file)
+	return file, probes, err
 }
