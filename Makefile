@@ -3,7 +3,7 @@
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: setup build demo test bench
+.PHONY: setup build demo test bench cover
 
 setup:
 	@./scripts/setup.sh
@@ -32,3 +32,12 @@ test: setup
 bench: setup build
 	$(GO) test -run XXX -bench . -benchtime 1x ./ctf/
 	$(GO) run ./cmd/bpftrail-bench
+
+# Coverage per package of the whole suite: the unit tests' own counters and
+# those of the bpftrail binaries the end-to-end tests build and run
+# (bpftest.Build instruments them when BPFTRAIL_COVERDIR is set).
+COVERDIR ?= $(CURDIR)/.cover
+cover: setup
+	rm -rf $(COVERDIR) && mkdir -p $(COVERDIR)/unit $(COVERDIR)/bin
+	BPFTRAIL_COVERDIR=$(COVERDIR)/bin $(GO) test -count=1 -cover -coverpkg=github.com/bpftrail/bpftrail/... ./... -args -test.gocoverdir=$(COVERDIR)/unit
+	$(GO) tool covdata percent -i=$(COVERDIR)/unit,$(COVERDIR)/bin

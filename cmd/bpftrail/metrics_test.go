@@ -70,13 +70,9 @@ func TestMetricsCmdWorkload(t *testing.T) {
 // buildMetricsBinary builds bpftrail into a temporary directory.
 func buildMetricsBinary(t *testing.T) string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not found:", err)
-	}
 	bin := filepath.Join(t.TempDir(), "bpftrail")
-	if out, err := exec.Command(goTool, "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := bpftest.Build(".", bin, true); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -59,19 +59,12 @@ func TestMain(m *testing.M) {
 
 // build compiles bpftrail and the workload once per test binary.
 func build() error {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		return err
-	}
 	bpftrailBn = filepath.Join(binDir, "bpftrail")
 	workloadBn = filepath.Join(binDir, "btworkload")
-	for _, b := range [][2]string{{bpftrailBn, "."}, {workloadBn, "./testdata/workload"}} {
-		out, err := exec.Command(goTool, "build", "-o", b[0], b[1]).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("go build %s: %v\n%s", b[1], err, out)
-		}
+	if err := bpftest.Build(".", bpftrailBn, true); err != nil {
+		return err
 	}
-	return nil
+	return bpftest.Build("./testdata/workload", workloadBn, false)
 }
 
 // setup skips or fails t unless BPF and babeltrace2 work here, builds the

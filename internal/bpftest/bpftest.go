@@ -87,3 +87,32 @@ func RequireTool(t testing.TB, name string) string {
 	}
 	return p
 }
+
+// CoverEnv names the directory where the tests' own builds of bpftrail
+// write their coverage counters ("make cover" sets it): binaries built by
+// [Build] are then instrumented for every package of the module, and
+// GOCOVERDIR is set for the processes the tests start.
+const CoverEnv = "BPFTRAIL_COVERDIR"
+
+// Build builds the Go package pkg (a path or an import path) into out;
+// under CoverEnv, a binary built with cover records its coverage. (Only
+// bpftrail itself should: a workload that writes coverage files at exit
+// makes system calls the tests do not expect.)
+func Build(pkg, out string, cover bool) error {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		return err
+	}
+	args := []string{"build", "-o", out}
+	if dir := os.Getenv(CoverEnv); dir != "" && cover {
+		args = append(args, "-cover", "-coverpkg=github.com/bpftrail/bpftrail/...")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		os.Setenv("GOCOVERDIR", dir)
+	}
+	if b, err := exec.Command(goTool, append(args, pkg)...).CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
+}
