@@ -31,7 +31,7 @@ var (
 	ErrUnsupported = errors.New("unsupported architecture")
 	// ErrForeign is wrapped by the errors for a binary built for an
 	// architecture other than the host's.
-	ErrForeign = errors.New("its probe registers cannot be read on this host")
+	ErrForeign = errors.New("the registers of another architecture cannot be read")
 )
 
 // Reg is a register name of the assembler syntax resolved to its slot in
@@ -114,7 +114,7 @@ func ForBinary(m elf.Machine) (*Layout, error) {
 		return nil, err
 	}
 	if m != l.Machine {
-		return nil, fmt.Errorf("a binary built for %s on this %s host: %w", machineName(m), l.Arch, ErrForeign)
+		return nil, fmt.Errorf("built for %s, this host is %s: %w", machineName(m), l.Arch, ErrForeign)
 	}
 	return l, nil
 }

@@ -14,13 +14,7 @@ import (
 
 	"github.com/bpftrail/bpftrail/internal/event"
 	"github.com/bpftrail/bpftrail/internal/probe"
-)
-
-// Offsets of the argument and return registers in x86-64's struct pt_regs,
-// the context of uprobe programs (System V calling convention).
-var (
-	argRegs   = [6]int{112, 104, 96, 88, 72, 64} // rdi, rsi, rdx, rcx, r8, r9
-	retvalReg = 80                               // rax
+	"github.com/bpftrail/bpftrail/internal/ptregs"
 )
 
 // FieldSpec is one value to record at a uprobe: argN or retval, as an
@@ -71,6 +65,10 @@ func Uprobe(sp probe.Spec, fields []FieldSpec, pid int, o Options) (*event.Schem
 	if err != nil {
 		return nil, err
 	}
+	regs, err := ptregs.ForFile(path)
+	if err != nil {
+		return nil, err
+	}
 	if sp.Symbol != "" {
 		if err := checkSymbol(path, sp.Symbol); err != nil {
 			return nil, err
@@ -91,7 +89,7 @@ func Uprobe(sp probe.Spec, fields []FieldSpec, pid int, o Options) (*event.Schem
 		Name:   kind + ":" + path + ":" + target,
 		Attach: event.Attach{Kind: kind, Path: path, Symbol: sp.Symbol, Offset: sp.Offset},
 	}
-	regFields(s, ret, fields, o)
+	regFields(s, regs, ret, fields, o)
 	return s, nil
 }
 
@@ -102,6 +100,10 @@ func Kprobe(sp probe.Spec, fields []FieldSpec, o Options) (*event.Schema, error)
 	if o.StringSize <= 0 {
 		o.StringSize = DefaultStringSize
 	}
+	regs, err := ptregs.Native()
+	if err != nil {
+		return nil, err
+	}
 	if err := checkKernelSymbol(sp.Symbol); err != nil {
 		return nil, err
 	}
@@ -111,7 +113,7 @@ func Kprobe(sp probe.Spec, fields []FieldSpec, o Options) (*event.Schema, error)
 		kind = "kretprobe"
 	}
 	s := &event.Schema{Name: kind + ":" + sp.Symbol, Attach: event.Attach{Kind: kind, Symbol: sp.Symbol, Offset: sp.Offset}}
-	regFields(s, ret, fields, o)
+	regFields(s, regs, ret, fields, o)
 	for i := range s.Fields {
 		if s.Fields[i].Src == event.FromUserPtr {
 			s.Fields[i].Src = event.FromKernelPtr
@@ -145,7 +147,7 @@ func checkKernelSymbol(name string) error {
 
 // regFields lays out the argument and return-value fields of a schema whose
 // programs get pt_regs.
-func regFields(s *event.Schema, ret bool, fields []FieldSpec, o Options) {
+func regFields(s *event.Schema, regs *ptregs.Layout, ret bool, fields []FieldSpec, o Options) {
 	if len(fields) == 0 {
 		if ret {
 			fields = []FieldSpec{{Name: "retval"}}
@@ -162,12 +164,12 @@ func regFields(s *event.Schema, ret bool, fields []FieldSpec, o Options) {
 			if !ret {
 				continue // a return value exists only at a uretprobe
 			}
-			off = retvalReg
+			off = regs.Ret.Offset
 		default:
 			if ret {
 				continue // argument registers are clobbered at return
 			}
-			off = argRegs[f.Name[3]-'0']
+			off = regs.Args[f.Name[3]-'0'].Offset
 		}
 		name := f.Name
 		fld := event.Field{Name: name, Src: event.FromContext, SrcOffset: off, SrcSize: 8, CType: "register"}

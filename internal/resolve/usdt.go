@@ -6,6 +6,7 @@ import (
 
 	"github.com/bpftrail/bpftrail/internal/event"
 	"github.com/bpftrail/bpftrail/internal/probe"
+	"github.com/bpftrail/bpftrail/internal/ptregs"
 	"github.com/bpftrail/bpftrail/internal/usdt"
 )
 
@@ -16,6 +17,9 @@ import (
 func USDT(sp probe.Spec, pid int) (*event.Schema, error) {
 	path, err := FindBinary(sp.Path, pid)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := ptregs.ForFile(path); err != nil {
 		return nil, err
 	}
 	all, err := usdt.Probes(path)
