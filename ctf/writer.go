@@ -157,13 +157,39 @@ func (w *Writer) baseMetadata() Metadata {
 		F("stream_id", Uint(32)),
 		F("stream_instance_id", Uint(64)),
 	)
-	host := o.Hostname
-	if host == "" {
-		host, _ = os.Hostname()
-	}
 	tracer := o.TracerName
 	if tracer == "" {
 		tracer = "bpftrail"
+	}
+	m.Env = w.env(tracer)
+	abs := !strings.HasPrefix(tracer, "lttng")
+	if o.ClockAbsolute != nil {
+		abs = *o.ClockAbsolute
+	}
+	cuuid := o.ClockUUID
+	if cuuid == "" {
+		cuuid = hostBootID()
+	}
+	m.Clocks = []*Clock{{
+		Name:        "monotonic",
+		UUID:        cuuid,
+		Description: "Monotonic Clock",
+		Freq:        1_000_000_000,
+		Precision:   1,
+		Offset:      o.ClockOffset,
+		Absolute:    abs,
+	}}
+	m.Streams = []*StreamClass{baseStreamClass(o.EventContext)}
+	return m
+}
+
+// env returns the env block: LTTng's standard entries, then Options.Env,
+// whose entries replace standard ones of the same key.
+func (w *Writer) env(tracer string) []EnvValue {
+	o := w.opts
+	host := o.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
 	}
 	name := o.TraceName
 	if name == "" {
@@ -198,28 +224,17 @@ func (w *Writer) baseMetadata() Metadata {
 			env = append(env, e)
 		}
 	}
-	m.Env = env
-	abs := !strings.HasPrefix(tracer, "lttng")
-	if o.ClockAbsolute != nil {
-		abs = *o.ClockAbsolute
-	}
-	cuuid := o.ClockUUID
-	if cuuid == "" {
-		cuuid = hostBootID()
-	}
-	m.Clocks = []*Clock{{
-		Name:        "monotonic",
-		UUID:        cuuid,
-		Description: "Monotonic Clock",
-		Freq:        1_000_000_000,
-		Precision:   1,
-		Offset:      o.ClockOffset,
-		Absolute:    abs,
-	}}
+	return env
+}
+
+// baseStreamClass returns the one stream class the writer uses: the packet
+// context and LTTng's large event header of the layout at the top of this
+// file, timed by the monotonic clock, and ctx as the event context.
+func baseStreamClass(ctx *Type) *StreamClass {
 	clk := func(bits int) *Type { t := Uint(bits); t.Clock = "monotonic"; return t }
-	m.Streams = []*StreamClass{{
+	return &StreamClass{
 		ID:           0,
-		EventContext: o.EventContext,
+		EventContext: ctx,
 		PacketContext: Struct(
 			F("timestamp_begin", clk(64)),
 			F("timestamp_end", clk(64)),
@@ -238,8 +253,7 @@ func (w *Writer) baseMetadata() Metadata {
 				F("extended", Struct(F("id", Uint(32)), F("timestamp", clk(64)))),
 			)),
 		}},
-	}}
-	return m
+	}
 }
 
 // writeMetadata writes the metadata file atomically (temporary file + rename).
