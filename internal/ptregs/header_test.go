@@ -14,18 +14,18 @@ import (
 
 // TestOffsetsMatchKernelHeaders has each architecture's C compiler check
 // every register offset against the uapi <asm/ptrace.h> of that
-// architecture: x86-64's struct pt_regs with the host's gcc (linux-libc-dev)
-// and AArch64's struct user_pt_regs with Debian's cross compiler
-// (gcc-aarch64-linux-gnu), whose static assertions fail to compile on a
-// wrong offset.
+// architecture: x86-64's struct pt_regs and AArch64's struct user_pt_regs,
+// with the host's gcc for its own architecture and Debian's cross compiler
+// (gcc-aarch64-linux-gnu on amd64) for the other. Static assertions fail
+// to compile on a wrong offset.
 func TestOffsetsMatchKernelHeaders(t *testing.T) {
 	for _, tc := range []struct {
 		machine elf.Machine
-		cc      string
+		cc      string // the cross compiler
 		strct   string
 		field   func(reg string) string
 	}{
-		{elf.EM_X86_64, "gcc", "struct pt_regs", func(reg string) string { return reg }},
+		{elf.EM_X86_64, "x86_64-linux-gnu-gcc", "struct pt_regs", func(reg string) string { return reg }},
 		{elf.EM_AARCH64, "aarch64-linux-gnu-gcc", "struct user_pt_regs", func(reg string) string {
 			if n, ok := strings.CutPrefix(reg, "x"); ok {
 				return "regs[" + n + "]"
@@ -33,6 +33,9 @@ func TestOffsetsMatchKernelHeaders(t *testing.T) {
 			return reg
 		}},
 	} {
+		if tc.machine == nativeMachine {
+			tc.cc = "gcc"
+		}
 		t.Run(tc.cc, func(t *testing.T) {
 			cc := bpftest.RequireTool(t, tc.cc)
 			l, err := ForMachine(tc.machine)
