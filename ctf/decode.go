@@ -153,106 +153,140 @@ func (c *decCompiler) compile(t *Type) (*decNode, error) {
 		return nil, errors.New("types nested too deeply")
 	}
 	n := &decNode{t: t, kind: t.Kind}
+	var err error
 	switch t.Kind {
 	case KindInteger, KindFloat:
-		if t.Kind == KindInteger && (t.Size < 1 || t.Size > 64) {
-			return nil, fmt.Errorf("integer size %d out of 1..64", t.Size)
-		}
-		if t.Kind == KindFloat && t.Size != 32 && t.Size != 64 {
-			return nil, fmt.Errorf("floating point size %d (only 32 and 64 are supported)", t.Size)
-		}
-		a := t.Alignment()
-		if !decPow2(a) {
-			return nil, fmt.Errorf("alignment %d is not a power of two", a)
-		}
-		n.align = int64(a)
-		n.size = t.Size
-		n.signed = t.Signed
-		n.be = t.ByteOrder == BigEndian || t.ByteOrder == DefaultOrder && c.beDefault
-		n.clock = t.Clock != ""
-		n.fast = (t.Size == 8 || t.Size == 16 || t.Size == 32 || t.Size == 64) && a%8 == 0
+		err = c.compileNumber(n, t)
 	case KindString:
 		n.align = 8
 	case KindEnum:
-		if t.Container == nil || t.Container.Kind != KindInteger {
-			return nil, errors.New("enum container is not an integer")
-		}
-		cn, err := c.compile(t.Container)
-		if err != nil {
-			return nil, err
-		}
-		n.container = cn
-		n.align = cn.align
+		err = c.compileEnum(n, t)
 	case KindArray, KindSequence:
-		en, err := c.compile(t.Elem)
-		if err != nil {
-			return nil, err
-		}
-		n.elem = en
-		n.align = en.align
-		n.text = t.IsText()
-		n.minBits = decMinBits(t.Elem, 0)
-		if n.minBits < 1 {
-			n.minBits = 1
-		}
-		if t.Kind == KindArray {
-			if t.Length < 0 {
-				return nil, fmt.Errorf("negative array length %d", t.Length)
-			}
-			n.length = int64(t.Length)
-		} else {
-			r, err := c.resolve(t.LengthField)
-			if err != nil {
-				return nil, fmt.Errorf("sequence length: %w", err)
-			}
-			n.lenRef = r
-		}
+		err = c.compileList(n, t)
 	case KindStruct:
-		a := t.Alignment()
-		if !decPow2(a) {
-			return nil, fmt.Errorf("alignment %d is not a power of two", a)
-		}
-		n.align = int64(a)
-		n.fields = make([]decField, len(t.Fields))
-		c.stack = append(c.stack, decCFrame{t: t})
-		for i, f := range t.Fields {
-			c.stack[len(c.stack)-1].cur = i
-			fn, err := c.compile(f.Type)
-			if err != nil {
-				return nil, fmt.Errorf("field %s: %w", f.Name, err)
-			}
-			df := decField{name: f.Name, node: fn}
-			if c.scope == decScopeEventHeader {
-				k := f.Type.Kind
-				if (k == KindInteger || k == KindEnum) && StripName(f.Name) == "id" {
-					df.isID = true
-				}
-				if c.implicitTS && k == KindInteger && StripName(f.Name) == "timestamp" && f.Type.Clock == "" {
-					df.isTS = true
-				}
-			}
-			n.fields[i] = df
-		}
-		c.stack = c.stack[:len(c.stack)-1]
+		err = c.compileStruct(n, t)
 	case KindVariant:
-		n.align = 1
-		r, err := c.resolve(t.Tag)
-		if err != nil {
-			return nil, fmt.Errorf("variant tag: %w", err)
-		}
-		n.tagRef = r
-		n.fields = make([]decField, len(t.Fields))
-		for i, f := range t.Fields {
-			fn, err := c.compile(f.Type)
-			if err != nil {
-				return nil, fmt.Errorf("option %s: %w", f.Name, err)
-			}
-			n.fields[i] = decField{name: f.Name, node: fn}
-		}
+		err = c.compileVariant(n, t)
 	default:
-		return nil, fmt.Errorf("unknown type kind %v", t.Kind)
+		err = fmt.Errorf("unknown type kind %v", t.Kind)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return n, nil
+}
+
+func (c *decCompiler) compileNumber(n *decNode, t *Type) error {
+	if t.Kind == KindInteger && (t.Size < 1 || t.Size > 64) {
+		return fmt.Errorf("integer size %d out of 1..64", t.Size)
+	}
+	if t.Kind == KindFloat && t.Size != 32 && t.Size != 64 {
+		return fmt.Errorf("floating point size %d (only 32 and 64 are supported)", t.Size)
+	}
+	a := t.Alignment()
+	if !decPow2(a) {
+		return fmt.Errorf("alignment %d is not a power of two", a)
+	}
+	n.align = int64(a)
+	n.size = t.Size
+	n.signed = t.Signed
+	n.be = t.ByteOrder == BigEndian || t.ByteOrder == DefaultOrder && c.beDefault
+	n.clock = t.Clock != ""
+	n.fast = (t.Size == 8 || t.Size == 16 || t.Size == 32 || t.Size == 64) && a%8 == 0
+	return nil
+}
+
+func (c *decCompiler) compileEnum(n *decNode, t *Type) error {
+	if t.Container == nil || t.Container.Kind != KindInteger {
+		return errors.New("enum container is not an integer")
+	}
+	cn, err := c.compile(t.Container)
+	if err != nil {
+		return err
+	}
+	n.container = cn
+	n.align = cn.align
+	return nil
+}
+
+// compileList compiles an array or a sequence, whose length field is
+// resolved in the scopes compiled so far.
+func (c *decCompiler) compileList(n *decNode, t *Type) error {
+	en, err := c.compile(t.Elem)
+	if err != nil {
+		return err
+	}
+	n.elem = en
+	n.align = en.align
+	n.text = t.IsText()
+	n.minBits = decMinBits(t.Elem, 0)
+	if n.minBits < 1 {
+		n.minBits = 1
+	}
+	if t.Kind == KindArray {
+		if t.Length < 0 {
+			return fmt.Errorf("negative array length %d", t.Length)
+		}
+		n.length = int64(t.Length)
+		return nil
+	}
+	r, err := c.resolve(t.LengthField)
+	if err != nil {
+		return fmt.Errorf("sequence length: %w", err)
+	}
+	n.lenRef = r
+	return nil
+}
+
+// compileStruct compiles the fields in order, with the struct on the stack
+// that field references are resolved against. In the event header it marks
+// the id field and, when timestamps are implicit, the timestamp field.
+func (c *decCompiler) compileStruct(n *decNode, t *Type) error {
+	a := t.Alignment()
+	if !decPow2(a) {
+		return fmt.Errorf("alignment %d is not a power of two", a)
+	}
+	n.align = int64(a)
+	n.fields = make([]decField, len(t.Fields))
+	c.stack = append(c.stack, decCFrame{t: t})
+	for i, f := range t.Fields {
+		c.stack[len(c.stack)-1].cur = i
+		fn, err := c.compile(f.Type)
+		if err != nil {
+			return fmt.Errorf("field %s: %w", f.Name, err)
+		}
+		df := decField{name: f.Name, node: fn}
+		if c.scope == decScopeEventHeader {
+			k := f.Type.Kind
+			if (k == KindInteger || k == KindEnum) && StripName(f.Name) == "id" {
+				df.isID = true
+			}
+			if c.implicitTS && k == KindInteger && StripName(f.Name) == "timestamp" && f.Type.Clock == "" {
+				df.isTS = true
+			}
+		}
+		n.fields[i] = df
+	}
+	c.stack = c.stack[:len(c.stack)-1]
+	return nil
+}
+
+func (c *decCompiler) compileVariant(n *decNode, t *Type) error {
+	n.align = 1
+	r, err := c.resolve(t.Tag)
+	if err != nil {
+		return fmt.Errorf("variant tag: %w", err)
+	}
+	n.tagRef = r
+	n.fields = make([]decField, len(t.Fields))
+	for i, f := range t.Fields {
+		fn, err := c.compile(f.Type)
+		if err != nil {
+			return fmt.Errorf("option %s: %w", f.Name, err)
+		}
+		n.fields[i] = decField{name: f.Name, node: fn}
+	}
+	return nil
 }
 
 // decMinBits returns a lower bound of the size of a value of type t.

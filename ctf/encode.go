@@ -111,39 +111,9 @@ func (s *StreamWriter) encodeValue(t *Type, v any, scope map[string]int64) error
 		}
 		return s.putInt(t, u)
 	case KindEnum:
-		if label, ok := v.(string); ok {
-			for _, m := range t.Mappings {
-				if m.Label == label {
-					return s.putInt(t.Container, uint64(m.Start))
-				}
-			}
-			return fmt.Errorf("no enum label %q", label)
-		}
-		u, ok := asUint(v)
-		if !ok {
-			return fmt.Errorf("want an integer or label, got %T", v)
-		}
-		return s.putInt(t.Container, u)
+		return s.encodeEnum(t, v)
 	case KindFloat:
-		var f float64
-		switch x := v.(type) {
-		case float64:
-			f = x
-		case float32:
-			f = float64(x)
-		default:
-			i, ok := asInt(v)
-			if !ok {
-				return fmt.Errorf("want a float, got %T", v)
-			}
-			f = float64(i)
-		}
-		if t.Size == 32 {
-			s.buf = binary.LittleEndian.AppendUint32(s.buf, math.Float32bits(float32(f)))
-		} else {
-			s.buf = binary.LittleEndian.AppendUint64(s.buf, math.Float64bits(f))
-		}
-		return nil
+		return s.encodeFloat(t, v)
 	case KindString:
 		switch x := v.(type) {
 		case string:
@@ -156,83 +126,149 @@ func (s *StreamWriter) encodeValue(t *Type, v any, scope map[string]int64) error
 		return nil
 	case KindArray, KindSequence:
 		if t.IsText() {
-			var b []byte
-			switch x := v.(type) {
-			case string:
-				b = []byte(x)
-			case []byte:
-				b = x
-			}
-			if b != nil || v == nil {
-				n := t.Length
-				if t.Kind == KindSequence {
-					n = len(b)
-					if err := checkLen(t, scope, n); err != nil {
-						return err
-					}
-				}
-				s.enc.Text(b, n)
-				return nil
-			}
-		}
-		rv := reflect.ValueOf(v)
-		if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
-			return fmt.Errorf("want a slice, got %T", v)
-		}
-		n := rv.Len()
-		if t.Kind == KindArray && n != t.Length {
-			return fmt.Errorf("array of %d elements, got %d", t.Length, n)
-		}
-		if t.Kind == KindSequence {
-			if err := checkLen(t, scope, n); err != nil {
+			if done, err := s.encodeText(t, v, scope); done {
 				return err
 			}
 		}
-		for i := 0; i < n; i++ {
-			if err := s.encodeValue(t.Elem, rv.Index(i).Interface(), scope); err != nil {
-				return fmt.Errorf("[%d]: %w", i, err)
-			}
-		}
-		return nil
+		return s.encodeList(t, v, scope)
 	case KindStruct:
-		inner := map[string]int64{}
-		for k, v := range scope {
-			inner[k] = v
-		}
-		get := func(i int, name string) (any, error) {
-			switch x := v.(type) {
-			case []any:
-				if len(x) != len(t.Fields) {
-					return nil, fmt.Errorf("struct of %d fields, got %d values", len(t.Fields), len(x))
-				}
-				return x[i], nil
-			case map[string]any:
-				val, ok := x[name]
-				if !ok {
-					val, ok = x[StripName(name)]
-				}
-				if !ok {
-					return nil, fmt.Errorf("missing field %s", name)
-				}
-				return val, nil
-			}
-			return nil, fmt.Errorf("want []any or map[string]any for a struct, got %T", v)
-		}
-		for i, f := range t.Fields {
-			fv, err := get(i, f.Name)
-			if err != nil {
-				return err
-			}
-			if err := s.encodeValue(f.Type, fv, inner); err != nil {
-				return fmt.Errorf("%s: %w", f.Name, err)
-			}
-			if iv, ok := asInt(fv); ok {
-				inner[f.Name] = iv
-			}
-		}
-		return nil
+		return s.encodeStruct(t, v, scope)
 	}
 	return fmt.Errorf("cannot write a %v field", t.Kind)
+}
+
+// encodeEnum writes an enum given as a label or as its integer value.
+func (s *StreamWriter) encodeEnum(t *Type, v any) error {
+	if label, ok := v.(string); ok {
+		for _, m := range t.Mappings {
+			if m.Label == label {
+				return s.putInt(t.Container, uint64(m.Start))
+			}
+		}
+		return fmt.Errorf("no enum label %q", label)
+	}
+	u, ok := asUint(v)
+	if !ok {
+		return fmt.Errorf("want an integer or label, got %T", v)
+	}
+	return s.putInt(t.Container, u)
+}
+
+// encodeFloat writes a float32, a float64 or an integer as a 32- or 64-bit
+// float.
+func (s *StreamWriter) encodeFloat(t *Type, v any) error {
+	var f float64
+	switch x := v.(type) {
+	case float64:
+		f = x
+	case float32:
+		f = float64(x)
+	default:
+		i, ok := asInt(v)
+		if !ok {
+			return fmt.Errorf("want a float, got %T", v)
+		}
+		f = float64(i)
+	}
+	if t.Size == 32 {
+		s.buf = binary.LittleEndian.AppendUint32(s.buf, math.Float32bits(float32(f)))
+	} else {
+		s.buf = binary.LittleEndian.AppendUint64(s.buf, math.Float64bits(f))
+	}
+	return nil
+}
+
+// encodeText writes a text array or sequence given as a string, bytes or
+// nil; done is false for any other value, which encodeList then writes
+// element by element.
+func (s *StreamWriter) encodeText(t *Type, v any, scope map[string]int64) (done bool, err error) {
+	var b []byte
+	switch x := v.(type) {
+	case string:
+		b = []byte(x)
+	case []byte:
+		b = x
+	}
+	if b == nil && v != nil {
+		return false, nil
+	}
+	n := t.Length
+	if t.Kind == KindSequence {
+		n = len(b)
+		if err := checkLen(t, scope, n); err != nil {
+			return true, err
+		}
+	}
+	s.enc.Text(b, n)
+	return true, nil
+}
+
+// encodeList writes an array or a sequence from a slice or an array.
+func (s *StreamWriter) encodeList(t *Type, v any, scope map[string]int64) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+		return fmt.Errorf("want a slice, got %T", v)
+	}
+	n := rv.Len()
+	if t.Kind == KindArray && n != t.Length {
+		return fmt.Errorf("array of %d elements, got %d", t.Length, n)
+	}
+	if t.Kind == KindSequence {
+		if err := checkLen(t, scope, n); err != nil {
+			return err
+		}
+	}
+	for i := 0; i < n; i++ {
+		if err := s.encodeValue(t.Elem, rv.Index(i).Interface(), scope); err != nil {
+			return fmt.Errorf("[%d]: %w", i, err)
+		}
+	}
+	return nil
+}
+
+// encodeStruct writes a struct from its field values in order ([]any) or
+// by name (map[string]any). Integer fields join the scope that sequence
+// lengths are looked up in, for the fields after them.
+func (s *StreamWriter) encodeStruct(t *Type, v any, scope map[string]int64) error {
+	inner := map[string]int64{}
+	for k, v := range scope {
+		inner[k] = v
+	}
+	for i, f := range t.Fields {
+		fv, err := structField(t, v, i, f.Name)
+		if err != nil {
+			return err
+		}
+		if err := s.encodeValue(f.Type, fv, inner); err != nil {
+			return fmt.Errorf("%s: %w", f.Name, err)
+		}
+		if iv, ok := asInt(fv); ok {
+			inner[f.Name] = iv
+		}
+	}
+	return nil
+}
+
+// structField returns the value of field i, named name, of the struct t
+// given as v.
+func structField(t *Type, v any, i int, name string) (any, error) {
+	switch x := v.(type) {
+	case []any:
+		if len(x) != len(t.Fields) {
+			return nil, fmt.Errorf("struct of %d fields, got %d values", len(t.Fields), len(x))
+		}
+		return x[i], nil
+	case map[string]any:
+		val, ok := x[name]
+		if !ok {
+			val, ok = x[StripName(name)]
+		}
+		if !ok {
+			return nil, fmt.Errorf("missing field %s", name)
+		}
+		return val, nil
+	}
+	return nil, fmt.Errorf("want []any or map[string]any for a struct, got %T", v)
 }
 
 func checkLen(t *Type, scope map[string]int64, n int) error {

@@ -77,37 +77,10 @@ func tsdlLex(src []byte) ([]tsdlToken, error) {
 	i := 0
 	n := len(src)
 	for {
-		// Skip blanks and comments.
-		for i < n {
-			c := src[i]
-			if c == '\n' {
-				line++
-				i++
-			} else if c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v' {
-				i++
-			} else if c == '/' && i+1 < n && src[i+1] == '*' {
-				start := line
-				i += 2
-				for {
-					if i+1 >= n {
-						return nil, tsdlErrorf(start, "unterminated comment")
-					}
-					if src[i] == '*' && src[i+1] == '/' {
-						i += 2
-						break
-					}
-					if src[i] == '\n' {
-						line++
-					}
-					i++
-				}
-			} else if c == '/' && i+1 < n && src[i+1] == '/' {
-				for i < n && src[i] != '\n' {
-					i++
-				}
-			} else {
-				break
-			}
+		var err error
+		i, line, err = tsdlSkipBlanks(src, i, line)
+		if err != nil {
+			return nil, err
 		}
 		if len(toks) >= tsdlMaxTokens {
 			return nil, tsdlLimitf(line, "metadata has too many tokens")
@@ -145,26 +118,72 @@ func tsdlLex(src []byte) ([]tsdlToken, error) {
 			line += nl
 			i = j
 		default:
-			p := ""
-			switch {
-			case c == ':' && i+1 < n && src[i+1] == '=':
-				p = ":="
-			case c == '.' && i+2 < n && src[i+1] == '.' && src[i+2] == '.':
-				p = "..."
-			case c == '-' && i+1 < n && src[i+1] == '>':
-				p = "->"
-			case strings.IndexByte("[](){}<>*+-:;.=,", c) >= 0:
-				p = string(c)
-			default:
-				if c >= 0x20 && c < 0x7f {
-					return nil, tsdlErrorf(line, "invalid character '%c'", c)
-				}
-				return nil, tsdlErrorf(line, "invalid character 0x%02x", c)
+			p, err := tsdlLexPunct(src, i, line)
+			if err != nil {
+				return nil, err
 			}
 			toks = append(toks, tsdlToken{kind: tsdlPunct, text: p, line: line})
 			i += len(p)
 		}
 	}
+}
+
+// tsdlSkipBlanks skips white space and comments from src[i] and returns
+// the index and line number after them.
+func tsdlSkipBlanks(src []byte, i, line int) (int, int, error) {
+	n := len(src)
+	for i < n {
+		c := src[i]
+		if c == '\n' {
+			line++
+			i++
+		} else if c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v' {
+			i++
+		} else if c == '/' && i+1 < n && src[i+1] == '*' {
+			start := line
+			i += 2
+			for {
+				if i+1 >= n {
+					return i, line, tsdlErrorf(start, "unterminated comment")
+				}
+				if src[i] == '*' && src[i+1] == '/' {
+					i += 2
+					break
+				}
+				if src[i] == '\n' {
+					line++
+				}
+				i++
+			}
+		} else if c == '/' && i+1 < n && src[i+1] == '/' {
+			for i < n && src[i] != '\n' {
+				i++
+			}
+		} else {
+			break
+		}
+	}
+	return i, line, nil
+}
+
+// tsdlLexPunct returns the punctuator starting at src[i].
+func tsdlLexPunct(src []byte, i, line int) (string, error) {
+	n := len(src)
+	c := src[i]
+	switch {
+	case c == ':' && i+1 < n && src[i+1] == '=':
+		return ":=", nil
+	case c == '.' && i+2 < n && src[i+1] == '.' && src[i+2] == '.':
+		return "...", nil
+	case c == '-' && i+1 < n && src[i+1] == '>':
+		return "->", nil
+	case strings.IndexByte("[](){}<>*+-:;.=,", c) >= 0:
+		return string(c), nil
+	}
+	if c >= 0x20 && c < 0x7f {
+		return "", tsdlErrorf(line, "invalid character '%c'", c)
+	}
+	return "", tsdlErrorf(line, "invalid character 0x%02x", c)
 }
 
 // tsdlLexInt reads a C integer literal (decimal, 0octal, 0xhex) with an

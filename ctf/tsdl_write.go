@@ -69,7 +69,37 @@ func (m *Metadata) TSDL() []byte {
 		fmt.Fprintf(&w.buf, "typealias %s := %s;\n", a.decl, a.name)
 	}
 	w.buf.WriteString("\n")
+	w.traceBlock(m)
+	if len(m.Env) > 0 {
+		w.envBlock(m.Env)
+	}
+	for _, c := range m.Clocks {
+		if c != nil {
+			w.clockBlock(c)
+		}
+	}
+	// babeltrace2 rejects a stream id (and an event's stream_id then names
+	// no stream) when the trace has no packet header to carry it.
+	withIDs := m.PacketHeader != nil
+	for _, s := range m.Streams {
+		if s != nil {
+			w.streamBlock(s, withIDs)
+		}
+	}
+	for _, s := range m.Streams {
+		if s == nil {
+			continue
+		}
+		for _, e := range s.Events {
+			if e != nil {
+				w.eventBlock(e, s.ID, withIDs)
+			}
+		}
+	}
+	return w.buf.Bytes()
+}
 
+func (w *tsdlWriter) traceBlock(m *Metadata) {
 	major, minor := m.Major, m.Minor
 	if major == 0 && minor == 0 {
 		major, minor = 1, 8
@@ -88,98 +118,81 @@ func (m *Metadata) TSDL() []byte {
 	if m.PacketHeader != nil {
 		w.assign(1, "packet.header", m.PacketHeader)
 	}
+	w.endBlock()
+}
+
+func (w *tsdlWriter) envBlock(env []EnvValue) {
+	w.line(0, "env {")
+	for _, e := range env {
+		if e.IsInt {
+			w.line(1, "%s = %d;", tsdlLegalName(e.Key), e.Int)
+		} else {
+			w.line(1, "%s = %s;", tsdlLegalName(e.Key), tsdlQuote(e.Str))
+		}
+	}
+	w.endBlock()
+}
+
+func (w *tsdlWriter) clockBlock(c *Clock) {
+	w.line(0, "clock {")
+	w.line(1, "name = %s;", tsdlQuote(tsdlLegalName(c.Name)))
+	if _, ok := tsdlParseUUID(c.UUID); ok {
+		w.line(1, "uuid = %s;", tsdlQuote(c.UUID))
+	}
+	if c.Description != "" {
+		w.line(1, "description = %s;", tsdlQuote(c.Description))
+	}
+	w.line(1, "freq = %d;", c.Frequency())
+	if c.Precision != 0 {
+		w.line(1, "precision = %d;", c.Precision)
+	}
+	offS, off := tsdlClockOffset(c)
+	w.line(1, "offset_s = %d;", offS)
+	w.line(1, "offset = %d;", off)
+	w.line(1, "absolute = %t;", c.Absolute)
+	w.endBlock()
+}
+
+func (w *tsdlWriter) streamBlock(s *StreamClass, withID bool) {
+	w.line(0, "stream {")
+	if withID {
+		w.line(1, "id = %d;", s.ID)
+	}
+	if s.EventHeader != nil {
+		w.assign(1, "event.header", s.EventHeader)
+	}
+	if s.PacketContext != nil {
+		w.assign(1, "packet.context", s.PacketContext)
+	}
+	if s.EventContext != nil {
+		w.assign(1, "event.context", s.EventContext)
+	}
+	w.endBlock()
+}
+
+func (w *tsdlWriter) eventBlock(e *EventClass, streamID uint64, withStreamID bool) {
+	w.line(0, "event {")
+	w.line(1, "name = %s;", tsdlQuote(e.Name))
+	w.line(1, "id = %d;", e.ID)
+	if withStreamID {
+		w.line(1, "stream_id = %d;", streamID)
+	}
+	if e.HasLevel && e.LogLevel >= 0 { // babeltrace2 rejects negative levels
+		w.line(1, "loglevel = %d;", e.LogLevel)
+	}
+	if e.Context != nil {
+		w.assign(1, "context", e.Context)
+	}
+	if e.Fields != nil {
+		w.assign(1, "fields", e.Fields)
+	}
+	w.endBlock()
+}
+
+// endBlock closes a top-level block and leaves an empty line after it.
+func (w *tsdlWriter) endBlock() {
 	w.line(0, "};")
 	w.buf.WriteString("\n")
-
-	if len(m.Env) > 0 {
-		w.line(0, "env {")
-		for _, e := range m.Env {
-			if e.IsInt {
-				w.line(1, "%s = %d;", tsdlLegalName(e.Key), e.Int)
-			} else {
-				w.line(1, "%s = %s;", tsdlLegalName(e.Key), tsdlQuote(e.Str))
-			}
-		}
-		w.line(0, "};")
-		w.buf.WriteString("\n")
-	}
-
-	for _, c := range m.Clocks {
-		if c == nil {
-			continue
-		}
-		w.line(0, "clock {")
-		w.line(1, "name = %s;", tsdlQuote(tsdlLegalName(c.Name)))
-		if _, ok := tsdlParseUUID(c.UUID); ok {
-			w.line(1, "uuid = %s;", tsdlQuote(c.UUID))
-		}
-		if c.Description != "" {
-			w.line(1, "description = %s;", tsdlQuote(c.Description))
-		}
-		w.line(1, "freq = %d;", c.Frequency())
-		if c.Precision != 0 {
-			w.line(1, "precision = %d;", c.Precision)
-		}
-		offS, off := tsdlClockOffset(c)
-		w.line(1, "offset_s = %d;", offS)
-		w.line(1, "offset = %d;", off)
-		w.line(1, "absolute = %t;", c.Absolute)
-		w.line(0, "};")
-		w.buf.WriteString("\n")
-	}
-
-	// babeltrace2 rejects a stream id (and an event's stream_id then names
-	// no stream) when the trace has no packet header to carry it.
-	withIDs := m.PacketHeader != nil
-	for _, s := range m.Streams {
-		if s == nil {
-			continue
-		}
-		w.line(0, "stream {")
-		if withIDs {
-			w.line(1, "id = %d;", s.ID)
-		}
-		if s.EventHeader != nil {
-			w.assign(1, "event.header", s.EventHeader)
-		}
-		if s.PacketContext != nil {
-			w.assign(1, "packet.context", s.PacketContext)
-		}
-		if s.EventContext != nil {
-			w.assign(1, "event.context", s.EventContext)
-		}
-		w.line(0, "};")
-		w.buf.WriteString("\n")
-	}
-
-	for _, s := range m.Streams {
-		if s == nil {
-			continue
-		}
-		for _, e := range s.Events {
-			if e == nil {
-				continue
-			}
-			w.line(0, "event {")
-			w.line(1, "name = %s;", tsdlQuote(e.Name))
-			w.line(1, "id = %d;", e.ID)
-			if withIDs {
-				w.line(1, "stream_id = %d;", s.ID)
-			}
-			if e.HasLevel && e.LogLevel >= 0 { // babeltrace2 rejects negative levels
-				w.line(1, "loglevel = %d;", e.LogLevel)
-			}
-			if e.Context != nil {
-				w.assign(1, "context", e.Context)
-			}
-			if e.Fields != nil {
-				w.assign(1, "fields", e.Fields)
-			}
-			w.line(0, "};")
-			w.buf.WriteString("\n")
-		}
-	}
-	return w.buf.Bytes()
 }
 
 // tsdlWriter accumulates TSDL text.

@@ -8,6 +8,15 @@
 // Errors wrap their cause with %w. A trace that ends inside a packet is read up
 // to its last complete packet and reported through [ErrTruncated]; [Recover]
 // cuts such a torn tail off so that other readers accept the trace again.
+//
+// The package builds for every GOOS. On Linux a [Writer] describes its host
+// as LTTng does: the env block's sysname, kernel_release and kernel_version
+// come from uname(2), the clock is named by the kernel's boot_id, and
+// streams are timed with CLOCK_MONOTONIC, the clock of bpf_ktime_get_ns
+// ([MonotonicNow], [MonotonicOffset]). On other systems sysname is the GOOS,
+// the kernel fields and the clock UUID are empty, and the default clock is
+// Go's monotonic clock since the package was initialized; callers that know
+// better set [Options] Env, ClockUUID, Clock and ClockOffset.
 package ctf
 
 import (

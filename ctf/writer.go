@@ -12,8 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Layout of what the writer emits (all little endian, byte aligned):
@@ -69,14 +67,16 @@ type Options struct {
 	// multiple of PageSize. Only PageSize packets are safe against a kill in
 	// the middle of a write (see PageSize).
 	PacketSize int
-	// Clock returns the current clock value in ns; default CLOCK_MONOTONIC.
-	// Streams start at Clock() and end no earlier than Clock() at Close.
+	// Clock returns the current clock value in ns; default [MonotonicNow]
+	// (CLOCK_MONOTONIC on Linux). Streams start at Clock() and end no
+	// earlier than Clock() at Close.
 	Clock func() uint64
 	// ClockOffset is realtime minus Clock in ns, so that readers show
-	// wall-clock time. When zero and Clock is nil it is measured.
+	// wall-clock time. When zero and Clock is nil it is measured
+	// ([MonotonicOffset]).
 	ClockOffset int64
 	// ClockUUID identifies the clock's host and boot; default the kernel's
-	// boot_id, as LTTng does.
+	// boot_id on Linux, as LTTng does, and none elsewhere.
 	ClockUUID string
 	// EventContext is the stream event context, a struct written after each
 	// event's header and before its payload (for instance the process that
@@ -157,26 +157,51 @@ func (w *Writer) baseMetadata() Metadata {
 		F("stream_id", Uint(32)),
 		F("stream_instance_id", Uint(64)),
 	)
-	host := o.Hostname
-	if host == "" {
-		host, _ = os.Hostname()
-	}
 	tracer := o.TracerName
 	if tracer == "" {
 		tracer = "bpftrail"
+	}
+	m.Env = w.env(tracer)
+	abs := !strings.HasPrefix(tracer, "lttng")
+	if o.ClockAbsolute != nil {
+		abs = *o.ClockAbsolute
+	}
+	cuuid := o.ClockUUID
+	if cuuid == "" {
+		cuuid = hostBootID()
+	}
+	m.Clocks = []*Clock{{
+		Name:        "monotonic",
+		UUID:        cuuid,
+		Description: "Monotonic Clock",
+		Freq:        1_000_000_000,
+		Precision:   1,
+		Offset:      o.ClockOffset,
+		Absolute:    abs,
+	}}
+	m.Streams = []*StreamClass{baseStreamClass(o.EventContext)}
+	return m
+}
+
+// env returns the env block: LTTng's standard entries, then Options.Env,
+// whose entries replace standard ones of the same key.
+func (w *Writer) env(tracer string) []EnvValue {
+	o := w.opts
+	host := o.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
 	}
 	name := o.TraceName
 	if name == "" {
 		name = filepath.Base(w.dir)
 	}
-	var uts unix.Utsname
-	_ = unix.Uname(&uts)
+	sysname, release, version := hostKernel()
 	env := []EnvValue{
 		{Key: "hostname", Str: host},
 		{Key: "domain", Str: o.Domain},
-		{Key: "sysname", Str: unix.ByteSliceToString(uts.Sysname[:])},
-		{Key: "kernel_release", Str: unix.ByteSliceToString(uts.Release[:])},
-		{Key: "kernel_version", Str: unix.ByteSliceToString(uts.Version[:])},
+		{Key: "sysname", Str: sysname},
+		{Key: "kernel_release", Str: release},
+		{Key: "kernel_version", Str: version},
 		{Key: "tracer_name", Str: tracer},
 		{Key: "tracer_major", Int: int64(o.TracerMajor), IsInt: true},
 		{Key: "tracer_minor", Int: int64(o.TracerMinor), IsInt: true},
@@ -199,30 +224,17 @@ func (w *Writer) baseMetadata() Metadata {
 			env = append(env, e)
 		}
 	}
-	m.Env = env
-	abs := !strings.HasPrefix(tracer, "lttng")
-	if o.ClockAbsolute != nil {
-		abs = *o.ClockAbsolute
-	}
-	cuuid := o.ClockUUID
-	if cuuid == "" {
-		if b, err := os.ReadFile("/proc/sys/kernel/random/boot_id"); err == nil {
-			cuuid = strings.TrimSpace(string(b))
-		}
-	}
-	m.Clocks = []*Clock{{
-		Name:        "monotonic",
-		UUID:        cuuid,
-		Description: "Monotonic Clock",
-		Freq:        1_000_000_000,
-		Precision:   1,
-		Offset:      o.ClockOffset,
-		Absolute:    abs,
-	}}
+	return env
+}
+
+// baseStreamClass returns the one stream class the writer uses: the packet
+// context and LTTng's large event header of the layout at the top of this
+// file, timed by the monotonic clock, and ctx as the event context.
+func baseStreamClass(ctx *Type) *StreamClass {
 	clk := func(bits int) *Type { t := Uint(bits); t.Clock = "monotonic"; return t }
-	m.Streams = []*StreamClass{{
+	return &StreamClass{
 		ID:           0,
-		EventContext: o.EventContext,
+		EventContext: ctx,
 		PacketContext: Struct(
 			F("timestamp_begin", clk(64)),
 			F("timestamp_end", clk(64)),
@@ -241,8 +253,7 @@ func (w *Writer) baseMetadata() Metadata {
 				F("extended", Struct(F("id", Uint(32)), F("timestamp", clk(64)))),
 			)),
 		}},
-	}}
-	return m
+	}
 }
 
 // writeMetadata writes the metadata file atomically (temporary file + rename).
@@ -711,28 +722,4 @@ func (s *StreamWriter) finish(end uint64) error {
 		err = fmt.Errorf("ctf: %w", cerr)
 	}
 	return err
-}
-
-// MonotonicNow returns CLOCK_MONOTONIC in ns, the clock of bpf_ktime_get_ns.
-func MonotonicNow() uint64 {
-	var ts unix.Timespec
-	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return uint64(ts.Nano())
-}
-
-// MonotonicOffset returns CLOCK_REALTIME minus CLOCK_MONOTONIC in ns,
-// measured as the tightest of a few samples.
-func MonotonicOffset() int64 {
-	best, bestWidth := int64(0), int64(math.MaxInt64)
-	for range 5 {
-		var a, r, b unix.Timespec
-		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &a)
-		_ = unix.ClockGettime(unix.CLOCK_REALTIME, &r)
-		_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &b)
-		if w := b.Nano() - a.Nano(); w < bestWidth {
-			bestWidth = w
-			best = r.Nano() - (a.Nano()+b.Nano())/2
-		}
-	}
-	return best
 }

@@ -2,11 +2,12 @@
 # Installs what bpftrail's build, demo and tests need on a Debian machine:
 # the peer tools the conformance tests compare against (babeltrace2,
 # python3-bt2, LTTng-UST, bpftrace), perf for the benchmark, the headers and
-# tools the uprobe, USDT and symbolization tests build with, Chromium for the
-# web-view tests, and tracefs mounted.
+# tools the uprobe, USDT and symbolization tests build with, the AArch64
+# cross compiler the USDT and pt_regs tests build arm64 binaries with,
+# Chromium for the web-view tests, and tracefs mounted.
 set -euo pipefail
 
-packages=(babeltrace2 python3-bt2 lttng-tools liblttng-ust-dev linux-perf gcc make systemtap-sdt-dev binutils xz-utils tmux bpftrace chromium)
+packages=(babeltrace2 python3-bt2 lttng-tools liblttng-ust-dev linux-perf gcc gcc-aarch64-linux-gnu make systemtap-sdt-dev binutils xz-utils tmux bpftrace chromium)
 missing=()
 for p in "${packages[@]}"; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

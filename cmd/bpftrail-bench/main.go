@@ -86,6 +86,54 @@ func main() {
 }
 
 func (b *bench) main() error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	if err := pinSelf(b.tracerCPU); err != nil {
+		return err
+	}
+	var err error
+	if b.self, err = os.Executable(); err != nil {
+		return err
+	}
+	if b.tmp, err = os.MkdirTemp("", "bpftrail-bench-"); err != nil {
+		return err
+	}
+	if !b.keep {
+		defer os.RemoveAll(b.tmp)
+	} else {
+		fmt.Fprintf(os.Stderr, "traces kept in %s\n", b.tmp)
+	}
+	if err := b.buildBpftrail(); err != nil {
+		return err
+	}
+
+	// Warm up CPU and caches; not recorded.
+	if _, err := b.runUntraced(); err != nil {
+		return err
+	}
+
+	list, err := b.modeList()
+	if err != nil {
+		return err
+	}
+	all, err := b.runRounds(list)
+	if err != nil {
+		return err
+	}
+	switch {
+	case b.agg:
+		aggReport(os.Stdout, all)
+	case b.uprobe:
+		uprobeReport(os.Stdout, all)
+	default:
+		report(os.Stdout, b, all)
+	}
+	return nil
+}
+
+// check refuses flags and machines the benchmark cannot run with.
+func (b *bench) check() error {
 	if b.n <= 0 || b.rounds <= 0 {
 		return fmt.Errorf("-n and -rounds must be positive")
 	}
@@ -104,48 +152,52 @@ func (b *bench) main() error {
 			return fmt.Errorf("%s not found: %w", tool, err)
 		}
 	}
-	if err := pinSelf(b.tracerCPU); err != nil {
-		return err
-	}
-	var err error
-	if b.self, err = os.Executable(); err != nil {
-		return err
-	}
-	if b.tmp, err = os.MkdirTemp("", "bpftrail-bench-"); err != nil {
-		return err
-	}
-	if !b.keep {
-		defer os.RemoveAll(b.tmp)
-	} else {
-		fmt.Fprintf(os.Stderr, "traces kept in %s\n", b.tmp)
-	}
-	if b.bpftrail == "" {
-		b.bpftrail = filepath.Join(b.tmp, "bpftrail")
-		fmt.Fprintf(os.Stderr, "building ./cmd/bpftrail ...\n")
-		cmd := exec.Command("go", "build", "-o", b.bpftrail, "./cmd/bpftrail")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			return fmt.Errorf("go build ./cmd/bpftrail (run from the module root or pass -bpftrail): %w", err)
-		}
-	}
+	return nil
+}
 
-	// Warm up CPU and caches; not recorded.
-	if _, err := b.runUntraced(); err != nil {
-		return err
+// buildBpftrail builds ./cmd/bpftrail into the temp dir unless -bpftrail
+// names a binary.
+func (b *bench) buildBpftrail() error {
+	if b.bpftrail != "" {
+		return nil
 	}
+	b.bpftrail = filepath.Join(b.tmp, "bpftrail")
+	fmt.Fprintf(os.Stderr, "building ./cmd/bpftrail ...\n")
+	cmd := exec.Command("go", "build", "-o", b.bpftrail, "./cmd/bpftrail")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build ./cmd/bpftrail (run from the module root or pass -bpftrail): %w", err)
+	}
+	return nil
+}
 
-	all := map[string][]result{}
-	list := modes
-	if b.agg {
-		list = aggModes
-	}
-	if b.uprobe {
-		list = uprobeModes
+// modeList returns the modes the flags ask for; for -uprobe it also turns
+// the load into the uprobe loop, which needs this binary's symbols.
+func (b *bench) modeList() ([]string, error) {
+	switch {
+	case b.uprobe:
 		os.Setenv(loopEnv, "uprobe")
 		if out, err := exec.Command("nm", b.self).Output(); err != nil || !strings.Contains(string(out), "main.uprobeTarget") {
-			return fmt.Errorf("-uprobe needs this binary's symbol table, which go run strips: go build -o bpftrail-bench ./cmd/bpftrail-bench && ./bpftrail-bench -uprobe")
+			return nil, fmt.Errorf("-uprobe needs this binary's symbol table, which go run strips: go build -o bpftrail-bench ./cmd/bpftrail-bench && ./bpftrail-bench -uprobe")
 		}
+		return uprobeModes, nil
+	case b.agg:
+		return aggModes, nil
 	}
+	return modes, nil
+}
+
+// runRounds runs every mode of list once per round, in ABBA order across
+// rounds, and returns the results by mode.
+func (b *bench) runRounds(list []string) (map[string][]result, error) {
+	run := b.run
+	if b.agg {
+		run = func(m string, _ int) (result, error) { return b.runAgg(m) }
+	}
+	if b.uprobe {
+		run = b.runUprobe
+	}
+	all := map[string][]result{}
 	for r := 0; r < b.rounds; r++ {
 		order := list
 		if r%2 == 1 {
@@ -155,42 +207,31 @@ func (b *bench) main() error {
 			}
 		}
 		for _, m := range order {
-			run := b.run
-			if b.agg {
-				run = func(m string, _ int) (result, error) { return b.runAgg(m) }
-			}
-			if b.uprobe {
-				run = b.runUprobe
-			}
 			res, err := run(m, r)
 			if err != nil {
-				return fmt.Errorf("round %d, %s: %w", r+1, m, err)
+				return nil, fmt.Errorf("round %d, %s: %w", r+1, m, err)
 			}
 			all[m] = append(all[m], res)
-			fmt.Fprintf(os.Stderr, "round %d  %-16s %7.1f ns/call CPU, %7.1f wall", r+1, m, res.nsPerCall, res.wallPerCall)
-			if res.kept >= 0 {
-				fmt.Fprintf(os.Stderr, "  kept %d  lost %d  %.1f B/event  collector %s (%s from release)",
-					res.kept, res.lost, perEvent(float64(res.streamB), res.kept), res.cpuTotal.Round(time.Millisecond), res.cpuWindow.Round(time.Millisecond))
-				if res.dups > 0 {
-					fmt.Fprintf(os.Stderr, "  +%d duplicated samples", res.dups)
-				}
-			}
-			if res.note != "" {
-				fmt.Fprintf(os.Stderr, "  [%s]", res.note)
-			}
-			fmt.Fprintln(os.Stderr)
+			printRun(r, m, res)
 		}
 	}
-	if b.agg {
-		aggReport(os.Stdout, all)
-		return nil
+	return all, nil
+}
+
+// printRun shows one run's result on stderr as it comes.
+func printRun(round int, mode string, res result) {
+	fmt.Fprintf(os.Stderr, "round %d  %-16s %7.1f ns/call CPU, %7.1f wall", round+1, mode, res.nsPerCall, res.wallPerCall)
+	if res.kept >= 0 {
+		fmt.Fprintf(os.Stderr, "  kept %d  lost %d  %.1f B/event  collector %s (%s from release)",
+			res.kept, res.lost, perEvent(float64(res.streamB), res.kept), res.cpuTotal.Round(time.Millisecond), res.cpuWindow.Round(time.Millisecond))
+		if res.dups > 0 {
+			fmt.Fprintf(os.Stderr, "  +%d duplicated samples", res.dups)
+		}
 	}
-	if b.uprobe {
-		uprobeReport(os.Stdout, all)
-		return nil
+	if res.note != "" {
+		fmt.Fprintf(os.Stderr, "  [%s]", res.note)
 	}
-	report(os.Stdout, b, all)
-	return nil
+	fmt.Fprintln(os.Stderr)
 }
 
 func (b *bench) run(mode string, round int) (result, error) {

@@ -413,35 +413,46 @@ func (p *parser) cmp() (*Expr, error) {
 		}
 		c.Int = lit.value()
 	case String:
-		if lit.kind != tString {
-			return nil, p.errAt(lit, fmt.Sprintf("use a string literal, e.g. %s == \"bash\"", info.Name),
-				"cannot compare string field %q with integer %s", info.Name, lit.text)
-		}
-		if op != CmpEq && op != CmpNe {
-			return nil, p.errAt(opTok, "", "string field %q can only be compared with == or !=, not %s", info.Name, opTok.op)
-		}
-		c.Str = lit.str
-		if n := len(lit.stars); n > 0 {
-			star := lit.stars[0]
-			if n > 1 || star != lit.pos+len(lit.text)-2 {
-				return nil, &SyntaxError{Src: p.src, Col: column(p.src, star), Msg: "only a trailing * is supported",
-					Hint: `write \* for a literal *`}
-			}
-			c.Prefix = true
-			c.Str = lit.str[:len(lit.str)-1]
-		}
-		limit := info.Size - 1 // room for the NUL terminator
-		if info.Size > 0 && len(c.Str) > limit {
-			what := "string"
-			if c.Prefix {
-				what = "prefix"
-			}
-			return nil, p.errAt(lit, "", "%s %s is %d bytes long but field %q holds at most %d", what, lit.text, len(c.Str), info.Name, limit)
+		if err := p.stringCompare(c, lit, opTok); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, p.errAt(field, "", "field %q cannot be used in a filter", info.Name)
 	}
 	return &Expr{Op: OpCmp, Cmp: c}, nil
+}
+
+// stringCompare fills c, a comparison of a string field, from the literal
+// lit: == or != only, with an optional trailing * for a prefix match, and
+// no longer than the field holds.
+func (p *parser) stringCompare(c *Compare, lit, opTok token) *SyntaxError {
+	info := c.Field
+	if lit.kind != tString {
+		return p.errAt(lit, fmt.Sprintf("use a string literal, e.g. %s == \"bash\"", info.Name),
+			"cannot compare string field %q with integer %s", info.Name, lit.text)
+	}
+	if c.Op != CmpEq && c.Op != CmpNe {
+		return p.errAt(opTok, "", "string field %q can only be compared with == or !=, not %s", info.Name, opTok.op)
+	}
+	c.Str = lit.str
+	if n := len(lit.stars); n > 0 {
+		star := lit.stars[0]
+		if n > 1 || star != lit.pos+len(lit.text)-2 {
+			return &SyntaxError{Src: p.src, Col: column(p.src, star), Msg: "only a trailing * is supported",
+				Hint: `write \* for a literal *`}
+		}
+		c.Prefix = true
+		c.Str = lit.str[:len(lit.str)-1]
+	}
+	limit := info.Size - 1 // room for the NUL terminator
+	if info.Size > 0 && len(c.Str) > limit {
+		what := "string"
+		if c.Prefix {
+			what = "prefix"
+		}
+		return p.errAt(lit, "", "%s %s is %d bytes long but field %q holds at most %d", what, lit.text, len(c.Str), info.Name, limit)
+	}
+	return nil
 }
 
 // checkRange rejects integers that the field cannot hold.

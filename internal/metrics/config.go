@@ -1,6 +1,6 @@
 // Package metrics serves bpftrail's in-kernel aggregations as Prometheus
 // metrics: "bpftrail metrics -f CONFIG" loads one aggregation session
-// (an aggregation of [engine.Session]) per configured metric and a [Collector] turns their
+// ([engine.AggSession]) per configured metric and a [Collector] turns their
 // BPF maps into metric families each time a Prometheus server scrapes.
 //
 // A configuration file (YAML, see [Parse]) lists metrics of three types:
@@ -273,6 +273,27 @@ func yamlError(err error, line int) (int, string) {
 
 // validate checks one metric; its errors name the offending field.
 func (m *Metric) validate() error {
+	if err := m.validateName(); err != nil {
+		return err
+	}
+	if m.MaxKeys < 0 {
+		return fmt.Errorf("max_keys: %d is negative", m.MaxKeys)
+	}
+	if err := m.validateBy(); err != nil {
+		return err
+	}
+	switch m.Type {
+	case "":
+		return errors.New("type: missing (want count, hist or latency)")
+	case TypeCount, TypeHist:
+		return m.validateEvents()
+	case TypeLatency:
+		return m.validateLatency()
+	}
+	return fmt.Errorf("type: %q is unknown (want count, hist or latency)", m.Type)
+}
+
+func (m *Metric) validateName() error {
 	switch {
 	case m.Name == "":
 		return errors.New("name: missing")
@@ -283,9 +304,11 @@ func (m *Metric) validate() error {
 	case m.FullName() == MapFullName || m.FullName() == UnmatchedName:
 		return fmt.Errorf("name: %s is reserved", m.FullName())
 	}
-	if m.MaxKeys < 0 {
-		return fmt.Errorf("max_keys: %d is negative", m.MaxKeys)
-	}
+	return nil
+}
+
+// validateBy checks the label names of by:.
+func (m *Metric) validateBy() error {
 	seen := map[string]bool{}
 	for _, k := range m.By {
 		switch {
@@ -298,73 +321,83 @@ func (m *Metric) validate() error {
 		}
 		seen[k] = true
 	}
-	linear := m.Min != nil || m.Max != nil || m.Step != nil
-	switch m.Type {
-	case "":
-		return errors.New("type: missing (want count, hist or latency)")
-	case TypeCount, TypeHist:
-		if len(m.Events) == 0 {
-			return fmt.Errorf("events: missing (a %s needs events: [SPEC, ...])", m.Type)
+	return nil
+}
+
+// hasLinearBounds reports whether min, max or step is set.
+func (m *Metric) hasLinearBounds() bool {
+	return m.Min != nil || m.Max != nil || m.Step != nil
+}
+
+// validateEvents checks a count or a hist, both counted on events:.
+func (m *Metric) validateEvents() error {
+	if len(m.Events) == 0 {
+		return fmt.Errorf("events: missing (a %s needs events: [SPEC, ...])", m.Type)
+	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{{"from", len(m.From) > 0}, {"to", len(m.To) > 0}, {"match", m.Match != ""},
+		{"from_filter", m.FromFilter != ""}, {"to_filter", m.ToFilter != ""}} {
+		if f.set {
+			return fmt.Errorf("%s: only for type latency", f.name)
 		}
-		for _, f := range []struct {
-			name string
-			set  bool
-		}{{"from", len(m.From) > 0}, {"to", len(m.To) > 0}, {"match", m.Match != ""},
-			{"from_filter", m.FromFilter != ""}, {"to_filter", m.ToFilter != ""}} {
-			if f.set {
-				return fmt.Errorf("%s: only for type latency", f.name)
-			}
-		}
-		if m.Type == TypeCount {
-			switch {
-			case m.Value != "":
-				return errors.New("value: only for type hist")
-			case m.Buckets != "" || linear:
-				return errors.New("buckets: only for types hist and latency")
-			}
-			return nil
-		}
-		if m.Value == "" {
-			return errors.New("value: missing (a hist needs value: FIELD, an integer field of the events)")
-		}
-		switch m.Buckets {
-		case "", BucketsLog2:
-			if linear {
-				return errors.New("min, max, step: only with buckets: linear")
-			}
-		case BucketsLinear:
-			if m.Min == nil || m.Max == nil || m.Step == nil {
-				return errors.New("buckets: linear needs min, max and step")
-			}
-			if err := (hist.Linear{Min: *m.Min, Max: *m.Max, Step: *m.Step}).Validate(); err != nil {
-				return fmt.Errorf("buckets: %s", strings.TrimPrefix(err.Error(), "hist: "))
-			}
-		default:
-			return fmt.Errorf("buckets: %q is unknown for a hist (want log2 or linear)", m.Buckets)
-		}
-	case TypeLatency:
+	}
+	if m.Type == TypeCount {
 		switch {
-		case len(m.Events) > 0:
-			return errors.New("events: not for type latency (use from: and to:)")
-		case len(m.From) == 0:
-			return errors.New("from: missing (a latency needs from: [SPEC] and to: [SPEC])")
-		case len(m.To) == 0:
-			return errors.New("to: missing (a latency needs from: [SPEC] and to: [SPEC])")
 		case m.Value != "":
 			return errors.New("value: only for type hist")
-		case linear:
-			return errors.New("min, max, step: only for type hist with buckets: linear")
+		case m.Buckets != "" || m.hasLinearBounds():
+			return errors.New("buckets: only for types hist and latency")
 		}
-		if from, to, ok := strings.Cut(m.Match, ","); ok && (strings.TrimSpace(from) == "" || strings.TrimSpace(to) == "") {
-			return fmt.Errorf("match: %q: want FIELD or FROM_FIELD,TO_FIELD", m.Match)
+		return nil
+	}
+	if m.Value == "" {
+		return errors.New("value: missing (a hist needs value: FIELD, an integer field of the events)")
+	}
+	return m.validateHistBuckets()
+}
+
+func (m *Metric) validateHistBuckets() error {
+	switch m.Buckets {
+	case "", BucketsLog2:
+		if m.hasLinearBounds() {
+			return errors.New("min, max, step: only with buckets: linear")
 		}
-		switch m.Buckets {
-		case "", BucketsLogLinear, BucketsLog2:
-		default:
-			return fmt.Errorf("buckets: %q is unknown for a latency (want loglinear or log2)", m.Buckets)
+	case BucketsLinear:
+		if m.Min == nil || m.Max == nil || m.Step == nil {
+			return errors.New("buckets: linear needs min, max and step")
+		}
+		if err := (hist.Linear{Min: *m.Min, Max: *m.Max, Step: *m.Step}).Validate(); err != nil {
+			return fmt.Errorf("buckets: %s", strings.TrimPrefix(err.Error(), "hist: "))
 		}
 	default:
-		return fmt.Errorf("type: %q is unknown (want count, hist or latency)", m.Type)
+		return fmt.Errorf("buckets: %q is unknown for a hist (want log2 or linear)", m.Buckets)
+	}
+	return nil
+}
+
+// validateLatency checks a latency, measured from: to: events.
+func (m *Metric) validateLatency() error {
+	switch {
+	case len(m.Events) > 0:
+		return errors.New("events: not for type latency (use from: and to:)")
+	case len(m.From) == 0:
+		return errors.New("from: missing (a latency needs from: [SPEC] and to: [SPEC])")
+	case len(m.To) == 0:
+		return errors.New("to: missing (a latency needs from: [SPEC] and to: [SPEC])")
+	case m.Value != "":
+		return errors.New("value: only for type hist")
+	case m.hasLinearBounds():
+		return errors.New("min, max, step: only for type hist with buckets: linear")
+	}
+	if from, to, ok := strings.Cut(m.Match, ","); ok && (strings.TrimSpace(from) == "" || strings.TrimSpace(to) == "") {
+		return fmt.Errorf("match: %q: want FIELD or FROM_FIELD,TO_FIELD", m.Match)
+	}
+	switch m.Buckets {
+	case "", BucketsLogLinear, BucketsLog2:
+	default:
+		return fmt.Errorf("buckets: %q is unknown for a latency (want loglinear or log2)", m.Buckets)
 	}
 	return nil
 }

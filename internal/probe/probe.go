@@ -220,21 +220,7 @@ func (p *parser) parse() (Spec, error) {
 	first := p.parts[0]
 	kind, known := kindOf(first.text)
 	if !known {
-		switch len(p.parts) {
-		case 1:
-			return Spec{}, p.errAt(p.end, "expected CATEGORY:NAME or TYPE:TARGET (types: %s)", typeList())
-		case 2:
-			// bare CAT:NAME
-			return p.tracepoint(p.parts[0], p.parts[1])
-		default:
-			msg := fmt.Sprintf("unknown probe type %q", first.text)
-			if s := closestKind(first.text); s != "" {
-				msg += fmt.Sprintf(" (did you mean %s?)", s)
-			} else {
-				msg += fmt.Sprintf(" (types: %s)", typeList())
-			}
-			return Spec{}, p.errAt(first.off, "%s", msg)
-		}
+		return p.untyped()
 	}
 	args := p.parts[1:]
 	switch kind {
@@ -243,22 +229,8 @@ func (p *parser) parse() (Spec, error) {
 			return Spec{}, err
 		}
 		return p.tracepoint(args[0], args[1])
-
 	case Syscall:
-		if err := p.count(args, 1, 1, "SYSCALL (e.g. syscall:openat)"); err != nil {
-			return Spec{}, err
-		}
-		if err := p.ident(args[0], "SYSCALL", false); err != nil {
-			return Spec{}, err
-		}
-		for _, pre := range []string{"sys_enter_", "sys_exit_"} {
-			if strings.HasPrefix(args[0].text, pre) {
-				return Spec{}, p.errAt(args[0].off, "syscall takes the name without %q (syscall:%s, or tracepoint:syscalls:%s)",
-					pre, strings.TrimPrefix(args[0].text, pre), args[0].text)
-			}
-		}
-		return Spec{Kind: Syscall, Name: args[0].text}, nil
-
+		return p.syscall(args)
 	case RawTracepoint:
 		if err := p.count(args, 1, 1, "NAME (e.g. rawtracepoint:sched_switch)"); err != nil {
 			return Spec{}, err
@@ -267,83 +239,138 @@ func (p *parser) parse() (Spec, error) {
 			return Spec{}, err
 		}
 		return Spec{Kind: RawTracepoint, Name: args[0].text}, nil
-
 	case Kprobe, Kretprobe:
-		if err := p.count(args, 1, 1, "FUNCTION"); err != nil {
-			return Spec{}, err
-		}
-		sym, offset, err := p.symbolOffset(args[0], "FUNCTION", kind == Kprobe, false)
-		if err != nil {
-			return Spec{}, err
-		}
-		if err := p.ident(part{sym, args[0].off}, "FUNCTION", true); err != nil {
-			return Spec{}, err
-		}
-		return Spec{Kind: kind, Symbol: sym, Offset: offset}, nil
-
+		return p.kprobe(kind, args)
 	case Uprobe, Uretprobe:
-		if err := p.count(args, 2, -1, "PATH:SYMBOL"); err != nil {
-			return Spec{}, err
-		}
-		file := p.joined(1, len(p.parts)-1)
-		if file.text == "" {
-			return Spec{}, p.errAt(file.off, "expected PATH")
-		}
-		last := args[len(args)-1]
-		sym, offset, err := p.symbolOffset(last, "SYMBOL", kind == Uprobe, kind == Uprobe)
-		if err != nil {
-			return Spec{}, err
-		}
-		if strings.ContainsAny(sym, " \t") {
-			return Spec{}, p.errAt(last.off+strings.IndexAny(sym, " \t"), "unexpected space in SYMBOL")
-		}
-		return Spec{Kind: kind, Path: file.text, Symbol: sym, Offset: offset}, nil
-
+		return p.uprobe(kind, args)
 	case USDT:
-		if err := p.count(args, 2, -1, "PATH:[PROVIDER:]NAME"); err != nil {
-			return Spec{}, err
-		}
-		name := args[len(args)-1]
-		var provider part
-		pathEnd := len(p.parts) - 1
-		if len(args) >= 3 {
-			provider = args[len(args)-2]
-			pathEnd--
-		}
-		file := p.joined(1, pathEnd)
-		if file.text == "" {
-			return Spec{}, p.errAt(file.off, "expected PATH")
-		}
-		if len(args) >= 3 {
-			if err := p.ident(provider, "PROVIDER", false); err != nil {
-				return Spec{}, err
-			}
-		}
-		if err := p.ident(name, "NAME", false); err != nil {
-			return Spec{}, err
-		}
-		return Spec{Kind: USDT, Path: file.text, Provider: provider.text, Name: name.text}, nil
-
+		return p.usdt(args)
 	case Profile:
-		if err := p.count(args, 1, 2, "UNIT:RATE (e.g. profile:hz:99)"); err != nil {
-			return Spec{}, err
-		}
-		unit, rate := part{"hz", args[0].off}, args[0]
-		if len(args) == 2 {
-			unit, rate = args[0], args[1]
-			switch unit.text {
-			case "hz", "s", "ms", "us":
-			default:
-				return Spec{}, p.errAt(unit.off, "unknown profile unit %q (want hz, s, ms or us)", unit.text)
-			}
-		}
-		n, err := strconv.ParseUint(rate.text, 10, 64)
-		if err != nil || n == 0 {
-			return Spec{}, p.errAt(rate.off, "expected a positive integer RATE, got %q", rate.text)
-		}
-		return Spec{Kind: Profile, Unit: unit.text, Rate: n}, nil
+		return p.profile(args)
 	}
 	return Spec{}, p.errAt(first.off, "unsupported probe type %q", first.text)
+}
+
+// untyped parses a spec whose first part is not a probe type: a bare
+// CATEGORY:NAME tracepoint, or else an error suggesting a type.
+func (p *parser) untyped() (Spec, error) {
+	first := p.parts[0]
+	switch len(p.parts) {
+	case 1:
+		return Spec{}, p.errAt(p.end, "expected CATEGORY:NAME or TYPE:TARGET (types: %s)", typeList())
+	case 2:
+		return p.tracepoint(p.parts[0], p.parts[1])
+	}
+	msg := fmt.Sprintf("unknown probe type %q", first.text)
+	if s := closestKind(first.text); s != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", s)
+	} else {
+		msg += fmt.Sprintf(" (types: %s)", typeList())
+	}
+	return Spec{}, p.errAt(first.off, "%s", msg)
+}
+
+// syscall parses syscall:NAME, NAME without the sys_enter_ or sys_exit_ of
+// its tracepoints.
+func (p *parser) syscall(args []part) (Spec, error) {
+	if err := p.count(args, 1, 1, "SYSCALL (e.g. syscall:openat)"); err != nil {
+		return Spec{}, err
+	}
+	if err := p.ident(args[0], "SYSCALL", false); err != nil {
+		return Spec{}, err
+	}
+	for _, pre := range []string{"sys_enter_", "sys_exit_"} {
+		if strings.HasPrefix(args[0].text, pre) {
+			return Spec{}, p.errAt(args[0].off, "syscall takes the name without %q (syscall:%s, or tracepoint:syscalls:%s)",
+				pre, strings.TrimPrefix(args[0].text, pre), args[0].text)
+		}
+	}
+	return Spec{Kind: Syscall, Name: args[0].text}, nil
+}
+
+// kprobe parses kprobe:FUNCTION[+OFFSET] and kretprobe:FUNCTION.
+func (p *parser) kprobe(kind Kind, args []part) (Spec, error) {
+	if err := p.count(args, 1, 1, "FUNCTION"); err != nil {
+		return Spec{}, err
+	}
+	sym, offset, err := p.symbolOffset(args[0], "FUNCTION", kind == Kprobe, false)
+	if err != nil {
+		return Spec{}, err
+	}
+	if err := p.ident(part{sym, args[0].off}, "FUNCTION", true); err != nil {
+		return Spec{}, err
+	}
+	return Spec{Kind: kind, Symbol: sym, Offset: offset}, nil
+}
+
+// uprobe parses uprobe:PATH:SYMBOL[+OFFSET] (or an address) and
+// uretprobe:PATH:SYMBOL; PATH may itself hold colons.
+func (p *parser) uprobe(kind Kind, args []part) (Spec, error) {
+	if err := p.count(args, 2, -1, "PATH:SYMBOL"); err != nil {
+		return Spec{}, err
+	}
+	file := p.joined(1, len(p.parts)-1)
+	if file.text == "" {
+		return Spec{}, p.errAt(file.off, "expected PATH")
+	}
+	last := args[len(args)-1]
+	sym, offset, err := p.symbolOffset(last, "SYMBOL", kind == Uprobe, kind == Uprobe)
+	if err != nil {
+		return Spec{}, err
+	}
+	if strings.ContainsAny(sym, " \t") {
+		return Spec{}, p.errAt(last.off+strings.IndexAny(sym, " \t"), "unexpected space in SYMBOL")
+	}
+	return Spec{Kind: kind, Path: file.text, Symbol: sym, Offset: offset}, nil
+}
+
+// usdt parses usdt:PATH:[PROVIDER:]NAME; with three or more parts after
+// the type, the one before NAME is the provider.
+func (p *parser) usdt(args []part) (Spec, error) {
+	if err := p.count(args, 2, -1, "PATH:[PROVIDER:]NAME"); err != nil {
+		return Spec{}, err
+	}
+	name := args[len(args)-1]
+	var provider part
+	pathEnd := len(p.parts) - 1
+	if len(args) >= 3 {
+		provider = args[len(args)-2]
+		pathEnd--
+	}
+	file := p.joined(1, pathEnd)
+	if file.text == "" {
+		return Spec{}, p.errAt(file.off, "expected PATH")
+	}
+	if len(args) >= 3 {
+		if err := p.ident(provider, "PROVIDER", false); err != nil {
+			return Spec{}, err
+		}
+	}
+	if err := p.ident(name, "NAME", false); err != nil {
+		return Spec{}, err
+	}
+	return Spec{Kind: USDT, Path: file.text, Provider: provider.text, Name: name.text}, nil
+}
+
+// profile parses profile:[UNIT:]RATE, UNIT defaulting to hz.
+func (p *parser) profile(args []part) (Spec, error) {
+	if err := p.count(args, 1, 2, "UNIT:RATE (e.g. profile:hz:99)"); err != nil {
+		return Spec{}, err
+	}
+	unit, rate := part{"hz", args[0].off}, args[0]
+	if len(args) == 2 {
+		unit, rate = args[0], args[1]
+		switch unit.text {
+		case "hz", "s", "ms", "us":
+		default:
+			return Spec{}, p.errAt(unit.off, "unknown profile unit %q (want hz, s, ms or us)", unit.text)
+		}
+	}
+	n, err := strconv.ParseUint(rate.text, 10, 64)
+	if err != nil || n == 0 {
+		return Spec{}, p.errAt(rate.off, "expected a positive integer RATE, got %q", rate.text)
+	}
+	return Spec{Kind: Profile, Unit: unit.text, Rate: n}, nil
 }
 
 // count checks that there are between lo and hi (-1: any) arguments after

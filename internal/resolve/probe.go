@@ -223,7 +223,7 @@ func Specs(openFS func() (tracefs.FS, error), specs []string, o Options) ([]*Pro
 func one(sp probe.Spec, o Options) (*Probe, error) {
 	switch sp.Kind {
 	case probe.USDT:
-		return resolveUSDT(sp, o.PID)
+		return USDT(sp, o.PID)
 	case probe.Kprobe, probe.Kretprobe:
 		if err := kprobeSupport(sp); err != nil {
 			return nil, err

@@ -14,13 +14,7 @@ import (
 
 	"github.com/bpftrail/bpftrail/internal/event"
 	"github.com/bpftrail/bpftrail/internal/probe"
-)
-
-// Offsets of the argument and return registers in x86-64's struct pt_regs,
-// the context of uprobe programs (System V calling convention).
-var (
-	argRegs   = [6]int{112, 104, 96, 88, 72, 64} // rdi, rsi, rdx, rcx, r8, r9
-	retvalReg = 80                               // rax
+	"github.com/bpftrail/bpftrail/internal/ptregs"
 )
 
 // FieldSpec is one value to record at a uprobe: argN or retval, as an
@@ -59,12 +53,16 @@ func ParseFields(s string) ([]FieldSpec, error) {
 	return out, nil
 }
 
-// Uprobe resolves a uprobe or uretprobe spec into a schema: the binary is
+// Uprobe resolves a uprobe or uretprobe spec into a probe: the binary is
 // found (a bare library name like "libc" as the dynamic linker would, or
 // through the mappings of pid), the symbol checked, and the fields laid out
 // from the argument registers.
 func Uprobe(sp probe.Spec, fields []FieldSpec, pid int, o Options) (*Probe, error) {
 	path, err := FindBinary(sp.Path, pid)
+	if err != nil {
+		return nil, err
+	}
+	regs, err := ptregs.ForFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -85,7 +83,7 @@ func Uprobe(sp probe.Spec, fields []FieldSpec, pid int, o Options) (*Probe, erro
 		where = fmt.Sprintf("%s+%#x", sp.Symbol, sp.Offset)
 	}
 	p := &Probe{Event: &event.Schema{Name: t.Kind.String() + ":" + path + ":" + where}, Target: t}
-	regFields(p, ret, fields, o.stringSize(), FromUserPtr)
+	regFields(p, regs, ret, fields, o.stringSize(), FromUserPtr)
 	return p, nil
 }
 
@@ -93,6 +91,10 @@ func Uprobe(sp probe.Spec, fields []FieldSpec, pid int, o Options) (*Probe, erro
 // in /proc/kallsyms; fields come from the argument registers as for
 // uprobes (str() reads kernel strings).
 func Kprobe(sp probe.Spec, fields []FieldSpec, o Options) (*Probe, error) {
+	regs, err := ptregs.Native()
+	if err != nil {
+		return nil, err
+	}
 	if err := checkKernelSymbol(sp.Symbol); err != nil {
 		return nil, err
 	}
@@ -102,7 +104,7 @@ func Kprobe(sp probe.Spec, fields []FieldSpec, o Options) (*Probe, error) {
 		t.Kind = TargetKretprobe
 	}
 	p := &Probe{Event: &event.Schema{Name: t.Kind.String() + ":" + sp.Symbol}, Target: t}
-	regFields(p, ret, fields, o.stringSize(), FromKernelPtr)
+	regFields(p, regs, ret, fields, o.stringSize(), FromKernelPtr)
 	return p, nil
 }
 
@@ -129,8 +131,9 @@ func checkKernelSymbol(name string) error {
 }
 
 // regFields adds the argument and return-value fields of a probe whose
-// programs get pt_regs; strings are read from memory with strSrc.
-func regFields(p *Probe, ret bool, fields []FieldSpec, stringSize int, strSrc Source) {
+// programs get pt_regs (laid out as regs says); strings are read from
+// memory with strSrc.
+func regFields(p *Probe, regs *ptregs.Layout, ret bool, fields []FieldSpec, stringSize int, strSrc Source) {
 	if len(fields) == 0 {
 		if ret {
 			fields = []FieldSpec{{Name: "retval"}}
@@ -147,12 +150,12 @@ func regFields(p *Probe, ret bool, fields []FieldSpec, stringSize int, strSrc So
 			if !ret {
 				continue // a return value exists only at a uretprobe
 			}
-			off = retvalReg
+			off = regs.Ret.Offset
 		default:
 			if ret {
 				continue // argument registers are clobbered at return
 			}
-			off = argRegs[f.Name[3]-'0']
+			off = regs.Args[f.Name[3]-'0'].Offset
 		}
 		fld := event.Field{Name: f.Name, CType: "register"}
 		rd := Read{Src: FromContext, Offset: off, Size: 8}

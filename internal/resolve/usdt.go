@@ -6,6 +6,7 @@ import (
 
 	"github.com/bpftrail/bpftrail/internal/event"
 	"github.com/bpftrail/bpftrail/internal/probe"
+	"github.com/bpftrail/bpftrail/internal/ptregs"
 	"github.com/bpftrail/bpftrail/internal/usdt"
 )
 
@@ -13,9 +14,12 @@ import (
 // (all of them, for a probe inlined in several places), its semaphore, and
 // one field per argument (arg0..argN) with the argument's true size and
 // sign, read from a register, from user memory or as a constant.
-func resolveUSDT(sp probe.Spec, pid int) (*Probe, error) {
+func USDT(sp probe.Spec, pid int) (*Probe, error) {
 	path, err := FindBinary(sp.Path, pid)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := ptregs.ForFile(path); err != nil {
 		return nil, err
 	}
 	all, err := usdt.Probes(path)

@@ -287,38 +287,9 @@ func classify(category, decl string, fld *FormatField) error {
 
 	switch {
 	case loc != "":
-		fld.CType = loc + " " + ctype
-		fld.RelLoc = loc == "__rel_loc"
-		elem := strings.TrimSpace(strings.TrimSuffix(ctype, "[]"))
-		if isCharType(elem) {
-			fld.Kind, fld.ElemSize = FieldDataLocString, 1
-		} else {
-			fld.Kind, fld.ElemSize = FieldDataLocArray, max(cTypeSize(elem), 1)
-		}
-
+		classifyDataLoc(loc, ctype, fld)
 	case hasDim:
-		fld.CType = ctype + "[" + dim + "]"
-		n, err := strconv.Atoi(dim)
-		if dim != "" && (err != nil || n < 0) {
-			n = -1 // a macro such as TASK_COMM_LEN (older kernels)
-		}
-		if isCharType(ctype) {
-			fld.Kind, fld.ElemSize, fld.ArrayLen = FieldCharArray, 1, fld.Size
-			return nil
-		}
-		fld.Kind = FieldArray
-		switch {
-		case n > 0 && fld.Size%n == 0:
-			fld.ElemSize, fld.ArrayLen = fld.Size/n, n
-		case strings.Contains(ctype, "*"):
-			fld.ElemSize = 8
-		default:
-			fld.ElemSize = cTypeSize(ctype)
-		}
-		if n != 0 && fld.ArrayLen == 0 && fld.ElemSize > 0 {
-			fld.ArrayLen = fld.Size / fld.ElemSize
-		}
-
+		classifyArray(ctype, dim, fld)
 	case strings.Contains(ctype, "*"):
 		fld.CType = ctype
 		if category == "syscalls" && isCharPointer(ctype) {
@@ -326,7 +297,6 @@ func classify(category, decl string, fld *FormatField) error {
 		} else {
 			fld.Kind = FieldPointer
 		}
-
 	default:
 		fld.CType = ctype
 		switch {
@@ -339,6 +309,46 @@ func classify(category, decl string, fld *FormatField) error {
 		}
 	}
 	return nil
+}
+
+// classifyDataLoc fills a __data_loc or __rel_loc field: a string when its
+// elements are chars, else an array.
+func classifyDataLoc(loc, ctype string, fld *FormatField) {
+	fld.CType = loc + " " + ctype
+	fld.RelLoc = loc == "__rel_loc"
+	elem := strings.TrimSpace(strings.TrimSuffix(ctype, "[]"))
+	if isCharType(elem) {
+		fld.Kind, fld.ElemSize = FieldDataLocString, 1
+	} else {
+		fld.Kind, fld.ElemSize = FieldDataLocArray, max(cTypeSize(elem), 1)
+	}
+}
+
+// classifyArray fills a fixed-size array field of element type ctype and
+// dimension dim, which may be empty or a macro name: the element size
+// then comes from the field size or the C type.
+func classifyArray(ctype, dim string, fld *FormatField) {
+	fld.CType = ctype + "[" + dim + "]"
+	n, err := strconv.Atoi(dim)
+	if dim != "" && (err != nil || n < 0) {
+		n = -1 // a macro such as TASK_COMM_LEN (older kernels)
+	}
+	if isCharType(ctype) {
+		fld.Kind, fld.ElemSize, fld.ArrayLen = FieldCharArray, 1, fld.Size
+		return
+	}
+	fld.Kind = FieldArray
+	switch {
+	case n > 0 && fld.Size%n == 0:
+		fld.ElemSize, fld.ArrayLen = fld.Size/n, n
+	case strings.Contains(ctype, "*"):
+		fld.ElemSize = 8
+	default:
+		fld.ElemSize = cTypeSize(ctype)
+	}
+	if n != 0 && fld.ArrayLen == 0 && fld.ElemSize > 0 {
+		fld.ArrayLen = fld.Size / fld.ElemSize
+	}
 }
 
 func isIdentByte(c byte) bool {

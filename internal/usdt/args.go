@@ -1,23 +1,28 @@
 package usdt
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/bpftrail/bpftrail/internal/ptregs"
 )
 
 // ArgKind says where the value of a probe argument lives.
 type ArgKind int
 
 const (
-	// ArgConst is an immediate: the value is Arg.Const ("4@$5").
+	// ArgConst is an immediate: the value is Arg.Const ("4@$5" on x86-64,
+	// "4@5" on AArch64).
 	ArgConst ArgKind = iota
 	// ArgReg is a register: the value is the register Arg.Reg, shifted right
-	// by Arg.BitShift ("8@%rax", "-1@%al", "1@%ah").
+	// by Arg.BitShift ("8@%rax", "-1@%al", "1@%ah", "-4@w1").
 	ArgReg
 	// ArgRegDeref is a memory operand: the value is read from user memory at
-	// the address register Arg.Reg + Arg.Offset ("-4@-20(%rbp)").
+	// the address register Arg.Reg + Arg.Offset ("-4@-20(%rbp)",
+	// "-8@[x29, -16]").
 	ArgRegDeref
 )
 
@@ -44,114 +49,102 @@ type Arg struct {
 	Signed bool // the size prefix was negative
 	Kind   ArgKind
 
-	// Reg is the canonical 64-bit register name ("rax", ..., "r15", "rip",
-	// "rsp", "rbp"); %eax, %ax, %al and %ah all map to "rax". Empty for
+	// Machine is the ELF machine whose operand syntax the argument is
+	// written in, elf.EM_X86_64 or elf.EM_AARCH64. It decides the register
+	// names, the struct pt_regs of RegOffset and the syntax of String.
+	Machine elf.Machine
+
+	// Reg is the register that holds the value or the address, named as
+	// the 64-bit register it is part of: "rax", ..., "r15", "rip", "rsp",
+	// "rbp" on x86-64, where %eax, %ax, %al and %ah all map to "rax";
+	// "x0".."x30", "sp", "pc" on AArch64, where w3 maps to "x3". Empty for
 	// ArgConst.
 	Reg string
-	// RegOffset is the byte offset of Reg in the x86-64 struct pt_regs.
+	// RegOffset is the byte offset of Reg in Machine's struct pt_regs (see
+	// package ptregs).
 	RegOffset int
-	// BitShift is 8 for the high-byte registers %ah, %bh, %ch and %dh, whose
-	// value is bits 8..15 of the 64-bit register; 0 otherwise.
+	// BitShift is 8 for the x86 high-byte registers %ah, %bh, %ch and %dh,
+	// whose value is bits 8..15 of the 64-bit register; 0 otherwise.
 	BitShift int
-	// Offset is the displacement of an ArgRegDeref: -16 in "-16(%rbp)".
+	// Offset is the displacement of an ArgRegDeref: -16 in "-16(%rbp)" and
+	// in "[x29, -16]".
 	//
-	// For a RIP-relative operand it is relative to the probe address, which
-	// is what regs->ip holds when a uprobe handler runs: the address read is
-	// rip + Offset. Probes resolves "sym+8(%rip)" to
-	// Offset = address(sym) + 8 - Location; ParseArgs accepts only numeric
-	// displacements.
+	// For an x86-64 RIP-relative operand it is relative to the probe
+	// address, which is what regs->ip holds when a uprobe handler runs: the
+	// address read is rip + Offset. Probes resolves "sym+8(%rip)" to
+	// Offset = address(sym) + 8 - Location.
+	//
+	// For an AArch64 operand against the low 12 bits of a symbol
+	// ("[x1, #:lo12:sym]", the register holding the symbol's 4 KiB page, as
+	// adrp set it), Probes resolves Offset to the low 12 bits of the
+	// symbol's address, which loading at a page-aligned address keeps.
+	//
+	// ParseArgs accepts only numeric displacements.
 	Offset int64
 	// Const is the value of an ArgConst: 5 in "$5", -1 in "$-1".
 	Const int64
 	// Symbol is the symbol an operand was written against
-	// ("global_counter" in "-4@global_counter(%rip)"), already folded into
-	// Offset or Const by Probes; informational only.
+	// ("global_counter" in "-4@global_counter(%rip)" or in
+	// "-4@[x1, #:lo12:global_counter]"), already folded into Offset or
+	// Const by Probes; informational only.
 	Symbol string
 }
 
-// String formats the argument back in the SDT syntax (with a resolved
-// RIP-relative operand shown numerically).
+// String formats the argument back in the SDT syntax of its machine, with
+// registers under their 64-bit names and resolved symbolic operands shown
+// numerically.
 func (a Arg) String() string {
 	size := strconv.Itoa(a.Size)
 	if a.Signed {
 		size = "-" + size
 	}
-	switch a.Kind {
-	case ArgConst:
-		return fmt.Sprintf("%s@$%d", size, a.Const)
-	case ArgReg:
-		if a.BitShift != 0 {
-			return fmt.Sprintf("%s@%%%s>>%d", size, a.Reg, a.BitShift)
-		}
-		return fmt.Sprintf("%s@%%%s", size, a.Reg)
-	case ArgRegDeref:
-		if a.Offset == 0 {
-			return fmt.Sprintf("%s@(%%%s)", size, a.Reg)
-		}
-		return fmt.Sprintf("%s@%d(%%%s)", size, a.Offset, a.Reg)
+	if a.Machine == elf.EM_AARCH64 {
+		return size + "@" + a.arm64Operand()
 	}
-	return size + "@?"
+	return size + "@" + a.x86Operand()
 }
 
-// PtRegsOffset maps each canonical register name to its byte offset in the
-// x86-64 struct pt_regs (arch/x86/include/asm/ptrace.h, also the uapi
-// <asm/ptrace.h>).
-var PtRegsOffset = map[string]int{
-	"r15": 0, "r14": 8, "r13": 16, "r12": 24, "rbp": 32, "rbx": 40,
-	"r11": 48, "r10": 56, "r9": 64, "r8": 72, "rax": 80, "rcx": 88,
-	"rdx": 96, "rsi": 104, "rdi": 112, "orig_rax": 120, "rip": 128,
-	"cs": 136, "eflags": 144, "rsp": 152, "ss": 160,
-}
+// operandParser reads the operand after the size prefix into a, with the
+// register names of regs; allowSym admits symbolic operands, which leave
+// a.Symbol set for Probes to resolve.
+type operandParser func(a *Arg, op string, regs *ptregs.Layout, allowSym bool) error
 
-type regAlias struct {
-	canon string
-	shift int
+// operandSyntax holds the operand parser of each machine.
+var operandSyntax = map[elf.Machine]operandParser{
+	elf.EM_X86_64:  parseX86Operand,
+	elf.EM_AARCH64: parseARM64Operand,
 }
-
-// x86Regs maps every general-purpose register name usable in an SDT
-// argument to its 64-bit register.
-var x86Regs = func() map[string]regAlias {
-	m := map[string]regAlias{"rip": {"rip", 0}, "eip": {"rip", 0}}
-	for _, r := range []string{"ax", "bx", "cx", "dx"} {
-		c := "r" + r
-		l := r[:1]
-		m[c] = regAlias{c, 0}
-		m["e"+r] = regAlias{c, 0}
-		m[r] = regAlias{c, 0}
-		m[l+"l"] = regAlias{c, 0}
-		m[l+"h"] = regAlias{c, 8}
-	}
-	for _, r := range []string{"si", "di", "bp", "sp"} {
-		c := "r" + r
-		m[c] = regAlias{c, 0}
-		m["e"+r] = regAlias{c, 0}
-		m[r] = regAlias{c, 0}
-		m[r+"l"] = regAlias{c, 0}
-	}
-	for i := 8; i <= 15; i++ {
-		c := "r" + strconv.Itoa(i)
-		for _, suf := range []string{"", "d", "w", "b", "l"} {
-			m[c+suf] = regAlias{c, 0}
-		}
-	}
-	return m
-}()
 
 // errSymbolic marks an operand whose displacement or immediate is a symbol.
 var errSymbolic = errors.New("symbolic operand")
 
-// ParseArgs parses an x86-64 SDT argument string such as
-// "-4@%esi 8@-16(%rbp) 4@$0". The forms are N@%reg, N@$imm, N@off(%reg),
-// N@(%reg), each with an optional '-' before N for signed values, N being
-// 1, 2, 4 or 8. Operands with a symbolic displacement ("8@sym(%rip)") need
-// the ELF symbol table and are rejected here (Probes resolves them);
-// index registers ("(%rax,%rbx,8)") and segment prefixes are unsupported.
-func ParseArgs(s string) ([]Arg, error) {
-	return parseArgs(s, false)
+// ParseArgs parses the SDT argument string of a probe in a binary built
+// for the ELF machine m, elf.EM_X86_64 or elf.EM_AARCH64. Each argument is
+// N@operand, N being 1, 2, 4 or 8, negated for signed values.
+//
+// On x86-64 the operand is in AT&T syntax: %reg, $imm, off(%reg) or
+// (%reg), as in "-4@%esi 8@-16(%rbp) 4@$0". Index registers
+// ("(%rax,%rbx,8)") and segment prefixes are unsupported.
+//
+// On AArch64 it is reg, imm, [reg] or [reg, off], as in
+// "-4@w1 8@[sp, 12] -8@[x29, -16] 4@5", with x0..x30, w0..w30, sp and pc
+// as registers and an optional '#' before numbers. Register offsets
+// ("[x1, x2]") and writeback ("[x1, 8]!") are unsupported.
+//
+// Operands written against a symbol ("8@sym(%rip)", "8@$sym",
+// "8@[x1, #:lo12:sym]") need the ELF symbol table and are rejected here;
+// Probes resolves them.
+func ParseArgs(m elf.Machine, s string) ([]Arg, error) {
+	return parseArgs(m, s, false)
 }
 
-func parseArgs(s string, allowSym bool) ([]Arg, error) {
-	fields := strings.Fields(s)
+func parseArgs(m elf.Machine, s string, allowSym bool) ([]Arg, error) {
+	regs, err := ptregs.ForMachine(m)
+	if err != nil {
+		return nil, fmt.Errorf("usdt: %w", err)
+	}
+	parse := operandSyntax[m]
+	fields := splitArgs(s)
 	if len(fields) == 0 {
 		return nil, nil
 	}
@@ -160,7 +153,11 @@ func parseArgs(s string, allowSym bool) ([]Arg, error) {
 	}
 	args := make([]Arg, 0, len(fields))
 	for i, f := range fields {
-		a, err := parseArg(f, allowSym)
+		a := Arg{Machine: m}
+		op, err := parseSizePrefix(&a, f)
+		if err == nil {
+			err = parse(&a, op, regs, allowSym)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("usdt: argument %d %q: %w", i+1, f, err)
 		}
@@ -172,11 +169,41 @@ func parseArgs(s string, allowSym bool) ([]Arg, error) {
 // maxArgs bounds the argument count; sys/sdt.h supports up to 12.
 const maxArgs = 64
 
-func parseArg(f string, allowSym bool) (Arg, error) {
-	var a Arg
+// splitArgs splits an argument string at white space outside square
+// brackets, which keeps AArch64's "[sp, 12]" whole.
+func splitArgs(s string) []string {
+	var out []string
+	start, depth := -1, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '[':
+			depth++
+		case c == ']' && depth > 0:
+			depth--
+		case depth == 0 && (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f'):
+			if start >= 0 {
+				out = append(out, s[start:i])
+				start = -1
+			}
+			continue
+		}
+		if start < 0 {
+			start = i
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
+}
+
+// parseSizePrefix reads the "N@" or "-N@" of an argument into a and
+// returns the operand after it.
+func parseSizePrefix(a *Arg, f string) (string, error) {
 	at := strings.IndexByte(f, '@')
 	if at < 0 {
-		return a, errors.New("missing size prefix (want N@operand)")
+		return "", errors.New("missing size prefix (want N@operand)")
 	}
 	sz, op := f[:at], f[at+1:]
 	if strings.HasPrefix(sz, "-") {
@@ -187,90 +214,12 @@ func parseArg(f string, allowSym bool) (Arg, error) {
 	case "1", "2", "4", "8":
 		a.Size = int(sz[0] - '0')
 	default:
-		return a, fmt.Errorf("bad size %q (want 1, 2, 4 or 8, optionally negated)", f[:at])
+		return "", fmt.Errorf("bad size %q (want 1, 2, 4 or 8, optionally negated)", f[:at])
 	}
 	if op == "" {
-		return a, errors.New("empty operand")
+		return "", errors.New("empty operand")
 	}
-	switch {
-	case op[0] == '$':
-		a.Kind = ArgConst
-		imm := op[1:]
-		if v, err := parseInt(imm); err == nil {
-			a.Const = v
-			return a, nil
-		}
-		sym, off, err := parseSymExpr(imm)
-		if err != nil {
-			return a, fmt.Errorf("bad immediate %q", imm)
-		}
-		if !allowSym {
-			return a, fmt.Errorf("immediate %q is a symbol address, which needs the ELF symbol table: %w", imm, errSymbolic)
-		}
-		a.Symbol, a.Const = sym, off
-		return a, nil
-	case op[0] == '%':
-		if strings.ContainsAny(op, ":") {
-			return a, errors.New("segment registers are unsupported")
-		}
-		r, err := lookupReg(op[1:])
-		if err != nil {
-			return a, err
-		}
-		a.Kind = ArgReg
-		a.Reg, a.RegOffset, a.BitShift = r.canon, PtRegsOffset[r.canon], r.shift
-		return a, nil
-	}
-	if strings.Contains(op, ":") {
-		return a, errors.New("segment-prefixed memory operands are unsupported")
-	}
-	open := strings.IndexByte(op, '(')
-	if open < 0 || !strings.HasSuffix(op, ")") {
-		return a, errors.New("unrecognized operand (want %reg, $imm, off(%reg) or (%reg))")
-	}
-	disp, inner := op[:open], op[open+1:len(op)-1]
-	if strings.Contains(inner, ",") {
-		return a, errors.New("memory operands with an index register are unsupported")
-	}
-	if !strings.HasPrefix(inner, "%") {
-		return a, errors.New("memory operand without a base register")
-	}
-	r, err := lookupReg(inner[1:])
-	if err != nil {
-		return a, err
-	}
-	if r.shift != 0 {
-		return a, fmt.Errorf("%%%s cannot be a base register", inner[1:])
-	}
-	a.Kind = ArgRegDeref
-	a.Reg, a.RegOffset = r.canon, PtRegsOffset[r.canon]
-	if disp == "" {
-		return a, nil
-	}
-	if v, err := parseInt(disp); err == nil {
-		a.Offset = v
-		return a, nil
-	}
-	sym, off, err := parseSymExpr(disp)
-	if err != nil {
-		return a, fmt.Errorf("bad displacement %q", disp)
-	}
-	if r.canon != "rip" {
-		return a, fmt.Errorf("symbolic displacement %q on %%%s is unsupported (only RIP-relative symbols are)", disp, r.canon)
-	}
-	if !allowSym {
-		return a, fmt.Errorf("RIP-relative operand against symbol %q needs the ELF symbol table (use Probes, which resolves it): %w", sym, errSymbolic)
-	}
-	a.Symbol, a.Offset = sym, off
-	return a, nil
-}
-
-func lookupReg(name string) (regAlias, error) {
-	r, ok := x86Regs[strings.ToLower(name)]
-	if !ok {
-		return r, fmt.Errorf("unknown or unsupported register %%%s", name)
-	}
-	return r, nil
+	return op, nil
 }
 
 // parseInt parses a decimal or 0x-prefixed integer with an optional sign.

@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/bpftrail/bpftrail/internal/ptregs"
 )
 
 // A tiny hand-built x86-64 ELF executable, small enough for the fuzz seed
@@ -317,10 +322,31 @@ func TestSyntheticVariants(t *testing.T) {
 	if probes != nil || err != nil {
 		t.Errorf("no notes: %v, %v; want nil, nil", probes, err)
 	}
-	// Not x86-64: listed, but arguments are not decoded.
-	probes, err = probesFromBytes(synthELF{notes: one, machine: elf.EM_AARCH64}.build())
-	if err != nil || len(probes) != 1 || probes[0].Err == nil || !strings.Contains(probes[0].Err.Error(), "x86-64") {
+	// AArch64: arguments in its syntax, registers in its struct pt_regs.
+	// A lo12 operand reads at the register (the symbol's page, from adrp)
+	// plus the low 12 bits of the symbol's address.
+	probes, err = probesFromBytes(synthELF{
+		notes:   sdtNote(pc, synthBaseAddr, 0, "p", "n", "-4@w1 8@[sp, 16] -8@[x3, #:lo12:global_counter+8]"),
+		machine: elf.EM_AARCH64,
+		syms:    []synthSym{{"global_counter", synthGlobalVal}},
+	}.build())
+	want := []Arg{
+		{Size: 4, Signed: true, Kind: ArgReg, Machine: elf.EM_AARCH64, Reg: "x1", RegOffset: 8},
+		{Size: 8, Kind: ArgRegDeref, Machine: elf.EM_AARCH64, Reg: "sp", RegOffset: 248, Offset: 16},
+		{Size: 8, Signed: true, Kind: ArgRegDeref, Machine: elf.EM_AARCH64, Reg: "x3", RegOffset: 24, Offset: (synthGlobalVal + 8) & 0xfff, Symbol: "global_counter"},
+	}
+	if err != nil || len(probes) != 1 || probes[0].Err != nil || !cmp.Equal(probes[0].Args, want) {
 		t.Errorf("aarch64: %+v, %v", probes, err)
+	}
+	// An x86-64 operand in an AArch64 file does not parse.
+	probes, err = probesFromBytes(synthELF{notes: one, machine: elf.EM_AARCH64}.build())
+	if err != nil || len(probes) != 1 || probes[0].Err == nil || !strings.Contains(probes[0].Err.Error(), "unrecognized operand") {
+		t.Errorf("aarch64 with x86 operands: %+v, %v", probes, err)
+	}
+	// Neither x86-64 nor AArch64: listed, but arguments are not decoded.
+	probes, err = probesFromBytes(synthELF{notes: one, machine: elf.EM_RISCV}.build())
+	if err != nil || len(probes) != 1 || !errors.Is(probes[0].Err, ptregs.ErrUnsupported) || !strings.Contains(probes[0].Err.Error(), "riscv") {
+		t.Errorf("riscv: %+v, %v", probes, err)
 	}
 	// 8-byte aligned note section, trailing zero padding.
 	probes, err = probesFromBytes(synthELF{notes: append(append([]byte{}, one...), 0, 0, 0, 0), addralig: 8}.build())
@@ -403,6 +429,8 @@ func fuzzSeeds() map[string][]byte {
 		"mixed_notes": synthELF{notes: append(rawNote("GNU", 3, []byte{1, 2, 3, 4}),
 			sdtNote(pc, 0, 0, "p", "n", "1@%ah 8@%r15")...), noBase: true}.build(),
 		"truncated": synthELF{notes: sdtNote(pc, synthBaseAddr, 0, "p", "n", "8@%rax")[:30]}.build(),
+		"arm64": synthELF{notes: sdtNote(pc, synthBaseAddr, 0, "p", "a", "-4@w1 8@[sp, 16] -8@[x1, #:lo12:global_counter] 4@5"),
+			machine: elf.EM_AARCH64, syms: []synthSym{{"global_counter", synthGlobalVal}}}.build(),
 	}
 }
 
@@ -435,6 +463,17 @@ func TestFuzzSeedCorpus(t *testing.T) {
 	}
 }
 
+// validReg reports whether a names a 64-bit register of its machine at
+// the register's offset in struct pt_regs.
+func validReg(a Arg) bool {
+	l, err := ptregs.ForMachine(a.Machine)
+	if err != nil {
+		return false
+	}
+	r, ok := l.Reg(a.Reg)
+	return ok && r.Name == a.Reg && r.Offset == a.RegOffset
+}
+
 func FuzzProbes(f *testing.F) {
 	for _, data := range fuzzSeeds() {
 		f.Add(data)
@@ -457,7 +496,7 @@ func FuzzProbes(f *testing.F) {
 					t.Errorf("%s: bad size %d", p.ID(), a.Size)
 				}
 				if a.Kind != ArgConst {
-					if off, ok := PtRegsOffset[a.Reg]; !ok || off != a.RegOffset {
+					if !validReg(a) {
 						t.Errorf("%s: bad register %q/%d", p.ID(), a.Reg, a.RegOffset)
 					}
 				}

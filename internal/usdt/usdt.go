@@ -13,9 +13,10 @@
 // SemaphoreOffset the reference-counter offset
 // (link.UprobeOptions.RefCtrOffset in cilium/ebpf).
 //
-// Arguments use the GNU assembler operand syntax of the target; only x86-64
-// is decoded (see ParseArgs and Arg), with register offsets in the kernel's
-// struct pt_regs.
+// Arguments use the GNU assembler operand syntax of the file's machine;
+// x86-64 and AArch64 are decoded (see ParseArgs and Arg), with register
+// offsets in that machine's struct pt_regs (package ptregs), so the probes
+// of a binary built for either can be listed on any host.
 package usdt
 
 import (
@@ -54,7 +55,8 @@ type Probe struct {
 	ArgsText string
 
 	// Err is non-nil when the probe cannot be used although its note is
-	// well-formed: arguments that do not parse (or the file is not x86-64),
+	// well-formed: arguments that do not parse (or the file is neither
+	// x86-64 nor AArch64),
 	// a symbol that does not resolve, a location or semaphore outside the
 	// loadable segments. Listing such probes is fine; attaching to them is
 	// not.
@@ -288,33 +290,40 @@ func resolveProbe(p *Probe, f *elf.File, segs []segment, syms *symbolTable) erro
 		}
 		p.SemaphoreOffset = p.Semaphore - seg.vaddr + seg.offset
 	}
-	if f.Machine != elf.EM_X86_64 {
-		return fmt.Errorf("probe %s: arguments can only be decoded for x86-64, not %v", p.ID(), f.Machine)
-	}
-	args, err := parseArgs(p.ArgsText, true)
+	args, err := parseArgs(f.Machine, p.ArgsText, true)
 	if err != nil {
 		return fmt.Errorf("probe %s: %w", p.ID(), err)
 	}
 	for i := range args {
-		a := &args[i]
-		if a.Symbol == "" {
-			continue
-		}
-		v, err := syms.lookup(a.Symbol)
-		if err != nil {
+		if err := resolveSymbol(&args[i], p, f, syms); err != nil {
 			return fmt.Errorf("probe %s: argument %d: %w", p.ID(), i+1, err)
-		}
-		switch a.Kind {
-		case ArgRegDeref: // sym+off(%rip), read at rip + (sym+off - pc)
-			a.Offset = int64(v + uint64(a.Offset) - p.Location)
-		case ArgConst: // $sym+off: an absolute address
-			if f.Type != elf.ET_EXEC {
-				return fmt.Errorf("probe %s: argument %d: the address of %s depends on the load address of this position-independent file", p.ID(), i+1, a.Symbol)
-			}
-			a.Const = int64(v + uint64(a.Const))
 		}
 	}
 	p.Args = args
+	return nil
+}
+
+// resolveSymbol folds the symbol of a symbolic operand into a number.
+func resolveSymbol(a *Arg, p *Probe, f *elf.File, syms *symbolTable) error {
+	if a.Symbol == "" {
+		return nil
+	}
+	v, err := syms.lookup(a.Symbol)
+	if err != nil {
+		return err
+	}
+	switch {
+	case a.Kind == ArgRegDeref && a.Machine == elf.EM_AARCH64:
+		// [reg, #:lo12:sym+off]: reg holds the page of sym+off.
+		a.Offset = int64((v + uint64(a.Offset)) & 0xfff)
+	case a.Kind == ArgRegDeref: // sym+off(%rip), read at rip + (sym+off - pc)
+		a.Offset = int64(v + uint64(a.Offset) - p.Location)
+	case a.Kind == ArgConst: // $sym+off: an absolute address
+		if f.Type != elf.ET_EXEC {
+			return fmt.Errorf("the address of %s depends on the load address of this position-independent file", a.Symbol)
+		}
+		a.Const = int64(v + uint64(a.Const))
+	}
 	return nil
 }
 
