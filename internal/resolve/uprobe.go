@@ -8,6 +8,7 @@ import (
 	"github.com/bpftrail/bpftrail/internal/suggest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -169,6 +170,9 @@ func regFields(p *Probe, regs *ptregs.Layout, ret bool, fields []FieldSpec, stri
 	}
 }
 
+// multiarch is Debian's library directory name of each architecture.
+var multiarch = map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
+
 // FindBinary turns a uprobe path into a file: an existing path as is; a
 // bare name ("bash", "libc") through pid's mappings when pid is set, then
 // the library directories the dynamic linker searches, then $PATH.
@@ -197,7 +201,10 @@ func FindBinary(name string, pid int) (string, error) {
 			}
 		}
 	}
-	dirs := []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"}
+	dirs := []string{"/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"}
+	if triplet, ok := multiarch[runtime.GOARCH]; ok {
+		dirs = append([]string{"/lib/" + triplet, "/usr/lib/" + triplet}, dirs...)
+	}
 	for _, d := range dirs {
 		ents, err := os.ReadDir(d)
 		if err != nil {
