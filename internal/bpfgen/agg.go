@@ -276,84 +276,99 @@ func (g *gen) stat(stats *ebpf.Map, idx int) {
 // clobbered).
 func (g *gen) bucketIndex(sc hist.Scheme, signed bool) error {
 	switch sc := sc.(type) {
-	case hist.Log2, hist.LogLinear:
-		if signed {
-			pos := g.label("pos")
-			g.emit(asm.JSGE.Imm(asm.R1, 0, pos), asm.Mov.Imm(asm.R1, 0), asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(pos))
-		}
-		// R2 = floor(log2(R1)) for R1 > 0, by halving search; R3 = R1.
-		zero := g.label("zero")
-		done := g.label("bdone")
-		g.emit(
-			asm.JEq.Imm(asm.R1, 0, zero),
-			asm.Mov.Reg(asm.R3, asm.R1),
-			asm.Mov.Imm(asm.R2, 0),
-		)
-		for _, sh := range []int32{32, 16, 8, 4, 2, 1} {
-			skip := g.label("l2")
-			g.emit(
-				asm.Mov.Reg(asm.R4, asm.R3),
-				asm.RSh.Imm(asm.R4, sh),
-				asm.JEq.Imm(asm.R4, 0, skip),
-				asm.Mov.Reg(asm.R3, asm.R4),
-				asm.Add.Imm(asm.R2, sh),
-				asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(skip),
-			)
-		}
-		if _, ok := sc.(hist.Log2); ok {
-			g.emit(asm.Add.Imm(asm.R2, 1), asm.Mov.Reg(asm.R1, asm.R2), asm.Ja.Label(done))
-		} else {
-			small := g.label("small")
-			g.emit(
-				asm.JLT.Imm(asm.R2, 3, small),
-				// idx = 8*(k-2) + ((v >> (k-3)) & 7)
-				asm.Mov.Reg(asm.R4, asm.R2),
-				asm.Add.Imm(asm.R4, -3),
-				asm.RSh.Reg(asm.R1, asm.R4),
-				asm.And.Imm(asm.R1, 7),
-				asm.Add.Imm(asm.R2, -2),
-				asm.LSh.Imm(asm.R2, 3),
-				asm.Add.Reg(asm.R1, asm.R2),
-				asm.Ja.Label(done),
-				asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(small), // v < 8: idx = v
-				asm.Ja.Label(done),
-			)
-		}
-		g.emit(
-			asm.Mov.Imm(asm.R1, 0).WithSymbol(zero),
-			asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(done),
-		)
+	case hist.Log2:
+		g.logIndex(false, signed)
+		return nil
+	case hist.LogLinear:
+		g.logIndex(true, signed)
 		return nil
 	case hist.Linear:
-		if err := sc.Validate(); err != nil {
-			return err
-		}
-		nb := int32(sc.Buckets())
-		low := g.label("low")
-		high := g.label("high")
-		done := g.label("ldone")
-		g.emit(asm.LoadImm(asm.R2, sc.Min, asm.DWord))
-		jlt, jge := asm.JLT, asm.JGE
-		if signed {
-			jlt, jge = asm.JSLT, asm.JSGE
-		}
-		g.emit(
-			jlt.Reg(asm.R1, asm.R2, low),
-			asm.LoadImm(asm.R3, sc.Max, asm.DWord),
-			jge.Reg(asm.R1, asm.R3, high),
-			asm.Sub.Reg(asm.R1, asm.R2),
-			asm.LoadImm(asm.R3, sc.Step, asm.DWord),
-			asm.Div.Reg(asm.R1, asm.R3),
-			asm.Add.Imm(asm.R1, 1),
-			asm.Ja.Label(done),
-			asm.Mov.Imm(asm.R1, 0).WithSymbol(low),
-			asm.Ja.Label(done),
-			asm.Mov.Imm(asm.R1, nb-1).WithSymbol(high),
-			asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(done),
-		)
-		return nil
+		return g.linearIndex(sc, signed)
 	}
 	return fmt.Errorf("no bucket scheme")
+}
+
+// logIndex computes the Log2 index of R1 (0 → 0; [2^(i-1), 2^i) → i), or
+// with linear the LogLinear one (v < 8 → v; else 8*(k-2) + ((v >> (k-3))
+// & 7), k = floor(log2 v)). Negative signed values count as 0.
+func (g *gen) logIndex(linear, signed bool) {
+	if signed {
+		pos := g.label("pos")
+		g.emit(asm.JSGE.Imm(asm.R1, 0, pos), asm.Mov.Imm(asm.R1, 0), asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(pos))
+	}
+	// R2 = floor(log2(R1)) for R1 > 0, by halving search; R3 = R1.
+	zero := g.label("zero")
+	done := g.label("bdone")
+	g.emit(
+		asm.JEq.Imm(asm.R1, 0, zero),
+		asm.Mov.Reg(asm.R3, asm.R1),
+		asm.Mov.Imm(asm.R2, 0),
+	)
+	for _, sh := range []int32{32, 16, 8, 4, 2, 1} {
+		skip := g.label("l2")
+		g.emit(
+			asm.Mov.Reg(asm.R4, asm.R3),
+			asm.RSh.Imm(asm.R4, sh),
+			asm.JEq.Imm(asm.R4, 0, skip),
+			asm.Mov.Reg(asm.R3, asm.R4),
+			asm.Add.Imm(asm.R2, sh),
+			asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(skip),
+		)
+	}
+	if !linear {
+		g.emit(asm.Add.Imm(asm.R2, 1), asm.Mov.Reg(asm.R1, asm.R2), asm.Ja.Label(done))
+	} else {
+		small := g.label("small")
+		g.emit(
+			asm.JLT.Imm(asm.R2, 3, small),
+			asm.Mov.Reg(asm.R4, asm.R2),
+			asm.Add.Imm(asm.R4, -3),
+			asm.RSh.Reg(asm.R1, asm.R4),
+			asm.And.Imm(asm.R1, 7),
+			asm.Add.Imm(asm.R2, -2),
+			asm.LSh.Imm(asm.R2, 3),
+			asm.Add.Reg(asm.R1, asm.R2),
+			asm.Ja.Label(done),
+			asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(small), // v < 8: idx = v
+			asm.Ja.Label(done),
+		)
+	}
+	g.emit(
+		asm.Mov.Imm(asm.R1, 0).WithSymbol(zero),
+		asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(done),
+	)
+}
+
+// linearIndex computes the Linear index of R1: v < Min → 0;
+// [Min+j*Step, Min+(j+1)*Step) → 1+j; v ≥ Max → the last.
+func (g *gen) linearIndex(sc hist.Linear, signed bool) error {
+	if err := sc.Validate(); err != nil {
+		return err
+	}
+	nb := int32(sc.Buckets())
+	low := g.label("low")
+	high := g.label("high")
+	done := g.label("ldone")
+	g.emit(asm.LoadImm(asm.R2, sc.Min, asm.DWord))
+	jlt, jge := asm.JLT, asm.JGE
+	if signed {
+		jlt, jge = asm.JSLT, asm.JSGE
+	}
+	g.emit(
+		jlt.Reg(asm.R1, asm.R2, low),
+		asm.LoadImm(asm.R3, sc.Max, asm.DWord),
+		jge.Reg(asm.R1, asm.R3, high),
+		asm.Sub.Reg(asm.R1, asm.R2),
+		asm.LoadImm(asm.R3, sc.Step, asm.DWord),
+		asm.Div.Reg(asm.R1, asm.R3),
+		asm.Add.Imm(asm.R1, 1),
+		asm.Ja.Label(done),
+		asm.Mov.Imm(asm.R1, 0).WithSymbol(low),
+		asm.Ja.Label(done),
+		asm.Mov.Imm(asm.R1, nb-1).WithSymbol(high),
+		asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(done),
+	)
+	return nil
 }
 
 func (g *gen) aggHist(r recordOf, a *Agg, keyOff int) error {

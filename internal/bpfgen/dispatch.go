@@ -140,34 +140,7 @@ func Dispatcher(enter bool, m Maps, table *ebpf.Map, stringSize, maxRecord int, 
 		}
 	}
 	if enter {
-		// Up to three user strings: slot k gets the string at args[Args[k]].
-		for k := 0; k < DispatchMaxSlots; k++ {
-			next := g.label("slot")
-			g.emit(
-				asm.LoadMem(asm.R1, rTmp, 4, asm.Byte),
-				asm.JLE.Imm(asm.R1, int32(k), next),
-				asm.LoadMem(asm.R3, rTmp, int16(5+k), asm.Byte),
-				asm.And.Imm(asm.R3, 7),
-				asm.JGT.Imm(asm.R3, 5, next),
-				asm.LSh.Imm(asm.R3, 3),
-				asm.Add.Reg(asm.R3, rRec),
-				asm.LoadMem(asm.R3, asm.R3, DispatchOffArgs, asm.DWord),
-				asm.StoreImm(rRec, int16(DispatchFixed+k*stringSize), 0, asm.Byte),
-				asm.Mov.Reg(asm.R1, rRec),
-				asm.Add.Imm(asm.R1, int32(DispatchFixed+k*stringSize)),
-				asm.Mov.Imm(asm.R2, int32(stringSize)),
-				asm.FnProbeReadUserStr.Call(),
-				asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(next),
-			)
-		}
-		// size = fixed + slots*stringSize, bounded for the verifier.
-		g.emit(
-			asm.LoadMem(asm.R3, rTmp, 4, asm.Byte),
-			asm.JLE.Imm(asm.R3, DispatchMaxSlots, "sz"),
-			asm.Mov.Imm(asm.R3, DispatchMaxSlots),
-			asm.Mul.Imm(asm.R3, int32(stringSize)).WithSymbol("sz"),
-			asm.Add.Imm(asm.R3, DispatchFixed),
-		)
+		g.dispatchStrings(stringSize)
 	} else {
 		g.emit(asm.Mov.Imm(asm.R3, DispatchOffArgs+8))
 	}
@@ -198,4 +171,36 @@ func BuiltinsOnly(e *filter.Expr) bool {
 		}
 	}
 	return true
+}
+
+// dispatchStrings copies up to three user strings (slot k gets the string
+// at args[Args[k]] of the table entry in rTmp) and leaves the record's size
+// in R3: fixed + slots*stringSize, bounded for the verifier.
+func (g *gen) dispatchStrings(stringSize int) {
+	for k := 0; k < DispatchMaxSlots; k++ {
+		next := g.label("slot")
+		g.emit(
+			asm.LoadMem(asm.R1, rTmp, 4, asm.Byte),
+			asm.JLE.Imm(asm.R1, int32(k), next),
+			asm.LoadMem(asm.R3, rTmp, int16(5+k), asm.Byte),
+			asm.And.Imm(asm.R3, 7),
+			asm.JGT.Imm(asm.R3, 5, next),
+			asm.LSh.Imm(asm.R3, 3),
+			asm.Add.Reg(asm.R3, rRec),
+			asm.LoadMem(asm.R3, asm.R3, DispatchOffArgs, asm.DWord),
+			asm.StoreImm(rRec, int16(DispatchFixed+k*stringSize), 0, asm.Byte),
+			asm.Mov.Reg(asm.R1, rRec),
+			asm.Add.Imm(asm.R1, int32(DispatchFixed+k*stringSize)),
+			asm.Mov.Imm(asm.R2, int32(stringSize)),
+			asm.FnProbeReadUserStr.Call(),
+			asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(next),
+		)
+	}
+	g.emit(
+		asm.LoadMem(asm.R3, rTmp, 4, asm.Byte),
+		asm.JLE.Imm(asm.R3, DispatchMaxSlots, "sz"),
+		asm.Mov.Imm(asm.R3, DispatchMaxSlots),
+		asm.Mul.Imm(asm.R3, int32(stringSize)).WithSymbol("sz"),
+		asm.Add.Imm(asm.R3, DispatchFixed),
+	)
 }
