@@ -14,6 +14,8 @@ import (
 	"github.com/bpftrail/bpftrail/internal/ctftrace"
 	"github.com/bpftrail/bpftrail/internal/sink/chrome"
 	"github.com/bpftrail/bpftrail/internal/sink/stacks"
+	"github.com/bpftrail/bpftrail/internal/symbolize"
+	"github.com/bpftrail/bpftrail/internal/tracedir"
 )
 
 // convertExt is the default output file extension of each format.
@@ -37,8 +39,10 @@ truth; the output can be made again at any time.
           conversion streams: memory does not grow with the trace.
   jsonl   one JSON object per event, as bpftrail print --json.
   folded  "comm;root;...;leaf count" lines from the stack samples of a
-          trace written by bpftrail profile -o DIR (flamegraph.pl, speedscope).
-  pprof   a gzipped pprof profile of the same samples (go tool pprof).
+          trace (bpftrail profile -o DIR, record --stack), with the names
+          of DIR/bpftrail/symbols.json (flamegraph.pl, speedscope).
+  pprof   a gzipped pprof profile of the same samples (go tool pprof):
+          samples, and CPU time for profile:hz:N samples.
 
 The output goes to -o FILE (- for stdout); the default is DIR plus the
 format's extension (.json, .jsonl, .folded, .pb.gz).`,
@@ -75,7 +79,7 @@ func convertTrace(dir, to, output string, stdout, stderr io.Writer) (err error) 
 	if to == "folded" || to == "pprof" {
 		// Read before creating the output, so that a trace without samples
 		// leaves no empty file behind.
-		if prof, err = stacks.Read(t); err != nil {
+		if prof, err = stacks.Read(t, readSymbols(dir, stderr)); err != nil {
 			return err
 		}
 	}
@@ -135,6 +139,21 @@ func convertTrace(dir, to, output string, stdout, stderr io.Writer) (err error) 
 		fmt.Fprintf(stderr, "bpftrail: warning: the trace discarded %d events\n", n)
 	}
 	return nil
+}
+
+// readSymbols reads the symbol table recorded with the trace in dir. A
+// trace without one gives nil: its stack addresses are unknown frames, as
+// are those of a table that cannot be read (a warning says why).
+func readSymbols(dir string, stderr io.Writer) *symbolize.Table {
+	var syms symbolize.Table
+	ok, err := tracedir.ReadJSON(dir, tracedir.Symbols, &syms)
+	if err != nil {
+		fmt.Fprintf(stderr, "bpftrail: warning: stacks stay addresses: %v\n", err)
+	}
+	if !ok || err != nil {
+		return nil
+	}
+	return &syms
 }
 
 // convertJSONL writes the lines of bpftrail print --json.
