@@ -4,8 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -61,57 +59,4 @@ time after a wake-up); syscall latency needs both entry and exit
 	c.Flags().BoolVar(&asJSON, "json", false, "the whole report as JSON")
 	c.Flags().IntVar(&top, "top", 20, "rows per table (0: all)")
 	return c
-}
-
-// analysisFile is where view and report keep the trace's analyses, beside
-// the view data, so that a trace directory carries them.
-const analysisFile = "bpftrail/analysis.json"
-
-// saveAnalysis writes the analyses of the trace in dir to
-// dir/bpftrail/analysis.json unless a copy newer than every stream file is
-// there already. A trace directory that cannot be written is not an error:
-// the views still work.
-func saveAnalysis(dir string) error {
-	path := filepath.Join(dir, analysisFile)
-	if st, err := os.Stat(path); err == nil && !traceNewerThan(dir, st.ModTime()) {
-		return nil
-	}
-	t, err := openTrace(dir)
-	if err != nil {
-		return err
-	}
-	r, err := analyze.Run(t)
-	if err != nil {
-		return err
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return nil
-	}
-	return os.Rename(tmp, path)
-}
-
-// traceNewerThan reports whether a file of the trace (metadata or a
-// stream) was modified after t.
-func traceNewerThan(dir string, t time.Time) bool {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return true
-	}
-	for _, e := range ents {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		if info, err := e.Info(); err != nil || info.ModTime().After(t) {
-			return true
-		}
-	}
-	return false
 }

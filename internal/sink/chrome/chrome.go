@@ -25,10 +25,11 @@ package chrome
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -38,6 +39,7 @@ import (
 
 	"github.com/bpftrail/bpftrail/ctf"
 	"github.com/bpftrail/bpftrail/internal/analyze"
+	"github.com/bpftrail/bpftrail/internal/tracedir"
 )
 
 // Synthetic ids, above Linux's largest pid (PID_MAX_LIMIT, 1<<22).
@@ -567,11 +569,11 @@ const aggregatesPID = 1 << 26
 const maxCounterKeys = 16
 
 // counters writes the count aggregates that record --aggregate logged over
-// time (DIR/bpftrail/aggregates.jsonl) as counter tracks: one "C" event per
+// time (the trace's tracedir.Aggregates sidecar) as counter tracks: one "C" event per
 // snapshot with the count of each key.
 func (c *converter) counters(dir string) error {
-	f, err := os.Open(filepath.Join(dir, "bpftrail", "aggregates.jsonl"))
-	if os.IsNotExist(err) {
+	f, err := tracedir.Open(dir, tracedir.Aggregates)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
