@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -10,9 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bpftrail/bpftrail/ctf"
-	"github.com/bpftrail/bpftrail/internal/ctftrace"
 	"github.com/bpftrail/bpftrail/internal/sink/chrome"
+	"github.com/bpftrail/bpftrail/internal/sink/jsonl"
 	"github.com/bpftrail/bpftrail/internal/sink/stacks"
 	"github.com/bpftrail/bpftrail/internal/symbolize"
 	"github.com/bpftrail/bpftrail/internal/tracedir"
@@ -108,11 +106,7 @@ func convertTrace(dir, to, output string, stdout, stderr io.Writer) (err error) 
 		}
 		summary = fmt.Sprintf("%d events → %d Chrome trace events", st.Events, st.Written)
 	case "jsonl":
-		syms, err := ctftrace.LoadSymbols(dir)
-		if err != nil {
-			fmt.Fprintf(stderr, "bpftrail: warning: stacks stay addresses: %v\n", err)
-		}
-		n, err := convertJSONL(w, t, syms)
+		n, err := jsonl.Write(w, t, readSymbols(dir, stderr))
 		if err != nil {
 			return quietPipe(err)
 		}
@@ -154,29 +148,4 @@ func readSymbols(dir string, stderr io.Writer) *symbolize.Table {
 		return nil
 	}
 	return &syms
-}
-
-// convertJSONL writes the lines of bpftrail print --json.
-func convertJSONL(w io.Writer, t *ctf.Trace, syms *ctftrace.Symbols) (uint64, error) {
-	out := bufio.NewWriterSize(w, 256<<10)
-	it := t.Events()
-	defer it.Close()
-	var line []byte
-	var n uint64
-	for it.Next() {
-		var err error
-		line, err = appendJSON(line[:0], it.Event(), syms)
-		if err != nil {
-			return n, err
-		}
-		line = append(line, '\n')
-		if _, err := out.Write(line); err != nil {
-			return n, err
-		}
-		n++
-	}
-	if err := it.Err(); err != nil {
-		return n, err
-	}
-	return n, out.Flush()
 }

@@ -59,6 +59,20 @@ type Class struct {
 // Sampled reports whether the events of the class carry a stack.
 func (c *Class) Sampled() bool { return c.UStack >= 0 || c.KStack >= 0 || c.Frames >= 0 }
 
+// Stack reports whether payload member i is a stack of addresses, and
+// whether it is the user's (_ustack) or the kernel's (_kstack).
+func (c *Class) Stack(i int) (user, ok bool) {
+	switch {
+	case i < 0:
+		return false, false
+	case i == c.UStack:
+		return true, true
+	case i == c.KStack:
+		return false, true
+	}
+	return false, false
+}
+
 // Classify returns the class of an event class by its name and payload.
 func Classify(ec *ctf.EventClass) *Class {
 	c := &Class{Name: ec.Name, PrevTID: -1, NextTID: -1, PrevState: -1, PrevComm: -1, NextComm: -1,
