@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -37,26 +38,30 @@ time after a wake-up); syscall latency needs both entry and exit
   bpftrail analyze --json tr | jq '.threads[:5]'`,
 		Args: exactArgs(1, "a trace directory"),
 		RunE: func(c *cobra.Command, args []string) error {
-			t, err := openTrace(args[0])
-			if err != nil {
-				return err
-			}
-			if err := t.Check(); err != nil {
-				fmt.Fprintf(os.Stderr, "bpftrail: warning: %s (read up to the last complete packet)\n", oneLine(err))
-			}
-			r, err := analyze.Run(t)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				e := json.NewEncoder(os.Stdout)
-				e.SetIndent("", "  ")
-				return quietPipe(e.Encode(r))
-			}
-			return quietPipe(r.WriteText(os.Stdout, top))
+			return analyzeTrace(args[0], asJSON, top, os.Stdout, os.Stderr)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "the whole report as JSON")
 	c.Flags().IntVar(&top, "top", 20, "rows per table (0: all)")
 	return c
+}
+
+func analyzeTrace(dir string, asJSON bool, top int, stdout, stderr io.Writer) error {
+	t, err := openTrace(dir)
+	if err != nil {
+		return err
+	}
+	if err := t.Check(); err != nil {
+		fmt.Fprintf(stderr, "bpftrail: warning: %s (read up to the last complete packet)\n", oneLine(err))
+	}
+	r, err := analyze.Run(t)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		e := json.NewEncoder(stdout)
+		e.SetIndent("", "  ")
+		return quietPipe(e.Encode(r))
+	}
+	return quietPipe(r.WriteText(stdout, top))
 }
