@@ -61,7 +61,6 @@ var stage = map[string]int{
 	"cmd/bpftrail-bench":         10,
 	"cmd/bpftrail":               10,
 	"examples/opensnoop":         10,
-	"internal/profile":           7,
 }
 
 // readSide and writeSide may not import each other, except through the

@@ -3,9 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -39,23 +38,7 @@ time after a wake-up); syscall latency needs both entry and exit
   bpftrail analyze --json tr | jq '.threads[:5]'`,
 		Args: exactArgs(1, "a trace directory"),
 		RunE: func(c *cobra.Command, args []string) error {
-			t, err := openTrace(args[0])
-			if err != nil {
-				return err
-			}
-			if err := t.Check(); err != nil {
-				fmt.Fprintf(os.Stderr, "bpftrail: warning: %s (read up to the last complete packet)\n", oneLine(err))
-			}
-			r, err := analyze.Run(t)
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				e := json.NewEncoder(os.Stdout)
-				e.SetIndent("", "  ")
-				return quietPipe(e.Encode(r))
-			}
-			return quietPipe(r.WriteText(os.Stdout, top))
+			return analyzeTrace(args[0], asJSON, top, os.Stdout, os.Stderr)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "the whole report as JSON")
@@ -63,55 +46,22 @@ time after a wake-up); syscall latency needs both entry and exit
 	return c
 }
 
-// analysisFile is where view and report keep the trace's analyses, beside
-// the view data, so that a trace directory carries them.
-const analysisFile = "bpftrail/analysis.json"
-
-// saveAnalysis writes the analyses of the trace in dir to
-// dir/bpftrail/analysis.json unless a copy newer than every stream file is
-// there already. A trace directory that cannot be written is not an error:
-// the views still work.
-func saveAnalysis(dir string) error {
-	path := filepath.Join(dir, analysisFile)
-	if st, err := os.Stat(path); err == nil && !traceNewerThan(dir, st.ModTime()) {
-		return nil
-	}
+func analyzeTrace(dir string, asJSON bool, top int, stdout, stderr io.Writer) error {
 	t, err := openTrace(dir)
 	if err != nil {
 		return err
+	}
+	if err := t.Check(); err != nil {
+		fmt.Fprintf(stderr, "bpftrail: warning: %s (read up to the last complete packet)\n", oneLine(err))
 	}
 	r, err := analyze.Run(t)
 	if err != nil {
 		return err
 	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return err
+	if asJSON {
+		e := json.NewEncoder(stdout)
+		e.SetIndent("", "  ")
+		return quietPipe(e.Encode(r))
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		return nil
-	}
-	return os.Rename(tmp, path)
-}
-
-// traceNewerThan reports whether a file of the trace (metadata or a
-// stream) was modified after t.
-func traceNewerThan(dir string, t time.Time) bool {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return true
-	}
-	for _, e := range ents {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		if info, err := e.Info(); err != nil || info.ModTime().After(t) {
-			return true
-		}
-	}
-	return false
+	return quietPipe(r.WriteText(stdout, top))
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -10,10 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bpftrail/bpftrail/ctf"
 	"github.com/bpftrail/bpftrail/internal/sink/chrome"
+	"github.com/bpftrail/bpftrail/internal/sink/jsonl"
 	"github.com/bpftrail/bpftrail/internal/sink/stacks"
 	"github.com/bpftrail/bpftrail/internal/symbolize"
+	"github.com/bpftrail/bpftrail/internal/tracedir"
 )
 
 // convertExt is the default output file extension of each format.
@@ -37,8 +37,10 @@ truth; the output can be made again at any time.
           conversion streams: memory does not grow with the trace.
   jsonl   one JSON object per event, as bpftrail print --json.
   folded  "comm;root;...;leaf count" lines from the stack samples of a
-          trace written by bpftrail profile -o DIR (flamegraph.pl, speedscope).
-  pprof   a gzipped pprof profile of the same samples (go tool pprof).
+          trace (bpftrail profile -o DIR, record --stack), with the names
+          of DIR/bpftrail/symbols.json (flamegraph.pl, speedscope).
+  pprof   a gzipped pprof profile of the same samples (go tool pprof):
+          samples, and CPU time for profile:hz:N samples.
 
 The output goes to -o FILE (- for stdout); the default is DIR plus the
 format's extension (.json, .jsonl, .folded, .pb.gz).`,
@@ -75,7 +77,7 @@ func convertTrace(dir, to, output string, stdout, stderr io.Writer) (err error) 
 	if to == "folded" || to == "pprof" {
 		// Read before creating the output, so that a trace without samples
 		// leaves no empty file behind.
-		if prof, err = stacks.Read(t); err != nil {
+		if prof, err = stacks.Read(t, readSymbols(dir, stderr)); err != nil {
 			return err
 		}
 	}
@@ -104,11 +106,7 @@ func convertTrace(dir, to, output string, stdout, stderr io.Writer) (err error) 
 		}
 		summary = fmt.Sprintf("%d events → %d Chrome trace events", st.Events, st.Written)
 	case "jsonl":
-		syms, err := loadSymbols(dir)
-		if err != nil {
-			fmt.Fprintf(stderr, "bpftrail: warning: stacks stay addresses: %v\n", err)
-		}
-		n, err := convertJSONL(w, t, syms)
+		n, err := jsonl.Write(w, t, readSymbols(dir, stderr))
 		if err != nil {
 			return quietPipe(err)
 		}
@@ -137,27 +135,17 @@ func convertTrace(dir, to, output string, stdout, stderr io.Writer) (err error) 
 	return nil
 }
 
-// convertJSONL writes the lines of bpftrail print --json.
-func convertJSONL(w io.Writer, t *ctf.Trace, syms *symbolize.Table) (uint64, error) {
-	out := bufio.NewWriterSize(w, 256<<10)
-	it := t.Events()
-	defer it.Close()
-	var line []byte
-	var n uint64
-	for it.Next() {
-		var err error
-		line, err = appendJSON(line[:0], it.Event(), syms)
-		if err != nil {
-			return n, err
-		}
-		line = append(line, '\n')
-		if _, err := out.Write(line); err != nil {
-			return n, err
-		}
-		n++
+// readSymbols reads the symbol table recorded with the trace in dir. A
+// trace without one gives nil: its stack addresses are unknown frames, as
+// are those of a table that cannot be read (a warning says why).
+func readSymbols(dir string, stderr io.Writer) *symbolize.Table {
+	var syms symbolize.Table
+	ok, err := tracedir.ReadJSON(dir, tracedir.Symbols, &syms)
+	if err != nil {
+		fmt.Fprintf(stderr, "bpftrail: warning: stacks stay addresses: %v\n", err)
 	}
-	if err := it.Err(); err != nil {
-		return n, err
+	if !ok || err != nil {
+		return nil
 	}
-	return n, out.Flush()
+	return &syms
 }

@@ -1,22 +1,19 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bpftrail/bpftrail/ctf"
-	"github.com/bpftrail/bpftrail/internal/symbolize"
-	"github.com/bpftrail/bpftrail/internal/tracedir"
+	"github.com/bpftrail/bpftrail/internal/sink/jsonl"
+	"github.com/bpftrail/bpftrail/internal/sink/text"
 )
 
 func newPrint() *cobra.Command {
@@ -82,38 +79,11 @@ func printTrace(dir string, asJSON bool, stdout, stderr io.Writer) error {
 	if err := t.Check(); err != nil {
 		fmt.Fprintf(stderr, "bpftrail: warning: %s (read up to the last complete packet; bpftrail recover %s repairs it)\n", oneLine(err), dir)
 	}
-	syms, err := loadSymbols(dir)
-	if err != nil {
-		fmt.Fprintf(stderr, "bpftrail: warning: stacks stay addresses: %v\n", err)
+	write := text.Write
+	if asJSON {
+		write = jsonl.Write
 	}
-	out := bufio.NewWriterSize(stdout, 256<<10)
-	it := t.Events()
-	defer it.Close()
-	var prev int64
-	first := true
-	var line []byte
-	for it.Next() {
-		ev := it.Event()
-		line = line[:0]
-		if asJSON {
-			line, err = appendJSON(line, ev, syms)
-			if err != nil {
-				return err
-			}
-		} else {
-			line = appendText(line, ev, prev, first, syms)
-		}
-		line = append(line, '\n')
-		if _, err := out.Write(line); err != nil {
-			return quietPipe(err)
-		}
-		prev, first = ev.Ns, false
-	}
-	if err := it.Err(); err != nil {
-		out.Flush()
-		return err
-	}
-	if err := out.Flush(); err != nil {
+	if _, err := write(stdout, t, readSymbols(dir, stderr)); err != nil {
 		return quietPipe(err)
 	}
 	for _, s := range t.Streams {
@@ -140,154 +110,6 @@ func quietPipe(err error) error {
 
 func clockText(ns int64) string {
 	return time.Unix(0, ns).UTC().Format("2006-01-02 15:04:05.000000000")
-}
-
-func appendText(b []byte, ev *ctf.Event, prev int64, first bool, syms *symbolize.Table) []byte {
-	b = append(b, '[')
-	b = time.Unix(0, ev.Ns).UTC().AppendFormat(b, "15:04:05.000000000")
-	b = append(b, "] "...)
-	if first {
-		b = append(b, "(+?.?????????) "...)
-	} else {
-		d := ev.Ns - prev
-		b = append(b, "(+"...)
-		b = strconv.AppendInt(b, d/1e9, 10)
-		b = append(b, '.')
-		frac := strconv.AppendInt(nil, 1e9+d%1e9, 10)
-		b = append(b, frac[1:]...)
-		b = append(b, ") "...)
-	}
-	if ev.CPU >= 0 {
-		b = append(b, "cpu "...)
-		b = strconv.AppendInt(b, int64(ev.CPU), 10)
-		b = append(b, ' ')
-	}
-	b = append(b, ev.Class.Name...)
-	b = append(b, ": "...)
-	sep := false
-	for _, v := range []ctf.Value{ev.StreamContext, ev.Context} {
-		if v.Type != nil {
-			b = append(b, v.String()...)
-			b = append(b, ", "...)
-			sep = true
-		}
-	}
-	_ = sep
-	switch {
-	case ev.Payload.Type == nil:
-		b = append(b, "{ }"...)
-	case syms != nil && hasStack(ev):
-		b = appendPayloadWithStacks(b, ev, syms)
-	default:
-		b = append(b, ev.Payload.String()...)
-	}
-	return b
-}
-
-// stackFields are the fields record --stack adds.
-var stackFields = map[string]bool{"_ustack": true, "_kstack": true}
-
-func hasStack(ev *ctf.Event) bool {
-	for _, f := range ev.Payload.Type.Fields {
-		if stackFields[f.Name] {
-			return true
-		}
-	}
-	return false
-}
-
-// eventPID is the pid of the event's context, or 0.
-func eventPID(ev *ctf.Event) int {
-	if v, ok := ev.StreamContext.Get("pid"); ok {
-		return int(v.Int)
-	}
-	return 0
-}
-
-// stackFrames names the addresses of a stack field.
-func stackFrames(ev *ctf.Event, name string, v ctf.Value, syms *symbolize.Table) []string {
-	out := make([]string, 0, len(v.Elems))
-	for _, e := range v.Elems {
-		out = append(out, syms.Frame(eventPID(ev), name == "_ustack", e.Uint).String())
-	}
-	return out
-}
-
-// appendPayloadWithStacks renders the payload with stack addresses shown as
-// the frames the recording symbolized.
-func appendPayloadWithStacks(b []byte, ev *ctf.Event, syms *symbolize.Table) []byte {
-	b = append(b, "{ "...)
-	for i, f := range ev.Payload.Type.Fields {
-		if i >= len(ev.Payload.Elems) {
-			break
-		}
-		if i > 0 {
-			b = append(b, ", "...)
-		}
-		b = append(b, ctf.StripName(f.Name)...)
-		b = append(b, " = "...)
-		v := ev.Payload.Elems[i]
-		if !stackFields[f.Name] {
-			b = append(b, v.String()...)
-			continue
-		}
-		b = append(b, '[')
-		for j, fr := range stackFrames(ev, f.Name, v, syms) {
-			if j > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, ' ')
-			b = strconv.AppendQuote(b, fr)
-		}
-		b = append(b, " ]"...)
-	}
-	return append(b, " }"...)
-}
-
-type jsonEvent struct {
-	TimestampNs int64  `json:"timestamp_ns"`
-	Name        string `json:"name"`
-	CPU         *int   `json:"cpu"`
-	Fields      any    `json:"fields"`
-	Context     any    `json:"context,omitempty"`
-}
-
-func appendJSON(b []byte, ev *ctf.Event, syms *symbolize.Table) ([]byte, error) {
-	je := jsonEvent{TimestampNs: ev.Ns, Name: ev.Class.Name, Fields: ctf.Fields{}}
-	if ev.CPU >= 0 {
-		cpu := ev.CPU
-		je.CPU = &cpu
-	}
-	if ev.Payload.Type != nil {
-		je.Fields = ev.Payload.Interface()
-		if fs, ok := je.Fields.(ctf.Fields); ok && syms != nil && hasStack(ev) {
-			for i, f := range ev.Payload.Type.Fields {
-				if stackFields[f.Name] && i < len(ev.Payload.Elems) {
-					for k := range fs {
-						if fs[k].Key == ctf.StripName(f.Name) {
-							fs[k].Value = stackFrames(ev, f.Name, ev.Payload.Elems[i], syms)
-						}
-					}
-				}
-			}
-		}
-	}
-	var ctx ctf.Fields
-	for _, v := range []ctf.Value{ev.StreamContext, ev.Context} {
-		if v.Type != nil {
-			if f, ok := v.Interface().(ctf.Fields); ok {
-				ctx = append(ctx, f...)
-			}
-		}
-	}
-	if len(ctx) > 0 {
-		je.Context = ctx
-	}
-	j, err := json.Marshal(je)
-	if err != nil {
-		return b, err
-	}
-	return append(b, j...), nil
 }
 
 func newRecover() *cobra.Command {
@@ -318,14 +140,4 @@ after recover it reads everything that was complete.`,
 			return nil
 		},
 	}
-}
-
-// loadSymbols reads the trace's symbol table; a trace without one gives nil.
-func loadSymbols(dir string) (*symbolize.Table, error) {
-	t := symbolize.NewTable()
-	ok, err := tracedir.ReadJSON(dir, tracedir.Symbols, t)
-	if !ok {
-		return nil, err
-	}
-	return t, nil
 }

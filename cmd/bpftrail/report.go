@@ -18,7 +18,7 @@ func newReport() *cobra.Command {
 		Long: `report writes the views of "bpftrail view" into one self-contained HTML file:
 its script, style and the trace's view data are inlined, so it opens from
 disk in any browser with no network and can be mailed or attached to a bug.
-The view data is cached in DIR/bpftrail/view-data.json, as for view.`,
+The view data and the analyses are kept in DIR/bpftrail/, as for view.`,
 		Example: `  bpftrail report trace -o trace.html`,
 		Args:    exactArgs(1, "a trace directory"),
 		RunE: func(c *cobra.Command, args []string) error {
@@ -46,9 +46,6 @@ func writeReportFile(dir, out string) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if err := saveAnalysis(dir); err != nil {
-		return err
-	}
 	if err := web.WriteReport(tmp, dir, web.Options{}); err != nil {
 		tmp.Close()
 		return err

@@ -30,8 +30,10 @@ event table, histograms of syscall latencies (and of DIR/bpftrail/
 aggregates.jsonl from "record --aggregate"), and a flame graph of the stacks
 of "bpftrail profile" samples.
 
-The view data is computed once and cached in DIR/bpftrail/view-data.json
-(CTF readers ignore the sub-directory); it is rebuilt when the trace is newer.
+The trace is read once for the view data and the analyses of "bpftrail
+analyze", kept in DIR/bpftrail/view-data.json and analysis.json (CTF readers
+ignore the sub-directory); they are made again when the trace changes. A
+trace directory that cannot be written is viewed from a temporary file.
 The server binds to loopback; it refuses an address other machines can reach
 unless --public is given. It serves only this trace and stops on Ctrl-C.`,
 		Example: `  bpftrail view trace
@@ -60,9 +62,6 @@ func runView(ctx context.Context, dir, listen string, public bool, ready func(ur
 		return err
 	}
 	start := time.Now()
-	if err := saveAnalysis(dir); err != nil {
-		return err
-	}
 	h, remove, err := web.NewHandler(dir, web.Options{})
 	if err != nil {
 		return err

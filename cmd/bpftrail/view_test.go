@@ -14,6 +14,7 @@ import (
 
 	"github.com/bpftrail/bpftrail/ctf"
 	"github.com/bpftrail/bpftrail/internal/ctftrace"
+	"github.com/bpftrail/bpftrail/internal/tracedir"
 )
 
 // viewTrace writes a small trace with a thread switching in and a read.
@@ -116,7 +117,7 @@ func TestReportCommand(t *testing.T) {
 	var analysis struct {
 		Threads []json.RawMessage `json:"threads"`
 	}
-	ab, err := os.ReadFile(filepath.Join(dir, analysisFile))
+	ab, err := os.ReadFile(tracedir.Path(dir, tracedir.Analysis))
 	if err != nil {
 		t.Fatalf("analyses not saved: %v", err)
 	}

@@ -1,15 +1,22 @@
-// Package analyze computes summaries of a CTF trace recorded by bpftrail:
-// CPU time and scheduling states per thread and process (from sched_switch
-// and sched_wakeup), syscall counts and latencies (entry to exit on the same
-// thread), the files opened (openat entries) and the events each CPU stream
-// discarded. It reads both of bpftrail's layouts: tracefs names
-// ("sched:sched_switch", "syscalls:sys_enter_openat") and the LTTng kernel
-// preset ("sched_switch", "syscall_entry_openat"). The scheduling rules are
-// those of [Sched], which the Chrome converter shares.
+// Package analyze is where a CTF trace recorded by bpftrail gets its
+// meaning, for every reader of it (print, convert, analyze, view, report).
+//
+// [Walk] reads a trace once, in time order, and hands its consumers each
+// event with its class (in both of bpftrail's layouts: tracefs names such as
+// "sched:sched_switch" and "syscalls:sys_enter_openat", and LTTng's kernel
+// layout, "sched_switch" and "syscall_entry_openat", after package lttng)
+// and the thread that emitted it, the scheduling intervals of every thread
+// (Running, Runnable, Blocked; rules of [Sched]), syscall entry/exit pairs
+// (rules of [SyscallPair]) and stack samples ([Sample]). [Durations] turns
+// durations into latency summaries ([Latency]).
+//
+// [Analysis] is the consumer that computes the [Report] of "bpftrail
+// analyze": CPU time and scheduling states per thread and process, syscall
+// counts and latencies, the files opened and the events each CPU stream
+// discarded.
 package analyze
 
 import (
-	"math"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,19 +24,24 @@ import (
 	"github.com/bpftrail/bpftrail/ctf"
 )
 
+// Version identifies the layout and the rules of the [Report]: an analysis
+// saved by another version is computed again.
+const Version = 2
+
 // Report is the result of [Run]. Durations are in ns.
 type Report struct {
-	Trace     string    `json:"trace"`
-	Layout    string    `json:"layout"` // "tracefs", "lttng-kernel", "mixed" or "other"
-	StartNs   int64     `json:"start_ns"`
-	EndNs     int64     `json:"end_ns"`
-	Events    uint64    `json:"events"`
-	Switches  uint64    `json:"sched_switches"` // 0: no scheduling analysis possible
-	Processes []Process `json:"processes"`
-	Threads   []Thread  `json:"threads"`
-	Syscalls  []Syscall `json:"syscalls"`
-	Files     []File    `json:"files"`
-	Streams   []Stream  `json:"streams"`
+	Trace     string           `json:"trace"`
+	Layout    string           `json:"layout"` // "tracefs", "lttng-kernel", "mixed" or "other"
+	StartNs   int64            `json:"start_ns"`
+	EndNs     int64            `json:"end_ns"`
+	Events    uint64           `json:"events"`
+	Switches  uint64           `json:"sched_switches"` // 0: no scheduling analysis possible
+	Processes []Process        `json:"processes"`
+	Threads   []ThreadStates   `json:"threads"`
+	Syscalls  []Syscall        `json:"syscalls"`
+	Latencies []SyscallLatency `json:"latencies"` // per syscall, every process
+	Files     []File           `json:"files"`
+	Streams   []Stream         `json:"streams"`
 }
 
 // Process is the CPU time and states of a process, summed over its threads.
@@ -42,8 +54,8 @@ type Process struct {
 	BlockedNs  int64  `json:"blocked_ns"`
 }
 
-// Thread is the time a thread spent in each state, and its switches.
-type Thread struct {
+// ThreadStates is the time a thread spent in each state, and its switches.
+type ThreadStates struct {
 	TID        int    `json:"tid"`
 	PID        int    `json:"pid"` // the thread id when no event told its process
 	Comm       string `json:"comm"`
@@ -60,13 +72,22 @@ type Syscall struct {
 	Name      string `json:"name"`
 	PID       int    `json:"pid"`
 	Comm      string `json:"comm"`
-	Count     uint64 `json:"count"`     // entries (exits when no entry is recorded)
+	Count     uint64 `json:"count"`     // calls: entries, and exits whose entry was not recorded
 	Completed uint64 `json:"completed"` // entry→exit pairs, the latency population
 	Errors    uint64 `json:"errors"`    // exits with ret < 0
 	TotalNs   int64  `json:"total_ns"`
+	MinNs     int64  `json:"min_ns"`
 	P50Ns     int64  `json:"p50_ns"`
+	P90Ns     int64  `json:"p90_ns"`
 	P99Ns     int64  `json:"p99_ns"`
 	MaxNs     int64  `json:"max_ns"`
+}
+
+// SyscallLatency is the latency of one syscall's completed pairs in every
+// process.
+type SyscallLatency struct {
+	Name string `json:"name"`
+	Latency
 }
 
 // File is a path opened Count times (open, openat, openat2, creat entries).
@@ -85,9 +106,27 @@ type Stream struct {
 	BusyNs    int64  `json:"busy_ns"`                      // time a thread other than idle ran on it
 }
 
-type thAcc struct {
-	Thread
-	pidKnown bool
+// Run walks t and computes its report.
+func Run(t *ctf.Trace) (*Report, error) {
+	a := NewAnalysis()
+	w, err := Walk(t, a)
+	if err != nil {
+		return nil, err
+	}
+	return a.Report(t, w), nil
+}
+
+// Analysis is the [Consumer] that computes a [Report]; hand it to [Walk]
+// (with other consumers, to read the trace once for all of them), then
+// call [Analysis.Report].
+type Analysis struct {
+	layouts  map[string]bool
+	switches uint64
+	threads  map[int]*ThreadStates
+	sys      map[sysKey]*sysAcc
+	byName   map[string]*Durations
+	files    map[string]uint64
+	busy     map[int]int64
 }
 
 type sysKey struct {
@@ -97,92 +136,54 @@ type sysKey struct {
 
 type sysAcc struct {
 	Syscall
-	durs    []int64
-	noEntry bool // counted by exits: no entry event recorded
+	durs Durations
 }
 
-type pending struct {
-	name  string
-	pid   int
-	start int64
+// NewAnalysis returns an empty analysis.
+func NewAnalysis() *Analysis {
+	return &Analysis{layouts: map[string]bool{}, threads: map[int]*ThreadStates{}, sys: map[sysKey]*sysAcc{},
+		byName: map[string]*Durations{}, files: map[string]uint64{}, busy: map[int]int64{}}
 }
 
-// Run reads every event of t and computes the report.
-func Run(t *ctf.Trace) (*Report, error) {
-	a := newAcc()
-	it := t.Events()
-	defer it.Close()
-	events := map[*ctf.Stream]uint64{}
-	var lastStream *ctf.Stream
-	var lastCount uint64
-	first := true
-	for it.Next() {
-		ev := it.Event()
-		if ev.Stream != lastStream {
-			if lastStream != nil {
-				events[lastStream] = lastCount
-			}
-			lastStream = ev.Stream
-			lastCount = events[ev.Stream]
-		}
-		lastCount++
-		if first {
-			a.r.StartNs, first = ev.Ns, false
-		}
-		a.event(ev)
-	}
-	if lastStream != nil {
-		events[lastStream] = lastCount
-	}
-	if err := it.Err(); err != nil {
-		return nil, err
-	}
-	a.finish()
-	r := a.r
-	r.Trace = t.Dir
-	for _, s := range t.Streams {
-		st := Stream{Stream: filepath.Base(s.Path), CPU: s.CPU, Events: events[s]}
-		for _, d := range s.Discarded {
-			st.Discarded += d.Count
-			st.Unknown = st.Unknown || d.Unknown
-		}
-		if s.CPU >= 0 {
-			st.BusyNs = a.busy[s.CPU]
-		}
-		r.Streams = append(r.Streams, st)
-	}
-	return r, nil
-}
-
-type acc struct {
-	r       *Report
-	dec     Decoder
-	sched   Sched
-	threads map[int]*thAcc
-	sys     map[sysKey]*sysAcc
-	open    map[int]pending
-	files   map[string]uint64
-	busy    map[int]int64
-	layouts map[string]bool
-}
-
-func newAcc() *acc {
-	a := &acc{r: &Report{}, threads: map[int]*thAcc{}, sys: map[sysKey]*sysAcc{},
-		open: map[int]pending{}, files: map[string]uint64{}, busy: map[int]int64{}, layouts: map[string]bool{}}
-	a.sched.OnInterval = a.interval
-	return a
-}
-
-func (a *acc) thread(tid int) *thAcc {
+func (a *Analysis) thread(tid int) *ThreadStates {
 	t, ok := a.threads[tid]
 	if !ok {
-		t = &thAcc{Thread: Thread{TID: tid, PID: tid}}
+		t = &ThreadStates{TID: tid}
 		a.threads[tid] = t
 	}
 	return t
 }
 
-func (a *acc) interval(iv Interval) {
+// Event counts the layouts, the switches and the files opened.
+func (a *Analysis) Event(e *Event) {
+	c := e.Class
+	switch {
+	case strings.Contains(c.Name, ":"):
+		a.layouts["tracefs"] = true
+	case c.LTTng:
+		a.layouts["lttng-kernel"] = true
+	}
+	switch c.Kind {
+	case KindSwitch:
+		a.switches++
+		if e.Prev != 0 {
+			t := a.thread(e.Prev)
+			t.Switches++
+			if StateAfterSwitch(e.PrevState) == StateRunnable {
+				t.Preempted++
+			}
+		}
+	case KindSyscallEntry:
+		if e.Thread != nil && c.Filename >= 0 && isOpen(c.Syscall) {
+			if f := Bytes(e.CTF.Payload, c.Filename); len(f) > 0 {
+				a.files[string(f)]++
+			}
+		}
+	}
+}
+
+// Interval adds a thread's time in a state, and a CPU's busy time.
+func (a *Analysis) Interval(iv Interval) {
 	t := a.thread(iv.TID)
 	d := iv.End - iv.Start
 	switch iv.State {
@@ -193,109 +194,33 @@ func (a *acc) interval(iv Interval) {
 		t.RunnableNs += d
 	case StateBlocked:
 		t.BlockedNs += d
+		if iv.Woken {
+			t.Wakeups++
+		}
 	}
 }
 
-// name notes a thread's comm (from a context, or a switch's comm fields
-// when nothing better is known).
-func (a *acc) name(tid int, comm []byte, weak bool) {
-	if tid == 0 || len(comm) == 0 {
-		return
+// Syscall counts a call, its error and its latency.
+func (a *Analysis) Syscall(p *SyscallPair) {
+	k := sysKey{p.Name, p.PID}
+	s, ok := a.sys[k]
+	if !ok {
+		s = &sysAcc{Syscall: Syscall{Name: p.Name, PID: p.PID, Comm: p.Thread.Comm}}
+		a.sys[k] = s
 	}
-	t := a.thread(tid)
-	if weak && t.Comm != "" {
-		return
-	}
-	if t.Comm != string(comm) {
-		t.Comm = string(comm)
-	}
-}
-
-func (a *acc) event(ev *ctf.Event) {
-	a.r.Events++
-	if ev.Ns > a.r.EndNs {
-		a.r.EndNs = ev.Ns
-	}
-	c := a.dec.Class(ev.Class)
-	switch {
-	case strings.Contains(ev.Class.Name, ":"):
-		a.layouts["tracefs"] = true
-	case c.Kind != KindOther:
-		a.layouts["lttng-kernel"] = true
-	}
-	th, ok := a.dec.Emitter(ev, c)
-	if ok && th.TID != 0 {
-		t := a.thread(th.TID)
-		t.PID, t.pidKnown = th.PID, true
-		a.name(th.TID, th.Comm, false)
-	}
-	a.sched.Event(ev.CPU, ev.Ns)
-	p := ev.Payload
-	switch c.Kind {
-	case KindSwitch:
-		prev, _ := Int(p, c.PrevTID)
-		next, _ := Int(p, c.NextTID)
-		ps, _ := Int(p, c.PrevState)
-		a.r.Switches++
-		a.name(int(prev), Bytes(p, c.PrevComm), true)
-		a.name(int(next), Bytes(p, c.NextComm), true)
-		if prev != 0 {
-			t := a.thread(int(prev))
-			t.Switches++
-			if StateAfterSwitch(ps) == StateRunnable {
-				t.Preempted++
-			}
-		}
-		a.sched.Switch(ev.CPU, ev.Ns, int(prev), int(next), ps)
-	case KindWakeup:
-		tid, _ := Int(p, c.TID)
-		if tid != 0 {
-			if st := a.sched.threads[int(tid)]; st != nil && st.state == StateBlocked {
-				a.thread(int(tid)).Wakeups++
-			}
-		}
-		a.sched.Wakeup(ev.Ns, int(tid))
-	case KindSyscallEntry:
-		if !ok {
-			return
-		}
-		if c.Filename >= 0 && isOpen(c.Syscall) {
-			if f := Bytes(p, c.Filename); len(f) > 0 {
-				a.files[string(f)]++
-			}
-		}
-		s := a.syscall(c.Syscall, th.PID, th.Comm)
-		s.Count++
-		a.open[th.TID] = pending{c.Syscall, th.PID, ev.Ns}
-	case KindSyscallExit:
-		if !ok {
-			return
-		}
-		op, isOpen := a.open[th.TID]
-		if !isOpen || op.name != c.Syscall {
-			s := a.syscall(c.Syscall, th.PID, th.Comm)
-			if s.Count == 0 {
-				s.noEntry = true
-			}
-			if s.noEntry {
-				s.Count++
-			}
-			a.countRet(s, p, c)
-			return
-		}
-		delete(a.open, th.TID)
-		s := a.syscall(op.name, op.pid, th.Comm)
-		d := ev.Ns - op.start
-		s.Completed++
-		s.TotalNs += d
-		s.durs = append(s.durs, d)
-		a.countRet(s, p, c)
-	}
-}
-
-func (a *acc) countRet(s *sysAcc, p ctf.Value, c *Class) {
-	if ret, ok := Int(p, c.Ret); ok && ret < 0 {
+	s.Count++
+	if p.HasRet && p.Ret < 0 {
 		s.Errors++
+	}
+	if p.End == Completed {
+		s.Completed++
+		s.durs.Add(p.Duration())
+		d := a.byName[p.Name]
+		if d == nil {
+			d = &Durations{}
+			a.byName[p.Name] = d
+		}
+		d.Add(p.Duration())
 	}
 }
 
@@ -307,35 +232,58 @@ func isOpen(name string) bool {
 	return false
 }
 
-func (a *acc) syscall(name string, pid int, comm []byte) *sysAcc {
-	k := sysKey{name, pid}
-	s, ok := a.sys[k]
-	if !ok {
-		s = &sysAcc{Syscall: Syscall{Name: name, PID: pid, Comm: string(comm)}}
-		a.sys[k] = s
+// Report returns the report of trace t, walked as w.
+func (a *Analysis) Report(t *ctf.Trace, w Walked) *Report {
+	r := &Report{Trace: t.Dir, Layout: a.layout(), StartNs: w.StartNs, EndNs: w.EndNs,
+		Events: uint64(w.Events), Switches: a.switches}
+	a.threadsAndProcesses(r, w.Threads)
+	a.syscalls(r)
+	for f, n := range a.files {
+		r.Files = append(r.Files, File{f, n})
 	}
-	return s
+	sort.Slice(r.Files, func(i, j int) bool {
+		a, b := r.Files[i], r.Files[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		return a.Name < b.Name
+	})
+	for _, s := range t.Streams {
+		st := Stream{Stream: filepath.Base(s.Path), CPU: s.CPU, Events: w.StreamEvents[s]}
+		for _, d := range s.Discarded {
+			st.Discarded += d.Count
+			st.Unknown = st.Unknown || d.Unknown
+		}
+		if s.CPU >= 0 {
+			st.BusyNs = a.busy[s.CPU]
+		}
+		r.Streams = append(r.Streams, st)
+	}
+	return r
 }
 
-func (a *acc) finish() {
-	a.sched.Finish(a.r.EndNs)
-	r := a.r
+func (a *Analysis) layout() string {
 	switch len(a.layouts) {
 	case 0:
-		r.Layout = "other"
+		return "other"
 	case 1:
 		for l := range a.layouts {
-			r.Layout = l
+			return l
 		}
-	default:
-		r.Layout = "mixed"
 	}
+	return "mixed"
+}
+
+// threadsAndProcesses fills the thread and process tables, busiest first.
+func (a *Analysis) threadsAndProcesses(r *Report, threads []*Thread) {
 	procs := map[int]*Process{}
-	for _, t := range a.threads {
-		if t.TID == 0 {
+	for _, th := range threads {
+		if th.TID == 0 {
 			continue
 		}
-		r.Threads = append(r.Threads, t.Thread)
+		t := a.thread(th.TID)
+		t.PID, t.Comm = th.PID, th.Comm
+		r.Threads = append(r.Threads, *t)
 		p, ok := procs[t.PID]
 		if !ok {
 			p = &Process{PID: t.PID}
@@ -345,11 +293,11 @@ func (a *acc) finish() {
 		p.RunningNs += t.RunningNs
 		p.RunnableNs += t.RunnableNs
 		p.BlockedNs += t.BlockedNs
-		if t.TID == t.PID || p.Comm == "" {
+		if p.Comm == "" {
 			p.Comm = t.Comm
 		}
 	}
-	for _, t := range a.threads { // the main thread names the process
+	for _, t := range threads { // the main thread names the process
 		if p := procs[t.PID]; p != nil && t.TID == t.PID && t.Comm != "" {
 			p.Comm = t.Comm
 		}
@@ -371,12 +319,15 @@ func (a *acc) finish() {
 		}
 		return a.PID < b.PID
 	})
+}
+
+// syscalls fills the syscall tables: per process, most called first, and
+// per syscall.
+func (a *Analysis) syscalls(r *Report) {
 	for _, s := range a.sys {
-		if len(s.durs) > 0 {
-			sort.Slice(s.durs, func(i, j int) bool { return s.durs[i] < s.durs[j] })
-			s.P50Ns = Percentile(s.durs, 50)
-			s.P99Ns = Percentile(s.durs, 99)
-			s.MaxNs = s.durs[len(s.durs)-1]
+		if s.durs.Len() > 0 {
+			l := s.durs.Latency()
+			s.TotalNs, s.MinNs, s.P50Ns, s.P90Ns, s.P99Ns, s.MaxNs = l.Sum, l.Min, l.P50, l.P90, l.P99, l.Max
 		}
 		r.Syscalls = append(r.Syscalls, s.Syscall)
 	}
@@ -390,24 +341,8 @@ func (a *acc) finish() {
 		}
 		return a.PID < b.PID
 	})
-	for f, n := range a.files {
-		r.Files = append(r.Files, File{f, n})
+	for name, d := range a.byName {
+		r.Latencies = append(r.Latencies, SyscallLatency{Name: name, Latency: d.Latency()})
 	}
-	sort.Slice(r.Files, func(i, j int) bool {
-		a, b := r.Files[i], r.Files[j]
-		if a.Count != b.Count {
-			return a.Count > b.Count
-		}
-		return a.Name < b.Name
-	})
-}
-
-// Percentile returns the nearest-rank p-th percentile of sorted values.
-func Percentile(sorted []int64, p float64) int64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	rank := int(math.Ceil(p/100*float64(len(sorted)))) - 1
-	rank = max(0, min(rank, len(sorted)-1))
-	return sorted[rank]
+	sort.Slice(r.Latencies, func(i, j int) bool { return r.Latencies[i].Name < r.Latencies[j].Name })
 }

@@ -152,7 +152,7 @@ func TestSyscallsFilesLosses(t *testing.T) {
 			}
 			want := []analyze.Syscall{
 				{Name: "openat", PID: 10, Comm: "alpha", Count: 100, Completed: 100, Errors: 10,
-					TotalNs: 5050 * 1000, P50Ns: 50_000, P99Ns: 99_000, MaxNs: 100_000},
+					TotalNs: 5050 * 1000, MinNs: 1000, P50Ns: 50_000, P90Ns: 90_000, P99Ns: 99_000, MaxNs: 100_000},
 				{Name: "openat", PID: 20, Comm: "beta", Count: 2, Errors: 0},
 			}
 			if d := cmp.Diff(want, r.Syscalls); d != "" {

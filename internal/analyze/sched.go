@@ -34,7 +34,18 @@ type Interval struct {
 	State      State // StateRunning, StateRunnable or StateBlocked
 	CPU        int   // StateRunning: the CPU it ran on; -1 otherwise
 	Start, End int64 // ns
-	PrevState  int64 // StateBlocked: the prev_state it was switched out with
+	// StartEv and EndEv are the indexes of the events that began and ended
+	// the interval (a switch, a wake-up), -1 when no event did: the run of
+	// the thread a CPU's first switch switches out begins with the CPU's
+	// first event, and intervals still open end with the trace.
+	StartEv, EndEv int64
+	PrevState      int64 // StateBlocked: the prev_state it was switched out with
+	Woken          bool  // StateBlocked: ended by a wake-up (not by a switch-in whose wake-up was not recorded)
+	// Set by [Walk]: the thread, as far as the trace told it so far, and
+	// the event being walked when the interval ended (nil at the end of
+	// the trace).
+	Thread *Thread
+	At     *Event
 }
 
 // Sched follows threads through sched_switch and sched_wakeup events and
@@ -68,6 +79,7 @@ type cpuState struct {
 type thState struct {
 	state     State
 	since     int64
+	sinceEv   int64
 	cpu       int
 	prevState int64
 }
@@ -97,7 +109,7 @@ func (s *Sched) thread(tid int) *thState {
 		if s.threads == nil {
 			s.threads = map[int]*thState{}
 		}
-		t = &thState{cpu: -1}
+		t = &thState{cpu: -1, sinceEv: -1}
 		s.threads[tid] = t
 	}
 	return t
@@ -115,29 +127,30 @@ func (s *Sched) Event(cpu int, ns int64) {
 	}
 }
 
-func (s *Sched) emit(tid int, t *thState, end int64) {
+// emit reports the interval t ends at end, by event ev (-1: none).
+func (s *Sched) emit(tid int, t *thState, end, ev int64, woken bool) {
 	switch t.state {
 	case StateRunning, StateRunnable, StateBlocked:
 		if s.OnInterval != nil {
-			iv := Interval{TID: tid, State: t.state, CPU: -1, Start: t.since, End: end}
+			iv := Interval{TID: tid, State: t.state, CPU: -1, Start: t.since, End: end, StartEv: t.sinceEv, EndEv: ev}
 			switch t.state {
 			case StateRunning:
 				iv.CPU = t.cpu
 			case StateBlocked:
-				iv.PrevState = t.prevState
+				iv.PrevState, iv.Woken = t.prevState, woken
 			}
 			s.OnInterval(iv)
 		}
 	}
 }
 
-func (s *Sched) set(tid int, t *thState, st State, ns int64, cpu int) {
-	s.emit(tid, t, ns)
-	t.state, t.since, t.cpu = st, ns, cpu
+func (s *Sched) set(tid int, t *thState, st State, ns, ev int64, cpu int) {
+	s.emit(tid, t, ns, ev, false)
+	t.state, t.since, t.sinceEv, t.cpu = st, ns, ev, cpu
 }
 
-// Switch handles a sched_switch on cpu at ns.
-func (s *Sched) Switch(cpu int, ns int64, prev, next int, prevState int64) {
+// Switch handles a sched_switch on cpu at ns, event index ev.
+func (s *Sched) Switch(cpu int, ns, ev int64, prev, next int, prevState int64) {
 	if cpu < 0 {
 		return
 	}
@@ -146,41 +159,37 @@ func (s *Sched) Switch(cpu int, ns int64, prev, next int, prevState int64) {
 	if c.known && c.cur != prev && c.cur != 0 {
 		// The switch-out of c.cur was lost: end its run here.
 		if t := s.thread(c.cur); t.state == StateRunning && t.cpu == cpu {
-			s.set(c.cur, t, StateUnknown, ns, -1)
+			s.set(c.cur, t, StateUnknown, ns, ev, -1)
 		}
 	}
 	if prev != 0 {
 		t := s.thread(prev)
-		switch {
-		case t.state == StateRunning && t.cpu == cpu:
-			s.emit(prev, t, ns)
-		case t.state == StateUnknown && !c.switched:
-			t.state, t.since, t.cpu = StateRunning, c.first, cpu
-			s.emit(prev, t, ns)
-		default:
-			s.emit(prev, t, ns)
+		if t.state == StateUnknown && !c.switched {
+			t.state, t.since, t.sinceEv, t.cpu = StateRunning, c.first, -1, cpu
 		}
-		t.state, t.since, t.cpu, t.prevState = StateAfterSwitch(prevState), ns, -1, prevState
+		s.emit(prev, t, ns, ev, false)
+		t.state, t.since, t.sinceEv, t.cpu, t.prevState = StateAfterSwitch(prevState), ns, ev, -1, prevState
 	}
 	if next != 0 {
 		t := s.thread(next)
 		if t.state == StateRunning && t.cpu != cpu && t.cpu >= 0 && t.cpu < len(s.cpus) {
 			s.cpus[t.cpu].known = false // its switch-out there was lost
 		}
-		s.set(next, t, StateRunning, ns, cpu)
+		s.set(next, t, StateRunning, ns, ev, cpu)
 	}
 	c.known, c.switched, c.cur = true, true, next
 }
 
-// Wakeup handles the wake-up of thread tid at ns.
-func (s *Sched) Wakeup(ns int64, tid int) {
+// Wakeup handles the wake-up of thread tid at ns, event index ev.
+func (s *Sched) Wakeup(ns, ev int64, tid int) {
 	if tid == 0 {
 		return
 	}
 	t := s.thread(tid)
 	switch t.state {
 	case StateBlocked, StateUnknown, StateExited:
-		s.set(tid, t, StateRunnable, ns, -1)
+		s.emit(tid, t, ns, ev, true)
+		t.state, t.since, t.sinceEv, t.cpu = StateRunnable, ns, ev, -1
 	}
 }
 
@@ -192,8 +201,7 @@ func (s *Sched) Finish(end int64) {
 	}
 	sort.Ints(tids)
 	for _, tid := range tids {
-		t := s.threads[tid]
-		s.set(tid, t, StateUnknown, end, -1)
+		s.set(tid, s.threads[tid], StateUnknown, end, -1, -1)
 	}
 }
 

@@ -99,8 +99,19 @@ func (t *Table) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// UnmarshalJSON decodes what MarshalJSON encodes.
+// UnmarshalJSON decodes what MarshalJSON encodes, and the first layout of
+// the table (no version; each frame as its text, [Frame.String]), which
+// earlier recordings kept.
 func (t *Table) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Version int `json:"version"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if v.Version == 0 {
+		return t.unmarshalText(b)
+	}
 	var in jsonTable
 	if err := json.Unmarshal(b, &in); err != nil {
 		return err
@@ -127,6 +138,45 @@ func (t *Table) UnmarshalJSON(b []byte) error {
 				return fmt.Errorf("symbol table: address %q: %w", k, err)
 			}
 			t.Add(pid, true, a, fromJSON(a, f))
+		}
+	}
+	return nil
+}
+
+// unmarshalText decodes the first layout of the table: frames as text.
+func (t *Table) unmarshalText(b []byte) error {
+	var in struct {
+		Kernel map[string]string            `json:"kernel"`
+		User   map[string]map[string]string `json:"user"`
+	}
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*t = *NewTable()
+	add := func(pid int, user bool, k, text string) error {
+		a, err := strconv.ParseUint(k, 16, 64)
+		if err != nil {
+			return fmt.Errorf("symbol table: address %q: %w", k, err)
+		}
+		f := ParseFrame(text)
+		f.Addr = a
+		t.Add(pid, user, a, f)
+		return nil
+	}
+	for k, text := range in.Kernel {
+		if err := add(0, false, k, text); err != nil {
+			return err
+		}
+	}
+	for p, m := range in.User {
+		pid, err := strconv.Atoi(p)
+		if err != nil {
+			return fmt.Errorf("symbol table: pid %q: %w", p, err)
+		}
+		for k, text := range m {
+			if err := add(pid, true, k, text); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -574,7 +574,7 @@ const (
 func synthTarget(t *testing.T) (string, *Data, target) {
 	dir := filepath.Join(t.TempDir(), "trace")
 	browserTrace(t, dir)
-	d, err := Build(dir, Options{})
+	d, _, err := Build(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -624,7 +624,7 @@ func TestBPFBrowserRecorded(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("bpftrail record: %v\n%s", err, out)
 	}
-	d, err := Build(dir, Options{})
+	d, _, err := Build(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bpftrail/bpftrail/internal/analyze"
 )
 
 // chromium returns the headless browser to test with: $BPFTRAIL_CHROMIUM or
@@ -92,19 +94,23 @@ func TestChromiumReport(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "trace")
 	genTrace(t, dir, 20000, 4)
 	out := writeTestReport(t, dir)
-	d, err := Build(dir, Options{})
+	d, _, err := Build(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	running, futex := 0, 0
 	sums := map[string]int64{}
 	for _, tk := range d.Tracks {
-		if tk.Kind == "thread" && len(tk.Lanes) > 0 && tk.Lanes[0].Name == "running" {
-			running += len(tk.Lanes[0].Start)
-		}
 		for _, l := range tk.Lanes {
-			for _, du := range l.Dur {
-				sums[tk.Kind+"-"+l.Name] += du
+			for i, du := range l.Dur {
+				key := l.Name
+				if l.State != nil {
+					key = strings.ToLower(analyze.State(l.State[i]).String())
+					if l.State[i] == int8(analyze.StateRunning) {
+						running++
+					}
+				}
+				sums[tk.Kind+"-"+key] += du
 			}
 		}
 	}
@@ -133,7 +139,7 @@ func TestChromiumReport(t *testing.T) {
 		if n, _ := strconv.Atoi(d["ready"]); n <= 0 {
 			t.Errorf("%s: nothing drawn: %v", tab, d)
 		}
-		// The page rebuilds the threads' running lanes from the CPU lanes.
+		// The page draws the lanes of the data, as they are.
 		if d["running"] != strconv.Itoa(running) {
 			t.Errorf("%s: %s running slices in the page, %d in the data", tab, d["running"], running)
 		}
@@ -155,7 +161,7 @@ func TestChromiumReport(t *testing.T) {
 	png := filepath.Join(shots, "report-timeline-selected.png")
 	runChromium(t, 2*time.Minute, "file://"+out+"#timeline?ev=1000", "--screenshot="+png)
 	dd = bodyData(runChromium(t, 2*time.Minute, "file://"+out+"#flame?q=hash", "--dump-dom"))
-	if n, _ := strconv.Atoi(dd["flame-match"]); n <= 0 || n > d.Flame.Samples {
+	if n, _ := strconv.ParseInt(dd["flame-match"], 10, 64); n <= 0 || n > d.Flame.Samples {
 		t.Errorf("flame search: %v (of %d samples)", dd, d.Flame.Samples)
 	}
 	// The event table is virtualized: only the rows in view exist.

@@ -3,6 +3,8 @@ package web
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,6 +13,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
+	"github.com/bpftrail/bpftrail/ctf"
+	"github.com/bpftrail/bpftrail/internal/analyze"
+	"github.com/bpftrail/bpftrail/internal/hist"
+	"github.com/bpftrail/bpftrail/internal/tracedir"
 )
 
 // smallTrace writes the trace the exact tests check:
@@ -51,19 +59,28 @@ type laneView struct {
 	Ev    []int64
 	Ev2   []int64
 	TID   []int32
+	State []int8
+	CPU   []int32
 }
 
 func view(d *Data, l *Lane) laneView {
-	v := laneView{Name: l.Name, Start: l.Start, Dur: l.Dur, Ev: l.Ev, Ev2: l.Ev2, TID: l.TID}
+	v := laneView{Name: l.Name, Start: l.Start, Dur: l.Dur, Ev: l.Ev, Ev2: l.Ev2, TID: l.TID, State: l.State, CPU: l.CPU}
 	for _, n := range l.Nm {
 		v.Names = append(v.Names, d.Strings[n])
 	}
 	return v
 }
 
+// States of state lanes.
+const (
+	running  = int8(analyze.StateRunning)
+	runnable = int8(analyze.StateRunnable)
+	blocked  = int8(analyze.StateBlocked)
+)
+
 func TestBuildExactSlices(t *testing.T) {
 	dir := smallTrace(t)
-	d, err := Build(dir, Options{})
+	d, _, err := Build(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,19 +107,27 @@ func TestBuildExactSlices(t *testing.T) {
 	if diff := cmp.Diff([]string{"cpu:CPU 0", "cpu:CPU 1", "thread:a 10", "thread:b 20", "thread:c 30"}, names); diff != "" {
 		t.Fatalf("tracks (-want +got):\n%s", diff)
 	}
+	// The slices are the intervals and pairs of analyze.Walk: a ran on
+	// CPU 0 since its first event; b, woken before it ran, is runnable from
+	// the wake-up; c's read never exits.
 	tr := d.Tracks
 	want := map[string][]laneView{
 		"CPU 0": {{Name: "running", Start: []int64{0, 100}, Dur: []int64{100, 400}, Names: []string{"a", "b"},
 			Ev: []int64{-1, 2}, Ev2: []int64{2, 5}, TID: []int32{10, 20}}},
 		"CPU 1": {{Name: "running", Start: []int64{50}, Dur: []int64{650}, Names: []string{"c"},
 			Ev: []int64{1}, Ev2: []int64{-1}, TID: []int32{30}}},
-		"a 10": {{Name: "running", Start: []int64{0}, Dur: []int64{100}, Names: []string{"CPU 0"}, Ev: []int64{-1}, Ev2: []int64{2}}},
+		"a 10": {{Name: "state", Start: []int64{0, 100}, Dur: []int64{100, 600}, Names: []string{"CPU 0", "Blocked"},
+			Ev: []int64{-1, 2}, Ev2: []int64{2, -1}, State: []int8{running, blocked}, CPU: []int32{0, -1}}},
 		"b 20": {
-			{Name: "running", Start: []int64{100}, Dur: []int64{400}, Names: []string{"CPU 0"}, Ev: []int64{2}, Ev2: []int64{5}},
-			{Name: "runnable", Start: []int64{0}, Dur: []int64{100}, Names: []string{"runnable (woken)"}, Ev: []int64{0}, Ev2: []int64{2}},
+			{Name: "state", Start: []int64{0, 100, 500}, Dur: []int64{100, 400, 200}, Names: []string{"Runnable (woken)", "CPU 0", "Blocked"},
+				Ev: []int64{0, 2, 5}, Ev2: []int64{2, 5, -1}, State: []int8{runnable, running, blocked}, CPU: []int32{-1, 0, -1}},
 			{Name: "syscalls", Start: []int64{150}, Dur: []int64{250}, Names: []string{"read"}, Ev: []int64{3}, Ev2: []int64{4}},
 		},
-		"c 30": {{Name: "running", Start: []int64{50}, Dur: []int64{650}, Names: []string{"CPU 1"}, Ev: []int64{1}, Ev2: []int64{-1}}},
+		"c 30": {
+			{Name: "state", Start: []int64{50}, Dur: []int64{650}, Names: []string{"CPU 1"}, Ev: []int64{1}, Ev2: []int64{-1},
+				State: []int8{running}, CPU: []int32{1}},
+			{Name: "syscalls", Start: []int64{600}, Dur: []int64{100}, Names: []string{"read (unfinished)"}, Ev: []int64{6}, Ev2: []int64{-1}},
+		},
 	}
 	for _, tk := range tr {
 		var got []laneView
@@ -123,9 +148,6 @@ func TestBuildExactSlices(t *testing.T) {
 	if diff := cmp.Diff([]int64{700}, tr[4].MarkT); diff != "" || d.Strings[tr[4].MarkNm[0]] != "profile:sample" {
 		t.Errorf("markers of c: %v", tr[4].MarkT)
 	}
-	if !tr[2].Lanes[0].Derived || tr[3].Lanes[2].Derived {
-		t.Errorf("running lanes are derived, syscall lanes are not")
-	}
 
 	// Latency of the one complete read.
 	if len(d.Latency) != 1 {
@@ -135,11 +157,11 @@ func TestBuildExactSlices(t *testing.T) {
 	if l.Name != "read" || l.Count != 1 || l.Min != 250 || l.Max != 250 || l.P50 != 250 || l.P99 != 250 || l.Sum != 250 {
 		t.Errorf("latency %+v", l)
 	}
-	if diff := cmp.Diff([][2]int64{{7, 1}}, l.Buckets); diff != "" {
+	if diff := cmp.Diff([]hist.Bucket{{Index: 8, Low: 128, High: 256, Count: 1}}, l.Buckets); diff != "" {
 		t.Errorf("buckets (-want +got):\n%s", diff)
 	}
 
-	// Flame graph: all → f1 → f2 (offset dropped).
+	// Flame graph: all → f1 → f2 (offset dropped), f2 of the kernel.
 	f := d.Flame
 	if f == nil || f.Samples != 1 {
 		t.Fatalf("flame %+v", f)
@@ -148,7 +170,7 @@ func TestBuildExactSlices(t *testing.T) {
 	for _, n := range f.Nm {
 		fn = append(fn, d.Strings[n])
 	}
-	if diff := cmp.Diff([]string{"all", "f1", "f2 ([kernel])"}, fn); diff != "" {
+	if diff := cmp.Diff([]string{"all", "f1", "f2"}, fn); diff != "" {
 		t.Errorf("flame frames (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff([]int32{-1, 0, 1}, f.Parent); diff != "" {
@@ -159,6 +181,9 @@ func TestBuildExactSlices(t *testing.T) {
 	}
 	if diff := cmp.Diff([]int64{0, 0, 1}, f.Self); diff != "" {
 		t.Errorf("flame self (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]bool{false, false, true}, f.Kernel); diff != "" {
+		t.Errorf("flame kernel frames (-want +got):\n%s", diff)
 	}
 
 	// Fields, column by column; names without "_", __syscall_nr left out.
@@ -193,7 +218,7 @@ func TestBuildExactSlices(t *testing.T) {
 
 func TestWriteJSON(t *testing.T) {
 	dir := smallTrace(t)
-	d, err := Build(dir, Options{})
+	d, _, err := Build(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,12 +235,13 @@ func TestWriteJSON(t *testing.T) {
 		Tracks []struct {
 			Name  string `json:"name"`
 			Lanes []struct {
-				Name    string  `json:"name"`
-				Derived bool    `json:"derived"`
-				ByEv    bool    `json:"byev"`
-				Start   []int64 `json:"start"`
-				Ev      []int64 `json:"ev"`
-				Ev2     []int64 `json:"ev2"`
+				Name  string  `json:"name"`
+				ByEv  bool    `json:"byev"`
+				Start []int64 `json:"start"`
+				Ev    []int64 `json:"ev"`
+				Ev2   []int64 `json:"ev2"`
+				State []int8  `json:"state"`
+				CPU   []int32 `json:"cpu"`
 			} `json:"lanes"`
 		} `json:"tracks"`
 	}
@@ -241,8 +267,12 @@ func TestWriteJSON(t *testing.T) {
 		t.Errorf("CPU 0 ev2 offsets (-want +got):\n%s", diff)
 	}
 	b := v.Tracks[3]
-	if b.Name != "b 20" || !b.Lanes[0].Derived || b.Lanes[0].Start != nil || b.Lanes[1].Name != "runnable" || b.Lanes[2].Name != "syscalls" {
-		t.Errorf("thread b: %+v", b)
+	if b.Name != "b 20" || len(b.Lanes) != 2 || b.Lanes[0].Name != "state" || b.Lanes[1].Name != "syscalls" {
+		t.Fatalf("thread b: %+v", b)
+	}
+	st := b.Lanes[0]
+	if !st.ByEv || st.Start != nil || fmt.Sprint(st.State, st.CPU) != "[2 1 3] [-1 0 -1]" {
+		t.Errorf("state lane of b: %+v", st)
 	}
 	if bytes.Contains(buf.Bytes(), []byte("<")) {
 		t.Errorf("JSON holds a raw <")
@@ -256,7 +286,7 @@ func TestBigAndOddValues(t *testing.T) {
 	s.sysEnter(0, 0, "read", w, -1)
 	s.write(0, 10, s.enter["futex"], w, int32(0), int32(5), uint64(0xffffffff81000000), uint64(1<<63+5))
 	s.close()
-	d, err := Build(dir, Options{})
+	d, _, err := Build(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +310,7 @@ func TestBigAndOddValues(t *testing.T) {
 
 func TestFieldLimit(t *testing.T) {
 	dir := smallTrace(t)
-	d, err := Build(dir, Options{MaxFieldEvents: 3})
+	d, _, err := Build(dir, Options{MaxFieldEvents: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,7 +323,9 @@ func TestFieldLimit(t *testing.T) {
 	}
 }
 
-func TestCache(t *testing.T) {
+// TestPrepare: view and report read the trace once for both sidecars, and
+// read it again only when one of them is stale.
+func TestPrepare(t *testing.T) {
 	dir := smallTrace(t)
 	before, _ := os.ReadDir(dir)
 	p, tmp, err := Prepare(dir, Options{})
@@ -301,49 +333,89 @@ func TestCache(t *testing.T) {
 		t.Fatal(err, tmp)
 	}
 	if p != filepath.Join(dir, "bpftrail", "view-data.json") {
-		t.Errorf("cache at %s", p)
+		t.Errorf("view data at %s", p)
 	}
 	// Nothing but the bpftrail/ directory was added to the trace directory.
 	after, _ := os.ReadDir(dir)
 	if len(after) != len(before)+1 {
 		t.Errorf("trace directory had %d entries, has %d", len(before), len(after))
 	}
-	for _, e := range after {
-		if e.Name() == "bpftrail" && !e.IsDir() {
-			t.Errorf("bpftrail is not a directory")
-		}
-	}
-	fi1, _ := os.Stat(p)
-	// Reused while newer than the trace.
-	time.Sleep(10 * time.Millisecond)
-	if _, _, err := Prepare(dir, Options{}); err != nil {
+	// The analyses are those of bpftrail analyze, from the same walk.
+	tr, err := ctf.Open(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	fi2, _ := os.Stat(p)
-	if !fi2.ModTime().Equal(fi1.ModTime()) || !os.SameFile(fi1, fi2) {
-		t.Errorf("cache rebuilt though fresh")
+	r, err := analyze.Run(tr)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// Rebuilt when a stream is newer.
+	var saved analyze.Report
+	if ok, err := tracedir.ReadJSON(dir, tracedir.Analysis, &saved); !ok || err != nil {
+		t.Fatalf("analysis.json: %v %v", ok, err)
+	}
+	if diff := cmp.Diff(r, &saved); diff != "" {
+		t.Errorf("saved analyses differ from analyze.Run (-run +saved):\n%s", diff)
+	}
+	same := func(what string, want bool) {
+		t.Helper()
+		fi1, _ := os.Stat(p)
+		fa1, _ := os.Stat(tracedir.Path(dir, tracedir.Analysis))
+		if _, _, err := Prepare(dir, Options{}); err != nil {
+			t.Fatal(err)
+		}
+		fi2, _ := os.Stat(p)
+		fa2, _ := os.Stat(tracedir.Path(dir, tracedir.Analysis))
+		if got := os.SameFile(fi1, fi2) && os.SameFile(fa1, fa2); got != want {
+			t.Errorf("%s: sidecars kept %v, want %v", what, got, want)
+		}
+	}
+	same("fresh", true)
 	future := time.Now().Add(time.Hour)
 	if err := os.Chtimes(filepath.Join(dir, "stream_0"), future, future); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := Prepare(dir, Options{}); err != nil {
+	same("a stream changed", false)
+	same("fresh again", true)
+	sig, _ := tracedir.Signature(dir)
+	if err := tracedir.WriteDerived(dir, tracedir.Analysis, analyze.Version-1, sig, func(io.Writer) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	fi3, _ := os.Stat(p)
-	if os.SameFile(fi3, fi2) {
-		t.Errorf("stale cache reused")
-	}
-	// Rebuilt when of another version.
-	os.WriteFile(p, []byte(`{"version":0,"x":1}`), 0o644)
-	os.Chtimes(p, future.Add(time.Hour), future.Add(time.Hour))
-	if _, _, err := Prepare(dir, Options{}); err != nil {
+	same("analyses of another version", false)
+	if err := tracedir.WriteDerived(dir, tracedir.ViewData, Version-1, sig, func(w io.Writer) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
+	same("view data of another version", false)
 	b, _ := os.ReadFile(p)
-	if !bytes.HasPrefix(b, []byte(`{"version":`+strconv.Itoa(Version)+`,"source":"`)) {
-		t.Errorf("old-version cache reused: %.40s", b)
+	if !bytes.HasPrefix(b, []byte(`{"version":`+strconv.Itoa(Version)+`,`)) {
+		t.Errorf("view data: %.40s", b)
+	}
+}
+
+// TestPrepareReadOnly: a trace directory that cannot be written still gets
+// its view, from a temporary file.
+func TestPrepareReadOnly(t *testing.T) {
+	dir := smallTrace(t)
+	if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+		t.Skipf("bind mount %s: %v (needs root)", dir, err)
+	}
+	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
+	if err := unix.Mount("", dir, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+		t.Fatal(err)
+	}
+	p, tmp, err := Prepare(dir, Options{})
+	if err != nil || !tmp {
+		t.Fatalf("Prepare: %s %v %v", p, tmp, err)
+	}
+	defer os.Remove(p)
+	if filepath.Dir(p) == filepath.Join(dir, tracedir.SubDir) {
+		t.Errorf("view data at %s", p)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil || !json.Valid(b) || !bytes.Contains(b, []byte(`"events":8`)) {
+		t.Errorf("view data in %s: %v %.80s", p, err, b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, tracedir.SubDir)); err == nil {
+		t.Errorf("%s created in a read-only trace", tracedir.SubDir)
 	}
 }
 
@@ -386,22 +458,29 @@ func TestThreadStates(t *testing.T) {
 	s.write(0, 350, s.wk, a, "b", 2, 120, 0) // ev 3: a wakes b
 	s.switchState(0, 400, a, 0, b)           // ev 4: a preempted again, b runs
 	s.close()
-	d, err := Build(dir, Options{})
+	d, _, err := Build(dir, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := map[string]laneView{}
 	for _, tk := range d.Tracks {
 		if tk.Kind == "thread" {
-			got[tk.Name] = view(d, tk.Lanes[1])
+			got[tk.Name] = view(d, tk.Lanes[0])
 		}
 	}
+	// The states that begin with the last event take no time: not drawn.
 	want := map[string]laneView{
-		"a 1": {Name: "runnable", Start: []int64{100}, Dur: []int64{200}, Names: []string{"runnable (preempted)"}, Ev: []int64{1}, Ev2: []int64{2}},
-		"b 2": {Name: "runnable", Start: []int64{350}, Dur: []int64{50}, Names: []string{"runnable (woken)"}, Ev: []int64{3}, Ev2: []int64{4}},
+		"a 1": {Name: "state", Start: []int64{0, 100, 300}, Dur: []int64{100, 200, 100},
+			Names: []string{"CPU 0", "Runnable (preempted)", "CPU 0"},
+			Ev:    []int64{0, 1, 2}, Ev2: []int64{1, 2, 4},
+			State: []int8{running, runnable, running}, CPU: []int32{0, -1, 0}},
+		"b 2": {Name: "state", Start: []int64{100, 300, 350}, Dur: []int64{200, 50, 50},
+			Names: []string{"CPU 0", "Blocked", "Runnable (woken)"},
+			Ev:    []int64{1, 2, 3}, Ev2: []int64{2, 3, 4},
+			State: []int8{running, blocked, runnable}, CPU: []int32{0, -1, -1}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("runnable lanes (-want +got):\n%s", diff)
+		t.Errorf("state lanes (-want +got):\n%s", diff)
 	}
 }
 

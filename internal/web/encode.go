@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 )
 
@@ -102,10 +103,28 @@ func (j *jw) value(v any) {
 func (d *Data) WriteJSON(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	j := &jw{w: bw}
+	d.writeHead(j)
+	d.writeClasses(j)
+	d.writeEvents(j)
+	j.raw(`"tracks":[`)
+	for i, tk := range d.Tracks {
+		if i > 0 {
+			j.raw(",\n")
+		}
+		d.writeTrack(j, tk)
+	}
+	j.raw("],\n")
+	d.writeTail(j)
+	if j.err != nil {
+		return j.err
+	}
+	return bw.Flush()
+}
+
+// writeHead writes the trace's summary and the string table.
+func (d *Data) writeHead(j *jw) {
 	j.raw(`{"version":`)
 	j.int(int64(d.Version))
-	j.raw(`,"source":`)
-	j.str(d.Source)
 	j.raw(`,"name":`)
 	j.str(d.Name)
 	j.raw(`,"origin":`)
@@ -124,6 +143,10 @@ func (d *Data) WriteJSON(w io.Writer) error {
 	j.key("strings")
 	j.value(d.Strings)
 	j.raw(",\n")
+}
+
+// writeClasses writes the event classes with their field columns.
+func (d *Data) writeClasses(j *jw) {
 	j.key("classes")
 	j.w.WriteByte('[')
 	for i, c := range d.Classes {
@@ -143,37 +166,46 @@ func (d *Data) WriteJSON(w io.Writer) error {
 			if k > 0 {
 				j.w.WriteByte(',')
 			}
-			col := &c.Cols[k]
-			if col.Floats != nil || c.Kinds[k] == KindFloat {
-				j.w.WriteByte('[')
-				for i, f := range col.Floats {
-					if i > 0 {
-						j.w.WriteByte(',')
-					}
-					if math.IsInf(f, 0) || math.IsNaN(f) {
-						j.str(strconv.FormatFloat(f, 'g', -1, 64))
-					} else {
-						j.buf = strconv.AppendFloat(j.buf[:0], f, 'g', -1, 64)
-						j.w.Write(j.buf)
-					}
-				}
-				j.w.WriteByte(']')
-			} else if col.Unsigned {
-				j.w.WriteByte('[')
-				for i, v := range col.Ints {
-					if i > 0 {
-						j.w.WriteByte(',')
-					}
-					j.uint(uint64(v))
-				}
-				j.w.WriteByte(']')
-			} else {
-				j.ints(col.Ints, false)
-			}
+			j.column(&c.Cols[k], c.Kinds[k])
 		}
 		j.raw("]}\n")
 	}
 	j.raw("],\n")
+}
+
+// column writes one field's values.
+func (j *jw) column(col *Column, kind byte) {
+	switch {
+	case col.Floats != nil || kind == KindFloat:
+		j.w.WriteByte('[')
+		for i, f := range col.Floats {
+			if i > 0 {
+				j.w.WriteByte(',')
+			}
+			if math.IsInf(f, 0) || math.IsNaN(f) {
+				j.str(strconv.FormatFloat(f, 'g', -1, 64))
+			} else {
+				j.buf = strconv.AppendFloat(j.buf[:0], f, 'g', -1, 64)
+				j.w.Write(j.buf)
+			}
+		}
+		j.w.WriteByte(']')
+	case col.Unsigned:
+		j.w.WriteByte('[')
+		for i, v := range col.Ints {
+			if i > 0 {
+				j.w.WriteByte(',')
+			}
+			j.uint(uint64(v))
+		}
+		j.w.WriteByte(']')
+	default:
+		j.ints(col.Ints, false)
+	}
+}
+
+// writeEvents writes the per-event columns and the threads.
+func (d *Data) writeEvents(j *jw) {
 	j.raw(`"ev":{"t":`)
 	j.ints(d.T, true)
 	j.raw(",\n\"cpu\":")
@@ -183,7 +215,6 @@ func (d *Data) WriteJSON(w io.Writer) error {
 	j.raw(",\n\"cls\":")
 	j.int32s(d.Cls)
 	j.raw("},\n")
-
 	tid := make([]int32, len(d.Threads))
 	pid := make([]int32, len(d.Threads))
 	comm := make([]int32, len(d.Threads))
@@ -197,89 +228,90 @@ func (d *Data) WriteJSON(w io.Writer) error {
 	j.raw(`,"comm":`)
 	j.int32s(comm)
 	j.raw("},\n")
+}
 
-	j.raw(`"tracks":[`)
-	for i, tk := range d.Tracks {
-		if i > 0 {
-			j.raw(",\n")
+// writeTrack writes one track: its lanes and markers.
+func (d *Data) writeTrack(j *jw, tk *Track) {
+	j.raw(`{"kind":`)
+	j.str(tk.Kind)
+	j.raw(`,"name":`)
+	j.str(tk.Name)
+	j.raw(`,"cpu":`)
+	j.int(int64(tk.CPU))
+	j.raw(`,"tid":`)
+	j.int(int64(tk.TID))
+	j.raw(`,"pid":`)
+	j.int(int64(tk.PID))
+	j.raw(`,"lanes":[`)
+	for k, l := range tk.Lanes {
+		if k > 0 {
+			j.w.WriteByte(',')
 		}
-		j.raw(`{"kind":`)
-		j.str(tk.Kind)
-		j.raw(`,"name":`)
-		j.str(tk.Name)
-		j.raw(`,"cpu":`)
-		j.int(int64(tk.CPU))
-		j.raw(`,"tid":`)
-		j.int(int64(tk.TID))
-		j.raw(`,"pid":`)
-		j.int(int64(tk.PID))
-		j.raw(`,"lanes":[`)
-		k := 0
-		for _, l := range tk.Lanes {
-			if k > 0 {
+		d.writeLane(j, l)
+	}
+	j.raw(`],"mark":{"t":`)
+	j.ints(tk.MarkT, true)
+	j.raw(`,"nm":`)
+	j.int32s(tk.MarkNm)
+	j.raw(`,"ev":`)
+	j.ints(tk.MarkEv, true)
+	j.raw("}}")
+}
+
+// writeLane writes one lane's slices.
+func (d *Data) writeLane(j *jw, l *Lane) {
+	j.raw(`{"name":`)
+	j.str(l.Name)
+	if d.byEvents(l) {
+		// Every slice spans from its event's time to its end event's:
+		// the viewer computes starts and durations.
+		j.raw(`,"byev":true`)
+	} else {
+		j.raw(`,"start":`)
+		j.ints(l.Start, true)
+		j.raw(`,"dur":`)
+		j.ints(l.Dur, false)
+	}
+	j.raw(`,"nm":`)
+	j.int32s(l.Nm)
+	j.raw(`,"ev":`)
+	j.ints(l.Ev, true)
+	// ev2 as an offset from ev, -1 when absent; left out when every slice
+	// lacks it.
+	if slices.ContainsFunc(l.Ev2, func(e2 int64) bool { return e2 >= 0 }) {
+		j.raw(`,"ev2":[`)
+		for x, e2 := range l.Ev2 {
+			if x > 0 {
 				j.w.WriteByte(',')
 			}
-			k++
-			if l.Derived {
-				j.raw(`{"name":`)
-				j.str(l.Name)
-				j.raw(`,"derived":true}`)
-				continue
-			}
-			j.raw(`{"name":`)
-			j.str(l.Name)
-			if d.byEvents(l) {
-				// Every slice spans from its event's time to its end
-				// event's: the viewer computes starts and durations.
-				j.raw(`,"byev":true`)
+			if e2 < 0 {
+				j.raw("-1")
 			} else {
-				j.raw(`,"start":`)
-				j.ints(l.Start, true)
-				j.raw(`,"dur":`)
-				j.ints(l.Dur, false)
+				j.int(e2 - l.Ev[x])
 			}
-			j.raw(`,"nm":`)
-			j.int32s(l.Nm)
-			j.raw(`,"ev":`)
-			j.ints(l.Ev, true)
-			// ev2 as an offset from ev, -1 when absent; left out when
-			// every slice lacks it.
-			some := false
-			for _, e2 := range l.Ev2 {
-				if e2 >= 0 {
-					some = true
-					break
-				}
-			}
-			if some {
-				j.raw(`,"ev2":[`)
-				for x, e2 := range l.Ev2 {
-					if x > 0 {
-						j.w.WriteByte(',')
-					}
-					if e2 < 0 {
-						j.raw("-1")
-					} else {
-						j.int(e2 - l.Ev[x])
-					}
-				}
-				j.w.WriteByte(']')
-			}
-			if l.TID != nil {
-				j.raw(`,"tid":`)
-				j.int32s(l.TID)
-			}
-			j.w.WriteByte('}')
 		}
-		j.raw(`],"mark":{"t":`)
-		j.ints(tk.MarkT, true)
-		j.raw(`,"nm":`)
-		j.int32s(tk.MarkNm)
-		j.raw(`,"ev":`)
-		j.ints(tk.MarkEv, true)
-		j.raw("}}")
+		j.w.WriteByte(']')
 	}
-	j.raw("],\n")
+	if l.TID != nil {
+		j.raw(`,"tid":`)
+		j.int32s(l.TID)
+	}
+	if l.State != nil {
+		j.raw(`,"state":[`)
+		for x, s := range l.State {
+			if x > 0 {
+				j.w.WriteByte(',')
+			}
+			j.w.WriteByte('0' + byte(s))
+		}
+		j.raw(`],"cpu":`)
+		j.int32s(l.CPU)
+	}
+	j.w.WriteByte('}')
+}
+
+// writeTail writes the latencies, the aggregates and the flame graph.
+func (d *Data) writeTail(j *jw) {
 	j.key("latency")
 	j.value(orEmpty(d.Latency))
 	j.raw(",\n")
@@ -293,7 +325,7 @@ func (d *Data) WriteJSON(w io.Writer) error {
 	j.key("flame")
 	if f := d.Flame; f != nil {
 		j.raw(`{"samples":`)
-		j.int(int64(f.Samples))
+		j.int(f.Samples)
 		j.raw(`,"nm":`)
 		j.int32s(f.Nm)
 		j.raw(`,"parent":`)
@@ -302,15 +334,22 @@ func (d *Data) WriteJSON(w io.Writer) error {
 		j.ints(f.Value, false)
 		j.raw(`,"self":`)
 		j.ints(f.Self, false)
-		j.raw("}")
+		j.raw(`,"kernel":[`)
+		for i, k := range f.Kernel {
+			if i > 0 {
+				j.w.WriteByte(',')
+			}
+			if k {
+				j.w.WriteByte('1')
+			} else {
+				j.w.WriteByte('0')
+			}
+		}
+		j.raw("]}")
 	} else {
 		j.raw("null")
 	}
 	j.raw("}\n")
-	if j.err != nil {
-		return j.err
-	}
-	return bw.Flush()
 }
 
 // byEvents reports whether each slice of l starts at the time of its event

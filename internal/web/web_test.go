@@ -14,6 +14,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/bpftrail/bpftrail/internal/tracedir"
 )
 
 func TestHandler(t *testing.T) {
@@ -146,7 +148,7 @@ func TestReport(t *testing.T) {
 	i := strings.Index(page, `id="trace-data">`) + len(`id="trace-data">`)
 	j := strings.Index(page[i:], "</script>")
 	data := page[i : i+j]
-	cache, _ := os.ReadFile(CachePath(dir))
+	cache, _ := os.ReadFile(tracedir.Path(dir, tracedir.ViewData))
 	if data != string(cache) || !json.Valid([]byte(data)) {
 		t.Errorf("inlined data differs from the cache or is not JSON")
 	}

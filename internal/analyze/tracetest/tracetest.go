@@ -43,6 +43,7 @@ type Builder struct {
 	w                      *ctf.Writer
 	layout                 Layout
 	sw, wk, ent, ext, exec *ctf.EventClass
+	syscalls               map[string]*ctf.EventClass // other syscalls' entries and exits, by event name
 }
 
 // New creates a trace in dir whose streams start at clock value start.
@@ -57,7 +58,7 @@ func New(tb testing.TB, dir string, layout Layout, start uint64) *Builder {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	b := &Builder{tb: tb, w: w, layout: layout}
+	b := &Builder{tb: tb, w: w, layout: layout, syscalls: map[string]*ctf.EventClass{}}
 	tid, pfx := "pid", "sched:"
 	ent, ext := "syscalls:sys_enter_openat", "syscalls:sys_exit_openat"
 	if layout == LTTng {
@@ -148,6 +149,47 @@ func (b *Builder) OpenatExit(cpu int, ns uint64, c Ctx, ret int64) {
 		return
 	}
 	b.write(cpu, ns, b.ext, c, int32(257), ret)
+}
+
+// Enter writes the entry of syscall name (with no argument but the
+// syscall number of the tracefs layout).
+func (b *Builder) Enter(cpu int, ns uint64, c Ctx, name string) {
+	b.tb.Helper()
+	b.sys(cpu, ns, c, name, true, 0)
+}
+
+// Exit writes the exit of syscall name, returning ret.
+func (b *Builder) Exit(cpu int, ns uint64, c Ctx, name string, ret int64) {
+	b.tb.Helper()
+	b.sys(cpu, ns, c, name, false, ret)
+}
+
+func (b *Builder) sys(cpu int, ns uint64, c Ctx, name string, entry bool, ret int64) {
+	b.tb.Helper()
+	ev := map[bool]string{true: "syscalls:sys_enter_", false: "syscalls:sys_exit_"}[entry] + name
+	if b.layout == LTTng {
+		ev = map[bool]string{true: "syscall_entry_", false: "syscall_exit_"}[entry] + name
+	}
+	ec := b.syscalls[ev]
+	if ec == nil {
+		var fields []ctf.Field
+		if b.layout == Tracefs {
+			fields = append(fields, ctf.F("___syscall_nr", ctf.Int(32)))
+		}
+		if !entry {
+			fields = append(fields, ctf.F("_ret", ctf.Int(64)))
+		}
+		ec = b.class(ev, ctf.Struct(fields...))
+		b.syscalls[ev] = ec
+	}
+	var vals []any
+	if b.layout == Tracefs {
+		vals = append(vals, int32(0))
+	}
+	if !entry {
+		vals = append(vals, ret)
+	}
+	b.write(cpu, ns, ec, c, vals...)
 }
 
 // Discard records n events lost on cpu at ns.

@@ -8,24 +8,28 @@
 //   - one synthetic process per CPU ("CPU N", pid CPUPID(N)) with a complete
 //     ("X") slice per thread run, from sched_switch;
 //   - per thread, a state track (tid StateTID(tid), in the thread's process)
-//     with Running, Runnable and Blocked slices (rules of analyze.Sched);
+//     with Running, Runnable and Blocked slices;
 //   - syscalls as B/E slices on the thread's track, with the entry's
-//     arguments on B and the exit's ret on E;
+//     arguments on B and the exit's ret on E (an E whose exit is missing
+//     says why: "exit_missing", or "unfinished" at the end of the trace);
 //   - every other event as a thread-scoped instant ("i", "s":"t") with its
 //     fields as args (on the CPU's track when the event has no thread);
 //   - discarded events as global instants ("s":"g") with their count.
 //
-// Timestamps are microseconds relative to the first event, written with
-// three decimals so that they keep ns precision.
+// The states, threads and syscall pairs are those of analyze.Walk, which
+// every reader of a trace shares. Timestamps are microseconds relative to
+// the first event, written with three decimals so that they keep ns
+// precision.
 package chrome
 
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -35,6 +39,7 @@ import (
 
 	"github.com/bpftrail/bpftrail/ctf"
 	"github.com/bpftrail/bpftrail/internal/analyze"
+	"github.com/bpftrail/bpftrail/internal/tracedir"
 )
 
 // Synthetic ids, above Linux's largest pid (PID_MAX_LIMIT, 1<<22).
@@ -55,16 +60,13 @@ type Stats struct {
 	Written uint64 // Chrome events written
 }
 
-type thread struct {
-	pid        int
-	comm       string
-	metaPID    int    // pid the thread_name was written with, -1 if none
-	metaComm   string // comm it was written with
-	statePID   int    // same for the state track
-	stateComm  string
-	sys        string // open syscall ("" if none)
-	sysPID     int
-	hasContext bool // pid learned from an event context
+// track is what was written of a thread's tracks: the process and comm its
+// thread_name metadata was written with, -1 and "" when not yet.
+type track struct {
+	metaPID   int
+	metaComm  string
+	statePID  int // the same for its state track
+	stateComm string
 }
 
 type process struct {
@@ -73,51 +75,33 @@ type process struct {
 	written  bool
 }
 
+// converter is the [analyze.Consumer] that writes the Chrome events.
 type converter struct {
-	w       *bufio.Writer
-	b       []byte
-	n       uint64
-	base    int64
-	dec     analyze.Decoder
-	sched   analyze.Sched
-	threads map[int]*thread
-	procs   map[int]*process
-	cpus    map[int]bool
-	err     error
+	w      *bufio.Writer
+	b      []byte
+	n      uint64
+	base   int64
+	tracks map[int]*track
+	procs  map[int]*process
+	cpus   map[int]bool
+	err    error
 }
 
 // Convert writes t to w as Chrome Trace Event JSON.
 func Convert(w io.Writer, t *ctf.Trace) (Stats, error) {
 	c := &converter{
-		w:       bufio.NewWriterSize(w, 1<<20),
-		threads: map[int]*thread{},
-		procs:   map[int]*process{},
-		cpus:    map[int]bool{},
-		b:       make([]byte, 0, 4096),
+		w:      bufio.NewWriterSize(w, 1<<20),
+		tracks: map[int]*track{},
+		procs:  map[int]*process{},
+		cpus:   map[int]bool{},
+		b:      make([]byte, 0, 4096),
 	}
-	c.sched.OnInterval = c.interval
-	var st Stats
 	c.w.WriteString(`{"displayTimeUnit":"ns","traceEvents":[`)
-	it := t.Events()
-	defer it.Close()
-	first := true
-	end := int64(0)
-	for it.Next() {
-		ev := it.Event()
-		if first {
-			c.base, first = ev.Ns, false
-		}
-		end = max(end, ev.Ns)
-		st.Events++
-		c.event(ev)
-		if c.err != nil {
-			return st, c.err
-		}
-	}
-	if err := it.Err(); err != nil {
+	walked, err := analyze.Walk(t, c)
+	st := Stats{Events: uint64(walked.Events)}
+	if err != nil {
 		return st, err
 	}
-	c.finish(end)
 	c.discarded(t)
 	if err := c.counters(t.Dir); err != nil {
 		return st, err
@@ -135,6 +119,12 @@ func Convert(w io.Writer, t *ctf.Trace) (Stats, error) {
 	}
 	return st, c.err
 }
+
+// Start takes the trace's first event as time 0.
+func (c *converter) Start(ns int64) { c.base = ns }
+
+// Err is the first write error.
+func (c *converter) Err() error { return c.err }
 
 // flush hands the buffered events to the bufio.Writer.
 func (c *converter) flush() {
@@ -186,6 +176,15 @@ func (c *converter) meta(what string, pid, tid int, key string, val any) {
 	c.b = append(c.b, "}}"...)
 }
 
+// eventCPU is the CPU of event e, -1 for none (or no event).
+func eventCPU(e *analyze.Event) int {
+	if e == nil {
+		return -1
+	}
+	return e.CTF.CPU
+}
+
+// cpu writes the metadata of the synthetic process of cpu the first time.
 func (c *converter) cpu(cpu int) {
 	if cpu < 0 || c.cpus[cpu] {
 		return
@@ -197,49 +196,37 @@ func (c *converter) cpu(cpu int) {
 	c.meta("thread_name", p, p, "name", "CPU "+strconv.Itoa(cpu))
 }
 
-func (c *converter) thread(tid int) *thread {
-	t, ok := c.threads[tid]
+func (c *converter) track(tid int) *track {
+	t, ok := c.tracks[tid]
 	if !ok {
-		t = &thread{pid: tid, metaPID: -1, statePID: -1}
-		c.threads[tid] = t
+		t = &track{metaPID: -1, statePID: -1}
+		c.tracks[tid] = t
 	}
 	return t
 }
 
-// learn notes what an event tells of a thread: its process and comm.
-func (c *converter) learn(pid, tid int, comm []byte, strong bool) *thread {
-	t := c.thread(tid)
-	if strong {
-		t.pid, t.hasContext = pid, true
-	} else if t.hasContext {
-		return t
-	}
-	if len(comm) > 0 && t.comm != string(comm) {
-		t.comm = string(comm)
-	}
-	return t
-}
-
-// named writes the metadata of thread tid's track (and its process's)
+// named writes the metadata of thread th's track (and its process's)
 // when they are missing or out of date.
-func (c *converter) named(tid int, t *thread) {
-	if t.metaPID == t.pid && t.metaComm == t.comm {
+func (c *converter) named(th *analyze.Thread) {
+	t := c.track(th.TID)
+	if t.metaPID == th.PID && t.metaComm == th.Comm {
 		return
 	}
-	c.process(t.pid, tid, t.comm)
-	t.metaPID, t.metaComm = t.pid, t.comm
-	c.meta("thread_name", t.pid, tid, "name", t.comm)
-	c.meta("thread_sort_index", t.pid, tid, "sort_index", 2*tid)
+	c.process(th.PID, th.TID, th.Comm)
+	t.metaPID, t.metaComm = th.PID, th.Comm
+	c.meta("thread_name", th.PID, th.TID, "name", th.Comm)
+	c.meta("thread_sort_index", th.PID, th.TID, "sort_index", 2*th.TID)
 }
 
-func (c *converter) stateNamed(tid int, t *thread) {
-	if t.statePID == t.pid && t.stateComm == t.comm {
+func (c *converter) stateNamed(th *analyze.Thread) {
+	t := c.track(th.TID)
+	if t.statePID == th.PID && t.stateComm == th.Comm {
 		return
 	}
-	c.process(t.pid, tid, t.comm)
-	t.statePID, t.stateComm = t.pid, t.comm
-	c.meta("thread_name", t.pid, StateTID(tid), "name", t.comm+" "+strconv.Itoa(tid)+" state")
-	c.meta("thread_sort_index", t.pid, StateTID(tid), "sort_index", 2*tid+1)
+	c.process(th.PID, th.TID, th.Comm)
+	t.statePID, t.stateComm = th.PID, th.Comm
+	c.meta("thread_name", th.PID, StateTID(th.TID), "name", th.Comm+" "+strconv.Itoa(th.TID)+" state")
+	c.meta("thread_sort_index", th.PID, StateTID(th.TID), "sort_index", 2*th.TID+1)
 }
 
 func (c *converter) process(pid, tid int, comm string) {
@@ -256,91 +243,84 @@ func (c *converter) process(pid, tid int, comm string) {
 	c.meta("process_name", pid, pid, "name", comm)
 }
 
-func (c *converter) event(ev *ctf.Event) {
-	cl := c.dec.Class(ev.Class)
-	c.cpu(ev.CPU)
-	c.sched.Event(ev.CPU, ev.Ns)
-	em, ok := c.dec.Emitter(ev, cl)
-	var t *thread
-	if ok {
-		t = c.learn(em.PID, em.TID, em.Comm, true)
-	}
-	p := ev.Payload
-	switch cl.Kind {
-	case analyze.KindSwitch:
-		prev, _ := analyze.Int(p, cl.PrevTID)
-		next, _ := analyze.Int(p, cl.NextTID)
-		ps, _ := analyze.Int(p, cl.PrevState)
-		if prev != 0 {
-			c.learn(int(prev), int(prev), analyze.Bytes(p, cl.PrevComm), false)
-		}
-		if next != 0 {
-			c.learn(int(next), int(next), analyze.Bytes(p, cl.NextComm), false)
-		}
-		c.sched.Switch(ev.CPU, ev.Ns, int(prev), int(next), ps)
+// Event writes a syscall entry as the beginning of its slice, and every
+// event but switches and paired syscall exits (written with their pairs)
+// as an instant.
+func (c *converter) Event(e *analyze.Event) {
+	c.cpu(e.CTF.CPU)
+	switch {
+	case e.Class.Kind == analyze.KindSwitch:
 		return
-	case analyze.KindWakeup:
-		tid, _ := analyze.Int(p, cl.TID)
-		c.sched.Wakeup(ev.Ns, int(tid))
-	case analyze.KindSyscallEntry:
-		if t != nil {
-			c.named(em.TID, t)
-			if t.sys != "" {
-				c.end(em.TID, t, ev.Ns, "exit_missing")
-			}
-			t.sys, t.sysPID = cl.Syscall, t.pid
-			c.begin("B", t.pid, em.TID)
-			c.ts(",\"ts\":", ev.Ns)
+	case e.Paired():
+		if e.Class.Kind == analyze.KindSyscallEntry {
+			th := e.Thread
+			c.named(th)
+			c.begin("B", th.PID, th.TID)
+			c.ts(",\"ts\":", e.Ns)
 			c.b = append(c.b, ",\"cat\":\"syscall\""...)
-			c.name(cl.Syscall)
-			c.args(p, cl.SyscallNr)
+			c.name(e.Class.Syscall)
+			c.args(e.CTF.Payload, e.Class.SyscallNr)
 			c.b = append(c.b, '}')
-			return
 		}
-	case analyze.KindSyscallExit:
-		if t != nil {
-			if t.sys == cl.Syscall {
-				c.begin("E", t.sysPID, em.TID)
-				c.ts(",\"ts\":", ev.Ns)
-				c.args(p, cl.SyscallNr)
-				c.b = append(c.b, '}')
-				t.sys = ""
-				return
-			}
-			if t.sys != "" {
-				c.end(em.TID, t, ev.Ns, "exit_missing")
-			}
-			// An exit without its entry (begun before the trace): an instant.
-		}
+		return
 	}
-	pid, tid := CPUPID(ev.CPU), CPUPID(ev.CPU)
-	if t != nil {
-		c.named(em.TID, t)
-		pid, tid = t.pid, em.TID
-	} else if ev.CPU < 0 {
+	c.instant(e)
+}
+
+// instant writes e as an instant on its thread's track, or its CPU's.
+func (c *converter) instant(e *analyze.Event) {
+	pid, tid := CPUPID(e.CTF.CPU), CPUPID(e.CTF.CPU)
+	if th := e.Thread; th != nil {
+		c.named(th)
+		pid, tid = th.PID, th.TID
+	} else if e.CTF.CPU < 0 {
 		pid, tid = 0, 0
 	}
 	c.begin("i", pid, tid)
-	c.ts(",\"ts\":", ev.Ns)
+	c.ts(",\"ts\":", e.Ns)
 	c.b = append(c.b, ",\"s\":\"t\",\"cat\":\"event\""...)
-	c.name(ev.Class.Name)
-	c.args(p, cl.SyscallNr)
+	c.name(e.Class.Name)
+	c.args(e.CTF.Payload, e.Class.SyscallNr)
 	c.b = append(c.b, '}')
 }
 
-// end closes thread t's open syscall at ns with a flag saying why.
-func (c *converter) end(tid int, t *thread, ns int64, why string) {
-	c.begin("E", t.sysPID, tid)
-	c.ts(",\"ts\":", ns)
+// Syscall ends a syscall's slice: with the exit's fields, or with a flag
+// saying why it has none. An exit without its entry is an instant.
+func (c *converter) Syscall(p *analyze.SyscallPair) {
+	c.cpu(eventCPU(p.At))
+	switch p.End {
+	case analyze.Completed:
+		c.begin("E", p.PID, p.TID)
+		c.ts(",\"ts\":", p.EndNs)
+		c.args(p.At.CTF.Payload, p.At.Class.SyscallNr)
+		c.b = append(c.b, '}')
+	case analyze.EntryMissing:
+		c.instant(p.At)
+	case analyze.ExitMissing:
+		if p.At.Class.Kind == analyze.KindSyscallEntry {
+			c.named(p.At.Thread)
+		}
+		c.end(p, "exit_missing")
+	case analyze.Unfinished:
+		c.end(p, "unfinished")
+	}
+}
+
+// end closes the slice of p with a flag saying why it has no exit.
+func (c *converter) end(p *analyze.SyscallPair, why string) {
+	c.begin("E", p.PID, p.TID)
+	c.ts(",\"ts\":", p.EndNs)
 	c.b = append(c.b, ",\"args\":{\""...)
 	c.b = append(c.b, why...)
 	c.b = append(c.b, "\":true}}"...)
-	t.sys = ""
 }
 
-func (c *converter) interval(iv analyze.Interval) {
-	t := c.thread(iv.TID)
-	c.stateNamed(iv.TID, t)
+// Interval writes a state slice on the thread's state track, and a running
+// slice on the CPU's track.
+func (c *converter) Interval(iv analyze.Interval) {
+	c.cpu(eventCPU(iv.At))
+	th := iv.Thread
+	c.stateNamed(th)
 	dur := iv.End - iv.Start
 	if iv.State == analyze.StateRunning {
 		cp := CPUPID(iv.CPU)
@@ -349,7 +329,7 @@ func (c *converter) interval(iv analyze.Interval) {
 		c.b = append(c.b, ",\"dur\":"...)
 		c.b = appendMicros(c.b, dur)
 		c.b = append(c.b, ",\"cat\":\"sched\""...)
-		name := t.comm
+		name := th.Comm
 		if name == "" {
 			name = strconv.Itoa(iv.TID)
 		}
@@ -357,10 +337,10 @@ func (c *converter) interval(iv analyze.Interval) {
 		c.b = append(c.b, ",\"args\":{\"tid\":"...)
 		c.b = strconv.AppendInt(c.b, int64(iv.TID), 10)
 		c.b = append(c.b, ",\"pid\":"...)
-		c.b = strconv.AppendInt(c.b, int64(t.pid), 10)
+		c.b = strconv.AppendInt(c.b, int64(th.PID), 10)
 		c.b = append(c.b, "}}"...)
 	}
-	c.begin("X", t.pid, StateTID(iv.TID))
+	c.begin("X", th.PID, StateTID(iv.TID))
 	c.ts(",\"ts\":", iv.Start)
 	c.b = append(c.b, ",\"dur\":"...)
 	c.b = appendMicros(c.b, dur)
@@ -377,20 +357,6 @@ func (c *converter) interval(iv analyze.Interval) {
 		c.b = strconv.AppendInt(c.b, iv.PrevState, 10)
 	}
 	c.b = append(c.b, "}}"...)
-}
-
-func (c *converter) finish(end int64) {
-	c.sched.Finish(end)
-	tids := make([]int, 0, len(c.threads))
-	for tid, t := range c.threads {
-		if t.sys != "" {
-			tids = append(tids, tid)
-		}
-	}
-	sort.Ints(tids)
-	for _, tid := range tids {
-		c.end(tid, c.threads[tid], end, "unfinished")
-	}
 }
 
 // discarded writes a global instant per discarded-event range.
@@ -603,11 +569,11 @@ const aggregatesPID = 1 << 26
 const maxCounterKeys = 16
 
 // counters writes the count aggregates that record --aggregate logged over
-// time (DIR/bpftrail/aggregates.jsonl) as counter tracks: one "C" event per
+// time (the trace's tracedir.Aggregates sidecar) as counter tracks: one "C" event per
 // snapshot with the count of each key.
 func (c *converter) counters(dir string) error {
-	f, err := os.Open(filepath.Join(dir, "bpftrail", "aggregates.jsonl"))
-	if os.IsNotExist(err) {
+	f, err := tracedir.Open(dir, tracedir.Aggregates)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {

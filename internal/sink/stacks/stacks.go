@@ -1,169 +1,187 @@
-// Package stacks turns the stack samples of a CTF trace (bpftrail profile's
-// "profile:sample" events: pid, tid, comm and a symbolized stack, leaf
-// first) into folded stacks and pprof profiles. Identical stacks of one
-// process are merged as they are read, so memory follows the number of
-// distinct stacks, not of samples.
+// Package stacks is the one model of stack samples and its two writers:
+// folded stacks (flamegraph.pl, speedscope) and pprof profiles (go tool
+// pprof). "bpftrail convert --to folded|pprof", "bpftrail profile" and the
+// web viewer's flame graph all build a [Profile] from a trace with [Read]
+// (or a [Builder] fed by analyze.Walk), so their outputs agree.
+//
+// A sample is an event that carries a stack (see analyze.Sample): the
+// payload members _kstack and _ustack, sequences of addresses, leaf first,
+// whose frames are in the trace's symbol table (symbolize.Table, the
+// sidecar bpftrail/symbols.json; addresses it lacks are unknown frames); or,
+// in traces of earlier versions, the symbolized frames of a
+// "profile:sample" event. Samples of a timed profile probe
+// ("profile:hz:99") stand for a period of CPU time; others only count.
+//
+// Identical stacks of one process are merged as they are read, so memory
+// follows the number of distinct stacks, not of samples.
 package stacks
 
 import (
-	"bufio"
+	"encoding/binary"
 	"fmt"
-	"io"
-	"sort"
-	"strconv"
 	"strings"
-
-	pprof "github.com/google/pprof/profile"
 
 	"github.com/bpftrail/bpftrail/ctf"
 	"github.com/bpftrail/bpftrail/internal/analyze"
+	"github.com/bpftrail/bpftrail/internal/symbolize"
 )
 
-// Stack is one distinct stack of one process, with its sample count.
+// Stack is one distinct stack of one process, with its samples.
 type Stack struct {
 	PID    int
 	Comm   string
-	Frames []string // leaf first
-	Count  int64
+	Frames []symbolize.Frame // leaf first: the kernel's frames, then the user's
+	Kernel int               // the first Kernel frames are the kernel's
+	// PeriodNs is the time each sample stands for, 0 for samples that only
+	// count (see analyze.Class.PeriodNs).
+	PeriodNs int64
+	Count    int64
 }
 
-// Profile is the merged samples of a trace.
+// Profile is the merged stack samples of a trace.
 type Profile struct {
 	Stacks         []*Stack // in order of first appearance
 	Samples        int64
 	StartNs, EndNs int64 // first and last sample, ns since the clock's origin
-	index          map[string]*Stack
-	key            []byte
+	// PeriodNs is the period of the timed samples (of the first one when
+	// they differ), 0 when no sample is timed.
+	PeriodNs int64
 }
 
-// Read collects the samples of t. It fails when t holds none.
-func Read(t *ctf.Trace) (*Profile, error) {
-	p := &Profile{index: map[string]*Stack{}}
-	var dec analyze.Decoder
-	it := t.Events()
-	defer it.Close()
-	for it.Next() {
-		ev := it.Event()
-		c := dec.Class(ev.Class)
-		if c.Kind != analyze.KindSample || c.Stack < 0 {
-			continue
-		}
-		em, _ := dec.Emitter(ev, c)
-		if p.Samples == 0 {
-			p.StartNs = ev.Ns
-		}
-		p.EndNs = ev.Ns
-		p.add(em.PID, em.Comm, ev.Payload.Elems[c.Stack])
-	}
-	if err := it.Err(); err != nil {
-		return nil, err
-	}
-	if p.Samples == 0 {
-		return nil, fmt.Errorf("%s holds no stack samples (profile:sample events, written by bpftrail profile -o DIR)", t.Dir)
-	}
-	return p, nil
+// Builder merges samples into a [Profile]. It is an analyze.Consumer, so
+// that a walk that computes other things builds the profile too.
+type Builder struct {
+	syms  *symbolize.Table
+	p     Profile
+	index map[string]*Stack
+	key   []byte
 }
 
-func (p *Profile) add(pid int, comm []byte, stack ctf.Value) {
-	p.Samples++
-	k := strconv.AppendInt(p.key[:0], int64(pid), 10)
-	k = append(k, 0)
-	k = append(k, comm...)
-	for _, f := range stack.Elems {
-		k = append(k, 0)
-		k = append(k, f.Bytes...)
+// NewBuilder returns a builder that names addresses with syms (nil: every
+// address is an unknown frame).
+func NewBuilder(syms *symbolize.Table) *Builder {
+	return &Builder{syms: syms, index: map[string]*Stack{}}
+}
+
+// Event adds the sample e carries, if any.
+func (b *Builder) Event(e *analyze.Event) {
+	if e.Sample != nil {
+		b.Add(e.Ns, e.Sample)
 	}
-	p.key = k
-	if s, ok := p.index[string(k)]; ok {
-		s.Count++
+}
+
+// Interval does nothing: a profile has no scheduling.
+func (b *Builder) Interval(analyze.Interval) {}
+
+// Syscall does nothing: a profile has no syscalls.
+func (b *Builder) Syscall(*analyze.SyscallPair) {}
+
+// Add adds sample s taken at ns.
+func (b *Builder) Add(ns int64, s *analyze.Sample) {
+	if b.p.Samples == 0 {
+		b.p.StartNs = ns
+	}
+	b.p.Samples++
+	b.p.EndNs = ns
+	if b.p.PeriodNs == 0 {
+		b.p.PeriodNs = s.PeriodNs
+	}
+	k := b.keyOf(s)
+	if st, ok := b.index[string(k)]; ok {
+		st.Count++
 		return
 	}
-	s := &Stack{PID: pid, Comm: string(comm), Count: 1, Frames: make([]string, len(stack.Elems))}
-	for i, f := range stack.Elems {
-		s.Frames[i] = string(f.Bytes)
-	}
-	p.index[string(k)] = s
-	p.Stacks = append(p.Stacks, s)
+	st := &Stack{PID: s.PID, Comm: string(s.Comm), PeriodNs: s.PeriodNs, Count: 1}
+	b.frames(st, s)
+	b.index[string(k)] = st
+	b.p.Stacks = append(b.p.Stacks, st)
 }
 
-// WriteFolded writes one "comm;root;...;leaf count" line per distinct
-// stack (processes of the same comm merged), sorted, for flamegraph.pl and
-// speedscope.
-func (p *Profile) WriteFolded(w io.Writer) error {
-	counts := map[string]int64{}
-	var sb strings.Builder
-	for _, s := range p.Stacks {
-		sb.Reset()
-		sb.WriteString(sanitize(s.Comm))
-		for i := len(s.Frames) - 1; i >= 0; i-- {
-			sb.WriteByte(';')
-			sb.WriteString(sanitize(s.Frames[i]))
-		}
-		counts[sb.String()] += s.Count
+// keyOf identifies the stack of s: its process, comm, period and frames.
+func (b *Builder) keyOf(s *analyze.Sample) []byte {
+	k := binary.AppendVarint(b.key[:0], int64(s.PID))
+	k = binary.AppendVarint(k, s.PeriodNs)
+	k = binary.AppendUvarint(k, uint64(len(s.Comm)))
+	k = append(k, s.Comm...)
+	k = binary.AppendUvarint(k, uint64(len(s.Kernel)))
+	for _, a := range s.Kernel {
+		k = binary.LittleEndian.AppendUint64(k, a)
 	}
-	keys := make([]string, 0, len(counts))
-	for k := range counts {
-		keys = append(keys, k)
+	k = binary.AppendUvarint(k, uint64(len(s.User)))
+	for _, a := range s.User {
+		k = binary.LittleEndian.AppendUint64(k, a)
 	}
-	sort.Strings(keys)
-	bw := bufio.NewWriter(w)
-	for _, k := range keys {
-		bw.WriteString(k)
-		bw.WriteByte(' ')
-		bw.WriteString(strconv.FormatInt(counts[k], 10))
-		bw.WriteByte('\n')
+	k = binary.AppendUvarint(k, uint64(len(s.Frames)))
+	for _, f := range s.Frames {
+		k = binary.AppendUvarint(k, uint64(len(f)))
+		k = append(k, f...)
 	}
-	return bw.Flush()
+	b.key = k
+	return k
 }
 
-// sanitize keeps a folded line parseable: no ';' inside a frame, no
-// newlines; spaces stay (the count is after the last one).
-func sanitize(s string) string {
-	if !strings.ContainsAny(s, ";\n\r\t") {
-		return s
-	}
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case ';':
-			return ':'
-		case '\n', '\r', '\t':
-			return ' '
+// frames names the frames of a new stack.
+func (b *Builder) frames(st *Stack, s *analyze.Sample) {
+	if len(s.Frames) > 0 {
+		st.Frames = make([]symbolize.Frame, len(s.Frames))
+		for i, f := range s.Frames {
+			st.Frames[i] = symbolize.ParseFrame(string(f))
 		}
-		return r
-	}, s)
+		for st.Kernel < len(st.Frames) && kernelModule(st.Frames[st.Kernel].Module) {
+			st.Kernel++
+		}
+		return
+	}
+	st.Frames = make([]symbolize.Frame, 0, len(s.Kernel)+len(s.User))
+	for _, a := range s.Kernel {
+		st.Frames = append(st.Frames, b.syms.Frame(0, false, a))
+	}
+	for _, a := range s.User {
+		st.Frames = append(st.Frames, b.syms.Frame(s.PID, true, a))
+	}
+	st.Kernel = len(s.Kernel)
 }
 
-// PPROF builds a pprof profile with sample type samples/count, one
-// function (and location) per distinct frame string, and labels comm and
-// pid on each sample.
-func (p *Profile) PPROF() (*pprof.Profile, error) {
-	prof := &pprof.Profile{
-		SampleType:    []*pprof.ValueType{{Type: "samples", Unit: "count"}},
-		TimeNanos:     p.StartNs,
-		DurationNanos: p.EndNs - p.StartNs,
+// kernelModule reports whether a module named in a symbolized frame's text
+// is the kernel's: "[kernel]", or a kernel module as /proc/kallsyms names
+// it ("[ext4]"), not one of the pseudo modules of user space.
+func kernelModule(m string) bool {
+	if !strings.HasPrefix(m, "[") || !strings.HasSuffix(m, "]") {
+		return false
 	}
-	locs := map[string]*pprof.Location{}
-	for _, s := range p.Stacks {
-		smp := &pprof.Sample{
-			Value:    []int64{s.Count},
-			Label:    map[string][]string{"comm": {s.Comm}},
-			NumLabel: map[string][]int64{"pid": {int64(s.PID)}},
-		}
-		for _, f := range s.Frames {
-			l, ok := locs[f]
-			if !ok {
-				fn := &pprof.Function{ID: uint64(len(prof.Function) + 1), Name: f, SystemName: f}
-				prof.Function = append(prof.Function, fn)
-				l = &pprof.Location{ID: uint64(len(prof.Location) + 1), Line: []pprof.Line{{Function: fn}}}
-				prof.Location = append(prof.Location, l)
-				locs[f] = l
-			}
-			smp.Location = append(smp.Location, l)
-		}
-		prof.Sample = append(prof.Sample, smp)
+	switch m {
+	case symbolize.ModuleUnknown, symbolize.ModuleAnon, symbolize.ModuleJIT, "[vdso]", "[vsyscall]", "[vvar]", "[stack]", "[heap]":
+		return false
 	}
-	if err := prof.CheckValid(); err != nil {
-		return nil, fmt.Errorf("stacks: %w", err)
+	return true
+}
+
+// Profile returns the profile of the samples added.
+func (b *Builder) Profile() *Profile { return &b.p }
+
+// Read collects the stack samples of t, naming their addresses with syms
+// (nil: every address is an unknown frame). It fails when t holds none.
+func Read(t *ctf.Trace, syms *symbolize.Table) (*Profile, error) {
+	b := NewBuilder(syms)
+	if _, err := analyze.Walk(t, b); err != nil {
+		return nil, err
 	}
-	return prof, nil
+	if b.p.Samples == 0 {
+		return nil, fmt.Errorf("%s holds no stack samples (events with a stack: bpftrail profile -o DIR, or record --stack)", t.Dir)
+	}
+	return b.Profile(), nil
+}
+
+// FrameName is a frame's name in folded stacks, pprof functions and flame
+// graphs: its function without the offset, or "module+0xoffset" when the
+// function is unknown (JIT code, stripped files).
+func FrameName(f symbolize.Frame) string {
+	if f.Function != "" {
+		return f.Function
+	}
+	mod := f.Module
+	if mod == "" {
+		mod = symbolize.ModuleUnknown
+	}
+	return fmt.Sprintf("%s+%#x", mod, f.ModuleOffset)
 }

@@ -36,6 +36,12 @@ function toF64(a) {
   return out;
 }
 
+// Thread states of state lanes (analyze.State).
+const RUNNING = 1, RUNNABLE_ST = 2, BLOCKED = 3;
+const STATE_NAMES = { [RUNNING]: 'running', [RUNNABLE_ST]: 'runnable', [BLOCKED]: 'blocked' };
+
+// model decodes the view data. The lanes are drawn as they are: Go derived
+// every slice (analyze.Walk), the page derives none.
 function model(raw) {
   const m = { raw, S: raw.strings, N: raw.events, classes: raw.classes, dur: Math.max(1, raw.duration) };
   m.T = undelta(raw.ev.t);
@@ -45,7 +51,6 @@ function model(raw) {
   for (let i = 0; i < th.tid.length; i++) m.threads.set(th.tid[i], { pid: th.pid[i], comm: m.S[th.comm[i]] });
   m.tracks = raw.tracks.map((t) => {
     const lanes = t.lanes.map((l) => {
-      if (l.derived) return { name: l.name, derived: true };
       const ev = undelta(l.ev);
       const n = ev.length;
       const ev2 = new Float64Array(n).fill(-1);
@@ -59,77 +64,13 @@ function model(raw) {
           start[i] = s; dur[i] = (ev2[i] >= 0 ? m.T[ev2[i]] : raw.duration) - s;
         }
       } else { start = undelta(l.start); dur = toF64(l.dur); }
-      return { name: l.name, start, dur, nm: l.nm, ev, ev2, tid: l.tid };
+      return { name: l.name, start, dur, nm: l.nm, ev, ev2, tid: l.tid, state: l.state, cpu: l.cpu };
     });
     return { kind: t.kind, name: t.name, cpu: t.cpu, tid: t.tid, pid: t.pid, lanes,
       mark: { t: undelta(t.mark.t), nm: t.mark.nm, ev: undelta(t.mark.ev) } };
   });
-  deriveRunning(m);
   m.rowOf = null;
   return m;
-}
-
-// deriveRunning rebuilds the threads' "running" lanes (left out of the data)
-// from the CPU lanes: the slices of each thread, in time order.
-function deriveRunning(m) {
-  const byTid = new Map();
-  for (const t of m.tracks) if (t.kind === 'thread') byTid.set(t.tid, t);
-  const cpus = m.tracks.filter((t) => t.kind === 'cpu' && t.lanes.length && t.lanes[0].tid);
-  const count = new Map();
-  const slotC = new Int32Array(m.N).fill(-1), slotI = new Int32Array(m.N);
-  const initial = [];
-  cpus.forEach((ct, c) => {
-    const l = ct.lanes[0];
-    for (let i = 0; i < l.tid.length; i++) {
-      const tid = l.tid[i];
-      if (tid <= 0) continue;
-      count.set(tid, (count.get(tid) || 0) + 1);
-      if (l.ev[i] < 0) initial.push([c, i]);
-      else { slotC[l.ev[i]] = c; slotI[l.ev[i]] = i; }
-    }
-  });
-  const cpuName = cpus.map((ct) => {
-    const name = 'CPU ' + ct.cpu;
-    let id = m.S.indexOf(name);
-    if (id < 0) { id = m.S.length; m.S.push(name); }
-    return id;
-  });
-  const out = new Map();
-  for (const [tid, n] of count) {
-    out.set(tid, { name: 'running', start: new Float64Array(n), dur: new Float64Array(n), nm: new Int32Array(n), ev: new Float64Array(n), ev2: new Float64Array(n), n: 0 });
-  }
-  const add = (c, i) => {
-    const l = cpus[c].lanes[0];
-    const r = out.get(l.tid[i]);
-    const k = r.n++;
-    r.start[k] = l.start[i]; r.dur[k] = l.dur[i]; r.nm[k] = cpuName[c]; r.ev[k] = l.ev[i]; r.ev2[k] = l.ev2[i];
-  };
-  for (const [c, i] of initial) add(c, i);
-  for (let e = 0; e < m.N; e++) if (slotC[e] >= 0) add(slotC[e], slotI[e]);
-  for (const t of m.tracks) {
-    if (t.kind !== 'thread') continue;
-    const run = out.get(t.tid);
-    const wait = t.lanes.find((l) => l.name === 'runnable');
-    const lanes = [];
-    if (run || wait) lanes.push(mergeState(run, wait));
-    for (const l of t.lanes) if (!l.derived && l !== wait) lanes.push(l);
-    t.lanes = lanes;
-  }
-}
-
-// mergeState puts a thread's running and runnable slices (disjoint in
-// time) into one "state" lane; sub[i] is 1 for runnable slices.
-function mergeState(run, wait) {
-  const a = run || { start: [], n: 0 }, b = wait || { start: [] };
-  const na = a.start.length, nb = b.start.length, n = na + nb;
-  const l = { name: 'running', start: new Float64Array(n), dur: new Float64Array(n), nm: new Int32Array(n), ev: new Float64Array(n), ev2: new Float64Array(n), sub: new Uint8Array(n) };
-  for (let i = 0, j = 0, k = 0; k < n; k++) {
-    const fromA = j >= nb || (i < na && a.start[i] <= b.start[j]);
-    const from = fromA ? a : b, x = fromA ? i++ : j++;
-    l.start[k] = from.start[x]; l.dur[k] = from.dur[x]; l.nm[k] = from.nm[x]; l.ev[k] = from.ev[x]; l.ev2[k] = from.ev2[x];
-    l.sub[k] = fromA ? 0 : 1;
-  }
-  return l;
 }
 
 // rowOf[i] is event i's row in its class's field columns (-1 if not kept).
@@ -171,8 +112,11 @@ function printable(v, oneLine) {
   return v.replace(re, (c) => '\\x' + c.charCodeAt(0).toString(16).padStart(2, '0'));
 }
 
+// Fields that hold a stack, one frame per line.
+const STACKS = new Set(['stack', 'ustack', 'kstack']);
+
 function fieldsText(m, i) {
-  return fields(m, i).map(([k, v]) => k + '=' + (k === 'stack' ? v.split('\n').join(' ← ') : printable(v, true))).join(' ');
+  return fields(m, i).map(([k, v]) => k + '=' + (STACKS.has(k) ? v.split('\n').join(' ← ') : printable(v, true))).join(' ');
 }
 
 function threadName(m, tid) {
@@ -232,8 +176,18 @@ function eventDetailsHTML(m, i, title) {
 
 // ---------- timeline ----------
 
-const RUNNABLE = '#f0b45a';
+const RUNNABLE = '#f0b45a', BLOCKED_FILL = '#b9bfcc';
 const LANE_H = 18, MARK_H = 10, AXIS_H = 24, LABEL_W = 180, TRACK_GAP = 4;
+
+// sliceStyle is how slice i of a lane is drawn: [fill, top, height], the
+// band as fractions of the lane's height. Running slices (and the slices
+// of every other lane) fill it; runnable and blocked ones are bands.
+function sliceStyle(t, lane, i) {
+  const st = lane.state ? lane.state[i] : 0;
+  if (st === RUNNABLE_ST) return [RUNNABLE, 0.3, 0.4];
+  if (st === BLOCKED) return [BLOCKED_FILL, 0.45, 0.1];
+  return [color(t.kind === 'cpu' ? 't' + lane.tid[i] : lane.nm[i]), 0, 1];
+}
 
 class Timeline {
   constructor(m) {
@@ -369,13 +323,12 @@ class Timeline {
       const x0 = LABEL_W + (s[i] - t0) * k;
       const x1 = LABEL_W + (s[i] + d[i] - t0) * k;
       if (x1 - x0 >= 1) {
-        const key = cpuLane ? 't' + lane.tid[i] : lane.nm[i];
-        const thin = lane.sub && lane.sub[i];
-        ctx.fillStyle = thin ? RUNNABLE : color(key);
+        const [fill, top, height] = sliceStyle(t, lane, i);
+        ctx.fillStyle = fill;
         const xa = Math.max(LABEL_W, x0), xb = Math.min(this.W, x1);
-        if (thin) ctx.fillRect(xa, y + 1 + h * 0.3, Math.max(1, xb - xa), h * 0.4);
+        if (height < 1) ctx.fillRect(xa, y + 1 + h * top, Math.max(1, xb - xa), h * height);
         else ctx.fillRect(xa, y + 1, Math.max(1, xb - xa - (xb - xa > 3 ? 1 : 0)), h);
-        if (xb - xa > 40) {
+        if (xb - xa > 40 && height === 1) {
           ctx.fillStyle = '#111';
           let label = this.m.S[lane.nm[i]];
           if (cpuLane && lane.tid) label += ' ' + lane.tid[i];
@@ -386,8 +339,9 @@ class Timeline {
         const px = Math.floor(x0);
         let j = lowerBound(s, t0 + (px + 1 - LABEL_W) / k, i + 1);
         if (j - 1 > i && (s[j - 1] + d[j - 1] - t0) * k + LABEL_W - px > 1) j--;
-        ctx.fillStyle = lane.sub && lane.sub[i] ? RUNNABLE : color(cpuLane ? 't' + lane.tid[i] : lane.nm[i]);
-        ctx.fillRect(Math.max(LABEL_W, px), y + 1, 1, h);
+        const [fill, top, height] = sliceStyle(t, lane, i);
+        ctx.fillStyle = fill;
+        ctx.fillRect(Math.max(LABEL_W, px), y + 1 + h * top, 1, h * height);
         drawn += j - i;
         i = j;
       }
@@ -452,13 +406,18 @@ class Timeline {
     if (h.lane) {
       const l = h.lane, i = h.i;
       const name = m.S[l.nm[i]];
+      const st = l.state ? l.state[i] : 0;
       html += `<h3>${esc(h.track.kind === 'cpu' ? name + ' ' + (l.tid ? l.tid[i] : '') : name)}</h3><table>`;
       html += `<tr><td>track</td><td>${esc(h.track.name)} · ${esc(l.name)}</td></tr>`;
       html += `<tr><td>start</td><td>${fmtTime(l.start[i])}</td></tr><tr><td>duration</td><td>${fmtDur(l.dur[i])}</td></tr>`;
       if (h.track.kind === 'cpu' && l.tid) html += `<tr><td>thread</td><td>${esc(threadName(m, l.tid[i]))}</td></tr>`;
+      if (st) html += `<tr><td>state</td><td>${STATE_NAMES[st]}${st === RUNNING ? ' on CPU ' + l.cpu[i] : ''}</td></tr>`;
       html += '</table>';
       let t1 = 'switched in', t2 = 'switched out';
-      if (l.name === 'syscalls') { t1 = 'entry'; t2 = 'exit'; } else if (l.sub && l.sub[i]) { t1 = 'became runnable'; t2 = 'switched in'; }
+      if (l.name === 'syscalls') { t1 = 'entry'; t2 = 'exit'; } else if (st === RUNNABLE_ST) { t1 = 'became runnable'; t2 = 'switched in'; } else if (st === BLOCKED) {
+        t1 = 'switched out';
+        t2 = l.ev2[i] >= 0 && m.classes[m.CLS[l.ev2[i]]].name.includes('wak') ? 'woken' : 'switched in';
+      }
       if (l.ev[i] >= 0) html += eventDetailsHTML(m, l.ev[i], t1);
       if (l.ev2[i] >= 0) html += eventDetailsHTML(m, l.ev2[i], t2);
     } else {
@@ -713,8 +672,7 @@ function countOf(m, c) {
 // ---------- histograms ----------
 
 function bucketLabel(b) {
-  if (b === 0) return '[0, 2 ns)';
-  return `[${fmtDur(2 ** b)}, ${fmtDur(2 ** (b + 1))})`;
+  return `[${fmtDur(b.low)}, ${fmtDur(b.high)})`;
 }
 
 function barsHTML(rowsIn) {
@@ -740,7 +698,7 @@ function renderHistograms(m) {
     h += '</tbody></table><div class="cards" style="margin-top:12px">';
     for (const l of lat) {
       h += `<div class="card" id="lat-${esc(l.name)}"><h3>${esc(l.name)}</h3><div class="stats">${l.count.toLocaleString()} calls · min ${fmtDur(l.min)} · p50 ${fmtDur(l.p50)} · p99 ${fmtDur(l.p99)} · max ${fmtDur(l.max)}</div>`;
-      h += barsHTML(l.buckets.map(([b, c]) => [bucketLabel(b), c])) + '</div>';
+      h += barsHTML(l.buckets.map((b) => [bucketLabel(b), b.count])) + '</div>';
     }
     h += '</div>';
   }
@@ -839,7 +797,7 @@ class Flame {
       if (w < 0.5) { i = this.end[i]; continue; }
       const x = (this.x[i] - fx) * k, y = this.depth[i] * FL_H;
       const name = S[f.nm[i]];
-      ctx.fillStyle = this.match && this.match[i] ? '#e040c8' : frameColor(name);
+      ctx.fillStyle = this.match && this.match[i] ? '#e040c8' : frameColor(name, f.kernel[i]);
       ctx.fillRect(x, y, Math.max(0.5, w - 0.5), FL_H - 1);
       if (w > 30) { ctx.fillStyle = '#111'; ctx.fillText(clip(name, w - 6), x + 3, y + FL_H / 2); }
       drawn++;
@@ -912,15 +870,15 @@ class Flame {
 
 // frameColor: warm colors as in classic flame graphs; kernel frames
 // orange-red, user frames yellow-orange.
-function frameColor(name) {
-  let c = colorCache.get('f' + name);
+function frameColor(name, kernel) {
+  const key = (kernel ? 'k' : 'f') + name;
+  let c = colorCache.get(key);
   if (c) return c;
   let h = 2166136261;
   for (let i = 0; i < name.length; i++) { h ^= name.charCodeAt(i); h = Math.imul(h, 16777619); }
   h >>>= 0;
-  const kernel = name.includes('[kernel]');
   c = `hsl(${(kernel ? 5 : 30) + h % 25},${75 + (h >> 8) % 20}%,${58 + (h >> 16) % 12}%)`;
-  colorCache.set('f' + name, c);
+  colorCache.set(key, c);
   return c;
 }
 
@@ -1012,7 +970,8 @@ function findEvent(m, ev) {
   tracks.sort((a, b) => (a.kind === 'thread' ? 0 : 1) - (b.kind === 'thread' ? 0 : 1));
   for (const t of tracks) {
     for (const lane of t.lanes) {
-      if (lane.name === 'running' && t.kind === 'thread') continue;
+      if (lane.state) continue; // a switch is shown by its CPU's slice
+
       for (let i = 0; i < lane.ev.length; i++) if (lane.ev[i] === ev || lane.ev2[i] === ev) return { track: t, lane, i };
     }
     const i = t.mark.ev.indexOf(ev);
@@ -1046,12 +1005,13 @@ async function main() {
   const b = document.body.dataset;
   b.events = m.N; b.tracks = m.tracks.length; b.tab = tab;
   b.rows = app.table.count();
-  b.running = m.tracks.reduce((n, t) => n + (t.kind === 'thread' ? t.lanes.filter((l) => l.name === 'running').reduce((k, l) => k + l.start.length - l.sub.reduce((a, v) => a + v, 0), 0) : 0), 0);
-  // Sums of slice durations per lane kind, to check the rebuilt lanes.
+  b.running = m.tracks.reduce((n, t) => n + t.lanes.reduce((k, l) => k + (l.state ? l.state.filter((s) => s === RUNNING).length : 0), 0), 0);
+  // Sums of slice durations per lane (per state in state lanes), to check
+  // that the page drew the data's slices.
   const sums = {};
   for (const t of m.tracks) for (const l of t.lanes) {
     for (let i = 0; i < l.dur.length; i++) {
-      const k = t.kind + '-' + (l.sub && l.sub[i] ? 'runnable' : l.name);
+      const k = t.kind + '-' + (l.state ? STATE_NAMES[l.state[i]] : l.name);
       sums[k] = (sums[k] || 0) + l.dur[i];
     }
   }
