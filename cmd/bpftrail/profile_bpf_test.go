@@ -7,9 +7,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -176,7 +178,9 @@ func TestBPFProfileFolded(t *testing.T) {
 }
 
 // TestBPFProfileCTF profiles the burner into a CTF trace that babeltrace2
-// and package ctf's reader read, one event per sample with its stack.
+// and package ctf's reader read: one profile:hz:99 event per sample, the
+// thread in the stream event context and the stacks as addresses, which
+// bpftrail print names through the trace's symbols.
 func TestBPFProfileCTF(t *testing.T) {
 	bt := setup(t)
 	bin := buildBurner(t)
@@ -189,28 +193,84 @@ func TestBPFProfileCTF(t *testing.T) {
 	if len(evs) != n {
 		t.Errorf("babeltrace2 reads %d events, the summary says %d samples", len(evs), n)
 	}
-	burn := 0
 	for _, e := range evs {
-		if e.Name != "profile:sample" {
-			t.Fatalf("event %q, want profile:sample", e.Name)
+		if e.Name != "profile:hz:99" {
+			t.Fatalf("event %q, want profile:hz:99", e.Name)
 		}
-		payload := e.Payload
-		if payload == nil { // no stream event context: the payload comes second
-			payload = e.Ctx
+		if e.Ctx["comm"] != "burner" || e.Ctx["pid"] != e.Ctx["tid"] {
+			t.Errorf("sample of comm %q pid %q tid %q", e.Ctx["comm"], e.Ctx["pid"], e.Ctx["tid"])
 		}
-		if payload["comm"] != "burner" || payload["pid"] != payload["tid"] {
-			t.Errorf("sample of comm %q pid %q tid %q", payload["comm"], payload["pid"], payload["tid"])
+		if !strings.HasPrefix(e.Payload["ustack"], "[") {
+			t.Errorf("ustack %q is not a sequence of addresses", e.Payload["ustack"])
 		}
-		if strings.Contains(payload["stack"], `"burn_here+0x`) && strings.Contains(payload["stack"], "("+bin+")") {
-			burn++
-		}
-	}
-	t.Logf("%d samples, %d in burn_here", len(evs), burn)
-	if burn*100 < len(evs)*80 {
-		t.Errorf("%d of %d samples have burn_here in their stack, want at least 80 %%", burn, len(evs))
 	}
 	_, revs := readTrace(t, out)
 	if len(revs) != len(evs) {
 		t.Errorf("reader: %d events, babeltrace2 %d", len(revs), len(evs))
 	}
+	text, _ := runOK(t, "print", out)
+	burn := 0
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, `"burn_here+0x`) && strings.Contains(l, "("+bin+")") {
+			burn++
+		}
+	}
+	t.Logf("%d samples, %d in burn_here", len(evs), burn)
+	if burn*100 < len(evs)*80 {
+		t.Errorf("%d of %d printed samples have burn_here in their stack, want at least 80 %%", burn, len(evs))
+	}
+}
+
+// TestBPFProfileSameAsConvert: the folded and pprof files of a profile are
+// what convert makes of its trace, byte for byte.
+func TestBPFProfileSameAsConvert(t *testing.T) {
+	setup(t)
+	bin := buildBurner(t)
+	dir := t.TempDir()
+	trace, folded, pb := filepath.Join(dir, "trace"), filepath.Join(dir, "p.folded"), filepath.Join(dir, "p.pb.gz")
+	runOK(t, "profile", "-F", "199", "-o", trace, "-o", folded, "-o", pb, "--", bin, "1")
+	cfolded, cpb := filepath.Join(dir, "c.folded"), filepath.Join(dir, "c.pb.gz")
+	runOK(t, "convert", trace, "--to", "folded", "-o", cfolded)
+	runOK(t, "convert", trace, "--to", "pprof", "-o", cpb)
+	a, _ := os.ReadFile(folded)
+	b, _ := os.ReadFile(cfolded)
+	if len(a) == 0 || string(a) != string(b) {
+		t.Errorf("profile -o x.folded and convert --to folded differ:\n%s\n---\n%s", a, b)
+	}
+	pa, pb2 := readPprof(t, pb), readPprof(t, cpb)
+	if len(pa) == 0 || !reflect.DeepEqual(pa, pb2) {
+		t.Errorf("pprof sample values differ:\n%v\n%v", pa, pb2)
+	}
+	ab, _ := os.ReadFile(pb)
+	bb, _ := os.ReadFile(cpb)
+	if string(ab) != string(bb) {
+		t.Errorf("the pprof files differ (%d and %d bytes)", len(ab), len(bb))
+	}
+}
+
+// readPprof returns the sample values of a pprof file by stack (function
+// names, leaf first) and labels.
+func readPprof(t *testing.T, path string) map[string][]int64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := profile.Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]int64{}
+	for _, s := range p.Sample {
+		var k []string
+		for _, l := range s.Location {
+			for _, ln := range l.Line {
+				k = append(k, ln.Function.Name)
+			}
+		}
+		key := strings.Join(k, ";") + fmt.Sprint(s.Label, s.NumLabel)
+		out[key] = append(out[key], s.Value...)
+	}
+	return out
 }
