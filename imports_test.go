@@ -46,7 +46,8 @@ var stage = map[string]int{
 	"internal/collect":           5,
 	"internal/ctftrace":          5,
 	"internal/command":           5,
-	"internal/aggregate":         6,
+	"internal/aggregate":         4,
+	"internal/plan":              6,
 	"internal/sink/table":        6,
 	"internal/engine":            7,
 	"internal/tools":             8,
@@ -67,14 +68,14 @@ var stage = map[string]int{
 // shared models (stage ≤ 2) and the trace writer's context type
 // (ctftrace, for test traces).
 var (
-	writeSide = []string{"internal/resolve", "internal/record", "internal/bpfgen", "internal/attach", "internal/collect",
+	writeSide = []string{"internal/resolve", "internal/record", "internal/bpfgen", "internal/plan", "internal/attach", "internal/collect",
 		"internal/command", "internal/aggregate", "internal/engine", "internal/tools", "internal/metrics", "internal/sink/table"}
 	readSide = []string{"internal/analyze", "internal/sink/chrome", "internal/sink/stacks", "internal/sink/text",
 		"internal/sink/jsonl", "internal/web"}
 	// cmdForbidden are the pipeline's internals: the command layer wires
 	// flags to the engine, the sinks and the read side, and reaches no
 	// further.
-	cmdForbidden = []string{"internal/bpfgen", "internal/collect", "internal/ctftrace", "internal/event",
+	cmdForbidden = []string{"internal/bpfgen", "internal/collect", "internal/ctftrace", "internal/event", "internal/plan",
 		"internal/record", "internal/resolve", "internal/attach"}
 )
 

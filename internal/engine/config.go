@@ -6,8 +6,7 @@ import (
 	"os/exec"
 	"syscall"
 
-	"github.com/bpftrail/bpftrail/internal/aggregate"
-	"github.com/bpftrail/bpftrail/internal/hist"
+	"github.com/bpftrail/bpftrail/internal/plan"
 )
 
 // TargetKind says which processes a session sees.
@@ -65,48 +64,11 @@ type Config struct {
 // DefaultBufferSize is the ring buffer size when none is given.
 const DefaultBufferSize = 16 << 20
 
-// Probes are events and what is read at each.
-type Probes struct {
-	Specs  []string
-	Filter string // in-kernel filter, on every probe
-	// StringSize is the slot for strings copied from memory (default 256).
-	StringSize int
-	// Fields says what uprobes and kprobes read: arg0..arg5, retval,
-	// str(argN), str(retval), comma-separated; "" for every argument at
-	// entry and the return value at return.
-	Fields string
-	// Stack adds the stack to every event: "user", "kernel" or "both".
-	Stack string
-	// TaskFields are added to every event.
-	TaskFields []TaskField
-}
+// Probes are events and what is read at each (see package plan).
+type Probes = plan.Probes
 
-// TaskField names a value read from the current task: Name and the member
-// path from task_struct (e.g. "ppid" and "real_parent.tgid").
-type TaskField struct{ Name, Path string }
+// TaskField names a value read from the current task (see package plan).
+type TaskField = plan.TaskField
 
-// Aggregation is one in-kernel aggregate.
-type Aggregation struct {
-	Name string // its label in snapshots and the aggregates log
-	Mode aggregate.Mode
-	// Probes are the counted events (Count, Hist); for a Latency, their
-	// filter and options apply to From and To, which name the events.
-	Probes Probes
-	By     []string    // key members: "event", builtins (pid, tid, comm, cpu), fields
-	Value  string      // Hist: the field to bucket
-	Scheme hist.Scheme // Hist: Log2 (default) or Linear; Latency: LogLinear
-	// Latency: start and end events, and what pairs them: "tid"
-	// (default), "pid", "FIELD" or "START_FIELD,END_FIELD".
-	From, To []string
-	Match    string
-	// FromFilter and ToFilter are joined (&&) to Probes.Filter on the start
-	// and end events of a latency.
-	FromFilter, ToFilter string
-	// StartMatch and StartFilter override, per start event name (such as
-	// "sched:sched_switch"), the match field and add a filter: when one
-	// latency starts at different events (a wake-up, or a preempted task
-	// put back on the run queue).
-	StartMatch, StartFilter map[string]string
-	MaxKeys                 int // distinct keys kept; default 10240
-	Starts                  int // Latency: pending starts kept (LRU); default 10240
-}
+// Aggregation is one in-kernel aggregate (see package plan).
+type Aggregation = plan.Aggregation

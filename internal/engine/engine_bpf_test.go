@@ -76,8 +76,8 @@ func TestBPFSessionRecords(t *testing.T) {
 	paths, cmd := files(t, 5)
 	probes := Probes{Specs: []string{"syscalls:sys_enter_openat"}, Filter: fmt.Sprintf("filename == %q", filepath.Dir(paths[0])+"/*")}
 	sess, err := Open(Config{
-		Target: Target{Kind: Command},
-		Record: &probes,
+		Target:     Target{Kind: Command},
+		Record:     &probes,
 		Aggregates: []Aggregation{{Name: "count:comm", Mode: aggregate.Count, Probes: probes, By: []string{"comm"}}},
 	})
 	if err != nil {

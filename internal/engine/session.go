@@ -26,6 +26,7 @@ import (
 	"github.com/bpftrail/bpftrail/internal/aggregate"
 	"github.com/bpftrail/bpftrail/internal/attach"
 	"github.com/bpftrail/bpftrail/internal/bpfgen"
+	"github.com/bpftrail/bpftrail/internal/plan"
 	"github.com/bpftrail/bpftrail/internal/record"
 	"github.com/bpftrail/bpftrail/internal/resolve"
 	"github.com/bpftrail/bpftrail/internal/tracefs"
@@ -39,7 +40,7 @@ type Session struct {
 	fsys   tracefs.FS
 	fsErr  error
 
-	rec     *recordPlan         // nil when nothing is recorded
+	rec     *plan.Recording     // nil when nothing is recorded
 	classes []*record.Class     // recorded classes, by id
 	readers []*aggregate.Reader // one per aggregation
 
@@ -67,14 +68,19 @@ func Open(cfg Config) (*Session, error) {
 		return nil, resolve.ErrNoProbe
 	}
 	var err error
+	po := plan.Options{FS: s.tracefs}
+	if cfg.Target.Kind == Process {
+		po.PID = cfg.Target.PID
+	}
 	if cfg.Record != nil {
-		if s.rec, err = s.planRecord(*cfg.Record); err != nil {
+		if s.rec, err = plan.Record(*cfg.Record, po); err != nil {
 			return nil, err
 		}
+		s.classes = s.rec.Classes
 	}
-	aggs := make([]*aggPlan, len(cfg.Aggregates))
+	aggs := make([]*plan.Aggregate, len(cfg.Aggregates))
 	for i, a := range cfg.Aggregates {
-		if aggs[i], err = s.planAggregation(a); err != nil {
+		if aggs[i], err = plan.NewAggregate(a, po); err != nil {
 			return nil, &AggregationError{Index: i, Name: a.Name, Err: err}
 		}
 	}
@@ -111,30 +117,14 @@ func (s *Session) tracefs() (tracefs.FS, error) {
 	return s.fsys, s.fsErr
 }
 
-// resolveOptions turns probe options into the resolver's.
-func (s *Session) resolveOptions(p Probes) (resolve.Options, error) {
-	fields, err := resolve.ParseFields(p.Fields)
-	if err != nil {
-		return resolve.Options{}, err
-	}
-	o := resolve.Options{StringSize: p.StringSize, Fields: fields, Stack: p.Stack}
-	if s.cfg.Target.Kind == Process {
-		o.PID = s.cfg.Target.PID
-	}
-	for _, tf := range p.TaskFields {
-		o.TaskFields = append(o.TaskFields, resolve.TaskFieldSpec{Name: tf.Name, Path: tf.Path})
-	}
-	return o, nil
-}
-
 // load creates the maps and loads every program.
-func (s *Session) load(aggs []*aggPlan) error {
+func (s *Session) load(aggs []*plan.Aggregate) error {
 	scratch := 0
 	if s.rec != nil {
-		scratch = s.rec.maxRecord
+		scratch = s.rec.MaxRecord
 	}
 	for _, a := range aggs {
-		scratch = max(scratch, a.scratchSize())
+		scratch = max(scratch, a.ScratchSize())
 	}
 	if err := s.loadShared(scratch); err != nil {
 		return err
