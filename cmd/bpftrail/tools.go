@@ -14,7 +14,6 @@ import (
 	"github.com/bpftrail/bpftrail/internal/hist"
 	"github.com/bpftrail/bpftrail/internal/sink/table"
 	"github.com/bpftrail/bpftrail/internal/tools"
-	"github.com/bpftrail/bpftrail/internal/tracefs"
 )
 
 func newTools() []*cobra.Command {
@@ -35,10 +34,8 @@ func newTool(t *tools.Tool) *cobra.Command {
 		Example: t.Example,
 		GroupID: "tools",
 		RunE: func(c *cobra.Command, args []string) error {
-			if t.Requires != "" {
-				if err := requireCategory(t.Requires, t.Name); err != nil {
-					return err
-				}
+			if err := t.CheckRequires(); err != nil {
+				return err
 			}
 			f.filter = joinFilters(t.Filter, f.filter)
 			switch t.Kind {
@@ -62,23 +59,6 @@ func newTool(t *tools.Tool) *cobra.Command {
 		c.Flags().Lookup("top").Hidden = true
 	}
 	return c
-}
-
-// requireCategory reports clearly when this machine lacks a tool's
-// tracepoints.
-func requireCategory(cat, tool string) error {
-	fsys, err := tracefs.Open()
-	if err != nil {
-		return err
-	}
-	evs, err := fsys.List(cat + ":*")
-	if err != nil {
-		return err
-	}
-	if len(evs) == 0 {
-		return fmt.Errorf("%s needs the %s tracepoints, which this kernel does not have (module not loaded or not built in)", tool, cat)
-	}
-	return nil
 }
 
 func joinFilters(a, b string) string {

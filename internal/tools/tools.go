@@ -5,12 +5,14 @@
 package tools
 
 import (
+	"fmt"
 	"strconv"
 
 	"github.com/bpftrail/bpftrail/internal/aggregate"
 	"github.com/bpftrail/bpftrail/internal/record"
 	"github.com/bpftrail/bpftrail/internal/sink/table"
 	"github.com/bpftrail/bpftrail/internal/syscalls"
+	"github.com/bpftrail/bpftrail/internal/tracefs"
 )
 
 // Kind is how a tool reports.
@@ -207,4 +209,24 @@ func NameSyscalls(s *aggregate.Snapshot) {
 			g.Key[i] = record.KeyValue{Name: "syscall", Str: name}
 		}
 	}
+}
+
+// CheckRequires reports clearly when this machine lacks the tracepoints
+// the tool needs (a module not loaded, or not built in).
+func (t *Tool) CheckRequires() error {
+	if t.Requires == "" {
+		return nil
+	}
+	fsys, err := tracefs.Open()
+	if err != nil {
+		return err
+	}
+	evs, err := fsys.List(t.Requires + ":*")
+	if err != nil {
+		return err
+	}
+	if len(evs) == 0 {
+		return fmt.Errorf("%s needs the %s tracepoints, which this kernel does not have (module not loaded or not built in)", t.Name, t.Requires)
+	}
+	return nil
 }
