@@ -124,13 +124,9 @@ type recordOf struct {
 // sign-extended when signed.
 func (g *gen) loadInt(r recordOf, name string, dst asm.Register) error {
 	off, size, signed := 0, 0, false
-	found := false
-	for _, b := range Builtins {
-		if b.Info.Name == name && b.Info.Type == filter.Int {
-			off, size, signed, found = b.Off, b.Info.Size, b.Info.Signed, true
-		}
-	}
-	if !found {
+	if b, ok := BuiltinOf(r.s, name); ok && b.Info.Type == filter.Int {
+		off, size, signed = b.Off, b.Info.Size, b.Info.Signed
+	} else {
 		i := r.s.Index(name)
 		if i < 0 || r.s.Fields[i].Kind != event.Int {
 			return fmt.Errorf("%q is not an integer field of %s", name, r.s.Name)
@@ -166,7 +162,7 @@ func (g *gen) buildKey(r recordOf, a *Agg, keyOff int) (int, error) {
 				return 0, err
 			}
 			g.emit(asm.StoreMem(rRec, int16(off), asm.R1, asm.DWord))
-		case k.Name == "comm" && k.Size >= 16:
+		case k.Name == "comm" && k.Size >= 16 && r.s.Index("comm") < 0:
 			// The header's comm is zero-padded by bpf_get_current_comm.
 			for i := 0; i < k.Size; i += 8 {
 				if i < 16 {
@@ -340,32 +336,46 @@ func (g *gen) logIndex(linear, signed bool) {
 }
 
 // linearIndex computes the Linear index of R1: v < Min → 0;
-// [Min+j*Step, Min+(j+1)*Step) → 1+j; v ≥ Max → the last.
+// [Min+j*Step, Min+(j+1)*Step) → 1+j; v ≥ Max → the last. An unsigned value
+// is never below a negative Min, and always at or above a Max ≤ 0 (the
+// verifier refuses code that cannot run, so those branches are left out).
 func (g *gen) linearIndex(sc hist.Linear, signed bool) error {
 	if err := sc.Validate(); err != nil {
 		return err
 	}
-	nb := int32(sc.Buckets())
+	last := int32(sc.Buckets() - 1)
+	if !signed && sc.Max <= 0 {
+		g.emit(asm.Mov.Imm(asm.R1, last))
+		return nil
+	}
 	low := g.label("low")
 	high := g.label("high")
 	done := g.label("ldone")
-	g.emit(asm.LoadImm(asm.R2, sc.Min, asm.DWord))
 	jlt, jge := asm.JLT, asm.JGE
 	if signed {
 		jlt, jge = asm.JSLT, asm.JSGE
 	}
+	checkLow := signed || sc.Min >= 0
+	if checkLow {
+		g.emit(asm.LoadImm(asm.R2, sc.Min, asm.DWord), jlt.Reg(asm.R1, asm.R2, low))
+	}
+	g.emit(asm.LoadImm(asm.R3, sc.Max, asm.DWord), jge.Reg(asm.R1, asm.R3, high))
+	if !checkLow {
+		g.emit(asm.LoadImm(asm.R2, sc.Min, asm.DWord))
+	}
+	// (v - Min) / Step + 1: v - Min is not negative here.
 	g.emit(
-		jlt.Reg(asm.R1, asm.R2, low),
-		asm.LoadImm(asm.R3, sc.Max, asm.DWord),
-		jge.Reg(asm.R1, asm.R3, high),
 		asm.Sub.Reg(asm.R1, asm.R2),
 		asm.LoadImm(asm.R3, sc.Step, asm.DWord),
 		asm.Div.Reg(asm.R1, asm.R3),
 		asm.Add.Imm(asm.R1, 1),
 		asm.Ja.Label(done),
-		asm.Mov.Imm(asm.R1, 0).WithSymbol(low),
-		asm.Ja.Label(done),
-		asm.Mov.Imm(asm.R1, nb-1).WithSymbol(high),
+	)
+	if checkLow {
+		g.emit(asm.Mov.Imm(asm.R1, 0).WithSymbol(low), asm.Ja.Label(done))
+	}
+	g.emit(
+		asm.Mov.Imm(asm.R1, last).WithSymbol(high),
 		asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(done),
 	)
 	return nil

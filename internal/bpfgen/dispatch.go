@@ -153,20 +153,15 @@ func Dispatcher(enter bool, m Maps, table *ebpf.Map, stringSize, maxRecord int, 
 	}, nil
 }
 
-// BuiltinsOnly reports whether a filter names only builtins, the filters a
-// dispatcher can run.
-func BuiltinsOnly(e *filter.Expr) bool {
+// BuiltinsOnly reports whether a filter on schema s names only builtins
+// (that no field of s replaces): the filters a dispatcher, which has only
+// the header to test, can run.
+func BuiltinsOnly(e *filter.Expr, s *event.Schema) bool {
 	if e == nil {
 		return true
 	}
 	for _, name := range e.Fields() {
-		found := false
-		for _, b := range Builtins {
-			if b.Info.Name == name {
-				found = true
-			}
-		}
-		if !found {
+		if _, ok := BuiltinOf(s, name); !ok {
 			return false
 		}
 	}

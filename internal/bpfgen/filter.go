@@ -11,24 +11,45 @@ import (
 	"github.com/bpftrail/bpftrail/internal/record"
 )
 
-// Builtins are the names every schema offers to filters besides its own
-// fields, with their place in the record header.
-var Builtins = []struct {
-	Info filter.FieldInfo
-	Off  int
-}{
+// Builtins are the names every schema offers to filters, keys and values
+// besides its own fields, with their place in the record header. A field
+// of the event with the same name takes the builtin's place, as in
+// ftrace's own filters: on sched:sched_wakeup, pid is the woken thread.
+var Builtins = []Builtin{
 	{filter.FieldInfo{Name: "pid", Type: filter.Int, Size: 4, Signed: true}, record.OffPID},
 	{filter.FieldInfo{Name: "tid", Type: filter.Int, Size: 4, Signed: true}, record.OffTID},
 	{filter.FieldInfo{Name: "comm", Type: filter.String, Size: 16}, record.OffComm},
 	{filter.FieldInfo{Name: "cpu", Type: filter.Int, Size: 4}, record.OffCPU},
 }
 
-// FilterFields returns what a filter on schema s may name: the builtins,
-// then the schema's integer and string fields.
+// Builtin is a member of the record header that filters and keys may name.
+type Builtin struct {
+	Info filter.FieldInfo
+	Off  int
+}
+
+// BuiltinOf returns the builtin called name, unless schema s has a field
+// of that name, which takes its place.
+func BuiltinOf(s *event.Schema, name string) (Builtin, bool) {
+	if s.Index(name) >= 0 {
+		return Builtin{}, false
+	}
+	for _, b := range Builtins {
+		if b.Info.Name == name {
+			return b, true
+		}
+	}
+	return Builtin{}, false
+}
+
+// FilterFields returns what a filter on schema s may name: the builtins
+// the schema's fields do not replace, then its integer and string fields.
 func FilterFields(s *event.Schema) filter.Fields {
 	var out filter.Fields
 	for _, b := range Builtins {
-		out = append(out, b.Info)
+		if _, ok := BuiltinOf(s, b.Info.Name); ok {
+			out = append(out, b.Info)
+		}
 	}
 	for _, f := range s.Fields {
 		switch f.Kind {
@@ -44,11 +65,8 @@ func FilterFields(s *event.Schema) filter.Fields {
 // locate returns the record offset and size of the field or builtin a
 // filter or key names.
 func locate(s *event.Schema, l record.Layout, name string) (off, size int, err error) {
-	for _, b := range Builtins {
-		if b.Info.Name == name {
-			n := b.Info.Size
-			return b.Off, n, nil
-		}
+	if b, ok := BuiltinOf(s, name); ok {
+		return b.Off, b.Info.Size, nil
 	}
 	if i := s.Index(name); i >= 0 {
 		return l.Off[i], s.Fields[i].Size, nil

@@ -103,7 +103,7 @@ func (rp *Recording) dispatchable() bool {
 		if !ok {
 			continue
 		}
-		if !bpfgen.BuiltinsOnly(rp.Filters[i]) {
+		if !bpfgen.BuiltinsOnly(rp.Filters[i], p.Event) {
 			return false
 		}
 		if _, ok := syscalls.Number(name); ok {

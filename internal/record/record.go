@@ -136,9 +136,13 @@ func StackAddrs(b []byte, dst []uint64) []uint64 {
 }
 
 // Value returns field name, or one of the header members pid, tid, cpu,
-// comm and time, as an int64 (integers), a string (text and strings) or
-// []byte (other fields). ok is false when there is no such name.
+// comm and time (unless a field has that name), as an int64 (integers), a
+// string (text and strings) or []byte (other fields). ok is false when
+// there is no such name.
 func (r Record) Value(name string) (v any, ok bool) {
+	if i := r.Class.Schema.Index(name); i >= 0 {
+		return r.field(i), true
+	}
 	switch name {
 	case "pid":
 		return int64(r.PID()), true
@@ -151,19 +155,20 @@ func (r Record) Value(name string) (v any, ok bool) {
 	case "time":
 		return int64(r.Time()), true
 	}
-	i := r.Class.Schema.Index(name)
-	if i < 0 {
-		return nil, false
-	}
+	return nil, false
+}
+
+// field returns field i as Value does.
+func (r Record) field(i int) any {
 	switch r.Class.Schema.Fields[i].Kind {
 	case event.Int:
-		return r.Int(i), true
+		return r.Int(i)
 	case event.Text, event.String:
-		return string(r.Str(i)), true
+		return string(r.Str(i))
 	case event.Bytes:
-		return r.Bytes(i), true
+		return r.Bytes(i)
 	}
-	return r.Raw(i), true
+	return r.Raw(i)
 }
 
 func intOf(b []byte, signed bool) int64 {

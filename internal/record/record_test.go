@@ -395,16 +395,17 @@ func TestValue(t *testing.T) {
 	})
 }
 
-func TestValueFieldShadowedByBuiltin(t *testing.T) {
-	// A field named like a builtin is reached only through its index:
-	// Value answers with the header.
+func TestValueFieldReplacesBuiltin(t *testing.T) {
+	// A field named like a builtin takes its place (as sched_wakeup's pid,
+	// the woken thread, does in filters and keys); the other builtins
+	// still answer from the header.
 	s := &event.Schema{Name: "t:pid", Fields: []event.Field{{Name: "pid", Kind: event.Int, Size: 4, Signed: true}}}
 	c := &record.Class{Schema: s, Layout: record.Sequential(s)}
-	r := record.Record{Class: c, B: recordtest.Build(c, recordtest.Header{PID: 11}, map[string]any{"pid": int64(22)})}
-	if v, _ := r.Value("pid"); v != any(int64(11)) {
-		t.Errorf("Value(pid) = %v, want the header's 11", v)
+	r := record.Record{Class: c, B: recordtest.Build(c, recordtest.Header{PID: 11, TID: 12}, map[string]any{"pid": int64(22)})}
+	if v, _ := r.Value("pid"); v != any(int64(22)) {
+		t.Errorf("Value(pid) = %v, want the field's 22", v)
 	}
-	if got := r.Int(0); got != 22 {
-		t.Errorf("Int(0) = %d, want the field's 22", got)
+	if v, _ := r.Value("tid"); v != any(int64(12)) || r.PID() != 11 {
+		t.Errorf("Value(tid) = %v, PID() = %d, want the header's 12 and 11", v, r.PID())
 	}
 }

@@ -273,23 +273,22 @@ func extras(ps []*Probe, o Options) ([]*Probe, error) {
 // Options.Stack).
 func Profile(sp probe.Spec) (*Probe, error) {
 	t := Target{Kind: TargetPerfEvent}
+	unitNs := map[string]uint64{"s": 1e9, "ms": 1e6, "us": 1e3}
 	switch sp.Unit {
 	case "hz", "":
 		if sp.Rate == 0 || sp.Rate > 10000 {
 			return nil, fmt.Errorf("%s: the sampling frequency must be between 1 and 10000 Hz", sp.Raw)
 		}
 		t.Frequency = sp.Rate
-	case "s":
-		t.Period = sp.Rate * 1e9
-	case "ms":
-		t.Period = sp.Rate * 1e6
-	case "us":
-		t.Period = sp.Rate * 1e3
+	case "s", "ms", "us":
+		// Checked before multiplying, which could wrap around.
+		const maxPeriod = 3600 * 1e9
+		if sp.Rate > maxPeriod/unitNs[sp.Unit] || sp.Rate*unitNs[sp.Unit] < 100_000 {
+			return nil, fmt.Errorf("%s: the sampling period must be between 100us and 1h", sp.Raw)
+		}
+		t.Period = sp.Rate * unitNs[sp.Unit]
 	default:
 		return nil, fmt.Errorf("%s: unknown unit %q (hz, s, ms, us)", sp.Raw, sp.Unit)
-	}
-	if t.Period != 0 && t.Period < 100_000 {
-		return nil, fmt.Errorf("%s: sampling more often than every 100us is not supported", sp.Raw)
 	}
 	unit := sp.Unit
 	if unit == "" {

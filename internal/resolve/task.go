@@ -78,5 +78,23 @@ func member(st *btf.Struct, name string) (btf.Member, error) {
 			}
 		}
 	}
-	return btf.Member{}, fmt.Errorf("task_struct has no member %s", name)
+	name0 := st.Name
+	if name0 == "" {
+		name0 = "(anonymous struct)"
+	}
+	return btf.Member{}, fmt.Errorf("%s has no member %s%s", name0, name, closeNames(name, memberNames(st)))
+}
+
+// memberNames lists the members of st, those of anonymous members
+// included.
+func memberNames(st *btf.Struct) []string {
+	var out []string
+	for _, m := range st.Members {
+		if m.Name != "" {
+			out = append(out, m.Name)
+		} else if inner, ok := btf.UnderlyingType(m.Type).(*btf.Struct); ok {
+			out = append(out, memberNames(inner)...)
+		}
+	}
+	return out
 }

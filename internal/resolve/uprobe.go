@@ -65,7 +65,7 @@ func Uprobe(sp probe.Spec, fields []FieldSpec, pid int, o Options) (*Probe, erro
 	}
 	regs, err := ptregs.ForFile(path)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("uprobe binary %w", err)
 	}
 	if sp.Symbol != "" {
 		if err := checkSymbol(path, sp.Symbol); err != nil {

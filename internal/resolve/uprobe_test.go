@@ -75,8 +75,8 @@ func TestProfile(t *testing.T) {
 		{"profile:us:100", resolve.Target{Kind: resolve.TargetPerfEvent, Period: 100_000}, "profile:us:100", ""},
 		{"profile:us:250", resolve.Target{Kind: resolve.TargetPerfEvent, Period: 250_000}, "profile:us:250", ""},
 		{"profile:hz:10001", resolve.Target{}, "", "profile:hz:10001: the sampling frequency must be between 1 and 10000 Hz"},
-		{"profile:us:99", resolve.Target{}, "", "profile:us:99: sampling more often than every 100us is not supported"},
-		{"profile:us:1", resolve.Target{}, "", "sampling more often than every 100us is not supported"},
+		{"profile:us:99", resolve.Target{}, "", "profile:us:99: the sampling period must be between 100us and 1h"},
+		{"profile:us:1", resolve.Target{}, "", "the sampling period must be between 100us and 1h"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {

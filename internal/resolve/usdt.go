@@ -20,7 +20,7 @@ func USDT(sp probe.Spec, pid int) (*Probe, error) {
 		return nil, err
 	}
 	if _, err := ptregs.ForFile(path); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("usdt binary %w", err)
 	}
 	all, err := usdt.Probes(path)
 	if err != nil {

@@ -116,8 +116,10 @@ and the path.`,
 			Short: "Run-queue latency: time from wake-up to running, as a histogram",
 			Long: `runqlat measures how long runnable threads wait on a run queue before they
 run: from sched_wakeup (or sched_wakeup_new), or from the sched_switch that
-preempts a still-runnable thread, to the sched_switch that runs them.`,
-			Example: "  bpftrail runqlat -d 10s\n  bpftrail runqlat --by comm --unit ms -d 10s",
+preempts a still-runnable thread, to the sched_switch that runs them. Keys
+are taken at that switch: --by next_comm or next_pid names the thread that
+waited.`,
+			Example: "  bpftrail runqlat -d 10s\n  bpftrail runqlat --by next_comm --unit ms -d 10s",
 			Kind:    Latency,
 			From:    []string{"sched:sched_wakeup", "sched:sched_wakeup_new", "sched:sched_switch"},
 			To:      []string{"sched:sched_switch"},

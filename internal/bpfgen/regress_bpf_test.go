@@ -1,7 +1,6 @@
 package bpfgen_test
 
-// Tests of bugs found while writing the tests above; they fail until the
-// generator is fixed.
+// Regression tests of bugs the stage tests found in the generator.
 
 import (
 	"os"
@@ -37,9 +36,9 @@ func wakeupProbe() *resolve.Probe {
 
 // TestBPFRunLatencyStartOnAFieldNamedPid: runqlat starts its latencies at
 // sched:sched_wakeup with --match pid,next_pid, meaning the woken
-// thread's pid field. loadInt looks the builtins up first, so the start
-// is kept under the header's pid, the waker's process, and the end at
-// sched_switch (next_pid) does not find it.
+// thread's pid field. Builtins used to come first, so the start was kept
+// under the header's pid, the waker's process, and the end at sched_switch
+// (next_pid) never found it; a field now takes its builtin's place.
 func TestBPFRunLatencyStartOnAFieldNamedPid(t *testing.T) {
 	e := runEnv(t)
 	thread(t, "waker")
@@ -64,9 +63,8 @@ func TestBPFRunLatencyStartOnAFieldNamedPid(t *testing.T) {
 }
 
 // TestBPFRunLinearOnUnsignedWithNegativeMin: hist.Linear is defined over
-// signed values, but the generated bucket code compares an unsigned field
-// with Min unsigned: with a negative Min every value is "below Min" and
-// lands in the underflow bucket.
+// signed values; an unsigned field compared with a negative Min as
+// unsigned made every value "below Min", in the underflow bucket.
 func TestBPFRunLinearOnUnsignedWithNegativeMin(t *testing.T) {
 	e := runEnv(t)
 	thread(t, "bpfgen-lin")

@@ -1,7 +1,6 @@
 package resolve_test
 
-// Tests of bugs found while writing the tests above; they fail until the
-// resolver is fixed.
+// Regression tests of bugs the stage tests found in the resolver.
 
 import (
 	"strings"
@@ -11,9 +10,9 @@ import (
 	"github.com/bpftrail/bpftrail/internal/resolve"
 )
 
-// TestProfilePeriodOverflow: Rate*1e9 (s), *1e6 (ms) and *1e3 (us)
-// wrap around in uint64, and the wrapped period is used as is:
-// profile:s:18446744074 samples every 0.29 s.
+// TestProfilePeriodOverflow: Rate*1e9 (s), *1e6 (ms) and *1e3 (us) can
+// wrap around in uint64; the wrapped period was used as is
+// (profile:s:18446744074 sampled every 0.29 s) and is now refused.
 func TestProfilePeriodOverflow(t *testing.T) {
 	for _, spec := range []string{"profile:s:18446744074", "profile:ms:18446744073710", "profile:us:18446744073709552"} {
 		t.Run(spec, func(t *testing.T) {
@@ -30,7 +29,7 @@ func TestProfilePeriodOverflow(t *testing.T) {
 }
 
 // TestTaskFieldErrorNamesTheStruct: a member missing from a struct
-// reached through a pointer is reported as missing from task_struct.
+// reached through a pointer was reported as missing from task_struct.
 func TestTaskFieldErrorNamesTheStruct(t *testing.T) {
 	kernelBTF(t)
 	_, _, err := resolve.TaskField("x", "mm.nosuch")
