@@ -95,7 +95,7 @@ func writeCounts(w io.Writer, s *Snapshot, f Format) error {
 		fmt.Fprintf(w, "%-12d", g.Count)
 		for _, v := range g.Key {
 			if v.IsInt {
-				fmt.Fprintf(w, " %d", v.Int)
+				fmt.Fprintf(w, " %s", v.Number())
 			} else {
 				fmt.Fprintf(w, " %s", v.Str)
 			}
@@ -210,7 +210,7 @@ func KeyJSON(k record.Key) json.RawMessage {
 		b.Write(name)
 		b.WriteByte(':')
 		if v.IsInt {
-			b.WriteString(strconv.FormatInt(v.Int, 10))
+			b.WriteString(v.Number())
 		} else {
 			s, _ := json.Marshal(v.Str)
 			b.Write(s)

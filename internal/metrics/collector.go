@@ -3,7 +3,6 @@ package metrics
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -238,7 +237,7 @@ func labelValues(k record.Key) []string {
 	vals := make([]string, len(k))
 	for i, v := range k {
 		if v.IsInt {
-			vals[i] = strconv.FormatInt(v.Int, 10)
+			vals[i] = v.Number()
 		} else {
 			vals[i] = strings.ToValidUTF8(v.Str, "\uFFFD")
 		}

@@ -196,9 +196,9 @@ func keyPart(name string, probes []*resolve.Probe) (record.KeyPart, error) {
 		if !ok {
 			return record.KeyPart{}, fmt.Errorf("--by %s: %s has no field %q (fields: %s)", name, pr.Event.Name, name, strings.Join(fields.Names(), ", "))
 		}
-		k := record.KeyPart{Name: name, Kind: record.KeyInt, Size: 8}
+		k := record.KeyPart{Name: name, Kind: record.KeyInt, Size: 8, Unsigned: !info.Signed}
 		if info.Type != filter.Int {
-			k.Kind, k.Size = record.KeyString, record.KeyStringCap
+			k.Kind, k.Size, k.Unsigned = record.KeyString, record.KeyStringCap, false
 			if info.Size > 0 && info.Size < k.Size {
 				k.Size = (info.Size + 7) &^ 7
 			}

@@ -116,7 +116,7 @@ func TestAggregate(t *testing.T) {
 		{Name: "event", Kind: record.KeyClass, Size: 8},
 		{Name: "comm", Kind: record.KeyString, Size: 16},
 		{Name: "filename", Kind: record.KeyString, Size: record.KeyStringCap},
-		{Name: "dfd", Kind: record.KeyInt, Size: 8},
+		{Name: "dfd", Kind: record.KeyInt, Size: 8}, // an int: signed
 	}
 	if len(a.Keys) != len(want) {
 		t.Fatalf("keys %+v", a.Keys)
@@ -131,6 +131,13 @@ func TestAggregate(t *testing.T) {
 	}
 	if a.ScratchSize() != a.MaxRecord+want[0].Size+want[1].Size+want[2].Size+want[3].Size+8 {
 		t.Errorf("scratch %d for a record of %d and a key of %d", a.ScratchSize(), a.MaxRecord, a.Keys.Size())
+	}
+	u, err := NewAggregate(Aggregation{Mode: aggregate.Count, By: []string{"flags", "cpu"}, Probes: Probes{Specs: []string{"syscalls:sys_enter_openat"}}}, fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.Keys[1].Unsigned || u.Keys[0].Unsigned {
+		t.Errorf("keys %+v: cpu is unsigned, openat's int flags is not", u.Keys)
 	}
 	h, err := NewAggregate(Aggregation{Mode: aggregate.Hist, Value: "count", Probes: Probes{Specs: []string{"syscalls:sys_enter_read"}}}, fixture)
 	if err != nil {

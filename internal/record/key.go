@@ -2,6 +2,7 @@ package record
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -18,9 +19,10 @@ const (
 // KeyPart is one member of an aggregation key: a field or builtin of the
 // record, or the event class.
 type KeyPart struct {
-	Name string // field or builtin name; "event" for the class
-	Kind KeyKind
-	Size int // bytes in the key: 8, or the string's slot
+	Name     string // field or builtin name; "event" for the class
+	Kind     KeyKind
+	Size     int  // bytes in the key: 8, or the string's slot
+	Unsigned bool // KeyInt: an unsigned value (not sign-extended)
 }
 
 // KeyStringCap is how many bytes of a string a key keeps at most.
@@ -44,10 +46,19 @@ func (k KeyLayout) Size() int {
 
 // KeyValue is one member of a decoded key.
 type KeyValue struct {
-	Name  string
-	Int   int64
-	Str   string
-	IsInt bool
+	Name     string
+	Int      int64 // the bits of the value when Unsigned
+	Str      string
+	IsInt    bool
+	Unsigned bool
+}
+
+// Number formats an integer member in base 10.
+func (v KeyValue) Number() string {
+	if v.Unsigned {
+		return strconv.FormatUint(uint64(v.Int), 10)
+	}
+	return strconv.FormatInt(v.Int, 10)
 }
 
 // Key is a decoded aggregation key.
@@ -58,7 +69,7 @@ func (k Key) String() string {
 	parts := make([]string, 0, len(k))
 	for _, v := range k {
 		if v.IsInt {
-			parts = append(parts, fmt.Sprintf("%s=%d", v.Name, v.Int))
+			parts = append(parts, v.Name+"="+v.Number())
 		} else {
 			parts = append(parts, fmt.Sprintf("%s=%s", v.Name, v.Str))
 		}
@@ -79,7 +90,7 @@ func (k KeyLayout) Decode(b []byte, classes []string) Key {
 				v.Str = classes[id]
 			}
 		case KeyInt:
-			v.Int, v.IsInt = int64(le.Uint64(field)), true
+			v.Int, v.IsInt, v.Unsigned = int64(le.Uint64(field)), true, p.Unsigned
 		default:
 			v.Str = string(cstr(field))
 		}
