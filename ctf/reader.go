@@ -628,6 +628,22 @@ type Iterator struct {
 // at a time.
 func (t *Trace) Events() *Iterator { return &Iterator{t: t} }
 
+// Each calls f for every event of the trace, in time order, and returns
+// how many it handed over. It stops at f's first error, or the reader's,
+// and returns it. The event is valid only during the call.
+func (t *Trace) Each(f func(*Event) error) (uint64, error) {
+	it := t.Events()
+	defer it.Close()
+	var n uint64
+	for it.Next() {
+		if err := f(it.Event()); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, it.Err()
+}
+
 // rdCursor reads the events of one stream.
 type rdCursor struct {
 	t      *Trace

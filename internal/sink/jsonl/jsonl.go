@@ -106,18 +106,9 @@ func (w *Writer) Flush() error { return w.w.Flush() }
 // Write writes every event of t to w, in time order, and returns how many.
 func Write(w io.Writer, t *ctf.Trace, syms *symbolize.Table) (uint64, error) {
 	jw := NewWriter(w, syms)
-	it := t.Events()
-	defer it.Close()
-	var n uint64
-	for it.Next() {
-		if err := jw.WriteEvent(it.Event()); err != nil {
-			return n, err
-		}
-		n++
+	n, err := t.Each(jw.WriteEvent)
+	if ferr := jw.Flush(); err == nil {
+		err = ferr
 	}
-	if err := it.Err(); err != nil {
-		jw.Flush()
-		return n, err
-	}
-	return n, jw.Flush()
+	return n, err
 }

@@ -48,20 +48,11 @@ func (w *Writer) Flush() error { return w.w.Flush() }
 // Write writes every event of t to w, in time order, and returns how many.
 func Write(w io.Writer, t *ctf.Trace, syms *symbolize.Table) (uint64, error) {
 	tw := NewWriter(w, syms)
-	it := t.Events()
-	defer it.Close()
-	var n uint64
-	for it.Next() {
-		if err := tw.WriteEvent(it.Event()); err != nil {
-			return n, err
-		}
-		n++
+	n, err := t.Each(tw.WriteEvent)
+	if ferr := tw.Flush(); err == nil {
+		err = ferr
 	}
-	if err := it.Err(); err != nil {
-		tw.Flush()
-		return n, err
-	}
-	return n, tw.Flush()
+	return n, err
 }
 
 func (w *Writer) append(b []byte, ev *ctf.Event) []byte {
