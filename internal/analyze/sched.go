@@ -127,8 +127,12 @@ func (s *Sched) Event(cpu int, ns int64) {
 	}
 }
 
-// emit reports the interval t ends at end, by event ev (-1: none).
+// emit reports the interval t ends at end, by event ev (-1: none); an
+// interval of no time is not reported.
 func (s *Sched) emit(tid int, t *thState, end, ev int64, woken bool) {
+	if end <= t.since {
+		return // no time: every reader would have to leave it out
+	}
 	switch t.state {
 	case StateRunning, StateRunnable, StateBlocked:
 		if s.OnInterval != nil {

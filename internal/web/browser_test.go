@@ -609,8 +609,8 @@ func TestBPFBrowserRecorded(t *testing.T) {
 	chromium(t)
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "bpftrail")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/bpftrail/bpftrail/cmd/bpftrail").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := bpftest.Build("github.com/bpftrail/bpftrail/cmd/bpftrail", bin, true); err != nil {
+		t.Fatal(err)
 	}
 	file := filepath.Join(tmp, "bpftrail-browser-test.txt")
 	if err := os.WriteFile(file, []byte("hello from the browser test\n"), 0o644); err != nil {

@@ -19,8 +19,8 @@ func TestBPFConvertMatchesAnalyze(t *testing.T) {
 	bpftest.Require(t)
 	tmp := t.TempDir()
 	bin := filepath.Join(tmp, "bpftrail")
-	if out, err := exec.Command("go", "build", "-o", bin, "../../../cmd/bpftrail").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := bpftest.Build("github.com/bpftrail/bpftrail/cmd/bpftrail", bin, true); err != nil {
+		t.Fatal(err)
 	}
 	run := func(args ...string) []byte {
 		t.Helper()
