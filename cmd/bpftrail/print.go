@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -55,6 +56,9 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 // openTrace opens dir as a trace, with errors that say what is wrong.
 func openTrace(dir string) (*ctf.Trace, error) {
 	st, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no such trace directory", dir)
+	}
 	if err != nil {
 		return nil, err
 	}
