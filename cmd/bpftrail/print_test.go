@@ -107,7 +107,7 @@ func TestPrintBadInput(t *testing.T) {
 		make func(t *testing.T) string
 		want string
 	}{
-		{"missing", func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope") }, "no such file"},
+		{"missing", func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope") }, "no such trace directory"},
 		{"not a directory", func(t *testing.T) string {
 			p := filepath.Join(t.TempDir(), "f")
 			os.WriteFile(p, []byte("x"), 0o644)
