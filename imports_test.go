@@ -23,6 +23,7 @@ var stage = map[string]int{
 	// Models and leaves: they import no package of the project but these.
 	"ctf":               0,
 	"internal/suggest":  0,
+	"internal/golden":   0,
 	"internal/event":    1,
 	"internal/probe":    1,
 	"internal/hist":     1,

@@ -3,41 +3,17 @@ package aggregate
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bpftrail/bpftrail/internal/golden"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/bpftrail/bpftrail/internal/hist"
 	"github.com/bpftrail/bpftrail/internal/record"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-// golden compares got with testdata/NAME, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	file := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", file, diff)
-	}
-}
 
 func str(name, v string) record.KeyValue { return record.KeyValue{Name: name, Str: v} }
 func num(name string, v int64) record.KeyValue {
@@ -133,7 +109,7 @@ func TestWriteTextGolden(t *testing.T) {
 			if err := WriteText(&b, tt.snap, tt.f); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("text", tt.name+".txt"), b.Bytes())
+			golden.Check(t, filepath.Join("testdata", "text", tt.name+".txt"), b.Bytes())
 		})
 	}
 }
@@ -160,7 +136,7 @@ func TestJSONGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			indented.WriteByte('\n')
-			golden(t, filepath.Join("json", tt.name+".json"), indented.Bytes())
+			golden.Check(t, filepath.Join("testdata", "json", tt.name+".json"), indented.Bytes())
 		})
 	}
 }

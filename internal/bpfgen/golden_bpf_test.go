@@ -2,16 +2,15 @@ package bpfgen_test
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"testing"
 
+	"github.com/bpftrail/bpftrail/internal/golden"
+
 	"github.com/cilium/ebpf"
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/bpftrail/bpftrail/internal/bpfgen"
 	"github.com/bpftrail/bpftrail/internal/bpftest"
@@ -20,8 +19,6 @@ import (
 	"github.com/bpftrail/bpftrail/internal/record"
 	"github.com/bpftrail/bpftrail/internal/resolve"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 const (
 	// maxRecord holds the largest record of the cases: both stacks.
@@ -252,20 +249,7 @@ func TestBPFListingsGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := e.listing(spec)
-			file := filepath.Join("testdata", c.name+".golden")
-			if *update {
-				if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s mismatch (-want +got):\n%s", file, diff)
-			}
+			golden.Check(t, filepath.Join("testdata", c.name+".golden"), []byte(got))
 		})
 	}
 }

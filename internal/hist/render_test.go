@@ -2,14 +2,12 @@ package hist
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata")
+	"github.com/bpftrail/bpftrail/internal/golden"
+)
 
 // TestRenderLog2Hand compares with output written by hand from bcc's
 // formats: "     %-19s : count     distribution" and
@@ -109,20 +107,7 @@ func TestRenderGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			all.Write(b.Bytes())
-			golden := filepath.Join("testdata", tt.name+".golden")
-			if *update {
-				if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update)", err)
-			}
-			if !bytes.Equal(b.Bytes(), want) {
-				t.Errorf("%s mismatch:\ngot:\n%s\nwant:\n%s", golden, b.String(), want)
-			}
+			golden.Check(t, filepath.Join("testdata", tt.name+".golden"), b.Bytes())
 		})
 	}
 	// Every bar is |...| of 40 or 20 characters.

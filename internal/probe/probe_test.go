@@ -3,16 +3,15 @@ package probe
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/bpftrail/bpftrail/internal/golden"
+
 	"github.com/google/go-cmp/cmp"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata")
 
 func TestParse(t *testing.T) {
 	tests := []struct {
@@ -112,24 +111,6 @@ func readLines(t *testing.T, name string) []string {
 	return out
 }
 
-func checkGolden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	golden := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(golden, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", golden, diff)
-	}
-}
-
 // TestGolden parses testdata/valid.txt and testdata/invalid.txt and compares
 // the results with their .golden files; it also checks that String() of every
 // valid spec parses back to the same Spec.
@@ -158,7 +139,7 @@ func TestGolden(t *testing.T) {
 			t.Errorf("round trip of %q via %q (-want +got):\n%s", line, s.String(), diff)
 		}
 	}
-	checkGolden(t, "valid.golden", []byte(valid.String()))
+	golden.Check(t, filepath.Join("testdata", "valid.golden"), []byte(valid.String()))
 
 	var invalid strings.Builder
 	for _, line := range readLines(t, "invalid.txt") {
@@ -170,7 +151,7 @@ func TestGolden(t *testing.T) {
 		}
 		invalid.WriteString(err.Error() + "\n")
 	}
-	checkGolden(t, "invalid.golden", []byte(invalid.String()))
+	golden.Check(t, filepath.Join("testdata", "invalid.golden"), []byte(invalid.String()))
 }
 
 func TestExpand(t *testing.T) {

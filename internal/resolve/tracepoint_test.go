@@ -3,13 +3,13 @@ package resolve_test
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bpftrail/bpftrail/internal/golden"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -18,8 +18,6 @@ import (
 	"github.com/bpftrail/bpftrail/internal/resolve"
 	"github.com/bpftrail/bpftrail/internal/tracefs"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 // fixtures is the tracefs fixture tree of package tracefs: formats copied
 // from a 6.x kernel.
@@ -110,28 +108,6 @@ func view(t *testing.T, p *resolve.Probe) probeView {
 	return v
 }
 
-// golden compares got with testdata/NAME, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	file := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(file, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatalf("%v (run go test -update)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", file, diff)
-	}
-}
-
 func TestSpecsGolden(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -164,7 +140,7 @@ func TestSpecsGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden(t, filepath.Join("probes", tt.name+".json"), append(got, '\n'))
+			golden.Check(t, filepath.Join("testdata", "probes", tt.name+".json"), append(got, '\n'))
 		})
 	}
 }

@@ -3,7 +3,6 @@ package chrome_test
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -13,13 +12,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bpftrail/bpftrail/internal/golden"
+
 	"github.com/bpftrail/bpftrail/ctf"
 	"github.com/bpftrail/bpftrail/internal/analyze"
 	"github.com/bpftrail/bpftrail/internal/analyze/tracetest"
 	"github.com/bpftrail/bpftrail/internal/sink/chrome"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 var (
 	idle = tracetest.Ctx{PID: 0, TID: 0, Comm: "swapper/0"}
@@ -60,19 +59,7 @@ func TestGolden(t *testing.T) {
 	for _, layout := range []tracetest.Layout{tracetest.Tracefs, tracetest.LTTng} {
 		t.Run(layout.String(), func(t *testing.T) {
 			got := convert(t, small(t, layout))
-			golden := filepath.Join("testdata", "small-"+layout.String()+".json")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("output differs from %s (go test -update rewrites it); got:\n%s", golden, got)
-			}
+			golden.Check(t, filepath.Join("testdata", "small-"+layout.String()+".json"), got)
 			checkChrome(t, got)
 		})
 	}
