@@ -68,7 +68,7 @@ are recorded with.`,
 				if err != nil {
 					return err
 				}
-				for _, fl := range append(append([]engine.FieldInfo(nil), engine.Builtins...), fields...) {
+				for _, fl := range append(engine.Builtins(), fields...) {
 					fmt.Fprintf(out, "    %s\t%s\t%s\n", fl.Name, fl.Type, fl.CType)
 				}
 			}

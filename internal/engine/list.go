@@ -1,7 +1,10 @@
 package engine
 
 import (
+	"github.com/bpftrail/bpftrail/internal/bpfgen"
 	"github.com/bpftrail/bpftrail/internal/ctftrace"
+	"github.com/bpftrail/bpftrail/internal/event"
+	"github.com/bpftrail/bpftrail/internal/filter"
 	"github.com/bpftrail/bpftrail/internal/resolve"
 	"github.com/bpftrail/bpftrail/internal/tracefs"
 	"github.com/bpftrail/bpftrail/internal/usdt"
@@ -15,11 +18,16 @@ type FieldInfo struct {
 }
 
 // Builtins are the values every event carries besides its fields.
-var Builtins = []FieldInfo{
-	{"pid", "int32", "(builtin)"},
-	{"tid", "int32", "(builtin)"},
-	{"comm", "string", "(builtin)"},
-	{"cpu", "uint32", "(builtin)"},
+func Builtins() []FieldInfo {
+	var out []FieldInfo
+	for _, b := range bpfgen.Builtins {
+		f := event.Field{Kind: event.Int, Size: b.Info.Size, Signed: b.Info.Signed}
+		if b.Info.Type == filter.String {
+			f = event.Field{Kind: event.String, Size: b.Info.Size}
+		}
+		out = append(out, FieldInfo{Name: b.Info.Name, Type: ctftrace.TypeName(ctftrace.FieldType(f)), CType: "(builtin)"})
+	}
+	return out
 }
 
 // TracepointFields returns the fields a tracepoint's events record.
