@@ -37,6 +37,8 @@ var stage = map[string]int{
 	"internal/symbolize": 2,
 	"internal/filter":    2,
 	"internal/preset":    2,
+	"internal/lang":      2,
+	"internal/scriptout": 2,
 	"internal/bpftest":   3,
 	// Write side.
 	"internal/resolve":           3,
@@ -44,6 +46,7 @@ var stage = map[string]int{
 	"internal/record/recordtest": 4,
 	"internal/bpfgen":            4,
 	"internal/attach":            5,
+	"internal/scriptgen":         5,
 	"internal/collect":           5,
 	"internal/ctftrace":          5,
 	"internal/command":           5,

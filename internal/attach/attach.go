@@ -124,8 +124,14 @@ func perfEvents(t resolve.Target, prog *ebpf.Program) ([]io.Closer, error) {
 		Sample: t.Period,
 		Bits:   unix.PerfBitDisabled,
 	}
+	if t.Perf != nil {
+		attr.Type, attr.Config = t.Perf.Type, t.Perf.Config
+	}
 	if t.Frequency != 0 {
 		attr.Sample, attr.Bits = t.Frequency, attr.Bits|unix.PerfBitFreq
+	}
+	if t.OneCPU {
+		n = 1
 	}
 	var out []io.Closer
 	for cpu := 0; cpu < n; cpu++ {

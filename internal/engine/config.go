@@ -59,6 +59,9 @@ type Config struct {
 	Record *Probes
 	// Aggregates are computed in kernel, each in maps of its own.
 	Aggregates []Aggregation
+	// Script is a program in bpftrace's language: its maps, its programs
+	// and its events, recorded into the ring buffer.
+	Script *Script
 }
 
 // DefaultBufferSize is the ring buffer size when none is given.

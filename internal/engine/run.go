@@ -43,6 +43,11 @@ type RunOptions struct {
 	Progress func(Progress)
 	// Started, when set, is called once everything is attached.
 	Started func()
+	// Stop, when set, ends the run when it is closed (a script's exit()).
+	Stop <-chan struct{}
+	// Stopped, when set, is called once the programs are stopped and
+	// before the ring is drained for the last time (a script's end probe).
+	Stopped func() error
 }
 
 // Sink consumes the records of a run as they are collected (see
@@ -131,7 +136,7 @@ func (s *Session) Run(o RunOptions) (*Result, error) {
 // open creates the outputs and starts the command held.
 func (r *run) open() error {
 	s := r.s
-	if (r.o.Trace != nil || len(r.o.Sinks) > 0) && s.rec == nil {
+	if (r.o.Trace != nil || len(r.o.Sinks) > 0) && s.rec == nil && s.cfg.Script == nil {
 		return errors.New("engine: the session records nothing")
 	}
 	var sinks record.Tee
@@ -217,6 +222,15 @@ func (r *run) startAll(ctx context.Context, cancel context.CancelFunc) error {
 	if r.o.Duration > 0 {
 		t := time.AfterFunc(r.o.Duration, cancel)
 		context.AfterFunc(ctx, func() { t.Stop() })
+	}
+	if r.o.Stop != nil {
+		go func() {
+			select {
+			case <-r.o.Stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 	}
 	if r.cmd != nil {
 		if err := r.cmd.Release(); err != nil {
@@ -334,6 +348,11 @@ func (r *run) progress() Progress {
 func (r *run) finish() (*Result, error) {
 	res := &Result{Duration: time.Since(r.start)}
 	err := r.s.Stop()
+	if r.o.Stopped != nil {
+		if serr := r.o.Stopped(); err == nil {
+			err = serr
+		}
+	}
 	if r.col != nil {
 		if derr := r.col.Drain(); err == nil {
 			err = derr

@@ -50,6 +50,9 @@ type Session struct {
 	followers []*ebpf.Program
 	progs     []program
 	recorders []*ebpf.Program // programs that write the ring (their misses count)
+	// A script's maps (by index in its Maps) and begin/end programs.
+	scriptMaps []*ebpf.Map
+	specials   []special
 	links     []io.Closer
 }
 
@@ -64,7 +67,7 @@ type program struct {
 // attached until [Session.Attach].
 func Open(cfg Config) (*Session, error) {
 	s := &Session{cfg: cfg}
-	if cfg.Record == nil && len(cfg.Aggregates) == 0 {
+	if cfg.Record == nil && len(cfg.Aggregates) == 0 && cfg.Script == nil {
 		return nil, resolve.ErrNoProbe
 	}
 	var err error
@@ -77,6 +80,9 @@ func Open(cfg Config) (*Session, error) {
 			return nil, err
 		}
 		s.classes = s.rec.Classes
+	}
+	if cfg.Script != nil {
+		s.classes = append(s.classes, cfg.Script.Classes()...)
 	}
 	aggs := make([]*plan.Aggregate, len(cfg.Aggregates))
 	for i, a := range cfg.Aggregates {
@@ -126,6 +132,9 @@ func (s *Session) load(aggs []*plan.Aggregate) error {
 	for _, a := range aggs {
 		scratch = max(scratch, a.ScratchSize())
 	}
+	if s.cfg.Script != nil {
+		scratch = max(scratch, s.cfg.Script.Scratch(), 8)
+	}
 	if err := s.loadShared(scratch); err != nil {
 		return err
 	}
@@ -143,6 +152,9 @@ func (s *Session) load(aggs []*plan.Aggregate) error {
 		if err := s.loadAggregation(a); err != nil {
 			return err
 		}
+	}
+	if s.cfg.Script != nil {
+		return s.loadScript()
 	}
 	return nil
 }
@@ -172,7 +184,7 @@ func (s *Session) loadShared(scratch int) error {
 	}
 	s.maps.Control = mk(&ebpf.MapSpec{Name: "bt_control", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
 	s.maps.Scratch = mk(&ebpf.MapSpec{Name: "bt_scratch", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: uint32(scratch), MaxEntries: 1})
-	if s.rec != nil {
+	if s.rec != nil || s.cfg.Script != nil {
 		s.maps.Events = mk(&ebpf.MapSpec{Name: "bt_events", Type: ebpf.RingBuf, MaxEntries: ringSize(s.cfg.BufferSize)})
 		s.maps.Lost = mk(&ebpf.MapSpec{Name: "bt_lost", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
 	}
@@ -345,6 +357,10 @@ func (s *Session) Close() {
 	for _, p := range s.progs {
 		p.prog.Close()
 	}
+	for _, p := range s.specials {
+		p.prog.Close()
+	}
+	s.specials = nil
 	for _, m := range s.own {
 		m.Close()
 	}

@@ -101,6 +101,17 @@ type Target struct {
 	// (Period) on each CPU.
 	Frequency uint64
 	Period    uint64
+	// Perf selects the perf event (nil: the software CPU clock); OneCPU
+	// opens it on one CPU only (intervals).
+	Perf   *PerfEvent
+	OneCPU bool
+}
+
+// PerfEvent is a perf event type and its config (perf_event_attr's type
+// and config).
+type PerfEvent struct {
+	Type   uint32
+	Config uint64
 }
 
 // TakesRegs reports whether the target's programs get pt_regs rather

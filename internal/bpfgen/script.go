@@ -1,0 +1,434 @@
+package bpfgen
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpftrail/bpftrail/internal/event"
+	"github.com/bpftrail/bpftrail/internal/lang"
+	"github.com/bpftrail/bpftrail/internal/resolve"
+	"github.com/bpftrail/bpftrail/internal/scriptout"
+)
+
+// Scripts: a program in bpftrace's language (package lang) becomes one BPF
+// program per attach point. Compiling a script types it first, as a whole
+// (maps are shared by every probe), and lays out every map key and value,
+// every variable and every event sent to user space, once; the programs
+// are emitted afterwards, when the session has created the maps.
+//
+// In the generated code, integers live in 64-bit stack slots (so that the
+// verifier can follow loop counters), strings and tuples in a per-CPU
+// scratch buffer at offsets fixed at compile time. The async actions
+// (printf, print, clear, exit, ...) write records to the session's ring
+// buffer: the common record header, then the action's arguments; user
+// space performs them in order.
+
+// Special says which probes are not attached but run by user space.
+type Special uint8
+
+// Special probes.
+const (
+	NotSpecial Special = iota
+	Begin              // run once at start (BPF_PROG_TEST_RUN)
+	End                // run once at the end
+)
+
+// ScriptProbe is one attach point of a script, resolved.
+type ScriptProbe struct {
+	Block   int    // index of its action block in the program's Probes
+	Name    string // the probe's full name: the `probe` builtin
+	Func    string // the `func` builtin
+	Special Special
+	// Probe gives the context's fields (args.X, argN, retval) and the
+	// target; nil for special probes.
+	Probe *resolve.Probe
+}
+
+// TypeKind is the kind of a script value.
+type TypeKind uint8
+
+// Kinds of script types.
+const (
+	TNone  TypeKind = iota
+	TInt            // Size 1, 2, 4 or 8 (stored as 8 in maps, slots and events), Signed
+	TBool           // stored as 8 bytes
+	TStr            // NUL-terminated, Size bytes
+	TTuple          // Elems at Offs
+	TTime           // strftime's value: the format's index (u64), then ns (u64)
+	TBuf            // buf(): u64 length, then Size-8 bytes
+)
+
+// Type is the type of a script value, with its layout in memory.
+type Type struct {
+	Kind   TypeKind
+	Size   int // bytes in memory
+	Signed bool
+	Width  int // TInt: the declared width in bytes (1, 2, 4, 8)
+	Elems  []*Type
+	Offs   []int
+}
+
+var (
+	tNone = &Type{Kind: TNone}
+	tU64  = intType(8, false)
+	tS64  = intType(8, true)
+	tBool = &Type{Kind: TBool, Size: 8}
+)
+
+func intType(width int, signed bool) *Type {
+	return &Type{Kind: TInt, Size: 8, Width: width, Signed: signed}
+}
+
+func strType(n int) *Type { return &Type{Kind: TStr, Size: n} }
+
+func tupleType(elems []*Type) *Type {
+	t := &Type{Kind: TTuple, Elems: elems}
+	off := 0
+	for _, e := range elems {
+		t.Offs = append(t.Offs, off)
+		off += (e.Size + 7) &^ 7
+	}
+	t.Size = max(off, 8)
+	return t
+}
+
+func (t *Type) isInt() bool { return t.Kind == TInt || t.Kind == TBool }
+
+// String names the type as bpftrace does in its messages.
+func (t *Type) String() string {
+	switch t.Kind {
+	case TInt:
+		s := "int"
+		if !t.Signed {
+			s = "uint"
+		}
+		return s + strconv.Itoa(t.Width*8)
+	case TBool:
+		return "bool"
+	case TStr:
+		return "string[" + strconv.Itoa(t.Size) + "]"
+	case TTuple:
+		parts := make([]string, len(t.Elems))
+		for i, e := range t.Elems {
+			parts[i] = e.String()
+		}
+		return "(" + strings.Join(parts, ",") + ")"
+	case TTime:
+		return "timestamp"
+	case TBuf:
+		return "buffer"
+	}
+	return "none"
+}
+
+// same reports whether a and b have the same kind and shape (sizes of
+// strings may differ).
+func same(a, b *Type) bool {
+	if a.isInt() && b.isInt() {
+		return true
+	}
+	if a.Kind != b.Kind {
+		return false
+	}
+	if a.Kind == TTuple {
+		if len(a.Elems) != len(b.Elems) {
+			return false
+		}
+		for i := range a.Elems {
+			if !same(a.Elems[i], b.Elems[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// widen returns the type holding values of both a and b (same shape).
+func widen(a, b *Type) *Type {
+	switch {
+	case a.Kind == TStr:
+		if b.Size > a.Size {
+			return b
+		}
+		return a
+	case a.Kind == TTuple:
+		elems := make([]*Type, len(a.Elems))
+		changed := false
+		for i := range a.Elems {
+			elems[i] = widen(a.Elems[i], b.Elems[i])
+			changed = changed || elems[i] != a.Elems[i]
+		}
+		if !changed {
+			return a
+		}
+		return tupleType(elems)
+	case a.Kind == TInt && b.Kind == TInt && b.Width > a.Width && a.Signed == b.Signed:
+		return b
+	}
+	return a
+}
+
+// ScriptMap is one of a script's maps.
+type ScriptMap struct {
+	Name  string // with its "@"
+	Kind  scriptout.MapKind
+	Key   *Type // nil for a map without keys
+	Value *Type // Plain maps
+	// LHist's bounds, Hist's bits.
+	Min, Max, Step int64
+	Bits           int
+	// PerCPU: the map is only updated in kernel (never read there), so
+	// each CPU counts in its own copy and user space adds them up.
+	PerCPU     bool
+	LRU        bool
+	MaxEntries int
+	readIn     bool // read in kernel
+	firstUse   lang.Pos
+}
+
+// KeySize is the size of the BPF map's key: the script's key (8 bytes
+// for maps without keys), then the bucket for histograms.
+func (m *ScriptMap) KeySize() int {
+	n := 8
+	if m.Key != nil {
+		n = m.Key.Size
+	}
+	if m.Kind == scriptout.Hist || m.Kind == scriptout.LHist {
+		n += 8
+	}
+	return n
+}
+
+// ValueSize is the size of the BPF map's value.
+func (m *ScriptMap) ValueSize() int {
+	switch m.Kind {
+	case scriptout.Plain:
+		return m.Value.Size
+	case scriptout.Avg, scriptout.Stats, scriptout.Min, scriptout.Max:
+		return 16
+	}
+	return 8
+}
+
+// Spec returns the spec of the BPF map.
+func (m *ScriptMap) Spec() *ebpf.MapSpec {
+	t := ebpf.Hash
+	switch {
+	case m.PerCPU && m.LRU:
+		t = ebpf.LRUCPUHash
+	case m.PerCPU:
+		t = ebpf.PerCPUHash
+	case m.LRU:
+		t = ebpf.LRUHash
+	}
+	return &ebpf.MapSpec{Name: mapName(m.Name), Type: t, KeySize: uint32(m.KeySize()), ValueSize: uint32(m.ValueSize()), MaxEntries: uint32(m.MaxEntries)}
+}
+
+func mapName(n string) string {
+	s := "m_" + strings.TrimPrefix(n, "@")
+	if len(s) > 15 {
+		s = s[:15]
+	}
+	return s
+}
+
+// EventKind is what a record sent to user space asks it to do.
+type EventKind uint8
+
+// Event kinds.
+const (
+	EvPrintf    EventKind = iota + 1 // format Args
+	EvPrint                          // print(value)
+	EvPrintMap                       // print(@m[, top[, div]])
+	EvClear                          // clear(@m)
+	EvZero                           // zero(@m)
+	EvExit                           // exit([code])
+	EvTime                           // time([fmt])
+	EvSystem                         // system(fmt, args)
+	EvCat                            // cat(fmt, args)
+	EvPrintMaps                      // print all maps (unused by scripts; at exit)
+)
+
+// ScriptEvent is one call site of an async action: the class of its
+// records.
+type ScriptEvent struct {
+	ID     uint32
+	Kind   EventKind
+	Format string // printf, system, cat, time
+	Args   *Type  // the arguments, as a tuple laid out after the header
+	Map    int    // EvPrintMap, EvClear, EvZero: index in Script.Maps
+	Top    int64  // EvPrintMap
+	Div    int64
+	P      lang.Pos
+}
+
+// Size is the size of the event's records.
+func (e *ScriptEvent) Size() int { return scriptHeader + e.Args.Size }
+
+// scriptHeader is the record header before an event's arguments.
+const scriptHeader = 40 // record.HeaderSize
+
+// Script is a compiled script: typed, with every layout decided.
+type Script struct {
+	Prog   *lang.Program
+	Probes []ScriptProbe
+	Maps   []*ScriptMap
+	Events []*ScriptEvent // indexed by ID - FirstEventID
+	// StrSize is the size of strings read from memory (max_strlen).
+	StrSize int
+	Params  []string
+	Formats []string // strftime formats, by index
+
+	byName     map[string]int
+	varTypes   map[string]*Type
+	layouts    [][2]int // per probe: stack slots and scratch bytes of its variables
+	firstEvent []uint32 // per probe: the id of its first event
+	// scratch is the size of the largest program's scratch area.
+	scratch int
+}
+
+// ScriptOptions configure a script's compilation.
+type ScriptOptions struct {
+	Params     []string // positional parameters $1...
+	StrSize    int      // default 64
+	FirstClass uint32   // class id of the first event
+	MaxEntries int      // per map; default 4096
+}
+
+// Map returns the map named name.
+func (s *Script) Map(name string) (*ScriptMap, bool) {
+	i, ok := s.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return s.Maps[i], true
+}
+
+// Scratch is the size of the per-CPU scratch area the programs need.
+func (s *Script) Scratch() int { return s.scratch }
+
+// errorf returns an *lang.Error at p.
+func (s *Script) errorf(p lang.Pos, format string, args ...any) error {
+	line := ""
+	if p.Line > 0 {
+		lines := strings.Split(s.Prog.Source, "\n")
+		if p.Line-1 < len(lines) {
+			line = lines[p.Line-1]
+		}
+	}
+	return &lang.Error{File: s.Prog.Name, P: p, Msg: fmt.Sprintf(format, args...), Line: line}
+}
+
+// CompileScript types prog for its resolved probes and lays out its maps,
+// variables and events.
+func CompileScript(prog *lang.Program, probes []ScriptProbe, o ScriptOptions) (*Script, error) {
+	s := &Script{Prog: prog, Probes: probes, StrSize: o.StrSize, Params: o.Params, byName: map[string]int{}, varTypes: map[string]*Type{}}
+	if s.StrSize <= 0 {
+		s.StrSize = 64
+	}
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = 4096
+	}
+	lru := map[string]int64{}
+	for _, d := range prog.MapDecl {
+		switch d.Kind {
+		case "hash", "lruhash", "percpuhash", "percpulruhash":
+		default:
+			return nil, s.errorf(d.P, "unsupported map type: %s", d.Kind)
+		}
+		lru[d.Name] = d.Size
+		if !strings.Contains(d.Kind, "lru") {
+			lru[d.Name] = -d.Size
+		}
+	}
+	// Three passes over every probe: the first finds the maps' types,
+	// which probes reading a map before the probe writing it need; the
+	// second settles the sizes of strings kept in maps and variables; the
+	// third lays out each program's scratch area and stack after its
+	// variables.
+	s.layouts = make([][2]int, len(probes))
+	s.firstEvent = make([]uint32, len(probes))
+	for pass := 0; pass < 3; pass++ {
+		s.Events = nil
+		s.scratch = 0
+		for i := range probes {
+			id := o.FirstClass + uint32(len(s.Events))
+			s.firstEvent[i] = id
+			c := &checker{s: s, sp: &probes[i], first: pass == 0, nextEvent: id}
+			c.varSlotBase, c.tmpScratchBase = s.layouts[i][0], s.layouts[i][1]
+			if err := c.probe(prog.Probes[probes[i].Block]); err != nil {
+				if pass == 0 && isUnknownMap(err) {
+					continue
+				}
+				return nil, err
+			}
+			s.layouts[i] = [2]int{c.varSlots, c.varBytes}
+			s.scratch = max(s.scratch, c.scratchSize())
+		}
+	}
+	for _, m := range s.Maps {
+		if m.Kind == 0 && m.Value == nil {
+			return nil, s.errorf(m.firstUse, "Undefined map: %s", m.Name)
+		}
+		m.MaxEntries = o.MaxEntries
+		if n, ok := lru[m.Name]; ok {
+			m.LRU = n > 0
+			m.MaxEntries = int(max(n, -n))
+		}
+		m.PerCPU = !m.readIn && m.Kind != scriptout.Plain
+	}
+	return s, nil
+}
+
+type unknownMapError struct{ error }
+
+func isUnknownMap(err error) bool {
+	_, ok := err.(unknownMapError)
+	return ok
+}
+
+// mapFor returns the map named name, creating it.
+func (s *Script) mapFor(name string, p lang.Pos) *ScriptMap {
+	if i, ok := s.byName[name]; ok {
+		return s.Maps[i]
+	}
+	m := &ScriptMap{Name: name, Kind: scriptout.Plain, firstUse: p}
+	m.Kind = 255 // unknown until assigned
+	s.byName[name] = len(s.Maps)
+	s.Maps = append(s.Maps, m)
+	return m
+}
+
+// MapNames returns the names of the maps, sorted as bpftrace prints them
+// at exit.
+func (s *Script) MapNames() []string {
+	names := make([]string, 0, len(s.Maps))
+	for _, m := range s.Maps {
+		names = append(names, m.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// EventClass returns the record schema of an event, for the decoder and
+// the trace: the arguments as fields.
+func (e *ScriptEvent) EventClass(name string) *event.Schema {
+	s := &event.Schema{Name: name}
+	for i, t := range e.Args.Elems {
+		f := event.Field{Name: "arg" + strconv.Itoa(i)}
+		switch t.Kind {
+		case TInt, TBool:
+			f.Kind, f.Size, f.Signed = event.Int, 8, t.Signed
+		case TStr:
+			f.Kind, f.Size = event.String, t.Size
+		default:
+			f.Kind, f.Size = event.Bytes, t.Size
+		}
+		s.Fields = append(s.Fields, f)
+	}
+	return s
+}

@@ -1,0 +1,610 @@
+package bpfgen
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/bpftrail/bpftrail/internal/event"
+	"github.com/bpftrail/bpftrail/internal/lang"
+	"github.com/bpftrail/bpftrail/internal/resolve"
+	"github.com/bpftrail/bpftrail/internal/scriptout"
+)
+
+// checker walks one action block for one attach point. The same walk
+// types the block and emits its code: the checking passes discard the
+// instructions, the last pass keeps them (see CompileScript and
+// Script.Program).
+type checker struct {
+	s         *Script
+	sp        *ScriptProbe
+	first     bool // first pass: maps may not be typed yet
+	nextEvent uint32
+
+	g    gen
+	fds  []int // map fds by index (emission only)
+	maps Maps
+	emit bool
+
+	scopes []map[string]*variable
+	// Stack slots (8 bytes each, below fp-8) and scratch bytes: variables
+	// first, then temporaries, which are released after each statement.
+	varSlots, tmpSlots, maxSlots int
+	varBytes, tmpBytes, maxBytes int
+	varSlotBase, tmpScratchBase  int // from the previous pass
+	loops                        []loopLabels
+}
+
+type variable struct {
+	t    *Type
+	slot int16 // stack offset (ints)
+	off  int   // scratch offset (others)
+}
+
+type loopLabels struct{ cont, brk string }
+
+// maxSlots is how many 8-byte stack slots a program may use (the stack is
+// 512 bytes; fp-8 and fp-16..fp-32 hold helper arguments).
+const stackSlots = 58
+
+// slotOff is the stack offset of slot i.
+func slotOff(i int) int16 { return int16(-40 - 8*i) }
+
+func (c *checker) errorf(p lang.Pos, format string, args ...any) error {
+	return c.s.errorf(p, format, args...)
+}
+
+func (c *checker) scratchSize() int { return c.maxBytes }
+
+// allocSlot returns a temporary stack slot.
+func (c *checker) allocSlot(p lang.Pos) (int16, error) {
+	i := c.varSlotBase + c.tmpSlots
+	c.tmpSlots++
+	if i >= stackSlots {
+		return 0, c.errorf(p, "the program needs more than %d bytes of stack", 512)
+	}
+	c.maxSlots = max(c.maxSlots, i+1)
+	return slotOff(i), nil
+}
+
+// alloc returns a temporary scratch area of n bytes (8-byte aligned).
+func (c *checker) alloc(n int) int {
+	off := c.tmpScratchBase + c.tmpBytes
+	c.tmpBytes += (n + 7) &^ 7
+	c.maxBytes = max(c.maxBytes, off+((n+7)&^7))
+	return off
+}
+
+// lookupVar finds a variable in the enclosing scopes.
+func (c *checker) lookupVar(name string) *variable {
+	for i := len(c.scopes) - 1; i >= 0; i-- {
+		if v, ok := c.scopes[i][name]; ok {
+			return v
+		}
+	}
+	return nil
+}
+
+// declare creates a variable of type t in the innermost scope (outermost
+// when global), with its own storage.
+func (c *checker) declare(name string, t *Type, global bool, p lang.Pos) (*variable, error) {
+	v := &variable{t: t}
+	if t.isInt() {
+		if c.varSlots >= stackSlots {
+			return nil, c.errorf(p, "too many variables")
+		}
+		v.slot = slotOff(c.varSlots)
+		c.varSlots++
+	} else {
+		v.off = c.varBytes
+		c.varBytes += (t.Size + 7) &^ 7
+		c.maxBytes = max(c.maxBytes, c.varBytes)
+	}
+	sc := c.scopes[len(c.scopes)-1]
+	if global {
+		sc = c.scopes[0]
+	}
+	sc[name] = v
+	return v, nil
+}
+
+// builtinType returns the type of a builtin identifier, or nil.
+func (c *checker) builtinType(name string) *Type {
+	switch name {
+	case "pid", "tid":
+		return intType(4, false)
+	case "uid", "gid", "cpu", "rand", "cgroup", "nsecs", "elapsed", "jiffies", "curtask", "ncpus":
+		return tU64
+	case "comm":
+		return strType(16)
+	case "probe", "func":
+		return strType(max(len(c.constString(name))+1, 8))
+	case "retval":
+		if c.field("retval") != nil {
+			return tS64
+		}
+	case "__builtin_usermode", "usermode":
+		return intType(1, false)
+	}
+	if strings.HasPrefix(name, "arg") {
+		if _, err := strconv.Atoi(name[3:]); err == nil && c.field(name) != nil {
+			return tS64
+		}
+	}
+	return nil
+}
+
+// constString is the value of a builtin known when the program is built.
+func (c *checker) constString(name string) string {
+	if name == "probe" {
+		return c.sp.Name
+	}
+	return c.sp.Func
+}
+
+// field returns the probe context's field name, or nil.
+func (c *checker) field(name string) *event.Field {
+	if c.sp.Probe == nil {
+		return nil
+	}
+	i := c.sp.Probe.Event.Index(name)
+	if i < 0 {
+		return nil
+	}
+	return &c.sp.Probe.Event.Fields[i]
+}
+
+func (c *checker) read(name string) resolve.Read {
+	return c.sp.Probe.Reads[c.sp.Probe.Event.Index(name)]
+}
+
+// fieldType is the script type of a context field.
+func fieldType(f *event.Field) *Type {
+	switch f.Kind {
+	case event.Int:
+		return intType(f.Size, f.Signed)
+	case event.String:
+		return strType(f.Size)
+	}
+	return nil
+}
+
+// typeOf returns the type of e without emitting code.
+func (c *checker) typeOf(e lang.Expr) (*Type, error) {
+	switch e := e.(type) {
+	case *lang.IntLit:
+		if e.Value > 1<<63-1 {
+			return tU64, nil
+		}
+		return tS64, nil
+	case *lang.BoolLit:
+		return tBool, nil
+	case *lang.StrLit:
+		return strType(len(e.Value) + 1), nil
+	case *lang.Param:
+		if v, ok := c.param(e); ok && !v.isStr {
+			return tS64, nil
+		} else if ok {
+			return strType(len(v.s) + 1), nil
+		}
+		return tS64, nil
+	case *lang.Ident:
+		if t := c.builtinType(e.Name); t != nil {
+			return t, nil
+		}
+		if e.Name == "args" {
+			return nil, c.errorf(e.P, "args cannot be used on its own here; use args.FIELD")
+		}
+		return nil, c.errorf(e.P, "Unknown identifier: '%s'", e.Name)
+	case *lang.Var:
+		v := c.lookupVar(e.Name)
+		if v == nil {
+			return nil, c.errorf(e.P, "Undefined or undeclared variable: %s", e.Name)
+		}
+		return v.t, nil
+	case *lang.MapExpr:
+		m, err := c.mapOf(e)
+		if err != nil {
+			return nil, err
+		}
+		switch m.Kind {
+		case scriptout.Plain:
+			return m.Value, nil
+		case scriptout.Hist, scriptout.LHist, scriptout.Stats:
+			return nil, c.errorf(e.P, "%s cannot be used as a value in an expression", e.Name)
+		case scriptout.Min, scriptout.Max, scriptout.Avg:
+			return tS64, nil
+		}
+		return tU64, nil
+	case *lang.Binary:
+		return c.binaryType(e)
+	case *lang.Unary:
+		t, err := c.typeOf(e.X)
+		if err != nil {
+			return nil, err
+		}
+		switch e.Op {
+		case "!":
+			return tBool, nil
+		case "-", "~":
+			if !t.isInt() {
+				return nil, c.errorf(e.P, "The %s operator cannot be used on a %s", e.Op, t)
+			}
+			if e.Op == "-" {
+				return tS64, nil
+			}
+			return intType(8, t.Signed), nil
+		}
+		return nil, c.errorf(e.P, "the %s operator on pointers needs kernel types (not supported yet)", e.Op)
+	case *lang.Ternary:
+		return c.ternaryType(e)
+	case *lang.Field:
+		return c.fieldExprType(e)
+	case *lang.Index:
+		t, err := c.typeOf(e.X)
+		if err != nil {
+			return nil, err
+		}
+		if t.Kind == TStr {
+			return intType(1, true), nil
+		}
+		if t.Kind == TTuple {
+			n, ok := e.Index.(*lang.IntLit)
+			if !ok || int(n.Value) >= len(t.Elems) {
+				return nil, c.errorf(e.P, "tuple index out of range")
+			}
+			return t.Elems[n.Value], nil
+		}
+		return nil, c.errorf(e.P, "The array index operator [] can only be used on arrays, tuples and strings, not %s", t)
+	case *lang.Cast:
+		return c.castType(e)
+	case *lang.Tuple:
+		elems := make([]*Type, len(e.Elems))
+		for i, x := range e.Elems {
+			t, err := c.typeOf(x)
+			if err != nil {
+				return nil, err
+			}
+			elems[i] = t
+		}
+		return tupleType(elems), nil
+	case *lang.Call:
+		return c.callType(e)
+	case *lang.Sizeof:
+		return tU64, nil
+	case *lang.AssignExpr:
+		return c.typeOf(e.Assign.Target)
+	case *lang.BlockExpr:
+		if e.Block.Result == nil {
+			return tNone, nil
+		}
+		return c.typeOf(e.Block.Result)
+	}
+	return nil, c.errorf(e.Position(), "this expression is not supported yet")
+}
+
+func (c *checker) binaryType(e *lang.Binary) (*Type, error) {
+	x, err := c.typeOf(e.X)
+	if err != nil {
+		return nil, err
+	}
+	y, err := c.typeOf(e.Y)
+	if err != nil {
+		return nil, err
+	}
+	switch e.Op {
+	case "&&", "||":
+		if !x.isInt() || !y.isInt() {
+			return nil, c.errorf(e.P, "Invalid operands to %s: %s and %s", e.Op, x, y)
+		}
+		return tBool, nil
+	case "==", "!=", "<", ">", "<=", ">=":
+		if x.Kind == TStr && y.Kind == TStr {
+			if e.Op != "==" && e.Op != "!=" {
+				return nil, c.errorf(e.P, "Comparison operator %s is not supported for strings", e.Op)
+			}
+			return tBool, nil
+		}
+		if !x.isInt() || !y.isInt() {
+			return nil, c.errorf(e.P, "Type mismatch for '%s': comparing %s with %s", e.Op, x, y)
+		}
+		return tBool, nil
+	}
+	if !x.isInt() || !y.isInt() {
+		return nil, c.errorf(e.P, "Type mismatch for '%s': comparing %s with %s", e.Op, x, y)
+	}
+	return intType(8, x.Signed && y.Signed || x.Signed && isLit(e.Y) || y.Signed && isLit(e.X)), nil
+}
+
+func isLit(e lang.Expr) bool {
+	_, ok := e.(*lang.IntLit)
+	return ok
+}
+
+func (c *checker) ternaryType(e *lang.Ternary) (*Type, error) {
+	cond, err := c.typeOf(e.Cond)
+	if err != nil {
+		return nil, err
+	}
+	a := cond
+	if e.Then != nil {
+		if a, err = c.typeOf(e.Then); err != nil {
+			return nil, err
+		}
+	}
+	b, err := c.typeOf(e.Else)
+	if err != nil {
+		return nil, err
+	}
+	if !same(a, b) {
+		return nil, c.errorf(e.P, "Ternary operator must return the same type: have '%s' and '%s'", a, b)
+	}
+	if a.isInt() {
+		return intType(8, a.Signed && b.Signed), nil
+	}
+	return widen(a, b), nil
+}
+
+func (c *checker) fieldExprType(e *lang.Field) (*Type, error) {
+	if id, ok := e.X.(*lang.Ident); ok && id.Name == "args" {
+		f := c.field(e.Name)
+		if f == nil || strings.HasPrefix(e.Name, "arg") && c.sp.Probe.Target.Kind != resolve.TargetTracepoint {
+			return nil, c.errorf(e.P, "Can't find a field %s in %s", e.Name, c.sp.Name)
+		}
+		t := fieldType(f)
+		if t == nil {
+			return nil, c.errorf(e.P, "field %s of %s has a type that is not supported yet", e.Name, c.sp.Name)
+		}
+		return t, nil
+	}
+	t, err := c.typeOf(e.X)
+	if err != nil {
+		return nil, err
+	}
+	if t.Kind == TTuple {
+		n, err := strconv.Atoi(e.Name)
+		if err != nil || n >= len(t.Elems) {
+			return nil, c.errorf(e.P, "Invalid tuple index: %s. Found %d elements in tuple.", e.Name, len(t.Elems))
+		}
+		return t.Elems[n], nil
+	}
+	return nil, c.errorf(e.P, "Can not access field '%s' on expression of type '%s'", e.Name, t)
+}
+
+var intTypes = map[string]*Type{
+	"int8": intType(1, true), "int16": intType(2, true), "int32": intType(4, true), "int64": intType(8, true),
+	"uint8": intType(1, false), "uint16": intType(2, false), "uint32": intType(4, false), "uint64": intType(8, false),
+	"char": intType(1, true), "short": intType(2, true), "int": intType(4, true), "long": intType(8, true),
+	"unsigned char": intType(1, false), "unsigned short": intType(2, false), "unsigned int": intType(4, false),
+	"unsigned long": intType(8, false), "u8": intType(1, false), "u16": intType(2, false), "u32": intType(4, false),
+	"u64": intType(8, false), "s8": intType(1, true), "s16": intType(2, true), "s32": intType(4, true), "s64": intType(8, true),
+	"bool": tBool,
+}
+
+func (c *checker) castType(e *lang.Cast) (*Type, error) {
+	x, err := c.typeOf(e.X)
+	if err != nil {
+		return nil, err
+	}
+	if e.Type.Ptr > 0 {
+		if !x.isInt() {
+			return nil, c.errorf(e.P, "Cannot cast from %s to a pointer", x)
+		}
+		return tU64, nil
+	}
+	t, ok := intTypes[e.Type.Name]
+	if !ok || e.Type.Array > 0 {
+		return nil, c.errorf(e.Type.P, "Cannot resolve unknown type \"%s\"", e.Type.Name)
+	}
+	if !x.isInt() {
+		return nil, c.errorf(e.P, "Cannot cast from \"%s\" to \"%s\"", x, t)
+	}
+	return t, nil
+}
+
+// callType is the type of a call used as a value.
+func (c *checker) callType(e *lang.Call) (*Type, error) {
+	switch e.Name {
+	case "str":
+		if len(e.Args) < 1 || len(e.Args) > 2 {
+			return nil, c.errorf(e.P, "str() requires 1 or 2 arguments (%d provided)", len(e.Args))
+		}
+		n := c.s.StrSize
+		if len(e.Args) == 2 {
+			lit, ok := e.Args[1].(*lang.IntLit)
+			if ok && int(lit.Value)+1 < n {
+				n = int(lit.Value) + 1
+			}
+		}
+		t, err := c.typeOf(e.Args[0])
+		if err != nil {
+			return nil, err
+		}
+		if t.Kind == TStr {
+			return strType(min(t.Size, n)), nil
+		}
+		return strType(n), nil
+	case "has_key":
+		return tBool, nil
+	case "strftime":
+		return &Type{Kind: TTime, Size: 16}, nil
+	case "bswap":
+		if len(e.Args) != 1 {
+			return nil, c.errorf(e.P, "bswap() requires one argument")
+		}
+		t, err := c.typeOf(e.Args[0])
+		if err != nil {
+			return nil, err
+		}
+		return intType(t.Width, false), nil
+	case "cgroupid":
+		return tU64, nil
+	case "len":
+		return tS64, nil
+	case "nsecs":
+		return tU64, nil
+	case "pid", "tid":
+		return intType(4, false), nil
+	case "count", "sum", "avg", "min", "max", "stats", "hist", "lhist":
+		return nil, c.errorf(e.P, "%s() must be assigned directly to a map", e.Name)
+	case "printf", "print", "exit", "clear", "zero", "delete", "time", "system", "cat", "join":
+		return tNone, nil
+	}
+	if t := c.builtinType(e.Name); t != nil && len(e.Args) == 0 {
+		return t, nil
+	}
+	return nil, c.errorf(e.P, "Unknown function: '%s'", e.Name)
+}
+
+// paramValue is a positional parameter.
+type paramValue struct {
+	isStr bool
+	n     int64
+	s     string
+}
+
+func (c *checker) param(e *lang.Param) (paramValue, bool) {
+	if e.N < 0 {
+		return paramValue{n: int64(len(c.s.Params))}, true
+	}
+	if e.N == 0 || e.N > len(c.s.Params) {
+		return paramValue{}, false
+	}
+	v := c.s.Params[e.N-1]
+	if n, err := strconv.ParseInt(v, 0, 64); err == nil {
+		return paramValue{n: n}, true
+	}
+	return paramValue{isStr: true, s: v}, true
+}
+
+// mapOf returns the map an expression names, which must have been typed.
+func (c *checker) mapOf(e *lang.MapExpr) (*ScriptMap, error) {
+	m, ok := c.s.Map(e.Name)
+	if !ok || m.Kind == 255 {
+		if c.first {
+			return nil, unknownMapError{c.errorf(e.P, "Undefined map: %s", e.Name)}
+		}
+		return nil, c.errorf(e.P, "Undefined map: %s", e.Name)
+	}
+	if err := c.checkKey(m, e); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// keyType is the type of the key expression of e (nil without keys).
+func (c *checker) keyType(e *lang.MapExpr) (*Type, error) {
+	if e.Key == nil {
+		return nil, nil
+	}
+	t, err := c.typeOf(e.Key)
+	if err != nil {
+		return nil, err
+	}
+	return storage(t), nil
+}
+
+// storage is how a value is kept in a map or a variable: integers as
+// 64-bit values.
+func storage(t *Type) *Type {
+	switch t.Kind {
+	case TInt:
+		if t.Width == 8 {
+			return t
+		}
+		return intType(8, t.Signed)
+	case TTuple:
+		elems := make([]*Type, len(t.Elems))
+		for i, e := range t.Elems {
+			elems[i] = storage(e)
+		}
+		return tupleType(elems)
+	}
+	return t
+}
+
+// checkKey checks (and widens) the key type of m for e.
+func (c *checker) checkKey(m *ScriptMap, e *lang.MapExpr) error {
+	kt, err := c.keyType(e)
+	if err != nil {
+		return err
+	}
+	switch {
+	case m.Key == nil && kt == nil:
+		return nil
+	case m.Key == nil && m.Kind == 255:
+		return nil
+	case m.Key == nil:
+		return c.errorf(e.P, "%s used as a map with keys and as a map without", e.Name)
+	case kt == nil:
+		return c.errorf(e.P, "%s used as a map without keys and as a map with keys", e.Name)
+	case !same(m.Key, kt):
+		return c.errorf(e.P, "Argument mismatch for %s: trying to access with arguments: '%s' when map expects arguments: '%s'", e.Name, keyDesc(kt), keyDesc(m.Key))
+	}
+	m.Key = widen(m.Key, kt)
+	return nil
+}
+
+func keyDesc(t *Type) string {
+	if t.Kind == TTuple {
+		return t.String()
+	}
+	return "(" + t.String() + ")"
+}
+
+// defineMap types m on its first assignment: its key and the kind of its
+// value.
+func (c *checker) defineMap(e *lang.MapExpr, kind scriptout.MapKind, value *Type) (*ScriptMap, error) {
+	m := c.s.mapFor(e.Name, e.P)
+	kt, err := c.keyType(e)
+	if err != nil {
+		return nil, err
+	}
+	if m.Kind == 255 {
+		m.Kind, m.Key = kind, kt
+		if kind == scriptout.Plain {
+			m.Value = storage(value)
+		}
+		return m, nil
+	}
+	if m.Kind != kind || kind == scriptout.Plain && !same(m.Value, value) {
+		return nil, c.errorf(e.P, "Type mismatch for %s: trying to assign value of type '%s' when map already contains a value of type '%s'", e.Name, kindName(kind, value), kindName(m.Kind, m.Value))
+	}
+	if kind == scriptout.Plain {
+		m.Value = widen(m.Value, storage(value))
+	}
+	if err := c.checkKey(m, e); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func kindName(k scriptout.MapKind, t *Type) string {
+	switch k {
+	case scriptout.Count:
+		return "count_t"
+	case scriptout.Sum:
+		return "sum_t"
+	case scriptout.Min:
+		return "min_t"
+	case scriptout.Max:
+		return "max_t"
+	case scriptout.Avg:
+		return "avg_t"
+	case scriptout.Stats:
+		return "stats_t"
+	case scriptout.Hist:
+		return "hist_t"
+	case scriptout.LHist:
+		return "lhist_t"
+	}
+	if t == nil {
+		return "none"
+	}
+	return t.String()
+}
+
+// aggKinds maps the aggregation functions to map kinds.
+var aggKinds = map[string]scriptout.MapKind{
+	"count": scriptout.Count, "sum": scriptout.Sum, "min": scriptout.Min, "max": scriptout.Max,
+	"avg": scriptout.Avg, "stats": scriptout.Stats, "hist": scriptout.Hist, "lhist": scriptout.LHist,
+}

@@ -1,0 +1,251 @@
+package bpfgen
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpftrail/bpftrail/internal/record"
+	"github.com/bpftrail/bpftrail/internal/scriptout"
+)
+
+// The read side of a script's layouts: the values of events and maps, as
+// package scriptout prints them. The layouts are the ones the generated
+// code writes (see script_emit.go).
+
+var le = binary.LittleEndian
+
+// Decode returns the value of type t stored in b.
+func (t *Type) Decode(b []byte) scriptout.Value {
+	switch t.Kind {
+	case TInt:
+		v := int64(le.Uint64(b))
+		return scriptout.Value{Kind: scriptout.Int, Int: v, Signed: t.Signed, Size: t.Width}
+	case TBool:
+		return scriptout.Value{Kind: scriptout.Bool, Int: int64(le.Uint64(b))}
+	case TStr:
+		s := b[:t.Size]
+		if i := bytes.IndexByte(s, 0); i >= 0 {
+			s = s[:i]
+		}
+		return scriptout.Str(string(s))
+	case TTuple:
+		v := scriptout.Value{Kind: scriptout.Tuple}
+		for i, e := range t.Elems {
+			v.Elems = append(v.Elems, e.Decode(b[t.Offs[i]:]))
+		}
+		return v
+	case TTime:
+		return scriptout.Value{Kind: scriptout.Int, Int: int64(le.Uint64(b[8:])), Size: 8, Str: fmt.Sprint(le.Uint64(b))}
+	}
+	return scriptout.Value{Kind: scriptout.None}
+}
+
+// Event returns the event of a record and its arguments.
+func (s *Script) Event(r record.Record) (*ScriptEvent, []scriptout.Value, error) {
+	id := r.Class.ID
+	first := uint32(0)
+	if len(s.Events) > 0 {
+		first = s.Events[0].ID
+	}
+	if id < first || int(id-first) >= len(s.Events) {
+		return nil, nil, fmt.Errorf("record of unknown class %d", id)
+	}
+	ev := s.Events[id-first]
+	if len(r.B) < ev.Size() {
+		return nil, nil, fmt.Errorf("short record of class %d: %d bytes", id, len(r.B))
+	}
+	args := make([]scriptout.Value, len(ev.Args.Elems))
+	for i, t := range ev.Args.Elems {
+		args[i] = t.Decode(r.B[scriptHeader+ev.Args.Offs[i]:])
+	}
+	return ev, args, nil
+}
+
+// Classes returns the record classes of the script's events, indexed by
+// class id from the first event's.
+func (s *Script) Classes() []*record.Class {
+	out := make([]*record.Class, len(s.Events))
+	for i, ev := range s.Events {
+		sch := ev.EventClass(fmt.Sprintf("script:%d", i))
+		l := record.Layout{Size: ev.Size()}
+		for _, off := range ev.Args.Offs {
+			l.Off = append(l.Off, scriptHeader+off)
+		}
+		out[i] = &record.Class{ID: ev.ID, Schema: sch, Layout: l}
+	}
+	return out
+}
+
+// Dump reads the whole content of m's BPF map bm.
+func (m *ScriptMap) Dump(bm *ebpf.Map) (*scriptout.Map, error) {
+	out := &scriptout.Map{Name: m.Name, Kind: m.Kind, Keyed: m.Key != nil, Min: m.Min, Max: m.Max, Step: m.Step, Bits: m.Bits}
+	byKey := map[string]int{}
+	entry := func(k []byte) *scriptout.Entry {
+		i, ok := byKey[string(k)]
+		if !ok {
+			i = len(out.Entries)
+			byKey[string(k)] = i
+			e := scriptout.Entry{}
+			if m.Key != nil {
+				e.Key = m.Key.Decode(k)
+			}
+			out.Entries = append(out.Entries, e)
+		}
+		return &out.Entries[i]
+	}
+	bucketed := m.Kind == scriptout.Hist || m.Kind == scriptout.LHist
+	keyLen := m.KeySize()
+	if bucketed {
+		keyLen -= 8
+	}
+	var key []byte
+	it := bm.Iterate()
+	switch {
+	case !m.PerCPU:
+		var val []byte
+		for it.Next(&key, &val) {
+			e := entry(key[:keyLen])
+			m.fold(e, key[keyLen:], [][]byte{val})
+		}
+	case m.ValueSize() == 8:
+		var vals []uint64
+		for it.Next(&key, &vals) {
+			per := make([][]byte, len(vals))
+			for i, v := range vals {
+				per[i] = le.AppendUint64(nil, v)
+			}
+			m.fold(entry(key[:keyLen]), key[keyLen:], per)
+		}
+	default:
+		var vals [][2]uint64
+		for it.Next(&key, &vals) {
+			per := make([][]byte, len(vals))
+			for i, v := range vals {
+				per[i] = le.AppendUint64(le.AppendUint64(nil, v[0]), v[1])
+			}
+			m.fold(entry(key[:keyLen]), key[keyLen:], per)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", m.Name, err)
+	}
+	return out, nil
+}
+
+// fold adds the per-CPU values of one key (and bucket) to e.
+func (m *ScriptMap) fold(e *scriptout.Entry, bucket []byte, vals [][]byte) {
+	switch m.Kind {
+	case scriptout.Plain:
+		e.Value = m.Value.Decode(vals[0])
+	case scriptout.Count, scriptout.Sum:
+		var n uint64
+		for _, v := range vals {
+			n += le.Uint64(v)
+		}
+		e.Value = scriptout.Value{Kind: scriptout.Int, Int: int64(n), Signed: m.Kind == scriptout.Sum, Size: 8}
+		if m.Kind == scriptout.Count {
+			e.Value.Signed = false
+		}
+	case scriptout.Min, scriptout.Max:
+		set := false
+		var best int64
+		for _, v := range vals {
+			if le.Uint64(v[8:]) == 0 {
+				continue
+			}
+			x := int64(le.Uint64(v))
+			if !set || m.Kind == scriptout.Min && x < best || m.Kind == scriptout.Max && x > best {
+				best, set = x, true
+			}
+		}
+		e.Value = scriptout.SInt(best)
+	case scriptout.Avg, scriptout.Stats:
+		for _, v := range vals {
+			e.Count += int64(le.Uint64(v))
+			e.Total += int64(le.Uint64(v[8:]))
+		}
+	case scriptout.Hist, scriptout.LHist:
+		idx := int(le.Uint64(bucket))
+		if idx >= len(e.Buckets) {
+			e.Buckets = append(e.Buckets, make([]uint64, idx+1-len(e.Buckets))...)
+		}
+		for _, v := range vals {
+			e.Buckets[idx] += le.Uint64(v)
+		}
+	}
+}
+
+// Clear deletes every key of bm (walking the keys only: per-CPU values do
+// not fit a byte slice).
+func (m *ScriptMap) Clear(bm *ebpf.Map) error {
+	var keys [][]byte
+	key := make([]byte, m.KeySize())
+	next := make([]byte, m.KeySize())
+	var cur any
+	for {
+		if err := bm.NextKey(cur, next); err != nil {
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				break
+			}
+			return fmt.Errorf("clear %s: %w", m.Name, err)
+		}
+		keys = append(keys, bytes.Clone(next))
+		copy(key, next)
+		cur = key
+	}
+	for _, k := range keys {
+		if err := bm.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("clear %s: %w", m.Name, err)
+		}
+	}
+	return nil
+}
+
+// Zero sets every value of bm to zero, keeping the keys.
+func (m *ScriptMap) Zero(bm *ebpf.Map) error {
+	var keys [][]byte
+	key := make([]byte, m.KeySize())
+	next := make([]byte, m.KeySize())
+	var cur any
+	for {
+		if err := bm.NextKey(cur, next); err != nil {
+			if errors.Is(err, ebpf.ErrKeyNotExist) {
+				break
+			}
+			return fmt.Errorf("zero %s: %w", m.Name, err)
+		}
+		keys = append(keys, bytes.Clone(next))
+		copy(key, next)
+		cur = key
+	}
+	sort.Slice(keys, func(i, j int) bool { return bytes.Compare(keys[i], keys[j]) < 0 })
+	size := m.ValueSize()
+	n := 1
+	if m.PerCPU {
+		cpus, err := ebpf.PossibleCPU()
+		if err != nil {
+			return err
+		}
+		n = cpus
+	}
+	zero := make([]byte, size*n)
+	for _, k := range keys {
+		var v any = zero
+		if m.PerCPU {
+			per := make([][]byte, n)
+			for i := range per {
+				per[i] = make([]byte, size)
+			}
+			v = per
+		}
+		if err := bm.Update(k, v, ebpf.UpdateExist); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("zero %s: %w", m.Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,1803 @@
+package bpfgen
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/bpftrail/bpftrail/internal/event"
+	"github.com/bpftrail/bpftrail/internal/lang"
+	"github.com/bpftrail/bpftrail/internal/record"
+	"github.com/bpftrail/bpftrail/internal/resolve"
+	"github.com/bpftrail/bpftrail/internal/scriptout"
+)
+
+// Map update flags.
+const (
+	bpfAny     = 0
+	bpfNoExist = 1
+)
+
+// probe walks one action block for the checker's attach point.
+func (c *checker) probe(p *lang.Probe) error {
+	c.scopes = []map[string]*variable{{}}
+	c.g.emit(asm.Mov.Reg(rCtx, asm.R1))
+	if c.emit {
+		m := c.maps
+		if c.sp.Special != NotSpecial {
+			m.Control = nil // begin and end run while the session is stopped
+		}
+		if err := c.g.prologue(m, Options{}); err != nil {
+			return err
+		}
+		if err := c.g.scratch(m); err != nil {
+			return err
+		}
+	}
+	if p.Pred != nil {
+		if err := c.condition(p.Pred); err != nil {
+			return err
+		}
+		c.g.emit(asm.JEq.Imm(asm.R0, 0, labelExit))
+	}
+	if err := c.block(p.Body, false); err != nil {
+		return err
+	}
+	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(labelExit), asm.Return())
+	return nil
+}
+
+// condition evaluates a truth value into R0.
+func (c *checker) condition(e lang.Expr) error {
+	t, err := c.typeOf(e)
+	if err != nil {
+		return err
+	}
+	if !t.isInt() {
+		return c.errorf(e.Position(), "Invalid type for a condition: %s", t)
+	}
+	return c.intExpr(e)
+}
+
+func (c *checker) block(b *lang.Block, scope bool) error {
+	if scope {
+		c.scopes = append(c.scopes, map[string]*variable{})
+		defer func() { c.scopes = c.scopes[:len(c.scopes)-1] }()
+	}
+	for _, st := range b.Stmts {
+		if err := c.stmt(st); err != nil {
+			return err
+		}
+	}
+	if b.Result != nil {
+		return c.stmt(&lang.ExprStmt{X: b.Result})
+	}
+	return nil
+}
+
+// stmt emits one statement; its temporaries are released after it.
+func (c *checker) stmt(st lang.Stmt) error {
+	slots, bytes := c.tmpSlots, c.tmpBytes
+	defer func() { c.tmpSlots, c.tmpBytes = slots, bytes }()
+	switch st := st.(type) {
+	case *lang.Block:
+		return c.block(st, true)
+	case *lang.ExprStmt:
+		return c.exprStmt(st.X)
+	case *lang.VarDecl:
+		return c.varDecl(st)
+	case *lang.Assign:
+		return c.assign(st)
+	case *lang.If:
+		return c.ifStmt(st)
+	case *lang.While:
+		return c.loop(st.P, st.Cond, st.Body, nil)
+	case *lang.Unroll:
+		n, ok := st.Count.(*lang.IntLit)
+		if !ok || n.Value < 1 || n.Value > 100 {
+			return c.errorf(st.P, "unroll's count must be an integer between 1 and 100")
+		}
+		for range n.Value {
+			if err := c.block(st.Body, true); err != nil {
+				return err
+			}
+		}
+		return nil
+	case *lang.For:
+		return c.forStmt(st)
+	case *lang.Jump:
+		return c.jump(st)
+	}
+	return c.errorf(st.Position(), "this statement is not supported yet")
+}
+
+func (c *checker) exprStmt(e lang.Expr) error {
+	if call, ok := e.(*lang.Call); ok {
+		if done, err := c.callStmt(call); done || err != nil {
+			return err
+		}
+	}
+	if a, ok := e.(*lang.AssignExpr); ok {
+		return c.assign(a.Assign)
+	}
+	t, err := c.typeOf(e)
+	if err != nil {
+		return err
+	}
+	if t.isInt() {
+		return c.intExpr(e)
+	}
+	_, _, err = c.valueAt(e)
+	return err
+}
+
+func (c *checker) varDecl(d *lang.VarDecl) error {
+	var t *Type
+	if d.Type != nil {
+		it, ok := intTypes[d.Type.Name]
+		switch {
+		case ok:
+			t = it
+		case d.Type.Name == "string":
+			t = strType(c.s.StrSize)
+		default:
+			return c.errorf(d.Type.P, "Cannot resolve unknown type \"%s\"", d.Type.Name)
+		}
+	}
+	if d.Value != nil {
+		vt, err := c.typeOf(d.Value)
+		if err != nil {
+			return err
+		}
+		if t == nil {
+			t = vt
+		} else if !same(t, vt) {
+			return c.errorf(d.P, "Type mismatch for %s: trying to assign value of type '%s' when variable already has a type '%s'", d.Var.Name, vt, t)
+		}
+	}
+	if t == nil {
+		t = tS64
+	}
+	v, err := c.declare(d.Var.Name, c.varType(d.Var.Name, storage(t)), false, d.P)
+	if err != nil {
+		return err
+	}
+	if d.Value == nil {
+		return c.zeroVar(v)
+	}
+	return c.storeVar(v, d.Value)
+}
+
+// varType widens the type of a variable to the widest seen in earlier
+// passes, so that its storage holds every value assigned to it.
+func (c *checker) varType(name string, t *Type) *Type {
+	key := fmt.Sprintf("%d/%s", c.sp.Block, name)
+	if old, ok := c.s.varTypes[key]; ok && same(old, t) {
+		t = widen(old, t)
+	}
+	c.s.varTypes[key] = t
+	return t
+}
+
+func (c *checker) zeroVar(v *variable) error {
+	if v.t.isInt() {
+		c.g.emit(asm.Mov.Imm(asm.R0, 0), asm.StoreMem(asm.RFP, v.slot, asm.R0, asm.DWord))
+		return nil
+	}
+	c.zero(v.off, v.t.Size)
+	return nil
+}
+
+func (c *checker) storeVar(v *variable, e lang.Expr) error {
+	if v.t.isInt() {
+		if err := c.intExpr(e); err != nil {
+			return err
+		}
+		c.g.emit(asm.StoreMem(asm.RFP, v.slot, asm.R0, asm.DWord))
+		return nil
+	}
+	return c.store(v.off, v.t, e)
+}
+
+func (c *checker) assign(a *lang.Assign) error {
+	switch t := a.Target.(type) {
+	case *lang.Var:
+		return c.assignVar(a, t)
+	case *lang.MapExpr:
+		return c.assignMap(a, t)
+	}
+	return c.errorf(a.P, "cannot assign to this expression")
+}
+
+func (c *checker) assignVar(a *lang.Assign, target *lang.Var) error {
+	v := c.lookupVar(target.Name)
+	value := a.Value
+	if a.Op != "" {
+		if v == nil {
+			return c.errorf(target.P, "Undefined or undeclared variable: %s", target.Name)
+		}
+		value = &lang.Binary{P: a.P, Op: a.Op, X: target, Y: a.Value}
+	}
+	vt, err := c.typeOf(value)
+	if err != nil {
+		return err
+	}
+	if vt.Kind == TNone {
+		return c.errorf(a.P, "Value of type none cannot be assigned to %s", target.Name)
+	}
+	if v == nil {
+		if v, err = c.declare(target.Name, c.varType(target.Name, storage(vt)), true, target.P); err != nil {
+			return err
+		}
+	} else if !same(v.t, vt) {
+		return c.errorf(a.P, "Type mismatch for %s: trying to assign value of type '%s' when variable already contains a value of type '%s'", target.Name, vt, v.t)
+	} else if v.t.Kind != TInt {
+		c.varType(target.Name, storage(vt))
+	}
+	return c.storeVar(v, value)
+}
+
+func (c *checker) assignMap(a *lang.Assign, target *lang.MapExpr) error {
+	if call, ok := a.Value.(*lang.Call); ok && a.Op == "" {
+		if kind, ok := aggKinds[call.Name]; ok {
+			return c.aggregate(target, kind, call)
+		}
+	}
+	value := a.Value
+	if a.Op != "" {
+		value = &lang.Binary{P: a.P, Op: a.Op, X: target, Y: a.Value}
+		if _, ok := c.s.Map(target.Name); !ok || c.first {
+			// x += v on a new map starts from 0.
+			if _, err := c.defineMap(target, scriptout.Plain, tS64); err != nil {
+				return err
+			}
+		}
+	}
+	vt, err := c.typeOf(value)
+	if err != nil {
+		return err
+	}
+	if vt.Kind == TNone || vt.Kind == TTime {
+		return c.errorf(a.P, "Value of type %s cannot be stored in a map", vt)
+	}
+	m, err := c.defineMap(target, scriptout.Plain, vt)
+	if err != nil {
+		return err
+	}
+	valOff := c.alloc(m.Value.Size)
+	if err := c.store(valOff, m.Value, value); err != nil {
+		return err
+	}
+	keyOff, err := c.key(m, target)
+	if err != nil {
+		return err
+	}
+	c.update(m, keyOff, valOff, bpfAny)
+	return nil
+}
+
+// key builds the key of target into a new scratch area, with room for a
+// histogram's bucket after it.
+func (c *checker) key(m *ScriptMap, target *lang.MapExpr) (int, error) {
+	off := c.alloc(m.KeySize())
+	if m.Key == nil {
+		c.g.emit(asm.StoreImm(rRec, int16(off), 0, asm.DWord))
+		return off, nil
+	}
+	return off, c.store(off, m.Key, target.Key)
+}
+
+func (c *checker) mapIndex(m *ScriptMap) int { return c.s.byName[m.Name] }
+
+func (c *checker) mapFD(m *ScriptMap) int {
+	if c.fds == nil {
+		return -1
+	}
+	return c.fds[c.mapIndex(m)]
+}
+
+func (c *checker) lookup(m *ScriptMap, keyOff int) {
+	c.g.emit(
+		asm.LoadMapPtr(asm.R1, c.mapFD(m)),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.FnMapLookupElem.Call(),
+	)
+}
+
+func (c *checker) update(m *ScriptMap, keyOff, valOff int, flags int32) {
+	c.g.emit(
+		asm.LoadMapPtr(asm.R1, c.mapFD(m)),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.Mov.Reg(asm.R3, rRec),
+		asm.Add.Imm(asm.R3, int32(valOff)),
+		asm.Mov.Imm(asm.R4, flags),
+		asm.FnMapUpdateElem.Call(),
+	)
+}
+
+// aggregate emits @m[k] = count() and the other aggregations.
+func (c *checker) aggregate(target *lang.MapExpr, kind scriptout.MapKind, call *lang.Call) error {
+	want := map[scriptout.MapKind][2]int{scriptout.Count: {0, 0}, scriptout.Hist: {1, 2}, scriptout.LHist: {4, 4}}[kind]
+	if kind != scriptout.Count && kind != scriptout.Hist && kind != scriptout.LHist {
+		want = [2]int{1, 1}
+	}
+	if len(call.Args) < want[0] || len(call.Args) > want[1] {
+		return c.errorf(call.P, "%s() requires %s", call.Name, argCount(want))
+	}
+	var slot int16
+	if len(call.Args) > 0 {
+		t, err := c.typeOf(call.Args[0])
+		if err != nil {
+			return err
+		}
+		if !t.isInt() {
+			return c.errorf(call.Args[0].Position(), "%s() expects an integer argument, got %s", call.Name, t)
+		}
+		if err := c.intExpr(call.Args[0]); err != nil {
+			return err
+		}
+		if slot, err = c.allocSlot(call.P); err != nil {
+			return err
+		}
+		c.g.emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
+	}
+	m, err := c.defineMap(target, kind, nil)
+	if err != nil {
+		return err
+	}
+	if err := c.histParams(m, kind, call); err != nil {
+		return err
+	}
+	keyOff, err := c.key(m, target)
+	if err != nil {
+		return err
+	}
+	switch kind {
+	case scriptout.Count:
+		c.g.emit(asm.Mov.Imm(asm.R0, 1))
+		c.addTo(m, keyOff)
+	case scriptout.Sum:
+		c.g.emit(asm.LoadMem(asm.R0, asm.RFP, slot, asm.DWord))
+		c.addTo(m, keyOff)
+	case scriptout.Hist, scriptout.LHist:
+		c.g.emit(asm.LoadMem(asm.R0, asm.RFP, slot, asm.DWord))
+		if kind == scriptout.Hist {
+			c.log2Index(m.Bits)
+		} else {
+			c.linearIndex(m.Min, m.Max, m.Step)
+		}
+		at := keyOff + m.KeySize() - 8
+		c.g.emit(asm.StoreMem(rRec, int16(at), asm.R0, asm.DWord), asm.Mov.Imm(asm.R0, 1))
+		c.addTo(m, keyOff)
+	case scriptout.Min, scriptout.Max:
+		c.minMax(m, keyOff, slot, kind == scriptout.Max)
+	case scriptout.Avg, scriptout.Stats:
+		c.avg(m, keyOff, slot)
+	}
+	return nil
+}
+
+func argCount(w [2]int) string {
+	switch {
+	case w[0] == w[1] && w[0] == 0:
+		return "no arguments"
+	case w[0] == w[1] && w[0] == 1:
+		return "one argument"
+	case w[0] == w[1]:
+		return fmt.Sprintf("%d arguments", w[0])
+	}
+	return fmt.Sprintf("%d or %d arguments", w[0], w[1])
+}
+
+// histParams checks the constant arguments of hist and lhist.
+func (c *checker) histParams(m *ScriptMap, kind scriptout.MapKind, call *lang.Call) error {
+	consts := make([]int64, 0, 3)
+	for _, a := range call.Args[1:] {
+		v, ok := c.constInt(a)
+		if !ok {
+			return c.errorf(a.Position(), "%s() expects integer literals for its parameters", call.Name)
+		}
+		consts = append(consts, v)
+	}
+	switch kind {
+	case scriptout.Hist:
+		bits := int64(0)
+		if len(consts) == 1 {
+			bits = consts[0]
+		}
+		if bits < 0 || bits > 5 {
+			return c.errorf(call.Args[1].Position(), "hist: bits %d must be 0..5", bits)
+		}
+		if m.Bits != int(bits) && c.seen(m) {
+			return c.errorf(call.P, "Different bits in a single hist, had %d now %d", m.Bits, bits)
+		}
+		m.Bits = int(bits)
+	case scriptout.LHist:
+		lo, hi, step := consts[0], consts[1], consts[2]
+		switch {
+		case step <= 0:
+			return c.errorf(call.Args[3].Position(), "lhist() step must be >= 1 (%d provided)", step)
+		case lo < 0:
+			return c.errorf(call.Args[1].Position(), "lhist() min must be non-negative (provided min %d)", lo)
+		case lo > hi:
+			return c.errorf(call.Args[1].Position(), "lhist() min must be less than max (provided min %d and max %d)", lo, hi)
+		case (hi-lo)/step > 1000:
+			return c.errorf(call.P, "lhist() too many buckets, must be <= 1000 (would need %d)", (hi-lo)/step)
+		}
+		m.Min, m.Max, m.Step = lo, hi, step
+	}
+	return nil
+}
+
+func (c *checker) seen(m *ScriptMap) bool { return m.Bits != 0 }
+
+// constInt is the value of a constant integer expression.
+func (c *checker) constInt(e lang.Expr) (int64, bool) {
+	switch e := e.(type) {
+	case *lang.IntLit:
+		return int64(e.Value), true
+	case *lang.Unary:
+		if e.Op == "-" {
+			v, ok := c.constInt(e.X)
+			return -v, ok
+		}
+	case *lang.Param:
+		if v, ok := c.param(e); ok && !v.isStr {
+			return v.n, true
+		}
+	case *lang.Binary:
+		x, ok1 := c.constInt(e.X)
+		y, ok2 := c.constInt(e.Y)
+		if ok1 && ok2 {
+			switch e.Op {
+			case "+":
+				return x + y, true
+			case "-":
+				return x - y, true
+			case "*":
+				return x * y, true
+			case "/":
+				if y != 0 {
+					return x / y, true
+				}
+			case "<<":
+				return x << y, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// addTo adds R0 to the u64 value of the key at keyOff, creating it.
+func (c *checker) addTo(m *ScriptMap, keyOff int) {
+	c.g.emit(asm.StoreMem(asm.RFP, -16, asm.R0, asm.DWord))
+	c.lookup(m, keyOff)
+	create, done := c.g.label("new"), c.g.label("done")
+	c.g.emit(
+		asm.JEq.Imm(asm.R0, 0, create),
+		asm.LoadMem(asm.R1, asm.RFP, -16, asm.DWord),
+	)
+	if m.PerCPU {
+		c.g.emit(
+			asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord),
+			asm.Add.Reg(asm.R2, asm.R1),
+			asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord),
+		)
+	} else {
+		c.g.emit(asm.StoreXAdd(asm.R0, asm.R1, asm.DWord))
+	}
+	c.g.emit(asm.Ja.Label(done))
+	valOff := c.alloc(8)
+	c.g.emit(
+		asm.LoadMem(asm.R1, asm.RFP, -16, asm.DWord).WithSymbol(create),
+		asm.StoreMem(rRec, int16(valOff), asm.R1, asm.DWord),
+	)
+	c.update(m, keyOff, valOff, bpfAny)
+	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(done))
+}
+
+// minMax keeps the least (or greatest) value: {value, 1} once set.
+func (c *checker) minMax(m *ScriptMap, keyOff int, slot int16, isMax bool) {
+	c.lookup(m, keyOff)
+	create, done := c.g.label("new"), c.g.label("done")
+	keep := asm.JSLE // max: keep the current value when v <= current
+	if !isMax {
+		keep = asm.JSGE
+	}
+	c.g.emit(
+		asm.JEq.Imm(asm.R0, 0, create),
+		asm.LoadMem(asm.R1, asm.RFP, slot, asm.DWord),
+		asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord),
+		keep.Reg(asm.R1, asm.R2, done),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.Ja.Label(done),
+	)
+	valOff := c.alloc(16)
+	c.g.emit(
+		asm.LoadMem(asm.R1, asm.RFP, slot, asm.DWord).WithSymbol(create),
+		asm.StoreMem(rRec, int16(valOff), asm.R1, asm.DWord),
+		asm.StoreImm(rRec, int16(valOff+8), 1, asm.DWord),
+	)
+	c.update(m, keyOff, valOff, bpfAny)
+	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(done))
+}
+
+// avg keeps {count, total}.
+func (c *checker) avg(m *ScriptMap, keyOff int, slot int16) {
+	c.lookup(m, keyOff)
+	create, done := c.g.label("new"), c.g.label("done")
+	c.g.emit(
+		asm.JEq.Imm(asm.R0, 0, create),
+		asm.LoadMem(asm.R1, asm.RFP, slot, asm.DWord),
+	)
+	if m.PerCPU {
+		c.g.emit(
+			asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord),
+			asm.Add.Imm(asm.R2, 1),
+			asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord),
+			asm.LoadMem(asm.R2, asm.R0, 8, asm.DWord),
+			asm.Add.Reg(asm.R2, asm.R1),
+			asm.StoreMem(asm.R0, 8, asm.R2, asm.DWord),
+		)
+	} else {
+		c.g.emit(
+			asm.Mov.Imm(asm.R2, 1),
+			asm.StoreXAdd(asm.R0, asm.R2, asm.DWord),
+			asm.Add.Imm(asm.R0, 8),
+			asm.StoreXAdd(asm.R0, asm.R1, asm.DWord),
+		)
+	}
+	c.g.emit(asm.Ja.Label(done))
+	valOff := c.alloc(16)
+	c.g.emit(
+		asm.StoreImm(rRec, int16(valOff), 1, asm.DWord).WithSymbol(create),
+		asm.LoadMem(asm.R1, asm.RFP, slot, asm.DWord),
+		asm.StoreMem(rRec, int16(valOff+8), asm.R1, asm.DWord),
+	)
+	c.update(m, keyOff, valOff, bpfAny)
+	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(done))
+}
+
+// log2Index turns the value in R0 into bpftrace's log2 bucket index with
+// 2^bits buckets per power of two.
+func (c *checker) log2Index(bits int) {
+	done := c.g.label("log2")
+	mask := int32(1)<<bits - 1
+	c.g.emit(
+		asm.Mov.Reg(asm.R3, asm.R0),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.JSLT.Imm(asm.R3, 0, done),
+		asm.Mov.Reg(asm.R0, asm.R3),
+		asm.Add.Imm(asm.R0, 1),
+		asm.JLE.Imm(asm.R3, mask, done),
+		asm.Mov.Reg(asm.R1, asm.R3), // n
+		asm.Mov.Imm(asm.R2, 0),      // l
+	)
+	for i := 5; i >= 0; i-- {
+		skip := c.g.label("l2")
+		c.g.emit(
+			asm.LoadImm(asm.R4, 1<<(1<<i), asm.DWord),
+			asm.JLT.Reg(asm.R1, asm.R4, skip),
+			asm.RSh.Imm(asm.R1, int32(1<<i)),
+			asm.Add.Imm(asm.R2, int32(1<<i)),
+			asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(skip),
+		)
+	}
+	c.g.emit(
+		asm.Sub.Imm(asm.R2, int32(bits)),
+		asm.Mov.Reg(asm.R0, asm.R3),
+		asm.RSh.Reg(asm.R0, asm.R2),
+		asm.And.Imm(asm.R0, mask),
+		asm.Add.Imm(asm.R2, 1),
+		asm.LSh.Imm(asm.R2, int32(bits)),
+		asm.Add.Reg(asm.R0, asm.R2),
+		asm.Add.Imm(asm.R0, 1),
+		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(done),
+	)
+}
+
+// linearIndex turns the value in R0 into lhist's bucket index.
+func (c *checker) linearIndex(lo, hi, step int64) {
+	done := c.g.label("lin")
+	c.g.emit(
+		asm.Mov.Reg(asm.R3, asm.R0),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.LoadImm(asm.R1, lo, asm.DWord),
+		asm.JSLT.Reg(asm.R3, asm.R1, done),
+		asm.LoadImm(asm.R0, 1+(hi-lo)/step, asm.DWord),
+		asm.LoadImm(asm.R1, hi, asm.DWord),
+		asm.JSGT.Reg(asm.R3, asm.R1, done),
+		asm.Mov.Reg(asm.R0, asm.R3),
+		asm.LoadImm(asm.R1, lo, asm.DWord),
+		asm.Sub.Reg(asm.R0, asm.R1),
+		asm.LoadImm(asm.R1, step, asm.DWord),
+		asm.Div.Reg(asm.R0, asm.R1),
+		asm.Add.Imm(asm.R0, 1),
+		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(done),
+	)
+}
+
+func (c *checker) ifStmt(st *lang.If) error {
+	if err := c.condition(st.Cond); err != nil {
+		return err
+	}
+	elseL, end := c.g.label("else"), c.g.label("fi")
+	c.g.emit(asm.JEq.Imm(asm.R0, 0, elseL))
+	if err := c.block(st.Then, true); err != nil {
+		return err
+	}
+	c.g.emit(asm.Ja.Label(end), asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(elseL))
+	if st.Else != nil {
+		if err := c.stmt(st.Else); err != nil {
+			return err
+		}
+	}
+	c.g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(end))
+	return nil
+}
+
+// loop emits while (cond) { body } with an optional step after the body
+// (for's increment).
+func (c *checker) loop(p lang.Pos, cond lang.Expr, body *lang.Block, step func() error) error {
+	top, cont, brk := c.g.label("while"), c.g.label("cont"), c.g.label("brk")
+	c.g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(top))
+	if err := c.condition(cond); err != nil {
+		return err
+	}
+	c.g.emit(asm.JEq.Imm(asm.R0, 0, brk))
+	c.loops = append(c.loops, loopLabels{cont: cont, brk: brk})
+	err := c.block(body, true)
+	c.loops = c.loops[:len(c.loops)-1]
+	if err != nil {
+		return err
+	}
+	c.g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(cont))
+	if step != nil {
+		if err := step(); err != nil {
+			return err
+		}
+	}
+	c.g.emit(asm.Ja.Label(top), asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(brk))
+	return nil
+}
+
+func (c *checker) forStmt(st *lang.For) error {
+	if st.Map != nil {
+		return c.errorf(st.P, "for loops over maps are not supported yet")
+	}
+	for _, e := range []lang.Expr{st.From, st.To} {
+		t, err := c.typeOf(e)
+		if err != nil {
+			return err
+		}
+		if !t.isInt() {
+			return c.errorf(e.Position(), "Loop range requires an integer, got %s", t)
+		}
+	}
+	c.scopes = append(c.scopes, map[string]*variable{})
+	defer func() { c.scopes = c.scopes[:len(c.scopes)-1] }()
+	v, err := c.declare(st.Var.Name, tS64, false, st.P)
+	if err != nil {
+		return err
+	}
+	if err := c.storeVar(v, st.From); err != nil {
+		return err
+	}
+	cond := &lang.Binary{P: st.P, Op: "<", X: st.Var, Y: st.To}
+	return c.loop(st.P, cond, st.Body, func() error {
+		c.g.emit(
+			asm.LoadMem(asm.R0, asm.RFP, v.slot, asm.DWord),
+			asm.Add.Imm(asm.R0, 1),
+			asm.StoreMem(asm.RFP, v.slot, asm.R0, asm.DWord),
+		)
+		return nil
+	})
+}
+
+func (c *checker) jump(st *lang.Jump) error {
+	switch st.Kind {
+	case "return":
+		c.g.emit(asm.Ja.Label(labelExit))
+		return nil
+	case "break", "continue":
+		if len(c.loops) == 0 {
+			return c.errorf(st.P, "'%s' statement is not allowed outside of a loop", st.Kind)
+		}
+		l := c.loops[len(c.loops)-1]
+		target := l.brk
+		if st.Kind == "continue" {
+			target = l.cont
+		}
+		c.g.emit(asm.Ja.Label(target))
+		return nil
+	}
+	return c.errorf(st.P, "unknown jump %s", st.Kind)
+}
+
+// callStmt emits the calls made for their effect; done is false for
+// calls that are values.
+func (c *checker) callStmt(call *lang.Call) (done bool, err error) {
+	switch call.Name {
+	case "printf", "system", "cat":
+		if len(call.Args) == 0 {
+			return true, c.errorf(call.P, "%s() requires at least one argument", call.Name)
+		}
+		f, ok := call.Args[0].(*lang.StrLit)
+		if !ok {
+			return true, c.errorf(call.Args[0].Position(), "%s() expects a string literal as its first argument", call.Name)
+		}
+		kind := map[string]EventKind{"printf": EvPrintf, "system": EvSystem, "cat": EvCat}[call.Name]
+		return true, c.async(call, kind, f.Value, call.Args[1:], func(ev *ScriptEvent, types []*Type) error {
+			return checkFormat(c, call, f, types)
+		})
+	case "time":
+		format := "%H:%M:%S\n"
+		if len(call.Args) > 0 {
+			f, ok := call.Args[0].(*lang.StrLit)
+			if !ok {
+				return true, c.errorf(call.P, "time() expects a string literal")
+			}
+			format = f.Value
+		}
+		return true, c.async(call, EvTime, format, nil, nil)
+	case "exit":
+		var args []lang.Expr
+		if len(call.Args) > 0 {
+			args = call.Args[:1]
+		}
+		if err := c.async(call, EvExit, "", args, nil); err != nil {
+			return true, err
+		}
+		c.g.emit(asm.Ja.Label(labelExit))
+		return true, nil
+	case "print":
+		return true, c.printCall(call)
+	case "clear", "zero":
+		if len(call.Args) != 1 {
+			return true, c.errorf(call.P, "%s() requires one argument", call.Name)
+		}
+		me, ok := call.Args[0].(*lang.MapExpr)
+		if !ok || me.Key != nil {
+			return true, c.errorf(call.P, "%s() expects a map argument", call.Name)
+		}
+		m, err := c.mapOf(me)
+		if err != nil {
+			return true, err
+		}
+		kind := EvClear
+		if call.Name == "zero" {
+			kind = EvZero
+		}
+		return true, c.async(call, kind, "", nil, func(ev *ScriptEvent, _ []*Type) error {
+			ev.Map = c.mapIndex(m)
+			return nil
+		})
+	case "delete":
+		return true, c.deleteCall(call)
+	}
+	return false, nil
+}
+
+func (c *checker) printCall(call *lang.Call) error {
+	if len(call.Args) == 0 || len(call.Args) > 3 {
+		return c.errorf(call.P, "print() requires 1 to 3 arguments")
+	}
+	if me, ok := call.Args[0].(*lang.MapExpr); ok && me.Key == nil {
+		m, err := c.mapOf(me)
+		if err != nil {
+			return err
+		}
+		var top, div int64
+		for i, a := range call.Args[1:] {
+			v, ok := c.constInt(a)
+			if !ok {
+				return c.errorf(a.Position(), "print()'s top and div must be integer literals")
+			}
+			if i == 0 {
+				top = v
+			} else {
+				div = v
+			}
+		}
+		return c.async(call, EvPrintMap, "", nil, func(ev *ScriptEvent, _ []*Type) error {
+			ev.Map, ev.Top, ev.Div = c.mapIndex(m), top, div
+			return nil
+		})
+	}
+	if len(call.Args) > 1 {
+		return c.errorf(call.P, "Non-map print() only takes 1 argument, %d found", len(call.Args))
+	}
+	return c.async(call, EvPrint, "", call.Args[:1], nil)
+}
+
+func (c *checker) deleteCall(call *lang.Call) error {
+	var me *lang.MapExpr
+	switch len(call.Args) {
+	case 1:
+		me, _ = call.Args[0].(*lang.MapExpr)
+	case 2:
+		m, ok := call.Args[0].(*lang.MapExpr)
+		if ok && m.Key == nil {
+			me = &lang.MapExpr{P: m.P, Name: m.Name, Key: call.Args[1]}
+		}
+	}
+	if me == nil {
+		return c.errorf(call.P, "delete() expects a map with a key: delete(@m[key]) or delete(@m, key)")
+	}
+	m, err := c.mapOf(me)
+	if err != nil {
+		return err
+	}
+	if m.Kind == scriptout.Hist || m.Kind == scriptout.LHist {
+		return c.errorf(call.P, "delete() of one key of a histogram is not supported")
+	}
+	keyOff, err := c.key(m, me)
+	if err != nil {
+		return err
+	}
+	c.g.emit(
+		asm.LoadMapPtr(asm.R1, c.mapFD(m)),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(keyOff)),
+		asm.FnMapDeleteElem.Call(),
+	)
+	return nil
+}
+
+// async sends a record of an event to user space: the header, then the
+// arguments.
+func (c *checker) async(call *lang.Call, kind EventKind, format string, args []lang.Expr, check func(*ScriptEvent, []*Type) error) error {
+	types := make([]*Type, len(args))
+	for i, a := range args {
+		t, err := c.typeOf(a)
+		if err != nil {
+			return err
+		}
+		if t.Kind == TNone {
+			return c.errorf(a.Position(), "a value of type none cannot be printed")
+		}
+		types[i] = storage(t)
+	}
+	ev := &ScriptEvent{ID: c.nextEvent, Kind: kind, Format: format, Args: tupleType(types), P: call.P}
+	c.nextEvent++
+	if check != nil {
+		if err := check(ev, types); err != nil {
+			return err
+		}
+	}
+	c.s.Events = append(c.s.Events, ev)
+	size := ev.Size()
+	rec := c.alloc(size)
+	for i, a := range args {
+		if err := c.store(rec+scriptHeader+ev.Args.Offs[i], types[i], a); err != nil {
+			return err
+		}
+	}
+	c.g.emit(
+		asm.FnKtimeGetNs.Call(),
+		asm.StoreMem(rRec, int16(rec+record.OffTime), asm.R0, asm.DWord),
+		asm.StoreImm(rRec, int16(rec+record.OffClass), int64(ev.ID), asm.Word),
+		asm.FnGetSmpProcessorId.Call(),
+		asm.StoreMem(rRec, int16(rec+record.OffCPU), asm.R0, asm.Word),
+		asm.StoreMem(rRec, int16(rec+record.OffTID), rPidTgd, asm.Word),
+		asm.Mov.Reg(asm.R1, rPidTgd),
+		asm.RSh.Imm(asm.R1, 32),
+		asm.StoreMem(rRec, int16(rec+record.OffPID), asm.R1, asm.Word),
+		asm.Mov.Reg(asm.R1, rRec),
+		asm.Add.Imm(asm.R1, int32(rec+record.OffComm)),
+		asm.Mov.Imm(asm.R2, record.CommSize),
+		asm.FnGetCurrentComm.Call(),
+		asm.LoadMapPtr(asm.R1, c.fd(c.maps.Events)),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(rec)),
+		asm.Mov.Imm(asm.R3, int32(size)),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.FnRingbufOutput.Call(),
+	)
+	ok := c.g.label("sent")
+	c.g.emit(asm.JEq.Imm(asm.R0, 0, ok))
+	c.countLost(ok)
+	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(ok))
+	return nil
+}
+
+// countLost counts a record the ring had no room for, then goes on at
+// label next.
+func (c *checker) countLost(next string) {
+	c.g.emit(
+		asm.Mov.Imm(asm.R1, 0),
+		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, c.fd(c.maps.Lost)),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stackKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, next),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+	)
+}
+
+func (c *checker) fd(m *ebpf.Map) int {
+	if m == nil || !c.emit {
+		return -1
+	}
+	return m.FD()
+}
+
+// zero clears n bytes of scratch at off.
+func (c *checker) zero(off, n int) {
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		c.g.emit(asm.StoreImm(rRec, int16(off+i), 0, asm.DWord))
+	}
+	for ; i < n; i++ {
+		c.g.emit(asm.StoreImm(rRec, int16(off+i), 0, asm.Byte))
+	}
+}
+
+// copy copies n bytes of scratch from src to dst.
+func (c *checker) copy(dst, src, n int) {
+	if n <= 64 {
+		i := 0
+		for ; i+8 <= n; i += 8 {
+			c.g.emit(asm.LoadMem(asm.R1, rRec, int16(src+i), asm.DWord), asm.StoreMem(rRec, int16(dst+i), asm.R1, asm.DWord))
+		}
+		for ; i < n; i++ {
+			c.g.emit(asm.LoadMem(asm.R1, rRec, int16(src+i), asm.Byte), asm.StoreMem(rRec, int16(dst+i), asm.R1, asm.Byte))
+		}
+		return
+	}
+	c.g.emit(
+		asm.Mov.Reg(asm.R1, rRec),
+		asm.Add.Imm(asm.R1, int32(dst)),
+		asm.Mov.Imm(asm.R2, int32(n)),
+		asm.Mov.Reg(asm.R3, rRec),
+		asm.Add.Imm(asm.R3, int32(src)),
+		asm.FnProbeReadKernel.Call(),
+	)
+}
+
+// store writes the value of e, converted to t, at scratch offset dst.
+func (c *checker) store(dst int, t *Type, e lang.Expr) error {
+	et, err := c.typeOf(e)
+	if err != nil {
+		return err
+	}
+	if !same(t, et) {
+		return c.errorf(e.Position(), "Type mismatch: expected %s, got %s", t, et)
+	}
+	switch t.Kind {
+	case TInt, TBool:
+		if err := c.intExpr(e); err != nil {
+			return err
+		}
+		c.g.emit(asm.StoreMem(rRec, int16(dst), asm.R0, asm.DWord))
+		return nil
+	case TStr:
+		return c.storeStr(dst, t.Size, e, et)
+	case TTuple:
+		if tup, ok := e.(*lang.Tuple); ok {
+			for i, x := range tup.Elems {
+				if err := c.store(dst+t.Offs[i], t.Elems[i], x); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	src, st, err := c.valueAt(e)
+	if err != nil {
+		return err
+	}
+	c.convert(dst, t, src, st)
+	return nil
+}
+
+// convert copies a value of type st at src into one of type t at dst.
+func (c *checker) convert(dst int, t *Type, src int, st *Type) {
+	switch t.Kind {
+	case TStr:
+		n := min(t.Size, st.Size)
+		c.copy(dst, src, n)
+		if n < t.Size {
+			c.zero(dst+n, t.Size-n)
+		} else if st.Size > t.Size {
+			c.g.emit(asm.StoreImm(rRec, int16(dst+t.Size-1), 0, asm.Byte))
+		}
+	case TTuple:
+		for i := range t.Elems {
+			c.convert(dst+t.Offs[i], t.Elems[i], src+st.Offs[i], st.Elems[i])
+		}
+	default:
+		c.copy(dst, src, min(t.Size, st.Size))
+	}
+}
+
+// storeStr writes a string of at most n bytes at dst, zero-padded.
+func (c *checker) storeStr(dst, n int, e lang.Expr, et *Type) error {
+	switch x := e.(type) {
+	case *lang.StrLit:
+		c.literal(dst, n, x.Value)
+		return nil
+	case *lang.Param:
+		if v, ok := c.param(x); ok && v.isStr {
+			c.literal(dst, n, v.s)
+			return nil
+		}
+	case *lang.Ident:
+		switch x.Name {
+		case "comm":
+			c.zero(dst, n)
+			c.g.emit(
+				asm.Mov.Reg(asm.R1, rRec),
+				asm.Add.Imm(asm.R1, int32(dst)),
+				asm.Mov.Imm(asm.R2, int32(min(n, 16))),
+				asm.FnGetCurrentComm.Call(),
+			)
+			return nil
+		case "probe", "func":
+			c.literal(dst, n, c.constString(x.Name))
+			return nil
+		}
+	case *lang.Call:
+		if x.Name == "str" {
+			return c.str(dst, n, x)
+		}
+	}
+	src, st, err := c.valueAt(e)
+	if err != nil {
+		return err
+	}
+	c.convert(dst, strType(n), src, st)
+	return nil
+}
+
+// literal stores s, cut to n-1 bytes, NUL-padded to n bytes.
+func (c *checker) literal(dst, n int, s string) {
+	b := make([]byte, n)
+	copy(b[:n-1], s)
+	i := 0
+	for ; i+8 <= n; i += 8 {
+		v := int64(le64(b[i:]))
+		if v == int64(int32(v)) {
+			c.g.emit(asm.StoreImm(rRec, int16(dst+i), v, asm.DWord))
+		} else {
+			c.g.emit(asm.LoadImm(asm.R1, v, asm.DWord), asm.StoreMem(rRec, int16(dst+i), asm.R1, asm.DWord))
+		}
+	}
+	for ; i < n; i++ {
+		c.g.emit(asm.StoreImm(rRec, int16(dst+i), int64(b[i]), asm.Byte))
+	}
+}
+
+func le64(b []byte) uint64 {
+	var v uint64
+	for i := 7; i >= 0; i-- {
+		v = v<<8 | uint64(b[i])
+	}
+	return v
+}
+
+// str emits str(x[, n]) into dst (n bytes).
+func (c *checker) str(dst, n int, call *lang.Call) error {
+	t, err := c.typeOf(call.Args[0])
+	if err != nil {
+		return err
+	}
+	size := n
+	if len(call.Args) == 2 {
+		if lit, ok := c.constInt(call.Args[1]); ok {
+			size = min(n, int(lit)+1)
+		} else {
+			return c.errorf(call.Args[1].Position(), "str()'s length must be an integer literal")
+		}
+	}
+	if t.Kind == TStr {
+		if err := c.storeStr(dst, n, call.Args[0], t); err != nil {
+			return err
+		}
+		if size < n {
+			c.zero(dst+size-1, n-size+1)
+		}
+		return nil
+	}
+	if !t.isInt() {
+		return c.errorf(call.Args[0].Position(), "str() expects an integer or a string argument, got %s", t)
+	}
+	if err := c.intExpr(call.Args[0]); err != nil {
+		return err
+	}
+	fn := asm.FnProbeReadKernelStr
+	if c.userSpace() {
+		fn = asm.FnProbeReadUserStr
+	}
+	c.zero(dst, n)
+	c.g.emit(
+		asm.Mov.Reg(asm.R3, asm.R0),
+		asm.Mov.Reg(asm.R1, rRec),
+		asm.Add.Imm(asm.R1, int32(dst)),
+		asm.Mov.Imm(asm.R2, int32(size)),
+		fn.Call(),
+	)
+	return nil
+}
+
+// userSpace reports whether pointers in the probe's context point into
+// user memory.
+func (c *checker) userSpace() bool {
+	if c.sp.Probe == nil {
+		return false
+	}
+	switch c.sp.Probe.Target.Kind {
+	case resolve.TargetUprobe, resolve.TargetUretprobe, resolve.TargetUSDT:
+		return true
+	case resolve.TargetTracepoint:
+		return c.sp.Probe.Target.Category == "syscalls"
+	}
+	return false
+}
+
+// valueAt materializes a string or tuple value in scratch.
+func (c *checker) valueAt(e lang.Expr) (int, *Type, error) {
+	t, err := c.typeOf(e)
+	if err != nil {
+		return 0, nil, err
+	}
+	switch x := e.(type) {
+	case *lang.Var:
+		v := c.lookupVar(x.Name)
+		return v.off, v.t, nil
+	case *lang.MapExpr:
+		m, err := c.mapOf(x)
+		if err != nil {
+			return 0, nil, err
+		}
+		m.readIn = true
+		keyOff, err := c.key(m, x)
+		if err != nil {
+			return 0, nil, err
+		}
+		off := c.alloc(t.Size)
+		c.lookup(m, keyOff)
+		found, done := c.g.label("found"), c.g.label("done")
+		c.g.emit(asm.JNE.Imm(asm.R0, 0, found))
+		c.zero(off, t.Size)
+		c.g.emit(
+			asm.Ja.Label(done),
+			asm.Mov.Reg(asm.R1, rRec).WithSymbol(found),
+			asm.Add.Imm(asm.R1, int32(off)),
+			asm.Mov.Imm(asm.R2, int32(t.Size)),
+			asm.Mov.Reg(asm.R3, asm.R0),
+			asm.FnProbeReadKernel.Call(),
+			asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(done),
+		)
+		return off, t, nil
+	case *lang.Field:
+		if id, ok := x.X.(*lang.Ident); ok && id.Name == "args" {
+			off := c.alloc(t.Size)
+			return off, t, c.readField(x.Name, off)
+		}
+		src, st, err := c.valueAt(x.X)
+		if err != nil {
+			return 0, nil, err
+		}
+		i := 0
+		fmt.Sscan(x.Name, &i)
+		return src + st.Offs[i], t, nil
+	case *lang.Index:
+		src, st, err := c.valueAt(x.X)
+		if err != nil {
+			return 0, nil, err
+		}
+		n, _ := c.constInt(x.Index)
+		return src + st.Offs[n], t, nil
+	case *lang.Ternary:
+		off := c.alloc(t.Size)
+		if err := c.condition(x.Cond); err != nil {
+			return 0, nil, err
+		}
+		elseL, end := c.g.label("else"), c.g.label("fi")
+		c.g.emit(asm.JEq.Imm(asm.R0, 0, elseL))
+		if err := c.store(off, t, x.Then); err != nil {
+			return 0, nil, err
+		}
+		c.g.emit(asm.Ja.Label(end), asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(elseL))
+		if err := c.store(off, t, x.Else); err != nil {
+			return 0, nil, err
+		}
+		c.g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(end))
+		return off, t, nil
+	case *lang.Call:
+		if x.Name == "strftime" {
+			return c.strftime(x, t)
+		}
+	}
+	if t.isInt() {
+		off := c.alloc(8)
+		if err := c.intExpr(e); err != nil {
+			return 0, nil, err
+		}
+		c.g.emit(asm.StoreMem(rRec, int16(off), asm.R0, asm.DWord))
+		return off, t, nil
+	}
+	off := c.alloc(t.Size)
+	return off, t, c.store(off, t, e)
+}
+
+// strftime stores the format's index and the time for user space.
+func (c *checker) strftime(call *lang.Call, t *Type) (int, *Type, error) {
+	if len(call.Args) != 2 {
+		return 0, nil, c.errorf(call.P, "strftime() requires two arguments")
+	}
+	f, ok := call.Args[0].(*lang.StrLit)
+	if !ok {
+		return 0, nil, c.errorf(call.Args[0].Position(), "strftime() expects a string literal")
+	}
+	off := c.alloc(16)
+	idx := slices.Index(c.s.Formats, f.Value)
+	if idx < 0 {
+		idx = len(c.s.Formats)
+		c.s.Formats = append(c.s.Formats, f.Value)
+	}
+	c.g.emit(asm.StoreImm(rRec, int16(off), int64(idx), asm.DWord))
+	if err := c.intExpr(call.Args[1]); err != nil {
+		return 0, nil, err
+	}
+	c.g.emit(asm.StoreMem(rRec, int16(off+8), asm.R0, asm.DWord))
+	return off, t, nil
+}
+
+// readField copies a context field into scratch at off.
+func (c *checker) readField(name string, off int) error {
+	f := c.field(name)
+	r := c.read(name)
+	if r.Src == resolve.FromUserPtr || r.Src == resolve.FromKernelPtr || f.Kind == event.String {
+		c.zero(off, f.Size)
+	}
+	return c.g.field(f, r, off)
+}
+
+// intExpr evaluates an integer expression into R0 (64 bits, sign- or
+// zero-extended from its type).
+func (c *checker) intExpr(e lang.Expr) error {
+	t, err := c.typeOf(e)
+	if err != nil {
+		return err
+	}
+	if !t.isInt() {
+		return c.errorf(e.Position(), "expected an integer, got %s", t)
+	}
+	switch x := e.(type) {
+	case *lang.IntLit:
+		c.g.emit(asm.LoadImm(asm.R0, int64(x.Value), asm.DWord))
+	case *lang.BoolLit:
+		v := int32(0)
+		if x.Value {
+			v = 1
+		}
+		c.g.emit(asm.Mov.Imm(asm.R0, v))
+	case *lang.Param:
+		v, _ := c.param(x)
+		c.g.emit(asm.LoadImm(asm.R0, v.n, asm.DWord))
+	case *lang.Ident:
+		return c.builtin(x)
+	case *lang.Var:
+		v := c.lookupVar(x.Name)
+		c.g.emit(asm.LoadMem(asm.R0, asm.RFP, v.slot, asm.DWord))
+	case *lang.MapExpr:
+		return c.mapValue(x)
+	case *lang.Binary:
+		return c.binary(x, t)
+	case *lang.Unary:
+		if err := c.intExpr(x.X); err != nil {
+			return err
+		}
+		switch x.Op {
+		case "-":
+			c.g.emit(asm.Neg.Imm(asm.R0, 0))
+		case "~":
+			c.g.emit(asm.Xor.Imm(asm.R0, -1))
+		case "!":
+			c.boolOf(asm.JEq)
+		}
+	case *lang.Ternary:
+		return c.ternaryInt(x)
+	case *lang.Field:
+		return c.fieldInt(x, t)
+	case *lang.Index:
+		src, st, err := c.valueAt(x.X)
+		if err != nil {
+			return err
+		}
+		if st.Kind == TStr {
+			n, ok := c.constInt(x.Index)
+			if !ok || n < 0 || int(n) >= st.Size {
+				return c.errorf(x.Index.Position(), "string index must be a constant within the string")
+			}
+			c.g.emit(asm.LoadMemSX(asm.R0, rRec, int16(src+int(n)), asm.Byte))
+			return nil
+		}
+		n, _ := c.constInt(x.Index)
+		c.g.emit(asm.LoadMem(asm.R0, rRec, int16(src+st.Offs[n]), asm.DWord))
+	case *lang.Cast:
+		if err := c.intExpr(x.X); err != nil {
+			return err
+		}
+		c.narrow(t)
+	case *lang.Call:
+		return c.callInt(x, t)
+	case *lang.Sizeof:
+		var n int
+		if x.Type != nil {
+			it, ok := intTypes[x.Type.Name]
+			if !ok {
+				return c.errorf(x.P, "sizeof(%s) needs kernel types (not supported yet)", x.Type.Name)
+			}
+			n = it.Width
+			if it.Kind == TBool {
+				n = 1
+			}
+		} else {
+			st, err := c.typeOf(x.X)
+			if err != nil {
+				return err
+			}
+			n = st.Size
+			if st.Kind == TInt {
+				n = st.Width
+			}
+		}
+		c.g.emit(asm.Mov.Imm(asm.R0, int32(n)))
+	case *lang.AssignExpr:
+		return c.assignExpr(x.Assign)
+	case *lang.BlockExpr:
+		c.scopes = append(c.scopes, map[string]*variable{})
+		defer func() { c.scopes = c.scopes[:len(c.scopes)-1] }()
+		for _, st := range x.Block.Stmts {
+			if err := c.stmt(st); err != nil {
+				return err
+			}
+		}
+		return c.intExpr(x.Block.Result)
+	default:
+		return c.errorf(e.Position(), "this expression is not supported yet")
+	}
+	return nil
+}
+
+// narrow truncates R0 to t's width, sign-extending signed types.
+func (c *checker) narrow(t *Type) {
+	if t.Kind == TBool {
+		c.boolOf(asm.JNE)
+		return
+	}
+	switch {
+	case t.Width == 8:
+	case t.Signed:
+		sh := int32(64 - 8*t.Width)
+		c.g.emit(asm.LSh.Imm(asm.R0, sh), asm.ArSh.Imm(asm.R0, sh))
+	case t.Width == 4:
+		c.g.emit(asm.Mov.Reg32(asm.R0, asm.R0))
+	default:
+		c.g.emit(asm.And.Imm(asm.R0, int32(1)<<(8*t.Width)-1))
+	}
+}
+
+// boolOf sets R0 to 1 when `R0 op 0`, else 0.
+func (c *checker) boolOf(op asm.JumpOp) {
+	l := c.g.label("bool")
+	c.g.emit(
+		asm.Mov.Reg(asm.R1, asm.R0),
+		asm.Mov.Imm(asm.R0, 1),
+		op.Imm(asm.R1, 0, l),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(l),
+	)
+}
+
+func (c *checker) builtin(x *lang.Ident) error {
+	switch x.Name {
+	case "pid":
+		c.g.emit(asm.Mov.Reg(asm.R0, rPidTgd), asm.RSh.Imm(asm.R0, 32))
+	case "tid":
+		c.g.emit(asm.Mov.Reg32(asm.R0, rPidTgd))
+	case "uid", "gid":
+		c.g.emit(asm.FnGetCurrentUidGid.Call())
+		if x.Name == "gid" {
+			c.g.emit(asm.RSh.Imm(asm.R0, 32))
+		} else {
+			c.g.emit(asm.Mov.Reg32(asm.R0, asm.R0))
+		}
+	case "cpu":
+		c.g.emit(asm.FnGetSmpProcessorId.Call())
+	case "rand":
+		c.g.emit(asm.FnGetPrandomU32.Call())
+	case "cgroup":
+		c.g.emit(asm.FnGetCurrentCgroupId.Call())
+	case "nsecs":
+		c.g.emit(asm.FnKtimeGetNs.Call())
+	case "elapsed":
+		c.g.emit(
+			asm.FnKtimeGetNs.Call(),
+			asm.LoadMapValue(asm.R1, c.fd(c.maps.Globals), 0),
+			asm.LoadMem(asm.R1, asm.R1, 0, asm.DWord),
+			asm.Sub.Reg(asm.R0, asm.R1),
+		)
+	case "jiffies":
+		c.g.emit(asm.FnJiffies64.Call())
+	case "curtask":
+		c.g.emit(asm.FnGetCurrentTask.Call())
+	case "ncpus":
+		c.g.emit(
+			asm.LoadMapValue(asm.R1, c.fd(c.maps.Globals), 8),
+			asm.LoadMem(asm.R0, asm.R1, 0, asm.DWord),
+		)
+	default:
+		if f := c.field(x.Name); f != nil && (x.Name == "retval" || strings.HasPrefix(x.Name, "arg")) {
+			off := c.alloc(8)
+			if err := c.readField(x.Name, off); err != nil {
+				return err
+			}
+			c.loadInt(off, f.Size, true)
+			return nil
+		}
+		return c.errorf(x.P, "Unknown identifier: '%s'", x.Name)
+	}
+	return nil
+}
+
+// loadInt loads an integer of size bytes at scratch off into R0.
+func (c *checker) loadInt(off, size int, signed bool) {
+	if signed {
+		c.g.emit(asm.LoadMemSX(asm.R0, rRec, int16(off), sizeOf(size)))
+		if size == 8 {
+			c.g.emit(asm.LoadMem(asm.R0, rRec, int16(off), asm.DWord))
+		}
+		return
+	}
+	c.g.emit(asm.LoadMem(asm.R0, rRec, int16(off), sizeOf(size)))
+}
+
+func (c *checker) fieldInt(x *lang.Field, t *Type) error {
+	if id, ok := x.X.(*lang.Ident); ok && id.Name == "args" {
+		f := c.field(x.Name)
+		off := c.alloc(8)
+		if err := c.readField(x.Name, off); err != nil {
+			return err
+		}
+		c.loadInt(off, f.Size, f.Signed)
+		return nil
+	}
+	src, st, err := c.valueAt(x.X)
+	if err != nil {
+		return err
+	}
+	i := 0
+	fmt.Sscan(x.Name, &i)
+	c.g.emit(asm.LoadMem(asm.R0, rRec, int16(src+st.Offs[i]), asm.DWord))
+	return nil
+}
+
+// mapValue loads @m[k] (0 when absent) into R0.
+func (c *checker) mapValue(x *lang.MapExpr) error {
+	m, err := c.mapOf(x)
+	if err != nil {
+		return err
+	}
+	m.readIn = true
+	keyOff, err := c.key(m, x)
+	if err != nil {
+		return err
+	}
+	c.lookup(m, keyOff)
+	done := c.g.label("val")
+	c.g.emit(asm.Mov.Reg(asm.R1, asm.R0), asm.Mov.Imm(asm.R0, 0), asm.JEq.Imm(asm.R1, 0, done))
+	switch m.Kind {
+	case scriptout.Avg:
+		c.g.emit(
+			asm.LoadMem(asm.R0, asm.R1, 8, asm.DWord),
+			asm.LoadMem(asm.R2, asm.R1, 0, asm.DWord),
+			asm.JEq.Imm(asm.R2, 0, done),
+			asm.Div.Reg(asm.R0, asm.R2),
+		)
+	default:
+		c.g.emit(asm.LoadMem(asm.R0, asm.R1, 0, asm.DWord))
+	}
+	c.g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(done))
+	return nil
+}
+
+var cmpOps = map[string][2]asm.JumpOp{
+	"==": {asm.JEq, asm.JEq}, "!=": {asm.JNE, asm.JNE},
+	"<": {asm.JLT, asm.JSLT}, "<=": {asm.JLE, asm.JSLE}, ">": {asm.JGT, asm.JSGT}, ">=": {asm.JGE, asm.JSGE},
+}
+
+func (c *checker) binary(x *lang.Binary, t *Type) error {
+	if x.Op == "&&" || x.Op == "||" {
+		return c.logical(x)
+	}
+	xt, _ := c.typeOf(x.X)
+	yt, _ := c.typeOf(x.Y)
+	if xt.Kind == TStr {
+		return c.strCompare(x, xt, yt)
+	}
+	if err := c.intExpr(x.X); err != nil {
+		return err
+	}
+	slot, err := c.allocSlot(x.P)
+	if err != nil {
+		return err
+	}
+	c.g.emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
+	if err := c.intExpr(x.Y); err != nil {
+		return err
+	}
+	c.g.emit(asm.Mov.Reg(asm.R1, asm.R0), asm.LoadMem(asm.R0, asm.RFP, slot, asm.DWord))
+	signed := xt.Signed && yt.Signed || xt.Signed && isLit(x.Y) || yt.Signed && isLit(x.X)
+	if ops, ok := cmpOps[x.Op]; ok {
+		op := ops[0]
+		if signed {
+			op = ops[1]
+		}
+		l := c.g.label("cmp")
+		c.g.emit(
+			asm.Mov.Reg(asm.R2, asm.R0),
+			asm.Mov.Imm(asm.R0, 1),
+			op.Reg(asm.R2, asm.R1, l),
+			asm.Mov.Imm(asm.R0, 0),
+			asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(l),
+		)
+		return nil
+	}
+	alu := map[string]asm.ALUOp{"+": asm.Add, "-": asm.Sub, "*": asm.Mul, "/": asm.Div, "%": asm.Mod,
+		"&": asm.And, "|": asm.Or, "^": asm.Xor, "<<": asm.LSh, ">>": asm.RSh}
+	op, ok := alu[x.Op]
+	if !ok {
+		return c.errorf(x.P, "unknown operator %s", x.Op)
+	}
+	if signed {
+		switch op {
+		case asm.Div:
+			op = asm.SDiv
+		case asm.Mod:
+			op = asm.SMod
+		case asm.RSh:
+			op = asm.ArSh
+		}
+	}
+	if op == asm.Div || op == asm.Mod || op == asm.SDiv || op == asm.SMod {
+		// x / 0 is 0 in BPF; bpftrace gives 0 as well.
+		c.g.emit(op.Reg(asm.R0, asm.R1))
+		return nil
+	}
+	c.g.emit(op.Reg(asm.R0, asm.R1))
+	return nil
+}
+
+func (c *checker) logical(x *lang.Binary) error {
+	short, end := c.g.label("sc"), c.g.label("lend")
+	stop := asm.JEq // &&: stop at the first false
+	res := int32(0)
+	if x.Op == "||" {
+		stop, res = asm.JNE, 1
+	}
+	for _, e := range []lang.Expr{x.X, x.Y} {
+		if err := c.intExpr(e); err != nil {
+			return err
+		}
+		c.g.emit(stop.Imm(asm.R0, 0, short))
+	}
+	c.g.emit(
+		asm.Mov.Imm(asm.R0, 1-res),
+		asm.Ja.Label(end),
+		asm.Mov.Imm(asm.R0, res).WithSymbol(short),
+		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(end),
+	)
+	return nil
+}
+
+// strCompare compares two strings up to the first NUL.
+func (c *checker) strCompare(x *lang.Binary, xt, yt *Type) error {
+	a, b := x.X, x.Y
+	if _, ok := a.(*lang.StrLit); ok {
+		a, b = b, a
+	}
+	aoff, at, err := c.valueAt(a)
+	if err != nil {
+		return err
+	}
+	ne, eq, end := c.g.label("sne"), c.g.label("seq"), c.g.label("send")
+	if lit, ok := b.(*lang.StrLit); ok {
+		s := lit.Value + "\x00"
+		for i := 0; i < len(s) && i < at.Size; i++ {
+			c.g.emit(
+				asm.LoadMem(asm.R1, rRec, int16(aoff+i), asm.Byte),
+				asm.JNE.Imm(asm.R1, int32(s[i]), ne),
+			)
+		}
+		if len(s) > at.Size {
+			c.g.emit(asm.Ja.Label(ne))
+		}
+	} else {
+		boff, bt, err := c.valueAt(b)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < min(at.Size, bt.Size); i++ {
+			c.g.emit(
+				asm.LoadMem(asm.R1, rRec, int16(aoff+i), asm.Byte),
+				asm.LoadMem(asm.R2, rRec, int16(boff+i), asm.Byte),
+				asm.JNE.Reg(asm.R1, asm.R2, ne),
+				asm.JEq.Imm(asm.R1, 0, eq),
+			)
+		}
+	}
+	yes, no := int32(1), int32(0)
+	if x.Op == "!=" {
+		yes, no = 0, 1
+	}
+	c.g.emit(
+		asm.Mov.Imm(asm.R0, yes).WithSymbol(eq),
+		asm.Ja.Label(end),
+		asm.Mov.Imm(asm.R0, no).WithSymbol(ne),
+		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(end),
+	)
+	return nil
+}
+
+func (c *checker) ternaryInt(x *lang.Ternary) error {
+	if x.Then == nil {
+		// a ?: b
+		if err := c.intExpr(x.Cond); err != nil {
+			return err
+		}
+		end := c.g.label("elv")
+		c.g.emit(asm.JNE.Imm(asm.R0, 0, end))
+		if err := c.intExpr(x.Else); err != nil {
+			return err
+		}
+		c.g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(end))
+		return nil
+	}
+	if err := c.condition(x.Cond); err != nil {
+		return err
+	}
+	elseL, end := c.g.label("else"), c.g.label("fi")
+	c.g.emit(asm.JEq.Imm(asm.R0, 0, elseL))
+	if err := c.intExpr(x.Then); err != nil {
+		return err
+	}
+	c.g.emit(asm.Ja.Label(end), asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(elseL))
+	if err := c.intExpr(x.Else); err != nil {
+		return err
+	}
+	c.g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(end))
+	return nil
+}
+
+func (c *checker) callInt(x *lang.Call, t *Type) error {
+	switch x.Name {
+	case "has_key":
+		if len(x.Args) != 2 {
+			return c.errorf(x.P, "has_key() requires 2 arguments (%d provided)", len(x.Args))
+		}
+		me, ok := x.Args[0].(*lang.MapExpr)
+		if !ok || me.Key != nil {
+			return c.errorf(x.P, "has_key() expects a map argument")
+		}
+		m, err := c.mapOf(&lang.MapExpr{P: me.P, Name: me.Name, Key: x.Args[1]})
+		if err != nil {
+			return err
+		}
+		if m.Key == nil {
+			return c.errorf(x.P, "call to has_key() expects a map with explicit keys (non-scalar map)")
+		}
+		m.readIn = true
+		keyOff, err := c.key(m, &lang.MapExpr{P: me.P, Name: me.Name, Key: x.Args[1]})
+		if err != nil {
+			return err
+		}
+		c.lookup(m, keyOff)
+		c.boolOf(asm.JNE)
+		return nil
+	case "bswap":
+		if err := c.intExpr(x.Args[0]); err != nil {
+			return err
+		}
+		at, _ := c.typeOf(x.Args[0])
+		if at.Width > 1 {
+			c.g.emit(asm.BSwap(asm.R0, sizeOf(at.Width)))
+		}
+		return nil
+	case "nsecs", "pid", "tid":
+		return c.builtin(&lang.Ident{P: x.P, Name: x.Name})
+	}
+	if c.builtinType(x.Name) != nil && len(x.Args) == 0 {
+		return c.builtin(&lang.Ident{P: x.P, Name: x.Name})
+	}
+	return c.errorf(x.P, "%s() cannot be used as a value here", x.Name)
+}
+
+// assignExpr emits an assignment used as a value: the new value, or the
+// old one for x++ and x--.
+func (c *checker) assignExpr(a *lang.Assign) error {
+	if a.Post {
+		if err := c.intExpr(a.Target); err != nil {
+			return err
+		}
+		slot, err := c.allocSlot(a.P)
+		if err != nil {
+			return err
+		}
+		c.g.emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
+		if err := c.assign(a); err != nil {
+			return err
+		}
+		c.g.emit(asm.LoadMem(asm.R0, asm.RFP, slot, asm.DWord))
+		return nil
+	}
+	if err := c.assign(a); err != nil {
+		return err
+	}
+	return c.intExpr(a.Target)
+}
+
+// Program emits the program of probe i, once the session has created the
+// maps (fds by map index) and the shared ones (m; m.Globals holds the
+// start time and the CPU count).
+func (s *Script) Program(i int, maps []*ebpf.Map, m Maps) (*ebpf.ProgramSpec, error) {
+	sp := &s.Probes[i]
+	c := &checker{s: s, sp: sp, emit: true, maps: m, nextEvent: s.firstEvent[i]}
+	c.fds = make([]int, len(maps))
+	for j, mp := range maps {
+		c.fds[j] = mp.FD()
+	}
+	c.varSlotBase, c.tmpScratchBase = s.layouts[i][0], s.layouts[i][1]
+	events := s.Events
+	c.s.Events = nil
+	err := c.probe(s.Prog.Probes[sp.Block])
+	s.Events = events
+	if err != nil {
+		return nil, err
+	}
+	typ := ebpf.RawTracepoint
+	var p *resolve.Probe = sp.Probe
+	name := "begin"
+	if sp.Special == End {
+		name = "end"
+	}
+	if p != nil {
+		typ = ProgramType(p.Target)
+		name = progName(sp.Name)
+	}
+	return &ebpf.ProgramSpec{Name: name, Type: typ, License: "GPL", Instructions: c.g.insns}, nil
+}
+
+// checkFormat checks printf's arguments against its format.
+func checkFormat(c *checker, call *lang.Call, f *lang.StrLit, types []*Type) error {
+	verbs := 0
+	s := f.Value
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '%' {
+			i++
+			continue
+		}
+		verbs++
+	}
+	switch {
+	case verbs > len(types):
+		return c.errorf(call.P, "%s: Not enough arguments for format string (%d supplied, %d expected)", call.Name, len(types), verbs)
+	case verbs < len(types):
+		return c.errorf(call.P, "%s: Too many arguments for format string (%d supplied, %d expected)", call.Name, len(types), verbs)
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+package engine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/bpftrail/bpftrail/internal/attach"
+	"github.com/bpftrail/bpftrail/internal/bpfgen"
+	"github.com/bpftrail/bpftrail/internal/plan"
+	"github.com/bpftrail/bpftrail/internal/record"
+	"github.com/bpftrail/bpftrail/internal/scriptout"
+)
+
+// Script is a script planned for this kernel (see package plan).
+type Script = plan.Scripted
+
+// ScriptEvent is one of a script's events (see package bpfgen).
+type ScriptEvent = bpfgen.ScriptEvent
+
+// special is a begin or end program, run by user space.
+type special struct {
+	which bpfgen.Special
+	prog  *ebpf.Program
+}
+
+// loadScript creates the script's maps and loads one program per attach
+// point.
+func (s *Session) loadScript() error {
+	sc := s.cfg.Script
+	var err error
+	if s.maps.Globals, err = s.newMap(&ebpf.MapSpec{Name: "bt_globals", Type: ebpf.Array, KeySize: 4, ValueSize: 16, MaxEntries: 1}); err != nil {
+		return err
+	}
+	for _, m := range sc.Maps {
+		bm, err := s.newMap(m.Spec())
+		if err != nil {
+			return err
+		}
+		s.scriptMaps = append(s.scriptMaps, bm)
+	}
+	for i, sp := range sc.Probes {
+		spec, err := sc.Program(i, s.scriptMaps, s.maps)
+		if err != nil {
+			return err
+		}
+		if sp.Special != bpfgen.NotSpecial {
+			p, err := ebpf.NewProgram(spec)
+			if err != nil {
+				return attach.Permission(fmt.Errorf("load program for %s: %w", sp.Name, err))
+			}
+			s.specials = append(s.specials, special{which: sp.Special, prog: p})
+			continue
+		}
+		p, err := s.loadProgram(sp.Name, spec, sp.Probe.Target)
+		if err != nil {
+			return err
+		}
+		s.recorders = append(s.recorders, p)
+	}
+	return s.setGlobals()
+}
+
+// setGlobals stores what scripts read from user space: the start time
+// (elapsed) and the number of CPUs.
+func (s *Session) setGlobals() error {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return err
+	}
+	v := make([]byte, 16)
+	le.PutUint64(v, uint64(ts.Nano()))
+	le.PutUint64(v[8:], uint64(CPUs()))
+	return s.maps.Globals.Put(uint32(0), v)
+}
+
+// AttachedProbes is the number of probes a script attaches, begin and end
+// included, as bpftrace counts them.
+func (s *Session) AttachedProbes() int {
+	if s.cfg.Script == nil {
+		return 0
+	}
+	return len(s.cfg.Script.Probes)
+}
+
+// OnlySpecial reports whether a script has only begin and end probes.
+func (s *Session) OnlySpecial() bool {
+	return s.cfg.Script != nil && len(s.specials) == len(s.cfg.Script.Probes)
+}
+
+// RunSpecial runs the script's begin (or end) programs, in order.
+func (s *Session) RunSpecial(which bpfgen.Special) error {
+	for _, sp := range s.specials {
+		if sp.which != which {
+			continue
+		}
+		if _, err := sp.prog.Run(&ebpf.RunOptions{}); err != nil {
+			return fmt.Errorf("run the %s probe: %w", map[bpfgen.Special]string{bpfgen.Begin: "begin", bpfgen.End: "end"}[which], err)
+		}
+	}
+	return nil
+}
+
+// ScriptMap reads the whole content of the script's map i.
+func (s *Session) ScriptMap(i int) (*scriptout.Map, error) {
+	return s.cfg.Script.Maps[i].Dump(s.scriptMaps[i])
+}
+
+// ClearMap deletes every key of the script's map i; ZeroMap keeps the
+// keys and zeroes their values.
+func (s *Session) ClearMap(i int) error { return s.cfg.Script.Maps[i].Clear(s.scriptMaps[i]) }
+
+// ZeroMap sets every value of the script's map i to zero.
+func (s *Session) ZeroMap(i int) error { return s.cfg.Script.Maps[i].Zero(s.scriptMaps[i]) }
+
+// ScriptEventOf decodes the record of a script event.
+func (s *Session) ScriptEventOf(r record.Record) (*ScriptEvent, []scriptout.Value, error) {
+	if s.cfg.Script == nil {
+		return nil, nil, errors.New("engine: the session runs no script")
+	}
+	return s.cfg.Script.Event(r)
+}
+
+var le = binary.LittleEndian

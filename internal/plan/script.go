@@ -1,0 +1,255 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bpftrail/bpftrail/internal/bpfgen"
+	"github.com/bpftrail/bpftrail/internal/event"
+	"github.com/bpftrail/bpftrail/internal/lang"
+	"github.com/bpftrail/bpftrail/internal/probe"
+	"github.com/bpftrail/bpftrail/internal/resolve"
+	"github.com/bpftrail/bpftrail/internal/tracefs"
+)
+
+// ScriptOptions say how a script is planned.
+type ScriptOptions struct {
+	Params []string // positional parameters: $1, $2, ...
+	PID    int      // the process whose mappings locate bare library names
+	// FirstClass is the class id of the script's first event (after the
+	// classes of the events recorded beside it).
+	FirstClass uint32
+	FS         func() (tracefs.FS, error)
+}
+
+// Scripted is a script planned for this kernel: its attach points
+// resolved, the whole typed and laid out.
+type Scripted struct {
+	*bpfgen.Script
+	// Warnings are said before the run (probes skipped with
+	// config missing_probes = warn).
+	Warnings []string
+}
+
+// providers maps bpftrace's probe providers and their short forms to one
+// spelling.
+var providers = map[string]string{
+	"begin": "begin", "end": "end",
+	"tracepoint": "tracepoint", "t": "tracepoint",
+	"uprobe": "uprobe", "u": "uprobe", "uretprobe": "uretprobe", "ur": "uretprobe",
+	"usdt": "usdt", "us": "usdt",
+	"kprobe": "kprobe", "k": "kprobe", "kretprobe": "kretprobe", "kr": "kretprobe",
+	"profile": "profile", "p": "profile", "interval": "interval", "i": "interval",
+	"software": "software", "s": "software", "hardware": "hardware", "h": "hardware",
+	"fentry": "fentry", "f": "fentry", "fexit": "fexit", "fr": "fexit",
+	"rawtracepoint": "rawtracepoint", "rt": "rawtracepoint",
+	"iter": "iter", "it": "iter", "watchpoint": "watchpoint", "w": "watchpoint",
+	"self": "self", "test": "test", "bench": "bench",
+}
+
+// Script resolves every attach point of prog and compiles it.
+func Script(prog *lang.Program, o ScriptOptions) (*Scripted, error) {
+	missing := "error"
+	for _, c := range prog.Config {
+		if c.Key == "missing_probes" {
+			switch v := c.Value.(type) {
+			case *lang.StrLit:
+				missing = v.Value
+			case *lang.Ident:
+				missing = v.Name
+			}
+		}
+	}
+	out := &Scripted{}
+	var probes []bpfgen.ScriptProbe
+	for bi, p := range prog.Probes {
+		for _, ap := range p.Points {
+			sps, err := attachPoint(prog, bi, ap, o)
+			if err != nil {
+				var le *lang.Error
+				if missing != "error" && !errors.As(err, &le) && !errors.Is(err, resolve.ErrNoKprobes) {
+					if missing == "warn" {
+						out.Warnings = append(out.Warnings, fmt.Sprintf("WARNING: %s", err))
+					}
+					continue
+				}
+				return nil, err
+			}
+			probes = append(probes, sps...)
+		}
+	}
+	if len(probes) == 0 {
+		return nil, errors.New("no probes to attach")
+	}
+	var err error
+	out.Script, err = bpfgen.CompileScript(prog, probes, bpfgen.ScriptOptions{Params: o.Params, StrSize: strSize(prog), FirstClass: o.FirstClass})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// strSize is config max_strlen, or bpftrace's default.
+func strSize(prog *lang.Program) int {
+	for _, c := range prog.Config {
+		if c.Key == "max_strlen" {
+			if v, ok := c.Value.(*lang.IntLit); ok && v.Value > 0 && v.Value <= 4096 {
+				return int(v.Value)
+			}
+		}
+	}
+	return 64
+}
+
+// apError is an error about one attach point.
+func apError(prog *lang.Program, ap *lang.AttachPoint, format string, args ...any) error {
+	line := ""
+	if lines := strings.Split(prog.Source, "\n"); ap.P.Line > 0 && ap.P.Line <= len(lines) {
+		line = lines[ap.P.Line-1]
+	}
+	return &lang.Error{File: prog.Name, P: ap.P, Msg: fmt.Sprintf(format, args...), Line: line}
+}
+
+// attachPoint resolves one attach point to the probes it names.
+func attachPoint(prog *lang.Program, block int, ap *lang.AttachPoint, o ScriptOptions) ([]bpfgen.ScriptProbe, error) {
+	parts := ap.Parts
+	prov, ok := providers[strings.ToLower(parts[0])]
+	if !ok {
+		return nil, apError(prog, ap, "Invalid probe type: %s", parts[0])
+	}
+	rest := parts[1:]
+	switch prov {
+	case "begin", "end":
+		if len(rest) != 0 {
+			return nil, apError(prog, ap, "%s probes take no arguments", prov)
+		}
+		sp := bpfgen.ScriptProbe{Block: block, Name: prov, Special: bpfgen.Begin}
+		if prov == "end" {
+			sp.Special = bpfgen.End
+		}
+		return []bpfgen.ScriptProbe{sp}, nil
+	case "interval", "software", "hardware":
+		t, err := perfTarget(prov, rest)
+		if err != nil {
+			return nil, apError(prog, ap, "%v", err)
+		}
+		name := prov + ":" + strings.Join(rest, ":")
+		return []bpfgen.ScriptProbe{{Block: block, Name: name, Probe: &resolve.Probe{Event: perfSchema(name), Target: t}}}, nil
+	case "tracepoint", "uprobe", "uretprobe", "usdt", "kprobe", "kretprobe", "profile":
+		spec := prov + ":" + strings.Join(rest, ":")
+		if prov == "tracepoint" && len(rest) == 2 {
+			spec = rest[0] + ":" + rest[1]
+		}
+		if _, err := probe.Parse(spec); err != nil {
+			return nil, apError(prog, ap, "%v", err)
+		}
+		rps, err := resolve.Specs(o.FS, []string{spec}, resolve.Options{PID: o.PID})
+		if err != nil {
+			return nil, err
+		}
+		out := make([]bpfgen.ScriptProbe, len(rps))
+		for i, rp := range rps {
+			out[i] = bpfgen.ScriptProbe{Block: block, Name: probeName(prov, rp), Func: rp.Target.Symbol, Probe: rp}
+			if prov == "tracepoint" {
+				out[i].Func = rp.Target.Event
+			}
+		}
+		return out, nil
+	}
+	return nil, apError(prog, ap, "%s probes are not supported by bpftrail", prov)
+}
+
+func probeName(prov string, rp *resolve.Probe) string {
+	t := rp.Target
+	switch prov {
+	case "tracepoint":
+		return "tracepoint:" + t.Category + ":" + t.Event
+	case "uprobe", "uretprobe":
+		return prov + ":" + t.Path + ":" + t.Symbol
+	}
+	return rp.Event.Name
+}
+
+// perfSchema is the (empty) event of a perf event probe.
+func perfSchema(name string) *event.Schema { return &event.Schema{Name: name} }
+
+var softwareEvents = map[string]uint64{
+	"cpu-clock": unix.PERF_COUNT_SW_CPU_CLOCK, "cpu": unix.PERF_COUNT_SW_CPU_CLOCK,
+	"task-clock":       unix.PERF_COUNT_SW_TASK_CLOCK,
+	"page-faults":      unix.PERF_COUNT_SW_PAGE_FAULTS,
+	"faults":           unix.PERF_COUNT_SW_PAGE_FAULTS,
+	"context-switches": unix.PERF_COUNT_SW_CONTEXT_SWITCHES, "cs": unix.PERF_COUNT_SW_CONTEXT_SWITCHES,
+	"cpu-migrations": unix.PERF_COUNT_SW_CPU_MIGRATIONS,
+	"minor-faults":   unix.PERF_COUNT_SW_PAGE_FAULTS_MIN, "major-faults": unix.PERF_COUNT_SW_PAGE_FAULTS_MAJ,
+	"alignment-faults": unix.PERF_COUNT_SW_ALIGNMENT_FAULTS, "emulation-faults": unix.PERF_COUNT_SW_EMULATION_FAULTS,
+	"dummy": unix.PERF_COUNT_SW_DUMMY, "bpf-output": unix.PERF_COUNT_SW_BPF_OUTPUT,
+}
+
+var hardwareEvents = map[string]uint64{
+	"cpu-cycles": unix.PERF_COUNT_HW_CPU_CYCLES, "cycles": unix.PERF_COUNT_HW_CPU_CYCLES,
+	"instructions":     unix.PERF_COUNT_HW_INSTRUCTIONS,
+	"cache-references": unix.PERF_COUNT_HW_CACHE_REFERENCES,
+	"cache-misses":     unix.PERF_COUNT_HW_CACHE_MISSES,
+	"branch-instructions": unix.PERF_COUNT_HW_BRANCH_INSTRUCTIONS, "branches": unix.PERF_COUNT_HW_BRANCH_INSTRUCTIONS,
+	"branch-misses": unix.PERF_COUNT_HW_BRANCH_MISSES, "bus-cycles": unix.PERF_COUNT_HW_BUS_CYCLES,
+	"frontend-stalls": unix.PERF_COUNT_HW_STALLED_CYCLES_FRONTEND, "backend-stalls": unix.PERF_COUNT_HW_STALLED_CYCLES_BACKEND,
+	"ref-cycles": unix.PERF_COUNT_HW_REF_CPU_CYCLES,
+}
+
+// perfTarget is the perf event of an interval, software or hardware probe.
+func perfTarget(prov string, rest []string) (resolve.Target, error) {
+	t := resolve.Target{Kind: resolve.TargetPerfEvent}
+	if len(rest) < 1 || len(rest) > 2 {
+		return t, fmt.Errorf("%s probes take the form %s:UNIT_OR_EVENT:N", prov, prov)
+	}
+	n := uint64(0)
+	if len(rest) == 2 {
+		v, err := strconv.ParseUint(strings.ReplaceAll(rest[1], "_", ""), 0, 64)
+		if err != nil || v == 0 {
+			return t, fmt.Errorf("%s: invalid count %q", prov, rest[1])
+		}
+		n = v
+	}
+	switch prov {
+	case "interval":
+		t.OneCPU = true
+		unit := map[string]uint64{"s": 1e9, "ms": 1e6, "us": 1e3, "ns": 1}
+		if rest[0] == "hz" {
+			if n == 0 {
+				return t, errors.New("interval:hz needs a rate")
+			}
+			t.Frequency = n
+			return t, nil
+		}
+		u, ok := unit[rest[0]]
+		if !ok || n == 0 {
+			return t, fmt.Errorf("interval: unknown unit %q (s, ms, us, ns, hz)", rest[0])
+		}
+		t.Period = n * u
+	case "software":
+		cfg, ok := softwareEvents[rest[0]]
+		if !ok {
+			return t, fmt.Errorf("software: unknown event %q", rest[0])
+		}
+		t.Perf = &resolve.PerfEvent{Type: unix.PERF_TYPE_SOFTWARE, Config: cfg}
+		t.Period = max(n, 1)
+		if n == 0 {
+			t.Period = 1000
+		}
+	case "hardware":
+		cfg, ok := hardwareEvents[rest[0]]
+		if !ok {
+			return t, fmt.Errorf("hardware: unknown event %q", rest[0])
+		}
+		t.Perf = &resolve.PerfEvent{Type: unix.PERF_TYPE_HARDWARE, Config: cfg}
+		t.Period = n
+		if n == 0 {
+			t.Period = 1000000
+		}
+	}
+	return t, nil
+}
