@@ -22,6 +22,17 @@ type Program struct {
 	MapDecl []*MapDecl
 	Macros  []*Macro
 	Probes  []*Probe
+	Funcs   []*Func // `fn` subprograms (added by the parser)
+}
+
+// Func is a subprogram, `fn name($a: type, ...): type { body }`. Each
+// parameter is a *VarDecl with its Var and Type and no Value.
+type Func struct {
+	P      Pos
+	Name   string
+	Params []*VarDecl
+	Ret    *TypeRef
+	Body   *Block
 }
 
 // ConfigItem is one `key = value` of a `config = { ... }` block. Value is
@@ -284,10 +295,12 @@ type Sizeof struct {
 	X    Expr
 }
 
-// Offsetof is `offsetof(struct name, field.sub)`.
+// Offsetof is `offsetof(struct name, field.sub)`, or `offsetof(expr,
+// field)` with X set instead of Type.
 type Offsetof struct {
 	P      Pos
 	Type   *TypeRef
+	X      Expr
 	Fields []string
 }
 
@@ -337,7 +350,10 @@ type TypeRef struct {
 	P     Pos
 	Name  string // "uint32", "string", "struct sock", "bool", "void"
 	Ptr   int    // how many '*'
-	Array int    // element count of `[N]`, 0 when not an array
+	Array int    // element count of `[N]`, 0 when not an array, -1 for `[]`
+	// Typeof is the expression of `typeof(expr)` (in a let's type or a
+	// cast), whose type this is; Name is then "".
+	Typeof Expr
 }
 
 // Positions.
@@ -378,7 +394,11 @@ func (n *AttachPoint) Position() Pos {
 func (n *ConfigItem) Position() Pos { return n.P }
 func (n *MapDecl) Position() Pos    { return n.P }
 func (n *Macro) Position() Pos      { return n.P }
-func (n *TypeRef) Position() Pos    { return n.P }
+func (n *Func) Position() Pos       { return n.P }
+
+// Position of a Program is its start, so that Dump takes a whole program.
+func (n *Program) Position() Pos { return Pos{Line: 1, Col: 1, EndCol: 1} }
+func (n *TypeRef) Position() Pos { return n.P }
 
 // Error is a mistake in a script, at a place in it. Error() is the first
 // line bpftrace prints (`stdin:1:9-12: ERROR: ...`); Detail adds the source
