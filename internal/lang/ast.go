@@ -436,18 +436,40 @@ func (e *Error) Detail() string {
 	if end <= e.P.Col {
 		end = e.P.Col + 1
 	}
-	pad := make([]byte, 0, end)
-	for i := 1; i < e.P.Col; i++ {
-		if i-1 < len(e.Line) && e.Line[i-1] == '\t' {
-			pad = append(pad, '\t')
-		} else {
-			pad = append(pad, ' ')
+	// bpftrace shows a tab as four blanks, in the line and under it.
+	var line, pad []byte
+	for i := 0; i < len(e.Line) || i+1 < end; i++ {
+		c := byte(' ')
+		if i < len(e.Line) {
+			c = e.Line[i]
+		}
+		w := 1
+		if c == '\t' {
+			w = 4
+		}
+		if i < len(e.Line) {
+			line = append(line, bytesRepeat(' ', w)...)
+			if c != '\t' {
+				line[len(line)-1] = c
+			}
+		}
+		mark := byte(' ')
+		if i+1 >= e.P.Col && i+1 < end {
+			mark = '~'
+		}
+		if i+1 < end {
+			pad = append(pad, bytesRepeat(mark, w)...)
 		}
 	}
-	for i := e.P.Col; i < end; i++ {
-		pad = append(pad, '~')
+	return s + string(line) + "\n" + string(pad) + "\n"
+}
+
+func bytesRepeat(c byte, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = c
 	}
-	return s + e.Line + "\n" + string(pad) + "\n"
+	return b
 }
 
 func itoa(n int) string {

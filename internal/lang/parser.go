@@ -80,7 +80,7 @@ func (p *parser) program() *Program {
 			continue
 		}
 		if kw == "import" {
-			p.failWord("import is not supported")
+			p.importStmt()
 		}
 		break
 	}
@@ -122,6 +122,23 @@ func (p *parser) program() *Program {
 		}
 	}
 	return prog
+}
+
+// importStmt reads `import "path";`, with bpftrace's errors for a
+// malformed one, and fails: bpftrail has no standard library to import.
+func (p *parser) importStmt() {
+	line, col := p.line, p.col
+	p.expectWord("import")
+	p.layout()
+	if p.peek() != '"' {
+		p.errTok("expected string after 'import'")
+	}
+	p.str()
+	pos := p.span(line, col)
+	if !p.matchChar(';') {
+		p.errTok("expected ';' after import")
+	}
+	p.fail("import is not supported", pos)
 }
 
 // failWord fails with msg, marking the word at the current position.
@@ -427,6 +444,10 @@ loop:
 		p.advance(1)
 	}
 	raw := p.src[start:p.pos]
+	if strings.HasPrefix(raw, "}") {
+		p.restore(savePoint{start, line, col})
+		p.errTok("unexpected '}'")
+	}
 	if raw == "" {
 		p.errTok("expected attach point")
 	}
@@ -581,6 +602,8 @@ func (p *parser) statement(b *Block, value bool) {
 	case "let":
 		add(p.letStmt())
 		return
+	case "import":
+		p.importStmt()
 	case "if":
 		x := p.ifExpr()
 		p.layout()
@@ -785,12 +808,13 @@ func (p *parser) whileOrUnroll() Stmt {
 	return &Unroll{P: p.span(line, col), Count: cond, Body: body}
 }
 
-// condition is the condition of if, while and unroll: a parenthesized
-// expression, or a unary one (so the block's `{` is not taken in).
+// condition is the condition of if, while and unroll, in parentheses or
+// not (bpftrace takes only a unary expression without them; a whole one
+// is as easy, since no operator starts with the block's `{`).
 func (p *parser) condition() Expr {
 	p.layout()
 	if p.peek() != '(' {
-		return p.unary()
+		return p.expr()
 	}
 	p.advance(1)
 	x := p.expr()
@@ -823,15 +847,18 @@ func (p *parser) forLoop() Stmt {
 	if p.peek() == '.' && p.peekAt(1) == '.' {
 		p.advance(2)
 		f.From, f.To = first, p.primary()
+		if paren {
+			p.expect(')')
+		}
 	} else {
+		if paren {
+			p.expect(')')
+		}
 		m, ok := first.(*MapExpr)
 		if !ok {
 			p.fail("expected map or range in for loop", first.Position())
 		}
 		f.Map = m
-	}
-	if paren {
-		p.expect(')')
 	}
 	f.Body = p.block(false)
 	f.P = p.span(line, col)
