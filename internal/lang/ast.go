@@ -22,6 +22,17 @@ type Program struct {
 	MapDecl []*MapDecl
 	Macros  []*Macro
 	Probes  []*Probe
+	Funcs   []*Func // `fn` subprograms (added by the parser)
+}
+
+// Func is a subprogram, `fn name($a: type, ...): type { body }`. Each
+// parameter is a *VarDecl with its Var and Type and no Value.
+type Func struct {
+	P      Pos
+	Name   string
+	Params []*VarDecl
+	Ret    *TypeRef
+	Body   *Block
 }
 
 // ConfigItem is one `key = value` of a `config = { ... }` block. Value is
@@ -284,10 +295,12 @@ type Sizeof struct {
 	X    Expr
 }
 
-// Offsetof is `offsetof(struct name, field.sub)`.
+// Offsetof is `offsetof(struct name, field.sub)`, or `offsetof(expr,
+// field)` with X set instead of Type.
 type Offsetof struct {
 	P      Pos
 	Type   *TypeRef
+	X      Expr
 	Fields []string
 }
 
@@ -337,7 +350,10 @@ type TypeRef struct {
 	P     Pos
 	Name  string // "uint32", "string", "struct sock", "bool", "void"
 	Ptr   int    // how many '*'
-	Array int    // element count of `[N]`, 0 when not an array
+	Array int    // element count of `[N]`, 0 when not an array, -1 for `[]`
+	// Typeof is the expression of `typeof(expr)` (in a let's type or a
+	// cast), whose type this is; Name is then "".
+	Typeof Expr
 }
 
 // Positions.
@@ -378,7 +394,11 @@ func (n *AttachPoint) Position() Pos {
 func (n *ConfigItem) Position() Pos { return n.P }
 func (n *MapDecl) Position() Pos    { return n.P }
 func (n *Macro) Position() Pos      { return n.P }
-func (n *TypeRef) Position() Pos    { return n.P }
+func (n *Func) Position() Pos       { return n.P }
+
+// Position of a Program is its start, so that Dump takes a whole program.
+func (n *Program) Position() Pos { return Pos{Line: 1, Col: 1, EndCol: 1} }
+func (n *TypeRef) Position() Pos { return n.P }
 
 // Error is a mistake in a script, at a place in it. Error() is the first
 // line bpftrace prints (`stdin:1:9-12: ERROR: ...`); Detail adds the source
@@ -416,18 +436,40 @@ func (e *Error) Detail() string {
 	if end <= e.P.Col {
 		end = e.P.Col + 1
 	}
-	pad := make([]byte, 0, end)
-	for i := 1; i < e.P.Col; i++ {
-		if i-1 < len(e.Line) && e.Line[i-1] == '\t' {
-			pad = append(pad, '\t')
-		} else {
-			pad = append(pad, ' ')
+	// bpftrace shows a tab as four blanks, in the line and under it.
+	var line, pad []byte
+	for i := 0; i < len(e.Line) || i+1 < end; i++ {
+		c := byte(' ')
+		if i < len(e.Line) {
+			c = e.Line[i]
+		}
+		w := 1
+		if c == '\t' {
+			w = 4
+		}
+		if i < len(e.Line) {
+			line = append(line, bytesRepeat(' ', w)...)
+			if c != '\t' {
+				line[len(line)-1] = c
+			}
+		}
+		mark := byte(' ')
+		if i+1 >= e.P.Col && i+1 < end {
+			mark = '~'
+		}
+		if i+1 < end {
+			pad = append(pad, bytesRepeat(mark, w)...)
 		}
 	}
-	for i := e.P.Col; i < end; i++ {
-		pad = append(pad, '~')
+	return s + string(line) + "\n" + string(pad) + "\n"
+}
+
+func bytesRepeat(c byte, n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = c
 	}
-	return s + e.Line + "\n" + string(pad) + "\n"
+	return b
 }
 
 func itoa(n int) string {
