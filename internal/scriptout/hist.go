@@ -2,6 +2,7 @@ package scriptout
 
 import (
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -208,4 +209,31 @@ func (h histView) writeJSON(b *strings.Builder) {
 		b.WriteByte('}')
 	}
 	b.WriteByte(']')
+}
+
+// Log2Index is the bucket index bpftrace's kernel code gives v in
+// hist(v, k): 0 for v < 0, 1+v below 2^k, then 2^k buckets per power of 2.
+func Log2Index(v int64, k int) int {
+	if v < 0 {
+		return 0
+	}
+	mask := int64(1)<<uint(k) - 1
+	if v <= mask {
+		return int(v + 1)
+	}
+	l := 63 - bits.LeadingZeros64(uint64(v)) - k
+	x := (v >> uint(l)) & mask
+	return int((int64(l+1) << uint(k)) + x + 1)
+}
+
+// LinearIndex is the bucket index of v in lhist(v, min, max, step): 0
+// below min, 1+(v-min)/step up to max, and 1+(max-min)/step above it.
+func LinearIndex(v, lmin, lmax, step int64) int {
+	switch {
+	case v < lmin:
+		return 0
+	case v > lmax:
+		return int(1 + (lmax-lmin)/step)
+	}
+	return int(1 + (v-lmin)/step)
 }
