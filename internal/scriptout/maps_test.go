@@ -102,6 +102,22 @@ func TestMapText(t *testing.T) {
 				"[4K, 5K)              50 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\n"},
 		{"lhist overflow only", Map{Name: "@", Kind: LHist, Min: 0, Max: 10, Step: 2, Entries: []Entry{lhistEntry(Value{}, 0, 10, 2, 50)}}, 0, 0,
 			"@:\n[10, ...)              1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\n"},
+		{"lhist_no_suffix", Map{Name: "@mymap", Kind: LHist, Min: 610000, Max: 670000, Step: 10000, Entries: []Entry{{Buckets: []uint64{0, 1, 1, 1, 1, 1, 1, 0}}}}, 0, 0,
+			"@mymap:\n" +
+				"[610000, 620000)       1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n" +
+				"[620000, 630000)       1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n" +
+				"[630000, 640000)       1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n" +
+				"[640000, 650000)       1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n" +
+				"[650000, 660000)       1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n" +
+				"[660000, 670000)       1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\n"},
+		{"lhist_overflow_only", Map{Name: "@mymap", Kind: LHist, Min: 0, Max: 100, Step: 10, Entries: []Entry{{Buckets: []uint64{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}}}, 0, 0,
+			"@mymap:\n[100, ...)             1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\n"},
+		{"lhist_underflow_only", Map{Name: "@mymap", Kind: LHist, Min: 10, Max: 110, Step: 10, Entries: []Entry{{Buckets: []uint64{1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}}}, 0, 0,
+			"@mymap:\n(..., 10)              1 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\n"},
+		// 0.26.1 (unlike 0.17) writes a one-value lhist bucket as "[3]".
+		{"lhist step 1", Map{Name: "@", Kind: LHist, Min: 0, Max: 10, Step: 1, Entries: []Entry{lhistEntry(Value{}, 0, 10, 1, 3, 4, 4)}}, 0, 0,
+			"@:\n[3]                    1 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |\n" +
+				"[4]                    2 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n\n"},
 		{"hist zeroed", Map{Name: "@hist", Kind: Hist, Entries: []Entry{{Buckets: make([]uint64, 4)}}}, 0, 0, "@hist:\n\n"},
 		{"avg, div", Map{Name: "@", Kind: Avg, Keyed: true, Entries: []Entry{
 			{Key: Str("a"), Count: 1, Total: 10}, {Key: Str("b"), Count: 1, Total: 20},
