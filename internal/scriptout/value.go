@@ -9,13 +9,15 @@ type Kind uint8
 
 // Kinds of values.
 const (
-	Int    Kind = iota // Int, with Signed and Size (bytes: 1, 2, 4, 8)
-	String             // Str
-	Bool               // Int is 0 or 1
-	Tuple              // Elems
-	Record             // Elems, named by Names
-	Buf                // Str holds the raw bytes (buf(), printed with %r)
-	None               // no value (e.g. the result of a void call)
+	Int     Kind = iota // Int, with Signed and Size (bytes: 1, 2, 4, 8)
+	String              // Str
+	Bool                // Int is 0 or 1
+	Tuple               // Elems
+	Record              // Elems, named by Names
+	Buf                 // Str holds the raw bytes (buf(), printed with %r)
+	None                // no value (e.g. the result of a void call)
+	Pointer             // Int holds the address; text "0x1f", JSON the number
+	Array               // Elems; text "[1,2]" (no spaces, unlike tuples)
 )
 
 // Value is one value decoded from a record or a map.
@@ -27,6 +29,9 @@ type Value struct {
 	Str    string
 	Elems  []Value
 	Names  []string
+	// Symbol, when set on an Int, is its symbolic form (an enum's name):
+	// text output and printf's %s show it, JSON and %d show the number.
+	Symbol string
 }
 
 // Uint returns an unsigned integer value.
@@ -62,7 +67,10 @@ type Map struct {
 	// LHist's parameters; Hist's Bits (log2 sub-buckets, hist(x, k)'s k).
 	Min, Max, Step int64
 	Bits           int
-	Entries        []Entry
+	// Signed: Avg's and Stats' values are signed (bpftrace computes the
+	// average and prints count and total in that signedness).
+	Signed  bool
+	Entries []Entry
 }
 
 // Entry is one key of a map and its aggregated value.
