@@ -61,7 +61,6 @@ func (p *parser) advance(n int) {
 	}
 }
 
-func isHSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' }
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'
 }
