@@ -61,7 +61,6 @@ func (p *parser) advance(n int) {
 	}
 }
 
-func isHSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' }
 func isSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'
 }
@@ -324,7 +323,11 @@ func (p *parser) escape(eline, ecol int) string {
 		v, _ := strconv.ParseUint(p.src[start:p.pos], 16, 8)
 		return string([]byte{byte(v)})
 	}
-	p.errTok("invalid escape character '\\" + string(e) + "'")
+	shown := string(e)
+	if e < ' ' || e > '~' {
+		shown = `x` + strconv.FormatUint(uint64(e)|0x100, 16)[1:]
+	}
+	p.errTok("invalid escape character '\\" + shown + "'")
 	return ""
 }
 

@@ -730,14 +730,19 @@ func (p *parser) sigiled(b *Block) {
 		p.expr()
 		p.fail(msg, p.span(line, col))
 	}
-	p.restore(start)
-	p.exprStatementFrom(b, start)
+	// the rest of an expression statement, from what was read (not read
+	// again: that would take exponential time on nested blocks)
+	p.exprStatementEnd(b, p.ternaryFrom(p.binary(0, x)))
 }
 
 // exprStatementFrom parses an expression statement from start.
 func (p *parser) exprStatementFrom(b *Block, start savePoint) {
 	p.restore(start)
-	x := p.expr()
+	p.exprStatementEnd(b, p.expr())
+}
+
+// exprStatementEnd ends the expression statement x.
+func (p *parser) exprStatementEnd(b *Block, x Expr) {
 	p.layout()
 	switch p.peek() {
 	case ';':
@@ -1549,7 +1554,12 @@ func (p *parser) cast(line, col int) Expr {
 	s := p.save()
 	var t *TypeRef
 	if p.checkKeyword("typeof") {
+		// typeof is no expression: this is a cast (and trying the
+		// grouping instead would take exponential time when nested).
 		t = p.typeAnnotation()
+		p.expect(')')
+		x := p.unary()
+		return &Cast{P: p.span(line, col), Type: t, X: x}
 	} else {
 		i := p.scanLayout(p.pos)
 		if !isIdentStart(p.charAt(i)) || isBuiltin(p.src[i:p.scanIdentEnd(i)]) {
