@@ -19,6 +19,14 @@ var version = "0.1.0"
 func main() {
 	command.Init() // in a command held for a session, waits and execs it
 	root := newRoot()
+	if asBpftrace() {
+		args, err := bpftraceArgs(os.Args[1:])
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "ERROR: %s\n", err)
+			os.Exit(1)
+		}
+		root.SetArgs(args)
+	}
 	if err := root.Execute(); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
@@ -59,6 +67,6 @@ that babeltrace2 and Trace Compass read, with every lost event accounted for.`,
 	})
 	root.AddGroup(&cobra.Group{ID: "tools", Title: "Built-in tools (bcc-style, on the same engine):"})
 	root.AddCommand(newTools()...)
-	root.AddCommand(newRecord(), newList(), newPrint(), newRecover(), newCount(), newHist(), newLatency(), newProfile(), newMetrics(), newConvert(), newAnalyze(), newView(), newReport())
+	root.AddCommand(newRecord(), newList(), newPrint(), newRecover(), newCount(), newHist(), newLatency(), newProfile(), newMetrics(), newConvert(), newAnalyze(), newView(), newReport(), newRun())
 	return root
 }

@@ -181,6 +181,7 @@ type ScriptMap struct {
 	// LHist's bounds, Hist's bits.
 	Min, Max, Step int64
 	Bits           int
+	Signed         bool // avg, stats, sum: of signed values
 	// PerCPU: the map is only updated in kernel (never read there), so
 	// each CPU counts in its own copy and user space adds them up.
 	PerCPU     bool

@@ -83,7 +83,7 @@ func (s *Script) Classes() []*record.Class {
 
 // Dump reads the whole content of m's BPF map bm.
 func (m *ScriptMap) Dump(bm *ebpf.Map) (*scriptout.Map, error) {
-	out := &scriptout.Map{Name: m.Name, Kind: m.Kind, Keyed: m.Key != nil, Min: m.Min, Max: m.Max, Step: m.Step, Bits: m.Bits}
+	out := &scriptout.Map{Name: m.Name, Kind: m.Kind, Keyed: m.Key != nil, Min: m.Min, Max: m.Max, Step: m.Step, Bits: m.Bits, Signed: m.Signed}
 	byKey := map[string]int{}
 	entry := func(k []byte) *scriptout.Entry {
 		i, ok := byKey[string(k)]
@@ -147,10 +147,7 @@ func (m *ScriptMap) fold(e *scriptout.Entry, bucket []byte, vals [][]byte) {
 		for _, v := range vals {
 			n += le.Uint64(v)
 		}
-		e.Value = scriptout.Value{Kind: scriptout.Int, Int: int64(n), Signed: m.Kind == scriptout.Sum, Size: 8}
-		if m.Kind == scriptout.Count {
-			e.Value.Signed = false
-		}
+		e.Value = scriptout.Value{Kind: scriptout.Int, Int: int64(n), Signed: m.Kind == scriptout.Sum && m.Signed, Size: 8}
 	case scriptout.Min, scriptout.Max:
 		set := false
 		var best int64

@@ -284,7 +284,7 @@ func (c *checker) assignMap(a *lang.Assign, target *lang.MapExpr) error {
 func (c *checker) key(m *ScriptMap, target *lang.MapExpr) (int, error) {
 	off := c.alloc(m.KeySize())
 	if m.Key == nil {
-		c.g.emit(asm.StoreImm(rRec, int16(off), 0, asm.DWord))
+		c.g.emit(c.stImm64(int16(off), 0)...)
 		return off, nil
 	}
 	return off, c.store(off, m.Key, target.Key)
@@ -330,6 +330,7 @@ func (c *checker) aggregate(target *lang.MapExpr, kind scriptout.MapKind, call *
 		return c.errorf(call.P, "%s() requires %s", call.Name, argCount(want))
 	}
 	var slot int16
+	signed := false
 	if len(call.Args) > 0 {
 		t, err := c.typeOf(call.Args[0])
 		if err != nil {
@@ -338,6 +339,7 @@ func (c *checker) aggregate(target *lang.MapExpr, kind scriptout.MapKind, call *
 		if !t.isInt() {
 			return c.errorf(call.Args[0].Position(), "%s() expects an integer argument, got %s", call.Name, t)
 		}
+		signed = t.Signed
 		if err := c.intExpr(call.Args[0]); err != nil {
 			return err
 		}
@@ -350,6 +352,7 @@ func (c *checker) aggregate(target *lang.MapExpr, kind scriptout.MapKind, call *
 	if err != nil {
 		return err
 	}
+	m.Signed = m.Signed || signed
 	if err := c.histParams(m, kind, call); err != nil {
 		return err
 	}
@@ -396,6 +399,9 @@ func argCount(w [2]int) string {
 
 // histParams checks the constant arguments of hist and lhist.
 func (c *checker) histParams(m *ScriptMap, kind scriptout.MapKind, call *lang.Call) error {
+	if kind != scriptout.Hist && kind != scriptout.LHist {
+		return nil
+	}
 	consts := make([]int64, 0, 3)
 	for _, a := range call.Args[1:] {
 		v, ok := c.constInt(a)
@@ -521,8 +527,8 @@ func (c *checker) minMax(m *ScriptMap, keyOff int, slot int16, isMax bool) {
 	c.g.emit(
 		asm.LoadMem(asm.R1, asm.RFP, slot, asm.DWord).WithSymbol(create),
 		asm.StoreMem(rRec, int16(valOff), asm.R1, asm.DWord),
-		asm.StoreImm(rRec, int16(valOff+8), 1, asm.DWord),
 	)
+	c.g.emit(c.stImm64(int16(valOff+8), 1)...)
 	c.update(m, keyOff, valOff, bpfAny)
 	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(done))
 }
@@ -554,8 +560,10 @@ func (c *checker) avg(m *ScriptMap, keyOff int, slot int16) {
 	}
 	c.g.emit(asm.Ja.Label(done))
 	valOff := c.alloc(16)
+	st := c.stImm64(int16(valOff), 1)
+	st[0] = st[0].WithSymbol(create)
+	c.g.emit(st...)
 	c.g.emit(
-		asm.StoreImm(rRec, int16(valOff), 1, asm.DWord).WithSymbol(create),
 		asm.LoadMem(asm.R1, asm.RFP, slot, asm.DWord),
 		asm.StoreMem(rRec, int16(valOff+8), asm.R1, asm.DWord),
 	)
@@ -930,11 +938,20 @@ func (c *checker) fd(m *ebpf.Map) int {
 	return m.FD()
 }
 
+// stImm64 stores a 64-bit constant (within 32 bits) at scratch off, as
+// two 32-bit halves (BPF has no 64-bit immediate store).
+func (c *checker) stImm64(off int16, v int64) asm.Instructions {
+	return asm.Instructions{
+		asm.StoreImm(rRec, off, int64(int32(v)), asm.Word),
+		asm.StoreImm(rRec, off+4, v>>32, asm.Word),
+	}
+}
+
 // zero clears n bytes of scratch at off.
 func (c *checker) zero(off, n int) {
 	i := 0
 	for ; i+8 <= n; i += 8 {
-		c.g.emit(asm.StoreImm(rRec, int16(off+i), 0, asm.DWord))
+		c.g.emit(c.stImm64(int16(off+i), 0)...)
 	}
 	for ; i < n; i++ {
 		c.g.emit(asm.StoreImm(rRec, int16(off+i), 0, asm.Byte))
@@ -1066,7 +1083,7 @@ func (c *checker) literal(dst, n int, s string) {
 	for ; i+8 <= n; i += 8 {
 		v := int64(le64(b[i:]))
 		if v == int64(int32(v)) {
-			c.g.emit(asm.StoreImm(rRec, int16(dst+i), v, asm.DWord))
+			c.g.emit(c.stImm64(int16(dst+i), v)...)
 		} else {
 			c.g.emit(asm.LoadImm(asm.R1, v, asm.DWord), asm.StoreMem(rRec, int16(dst+i), asm.R1, asm.DWord))
 		}
@@ -1245,7 +1262,7 @@ func (c *checker) strftime(call *lang.Call, t *Type) (int, *Type, error) {
 		idx = len(c.s.Formats)
 		c.s.Formats = append(c.s.Formats, f.Value)
 	}
-	c.g.emit(asm.StoreImm(rRec, int16(off), int64(idx), asm.DWord))
+	c.g.emit(c.stImm64(int16(off), int64(idx))...)
 	if err := c.intExpr(call.Args[1]); err != nil {
 		return 0, nil, err
 	}
@@ -1454,11 +1471,8 @@ func (c *checker) builtin(x *lang.Ident) error {
 
 // loadInt loads an integer of size bytes at scratch off into R0.
 func (c *checker) loadInt(off, size int, signed bool) {
-	if signed {
+	if signed && size < 8 {
 		c.g.emit(asm.LoadMemSX(asm.R0, rRec, int16(off), sizeOf(size)))
-		if size == 8 {
-			c.g.emit(asm.LoadMem(asm.R0, rRec, int16(off), asm.DWord))
-		}
 		return
 	}
 	c.g.emit(asm.LoadMem(asm.R0, rRec, int16(off), sizeOf(size)))
@@ -1781,23 +1795,26 @@ func (s *Script) Program(i int, maps []*ebpf.Map, m Maps) (*ebpf.ProgramSpec, er
 
 // checkFormat checks printf's arguments against its format.
 func checkFormat(c *checker, call *lang.Call, f *lang.StrLit, types []*Type) error {
-	verbs := 0
-	s := f.Value
-	for i := 0; i < len(s); i++ {
-		if s[i] != '%' {
-			continue
-		}
-		if i+1 < len(s) && s[i+1] == '%' {
-			i++
-			continue
-		}
-		verbs++
+	format, err := scriptout.ParseFormat(f.Value)
+	if err != nil {
+		return c.errorf(f.P, "%v", err)
 	}
-	switch {
-	case verbs > len(types):
-		return c.errorf(call.P, "%s: Not enough arguments for format string (%d supplied, %d expected)", call.Name, len(types), verbs)
-	case verbs < len(types):
-		return c.errorf(call.P, "%s: Too many arguments for format string (%d supplied, %d expected)", call.Name, len(types), verbs)
+	args := make([]scriptout.ArgType, len(types))
+	for i, t := range types {
+		args[i] = scriptout.ArgType{Class: scriptout.ArgOther, Name: t.String()}
+		switch t.Kind {
+		case TInt:
+			args[i].Class = scriptout.ArgInt
+		case TBool:
+			args[i].Class = scriptout.ArgBool
+		case TBuf:
+			args[i].Class = scriptout.ArgBuffer
+		case TNone:
+			args[i].Class = scriptout.ArgNone
+		}
+	}
+	if err := format.Check(args); err != nil {
+		return c.errorf(call.P, "%v", err)
 	}
 	return nil
 }

@@ -11,13 +11,27 @@ import (
 
 	"github.com/bpftrail/bpftrail/internal/attach"
 	"github.com/bpftrail/bpftrail/internal/bpfgen"
+	"github.com/bpftrail/bpftrail/internal/lang"
 	"github.com/bpftrail/bpftrail/internal/plan"
 	"github.com/bpftrail/bpftrail/internal/record"
 	"github.com/bpftrail/bpftrail/internal/scriptout"
+	"github.com/bpftrail/bpftrail/internal/tracefs"
 )
 
 // Script is a script planned for this kernel (see package plan).
 type Script = plan.Scripted
+
+// ScriptOptions say how a script is planned (see package plan).
+type ScriptOptions = plan.ScriptOptions
+
+// PlanScript resolves the attach points of a parsed script and compiles
+// it; nothing is loaded.
+func PlanScript(prog *lang.Program, o ScriptOptions) (*Script, error) {
+	if o.FS == nil {
+		o.FS = tracefs.Open
+	}
+	return plan.Script(prog, o)
+}
 
 // ScriptEvent is one of a script's events (see package bpfgen).
 type ScriptEvent = bpfgen.ScriptEvent

@@ -1,0 +1,331 @@
+// Package scriptrun runs a program in bpftrace's language on the engine's
+// session: it parses and plans the script, loads it, runs begin, performs
+// the script's async actions (printf, print, clear, exit, ...) in the
+// order the probes sent them, runs end, and prints the maps at exit, in
+// bpftrace's text format or its NDJSON.
+package scriptrun
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bpftrail/bpftrail/internal/bpfgen"
+	"github.com/bpftrail/bpftrail/internal/engine"
+	"github.com/bpftrail/bpftrail/internal/lang"
+	"github.com/bpftrail/bpftrail/internal/record"
+	"github.com/bpftrail/bpftrail/internal/scriptout"
+)
+
+// Options describe a run.
+type Options struct {
+	Name    string   // "stdin" for -e, else the script's file name
+	Source  string   // the script
+	Params  []string // $1, $2, ...
+	Command []string // -c: started held, the run ends when it exits
+	PID     int      // -p
+	JSON    bool     // -f json
+	Out     io.Writer
+	Err     io.Writer
+	Quiet   bool // -q: no "Attached N probes"
+	Unsafe  bool // --unsafe: system() and cat() allowed
+	// NotifyAttached prints bpftrace's __BPFTRACE_NOTIFY_PROBES_ATTACHED
+	// line once the probes are attached (its test harness waits for it).
+	NotifyAttached bool
+	// DryRun stops after loading (-d/--dry-run).
+	DryRun bool
+}
+
+// ExitError is a run that ends with a status of its own (exit(N)).
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// Parse parses a script; a mistake in it is a *lang.Error.
+func Parse(name, src string) (*lang.Program, error) { return lang.Parse(name, src) }
+
+// Run parses, plans, loads and runs a script.
+func Run(o Options) error {
+	prog, err := lang.Parse(o.Name, o.Source)
+	if err != nil {
+		return err
+	}
+	if !o.Unsafe {
+		if err := checkSafe(prog); err != nil {
+			return err
+		}
+	}
+	sc, err := engine.PlanScript(prog, engine.ScriptOptions{Params: o.Params, PID: o.PID})
+	if err != nil {
+		return err
+	}
+	for _, w := range sc.Warnings {
+		fmt.Fprintln(o.Err, w)
+	}
+	target := engine.Target{Kind: engine.All}
+	if o.PID != 0 {
+		target = engine.Target{Kind: engine.Process, PID: o.PID}
+	}
+	s, err := engine.Open(engine.Config{Target: target, Script: sc})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if o.DryRun {
+		return nil
+	}
+	r := &runner{o: o, s: s, sc: sc, p: &scriptout.Printer{W: o.Out, Err: o.Err, JSON: o.JSON}, stop: make(chan struct{})}
+	return r.run()
+}
+
+type runner struct {
+	o    Options
+	s    *engine.Session
+	sc   *engine.Script
+	p    *scriptout.Printer
+	stop chan struct{}
+
+	once     sync.Once
+	exitCode int
+	exited   bool
+	err      error
+	offset   time.Duration // wall clock minus the monotonic clock
+}
+
+func (r *runner) run() error {
+	r.offset = clockOffset()
+	res, err := r.s.Run(engine.RunOptions{
+		Command: r.o.Command,
+		Sinks:   []engine.Sink{r},
+		Stop:    r.stop,
+		Started: r.started,
+		Stopped: func() error { return r.s.RunSpecial(bpfgen.End) },
+	})
+	if err != nil {
+		return err
+	}
+	if res.Lost > 0 {
+		r.p.Lost(res.Lost)
+	}
+	if r.err != nil {
+		return r.err
+	}
+	if err := r.exitMaps(); err != nil {
+		return err
+	}
+	if r.exitCode != 0 {
+		return &ExitError{Code: r.exitCode}
+	}
+	return nil
+}
+
+// started runs once every probe is attached: the notice, then begin.
+func (r *runner) started() {
+	if !r.o.Quiet {
+		r.p.AttachedProbes(uint64(r.s.AttachedProbes()))
+	}
+	if r.o.NotifyAttached {
+		fmt.Fprintln(r.o.Out, "__BPFTRACE_NOTIFY_PROBES_ATTACHED")
+	}
+	if err := r.s.RunSpecial(bpfgen.Begin); err != nil {
+		r.fail(err)
+		return
+	}
+	if r.s.OnlySpecial() {
+		r.end()
+	}
+}
+
+func (r *runner) end() { r.once.Do(func() { close(r.stop) }) }
+
+func (r *runner) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+	r.end()
+}
+
+// exitMaps prints every map at exit, sorted by name as bpftrace does.
+func (r *runner) exitMaps() error {
+	if !printMapsOnExit(r.sc.Prog) {
+		return nil
+	}
+	if err := r.p.End(); err != nil {
+		return err
+	}
+	for _, name := range r.sc.MapNames() {
+		m, _ := r.sc.Map(name)
+		if strings.HasPrefix(name, "@_") {
+			continue
+		}
+		i := mapIndex(r.sc, name)
+		dump, err := r.s.ScriptMap(i)
+		if err != nil {
+			return err
+		}
+		_ = m
+		if err := r.p.Map(dump, 0, 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func mapIndex(sc *engine.Script, name string) int {
+	for i, m := range sc.Maps {
+		if m.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func printMapsOnExit(prog *lang.Program) bool {
+	for _, c := range prog.Config {
+		if c.Key != "print_maps_on_exit" {
+			continue
+		}
+		switch v := c.Value.(type) {
+		case *lang.BoolLit:
+			return v.Value
+		case *lang.IntLit:
+			return v.Value != 0
+		case *lang.Ident:
+			return v.Name != "false"
+		}
+	}
+	return true
+}
+
+// WriteRecord performs the action of one record of the script.
+func (r *runner) WriteRecord(rec record.Record) error {
+	if r.exited {
+		return nil
+	}
+	ev, args, err := r.s.ScriptEventOf(rec)
+	if err != nil {
+		return err
+	}
+	for i, t := range ev.Args.Elems {
+		if t.Kind == bpfgen.TTime {
+			args[i] = scriptout.Str(r.strftime(args[i]))
+		}
+	}
+	if err := r.action(ev, args); err != nil {
+		r.fail(err)
+	}
+	return nil
+}
+
+func (r *runner) strftime(v scriptout.Value) string {
+	idx := 0
+	fmt.Sscan(v.Str, &idx)
+	if idx >= len(r.sc.Formats) {
+		return ""
+	}
+	return scriptout.StrftimeMaxLen(r.sc.Formats[idx], uint64(v.Int), r.offset, time.Local, r.sc.StrSize)
+}
+
+func (r *runner) action(ev *engine.ScriptEvent, args []scriptout.Value) error {
+	switch ev.Kind {
+	case bpfgen.EvPrintf:
+		f, err := scriptout.ParseFormat(ev.Format)
+		if err != nil {
+			return err
+		}
+		return r.p.Printf(f.Sprint(args))
+	case bpfgen.EvPrint:
+		return r.p.Value(args[0])
+	case bpfgen.EvPrintMap:
+		m, err := r.s.ScriptMap(ev.Map)
+		if err != nil {
+			return err
+		}
+		return r.p.Map(m, int(ev.Top), int(ev.Div))
+	case bpfgen.EvClear:
+		return r.s.ClearMap(ev.Map)
+	case bpfgen.EvZero:
+		return r.s.ZeroMap(ev.Map)
+	case bpfgen.EvExit:
+		if len(args) > 0 {
+			r.exitCode = int(args[0].Int)
+		}
+		r.exited = true
+		r.end()
+		return nil
+	case bpfgen.EvTime:
+		s, err := scriptout.FormatTime(ev.Format, time.Now())
+		if err != nil {
+			return err
+		}
+		return r.p.Time(s)
+	case bpfgen.EvSystem:
+		return r.system(ev, args)
+	case bpfgen.EvCat:
+		return r.cat(ev, args)
+	}
+	return fmt.Errorf("unknown action %d", ev.Kind)
+}
+
+func (r *runner) system(ev *engine.ScriptEvent, args []scriptout.Value) error {
+	f, err := scriptout.ParseFormat(ev.Format)
+	if err != nil {
+		return err
+	}
+	out, _ := exec.Command("/bin/sh", "-c", f.Sprint(args)).Output()
+	return r.p.Syscall(strings.TrimSuffix(string(out), "\n"))
+}
+
+func (r *runner) cat(ev *engine.ScriptEvent, args []scriptout.Value) error {
+	f, err := scriptout.ParseFormat(ev.Format)
+	if err != nil {
+		return err
+	}
+	name := f.Sprint(args)
+	b, err := os.ReadFile(name)
+	if err != nil {
+		return r.p.Cat(fmt.Sprintf("ERROR: %s: %v\n", name, errors.Unwrap(err)))
+	}
+	return r.p.Cat(string(b))
+}
+
+// AddDiscarded is told of records the ring had no room for; the run's
+// result counts them.
+func (r *runner) AddDiscarded(cpu int, n uint64, ts uint64) error { return nil }
+
+// clockOffset is the wall clock minus the monotonic clock (bpf's
+// ktime_get_ns), to turn nsecs into dates.
+func clockOffset() time.Duration {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return 0
+	}
+	return time.Duration(time.Now().UnixNano() - ts.Nano())
+}
+
+// unsafeCalls are the functions that act on the system.
+var unsafeCalls = map[string]bool{"system": true, "cat": false}
+
+// checkSafe refuses system() without --unsafe, as bpftrace does.
+func checkSafe(prog *lang.Program) error {
+	var err error
+	lang.InspectProgram(prog, func(n lang.Node) bool {
+		c, ok := n.(*lang.Call)
+		if ok && err == nil && unsafeCalls[c.Name] {
+			line := ""
+			if lines := strings.Split(prog.Source, "\n"); c.P.Line > 0 && c.P.Line <= len(lines) {
+				line = lines[c.P.Line-1]
+			}
+			err = &lang.Error{File: prog.Name, P: c.P, Line: line, Msg: c.Name + "() is an unsafe function being used in safe mode"}
+		}
+		return err == nil
+	})
+	return err
+}
