@@ -53,7 +53,7 @@ type Session struct {
 	// A script's maps (by index in its Maps) and begin/end programs.
 	scriptMaps []*ebpf.Map
 	specials   []special
-	links     []io.Closer
+	links      []io.Closer
 }
 
 // program is a loaded program and where it attaches.

@@ -191,9 +191,9 @@ var softwareEvents = map[string]uint64{
 
 var hardwareEvents = map[string]uint64{
 	"cpu-cycles": unix.PERF_COUNT_HW_CPU_CYCLES, "cycles": unix.PERF_COUNT_HW_CPU_CYCLES,
-	"instructions":     unix.PERF_COUNT_HW_INSTRUCTIONS,
-	"cache-references": unix.PERF_COUNT_HW_CACHE_REFERENCES,
-	"cache-misses":     unix.PERF_COUNT_HW_CACHE_MISSES,
+	"instructions":        unix.PERF_COUNT_HW_INSTRUCTIONS,
+	"cache-references":    unix.PERF_COUNT_HW_CACHE_REFERENCES,
+	"cache-misses":        unix.PERF_COUNT_HW_CACHE_MISSES,
 	"branch-instructions": unix.PERF_COUNT_HW_BRANCH_INSTRUCTIONS, "branches": unix.PERF_COUNT_HW_BRANCH_INSTRUCTIONS,
 	"branch-misses": unix.PERF_COUNT_HW_BRANCH_MISSES, "bus-cycles": unix.PERF_COUNT_HW_BUS_CYCLES,
 	"frontend-stalls": unix.PERF_COUNT_HW_STALLED_CYCLES_FRONTEND, "backend-stalls": unix.PERF_COUNT_HW_STALLED_CYCLES_BACKEND,
