@@ -282,6 +282,7 @@ type Script struct {
 	// StrSize is the size of strings read from memory (max_strlen).
 	StrSize int
 	Params  []string
+	Named   []string // named parameters (--name=value), without the dashes
 	Formats []string // strftime formats, by index
 
 	byName     map[string]int
@@ -295,6 +296,7 @@ type Script struct {
 // ScriptOptions configure a script's compilation.
 type ScriptOptions struct {
 	Params     []string // positional parameters $1...
+	Named      []string // named parameters: NAME=VALUE or NAME (getopt)
 	StrSize    int      // default 64
 	FirstClass uint32   // class id of the first event
 	MaxEntries int      // per map; default 4096
@@ -326,8 +328,15 @@ func (s *Script) errorf(p lang.Pos, format string, args ...any) error {
 
 // CompileScript types prog for its resolved probes and lays out its maps,
 // variables and events.
-func CompileScript(prog *lang.Program, probes []ScriptProbe, o ScriptOptions) (*Script, error) {
-	s := &Script{Prog: prog, Probes: probes, StrSize: o.StrSize, Params: o.Params, byName: map[string]int{}, varTypes: map[string]*Type{}}
+func CompileScript(prog *lang.Program, probes []ScriptProbe, o ScriptOptions) (s *Script, err error) {
+	defer func() {
+		// A construct the generator does not handle must not crash the
+		// command: say which, at least.
+		if r := recover(); r != nil {
+			s, err = nil, fmt.Errorf("internal error compiling the script (please report it): %v", r)
+		}
+	}()
+	s = &Script{Prog: prog, Probes: probes, StrSize: o.StrSize, Params: o.Params, Named: o.Named, byName: map[string]int{}, varTypes: map[string]*Type{}}
 	if s.StrSize <= 0 {
 		s.StrSize = 64
 	}

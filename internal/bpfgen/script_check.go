@@ -114,8 +114,10 @@ func (c *checker) builtinType(name string) *Type {
 		return intType(4, false)
 	case "uid", "gid", "cpu", "rand", "cgroup", "nsecs", "elapsed", "jiffies", "curtask", "ncpus":
 		return tU64
-	case "comm":
+	case "comm", "pcomm":
 		return strType(16)
+	case "ppid":
+		return intType(4, true)
 	case "probe", "func":
 		return strType(max(len(c.constString(name))+1, 8))
 	case "retval":
@@ -162,7 +164,7 @@ func fieldType(f *event.Field) *Type {
 	switch f.Kind {
 	case event.Int:
 		return intType(f.Size, f.Signed)
-	case event.String:
+	case event.String, event.Text:
 		return strType(f.Size)
 	}
 	return nil
@@ -446,7 +448,21 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 		return intType(4, false), nil
 	case "count", "sum", "avg", "min", "max", "stats", "hist", "lhist":
 		return nil, c.errorf(e.P, "%s() must be assigned directly to a map", e.Name)
-	case "printf", "print", "exit", "clear", "zero", "delete", "time", "system", "cat", "join":
+	case "delete":
+		return tBool, nil
+	case "getopt":
+		v, err := c.getopt(e)
+		if err != nil {
+			return nil, err
+		}
+		if v.isStr {
+			return strType(len(v.s) + 1), nil
+		}
+		if v.isBool {
+			return tBool, nil
+		}
+		return tS64, nil
+	case "printf", "print", "exit", "clear", "zero", "time", "system", "cat", "join":
 		return tNone, nil
 	}
 	if t := c.builtinType(e.Name); t != nil && len(e.Args) == 0 {
@@ -455,11 +471,64 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 	return nil, c.errorf(e.P, "Unknown function: '%s'", e.Name)
 }
 
-// paramValue is a positional parameter.
+// paramValue is a positional or named parameter.
 type paramValue struct {
-	isStr bool
-	n     int64
-	s     string
+	isStr, isBool bool
+	n             int64
+	s             string
+}
+
+// getopt is the value of getopt("name"[, default[, description]]): the
+// named parameter --name=VALUE (or --name for a bool) among the
+// positional parameters, else the default.
+func (c *checker) getopt(e *lang.Call) (paramValue, error) {
+	if len(e.Args) < 1 || len(e.Args) > 3 {
+		return paramValue{}, c.errorf(e.P, "getopt() takes 1 to 3 arguments")
+	}
+	name, ok := e.Args[0].(*lang.StrLit)
+	if !ok {
+		return paramValue{}, c.errorf(e.Args[0].Position(), "getopt()'s name must be a string literal")
+	}
+	def := paramValue{isBool: true}
+	if len(e.Args) > 1 {
+		switch d := e.Args[1].(type) {
+		case *lang.StrLit:
+			def = paramValue{isStr: true, s: d.Value}
+		case *lang.BoolLit:
+			def = paramValue{isBool: true}
+			if d.Value {
+				def.n = 1
+			}
+		default:
+			v, ok := c.constInt(d)
+			if !ok {
+				return paramValue{}, c.errorf(d.Position(), "getopt()'s default must be a literal")
+			}
+			def = paramValue{n: v}
+		}
+	}
+	for _, p := range c.s.Named {
+		k, v, hasValue := strings.Cut(p, "=")
+		if k != name.Value {
+			continue
+		}
+		switch {
+		case def.isStr:
+			return paramValue{isStr: true, s: v}, nil
+		case def.isBool:
+			b := !hasValue || v == "true" || v == "1"
+			if b {
+				return paramValue{isBool: true, n: 1}, nil
+			}
+			return paramValue{isBool: true}, nil
+		}
+		n, err := strconv.ParseInt(v, 0, 64)
+		if err != nil {
+			return paramValue{}, c.errorf(e.P, "getopt: --%s=%s is not an integer", k, v)
+		}
+		return paramValue{n: n}, nil
+	}
+	return def, nil
 }
 
 func (c *checker) param(e *lang.Param) (paramValue, bool) {
@@ -474,6 +543,20 @@ func (c *checker) param(e *lang.Param) (paramValue, bool) {
 		return paramValue{n: n}, true
 	}
 	return paramValue{isStr: true, s: v}, true
+}
+
+// wholeMap returns the map a call such as clear(@m) names, whatever its
+// keys.
+func (c *checker) wholeMap(e *lang.MapExpr) (*ScriptMap, error) {
+	m, ok := c.s.Map(e.Name)
+	if !ok || m.Kind == 255 {
+		err := c.errorf(e.P, "Undefined map: %s", e.Name)
+		if c.first {
+			return nil, unknownMapError{err}
+		}
+		return nil, err
+	}
+	return m, nil
 }
 
 // mapOf returns the map an expression names, which must have been typed.

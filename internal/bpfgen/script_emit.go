@@ -56,6 +56,15 @@ func (c *checker) condition(e lang.Expr) error {
 	if err != nil {
 		return err
 	}
+	if t.Kind == TStr {
+		// A string is true when it is not empty.
+		off, _, err := c.valueAt(e)
+		if err != nil {
+			return err
+		}
+		c.g.emit(asm.LoadMem(asm.R0, rRec, int16(off), asm.Byte))
+		return nil
+	}
 	if !t.isInt() {
 		return c.errorf(e.Position(), "Invalid type for a condition: %s", t)
 	}
@@ -129,6 +138,9 @@ func (c *checker) exprStmt(e lang.Expr) error {
 	}
 	if t.isInt() {
 		return c.intExpr(e)
+	}
+	if t.Kind == TNone {
+		return c.unsupported(e)
 	}
 	_, _, err = c.valueAt(e)
 	return err
@@ -773,7 +785,7 @@ func (c *checker) callStmt(call *lang.Call) (done bool, err error) {
 		if !ok || me.Key != nil {
 			return true, c.errorf(call.P, "%s() expects a map argument", call.Name)
 		}
-		m, err := c.mapOf(me)
+		m, err := c.wholeMap(me)
 		if err != nil {
 			return true, err
 		}
@@ -796,7 +808,7 @@ func (c *checker) printCall(call *lang.Call) error {
 		return c.errorf(call.P, "print() requires 1 to 3 arguments")
 	}
 	if me, ok := call.Args[0].(*lang.MapExpr); ok && me.Key == nil {
-		m, err := c.mapOf(me)
+		m, err := c.wholeMap(me)
 		if err != nil {
 			return err
 		}
@@ -837,12 +849,15 @@ func (c *checker) deleteCall(call *lang.Call) error {
 	if me == nil {
 		return c.errorf(call.P, "delete() expects a map with a key: delete(@m[key]) or delete(@m, key)")
 	}
-	m, err := c.mapOf(me)
+	m, err := c.wholeMap(me)
 	if err != nil {
 		return err
 	}
 	if m.Kind == scriptout.Hist || m.Kind == scriptout.LHist {
 		return c.errorf(call.P, "delete() of one key of a histogram is not supported")
+	}
+	if me.Key == nil && m.Key != nil || m.Key == nil && me.Key != nil {
+		return c.errorf(call.P, "delete() expects a map with a key: delete(@m[key]) or delete(@m, key)")
 	}
 	keyOff, err := c.key(m, me)
 	if err != nil {
@@ -1008,12 +1023,23 @@ func (c *checker) store(dst int, t *Type, e lang.Expr) error {
 			return nil
 		}
 	}
+	if !located(e) {
+		return c.unsupported(e)
+	}
 	src, st, err := c.valueAt(e)
 	if err != nil {
 		return err
 	}
 	c.convert(dst, t, src, st)
 	return nil
+}
+
+// unsupported is the error for an expression the generator cannot build.
+func (c *checker) unsupported(e lang.Expr) error {
+	if call, ok := e.(*lang.Call); ok {
+		return c.errorf(call.P, "%s() is not supported yet", call.Name)
+	}
+	return c.errorf(e.Position(), "this expression is not supported yet")
 }
 
 // convert copies a value of type st at src into one of type t at dst.
@@ -1061,11 +1087,30 @@ func (c *checker) storeStr(dst, n int, e lang.Expr, et *Type) error {
 		case "probe", "func":
 			c.literal(dst, n, c.constString(x.Name))
 			return nil
+		case "pcomm":
+			f, r, err := resolve.TaskField("pcomm", "real_parent.comm")
+			if err != nil {
+				return c.errorf(x.P, "pcomm: %v", err)
+			}
+			c.zero(dst, n)
+			f.Size = min(f.Size, n)
+			return c.g.field(&f, r, dst)
 		}
 	case *lang.Call:
-		if x.Name == "str" {
+		switch x.Name {
+		case "str":
 			return c.str(dst, n, x)
+		case "getopt":
+			v, err := c.getopt(x)
+			if err != nil {
+				return err
+			}
+			c.literal(dst, n, v.s)
+			return nil
 		}
+	}
+	if !located(e) {
+		return c.unsupported(e)
 	}
 	src, st, err := c.valueAt(e)
 	if err != nil {
@@ -1156,6 +1201,18 @@ func (c *checker) userSpace() bool {
 		return true
 	case resolve.TargetTracepoint:
 		return c.sp.Probe.Target.Category == "syscalls"
+	}
+	return false
+}
+
+// located reports whether valueAt finds or builds e's value by itself
+// (rather than through store, which would call it back).
+func located(e lang.Expr) bool {
+	switch x := e.(type) {
+	case *lang.Var, *lang.MapExpr, *lang.Field, *lang.Index, *lang.Ternary:
+		return true
+	case *lang.Call:
+		return x.Name == "strftime"
 	}
 	return false
 }
@@ -1450,6 +1507,16 @@ func (c *checker) builtin(x *lang.Ident) error {
 		c.g.emit(asm.FnJiffies64.Call())
 	case "curtask":
 		c.g.emit(asm.FnGetCurrentTask.Call())
+	case "ppid":
+		f, r, err := resolve.TaskField("ppid", "real_parent.tgid")
+		if err != nil {
+			return c.errorf(x.P, "ppid: %v", err)
+		}
+		off := c.alloc(8)
+		if err := c.g.field(&f, r, off); err != nil {
+			return err
+		}
+		c.loadInt(off, f.Size, true)
 	case "ncpus":
 		c.g.emit(
 			asm.LoadMapValue(asm.R1, c.fd(c.maps.Globals), 8),
@@ -1731,6 +1798,19 @@ func (c *checker) callInt(x *lang.Call, t *Type) error {
 		return nil
 	case "nsecs", "pid", "tid":
 		return c.builtin(&lang.Ident{P: x.P, Name: x.Name})
+	case "delete":
+		if err := c.deleteCall(x); err != nil {
+			return err
+		}
+		c.boolOf(asm.JEq)
+		return nil
+	case "getopt":
+		v, err := c.getopt(x)
+		if err != nil {
+			return err
+		}
+		c.g.emit(asm.LoadImm(asm.R0, v.n, asm.DWord))
+		return nil
 	}
 	if c.builtinType(x.Name) != nil && len(x.Args) == 0 {
 		return c.builtin(&lang.Ident{P: x.P, Name: x.Name})
@@ -1790,7 +1870,7 @@ func (s *Script) Program(i int, maps []*ebpf.Map, m Maps) (*ebpf.ProgramSpec, er
 		typ = ProgramType(p.Target)
 		name = progName(sp.Name)
 	}
-	return &ebpf.ProgramSpec{Name: name, Type: typ, License: "GPL", Instructions: c.g.insns}, nil
+	return &ebpf.ProgramSpec{Name: name, Type: typ, License: "GPL", Instructions: reachable(c.g.insns)}, nil
 }
 
 // checkFormat checks printf's arguments against its format.
@@ -1817,4 +1897,52 @@ func checkFormat(c *checker, call *lang.Call, f *lang.StrLit, types []*Type) err
 		return c.errorf(call.P, "%v", err)
 	}
 	return nil
+}
+
+// reachable drops the instructions no path reaches (code after a return
+// or an exit(), say), which the verifier refuses.
+func reachable(insns asm.Instructions) asm.Instructions {
+	at := map[string]int{}
+	for i, ins := range insns {
+		if sym := ins.Symbol(); sym != "" {
+			at[sym] = i
+		}
+	}
+	seen := make([]bool, len(insns))
+	work := []int{0}
+	for len(work) > 0 {
+		i := work[len(work)-1]
+		work = work[:len(work)-1]
+		if i >= len(insns) || seen[i] {
+			continue
+		}
+		seen[i] = true
+		ins := insns[i]
+		op := ins.OpCode
+		if op.Class().IsJump() {
+			switch op.JumpOp() {
+			case asm.Exit:
+				continue
+			case asm.Call:
+				work = append(work, i+1)
+				continue
+			case asm.Ja:
+				if t, ok := at[ins.Reference()]; ok {
+					work = append(work, t)
+				}
+				continue
+			}
+			if t, ok := at[ins.Reference()]; ok {
+				work = append(work, t)
+			}
+		}
+		work = append(work, i+1)
+	}
+	out := make(asm.Instructions, 0, len(insns))
+	for i, ins := range insns {
+		if seen[i] {
+			out = append(out, ins)
+		}
+	}
+	return out
 }

@@ -19,6 +19,7 @@ import (
 // ScriptOptions say how a script is planned.
 type ScriptOptions struct {
 	Params []string // positional parameters: $1, $2, ...
+	Named  []string // named parameters: NAME=VALUE or NAME (getopt)
 	PID    int      // the process whose mappings locate bare library names
 	// FirstClass is the class id of the script's first event (after the
 	// classes of the events recorded beside it).
@@ -86,7 +87,7 @@ func Script(prog *lang.Program, o ScriptOptions) (*Scripted, error) {
 		return nil, errors.New("no probes to attach")
 	}
 	var err error
-	out.Script, err = bpfgen.CompileScript(prog, probes, bpfgen.ScriptOptions{Params: o.Params, StrSize: strSize(prog), FirstClass: o.FirstClass})
+	out.Script, err = bpfgen.CompileScript(prog, probes, bpfgen.ScriptOptions{Params: o.Params, Named: o.Named, StrSize: strSize(prog), FirstClass: o.FirstClass})
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +204,13 @@ var hardwareEvents = map[string]uint64{
 // perfTarget is the perf event of an interval, software or hardware probe.
 func perfTarget(prov string, rest []string) (resolve.Target, error) {
 	t := resolve.Target{Kind: resolve.TargetPerfEvent}
+	if prov == "interval" && len(rest) == 1 {
+		// interval:1s, interval:100ms
+		num := strings.TrimRightFunc(rest[0], func(r rune) bool { return r < '0' || r > '9' })
+		if num != "" && num != rest[0] {
+			rest = []string{rest[0][len(num):], num}
+		}
+	}
 	if len(rest) < 1 || len(rest) > 2 {
 		return t, fmt.Errorf("%s probes take the form %s:UNIT_OR_EVENT:N", prov, prov)
 	}

@@ -57,12 +57,23 @@ func Run(o Options) error {
 	if err != nil {
 		return err
 	}
+	if err := lang.ExpandMacros(prog); err != nil {
+		return err
+	}
 	if !o.Unsafe {
 		if err := checkSafe(prog); err != nil {
 			return err
 		}
 	}
-	sc, err := engine.PlanScript(prog, engine.ScriptOptions{Params: o.Params, PID: o.PID})
+	var params, named []string
+	for _, p := range o.Params {
+		if strings.HasPrefix(p, "--") && len(p) > 2 {
+			named = append(named, p[2:])
+		} else {
+			params = append(params, p)
+		}
+	}
+	sc, err := engine.PlanScript(prog, engine.ScriptOptions{Params: params, Named: named, PID: o.PID})
 	if err != nil {
 		return err
 	}
