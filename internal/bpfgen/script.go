@@ -251,7 +251,7 @@ const (
 	EvTime                           // time([fmt])
 	EvSystem                         // system(fmt, args)
 	EvCat                            // cat(fmt, args)
-	EvPrintMaps                      // print all maps (unused by scripts; at exit)
+	EvJoin                           // join(argv[, delim]): Args holds the strings, Format the delimiter
 )
 
 // ScriptEvent is one call site of an async action: the class of its

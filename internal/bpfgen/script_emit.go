@@ -755,6 +755,8 @@ func (c *checker) callStmt(call *lang.Call) (done bool, err error) {
 		return true, c.async(call, kind, f.Value, call.Args[1:], func(ev *ScriptEvent, types []*Type) error {
 			return checkFormat(c, call, f, types)
 		})
+	case "join":
+		return true, c.join(call)
 	case "time":
 		format := "%H:%M:%S\n"
 		if len(call.Args) > 0 {
@@ -901,6 +903,14 @@ func (c *checker) async(call *lang.Call, kind EventKind, format string, args []l
 			return err
 		}
 	}
+	c.send(ev, rec)
+	return nil
+}
+
+// send fills the header of the record of ev at rec and copies it into the
+// ring, counting it as lost when the ring is full.
+func (c *checker) send(ev *ScriptEvent, rec int) {
+	size := ev.Size()
 	c.g.emit(
 		asm.FnKtimeGetNs.Call(),
 		asm.StoreMem(rRec, int16(rec+record.OffTime), asm.R0, asm.DWord),
@@ -926,7 +936,6 @@ func (c *checker) async(call *lang.Call, kind EventKind, format string, args []l
 	c.g.emit(asm.JEq.Imm(asm.R0, 0, ok))
 	c.countLost(ok)
 	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(ok))
-	return nil
 }
 
 // countLost counts a record the ring had no room for, then goes on at
@@ -1945,4 +1954,77 @@ func reachable(insns asm.Instructions) asm.Instructions {
 		}
 	}
 	return out
+}
+
+// joinArgs and joinSize bound join(): the strings read from the array of
+// pointers, and the bytes kept of each.
+const (
+	joinArgs = 16
+	joinSize = 64
+)
+
+// join sends the strings of a NULL-terminated array of pointers (argv),
+// read from user memory, for user space to print joined by a delimiter.
+func (c *checker) join(call *lang.Call) error {
+	if len(call.Args) < 1 || len(call.Args) > 2 {
+		return c.errorf(call.P, "join() requires 1 or 2 arguments (%d provided)", len(call.Args))
+	}
+	delim := " "
+	if len(call.Args) == 2 {
+		d, ok := call.Args[1].(*lang.StrLit)
+		if !ok {
+			return c.errorf(call.Args[1].Position(), "join()'s delimiter must be a string literal")
+		}
+		delim = d.Value
+	}
+	t, err := c.typeOf(call.Args[0])
+	if err != nil {
+		return err
+	}
+	if !t.isInt() {
+		return c.errorf(call.Args[0].Position(), "join() expects a pointer to an array of strings, got %s", t)
+	}
+	types := make([]*Type, joinArgs)
+	for i := range types {
+		types[i] = strType(joinSize)
+	}
+	ev := &ScriptEvent{ID: c.nextEvent, Kind: EvJoin, Format: delim, Args: tupleType(types), P: call.P}
+	c.nextEvent++
+	c.s.Events = append(c.s.Events, ev)
+	if err := c.intExpr(call.Args[0]); err != nil {
+		return err
+	}
+	slot, err := c.allocSlot(call.P)
+	if err != nil {
+		return err
+	}
+	c.g.emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
+	rec := c.alloc(ev.Size())
+	c.zero(rec+scriptHeader, ev.Args.Size)
+	done := c.g.label("joined")
+	fn := asm.FnProbeReadUser
+	fnStr := asm.FnProbeReadUserStr
+	if !c.userSpace() {
+		fn, fnStr = asm.FnProbeReadKernel, asm.FnProbeReadKernelStr
+	}
+	for i := range joinArgs {
+		c.g.emit(
+			asm.Mov.Reg(asm.R1, asm.RFP),
+			asm.Add.Imm(asm.R1, -24),
+			asm.Mov.Imm(asm.R2, 8),
+			asm.LoadMem(asm.R3, asm.RFP, slot, asm.DWord),
+			asm.Add.Imm(asm.R3, int32(8*i)),
+			fn.Call(),
+			asm.JNE.Imm(asm.R0, 0, done),
+			asm.LoadMem(asm.R3, asm.RFP, -24, asm.DWord),
+			asm.JEq.Imm(asm.R3, 0, done),
+			asm.Mov.Reg(asm.R1, rRec),
+			asm.Add.Imm(asm.R1, int32(rec+scriptHeader+ev.Args.Offs[i])),
+			asm.Mov.Imm(asm.R2, joinSize),
+			fnStr.Call(),
+		)
+	}
+	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(done))
+	c.send(ev, rec)
+	return nil
 }

@@ -281,6 +281,15 @@ func (r *runner) action(ev *engine.ScriptEvent, args []scriptout.Value) error {
 		return r.system(ev, args)
 	case bpfgen.EvCat:
 		return r.cat(ev, args)
+	case bpfgen.EvJoin:
+		var parts []string
+		for _, a := range args {
+			if a.Str == "" {
+				break
+			}
+			parts = append(parts, a.Str)
+		}
+		return r.p.Join(strings.Join(parts, ev.Format))
 	}
 	return fmt.Errorf("unknown action %d", ev.Kind)
 }
