@@ -242,16 +242,16 @@ type EventKind uint8
 
 // Event kinds.
 const (
-	EvPrintf    EventKind = iota + 1 // format Args
-	EvPrint                          // print(value)
-	EvPrintMap                       // print(@m[, top[, div]])
-	EvClear                          // clear(@m)
-	EvZero                           // zero(@m)
-	EvExit                           // exit([code])
-	EvTime                           // time([fmt])
-	EvSystem                         // system(fmt, args)
-	EvCat                            // cat(fmt, args)
-	EvJoin                           // join(argv[, delim]): Args holds the strings, Format the delimiter
+	EvPrintf   EventKind = iota + 1 // format Args
+	EvPrint                         // print(value)
+	EvPrintMap                      // print(@m[, top[, div]])
+	EvClear                         // clear(@m)
+	EvZero                          // zero(@m)
+	EvExit                          // exit([code])
+	EvTime                          // time([fmt])
+	EvSystem                        // system(fmt, args)
+	EvCat                           // cat(fmt, args)
+	EvJoin                          // join(argv[, delim]): Args holds the strings, Format the delimiter
 )
 
 // ScriptEvent is one call site of an async action: the class of its
