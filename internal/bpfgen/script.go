@@ -68,6 +68,8 @@ type Type struct {
 	Size   int // bytes in memory
 	Signed bool
 	Width  int // TInt: the declared width in bytes (1, 2, 4, 8)
+	Ptr    int    // TInt: a pointer, to elements of this many bytes
+	Name   string // a pointer's type as written, for messages
 	Elems  []*Type
 	Offs   []int
 }
@@ -102,6 +104,9 @@ func (t *Type) isInt() bool { return t.Kind == TInt || t.Kind == TBool }
 func (t *Type) String() string {
 	switch t.Kind {
 	case TInt:
+		if t.Ptr > 0 {
+			return t.Name
+		}
 		s := "int"
 		if !t.Signed {
 			s = "uint"
@@ -252,6 +257,7 @@ const (
 	EvSystem                        // system(fmt, args)
 	EvCat                           // cat(fmt, args)
 	EvJoin                          // join(argv[, delim]): Args holds the strings, Format the delimiter
+	EvMapFull                       // a map update failed: the map has no room (at P)
 )
 
 // ScriptEvent is one call site of an async action: the class of its
@@ -289,6 +295,9 @@ type Script struct {
 	varTypes   map[string]*Type
 	layouts    [][2]int // per probe: stack slots and scratch bytes of its variables
 	firstEvent []uint32 // per probe: the id of its first event
+	// TimeFormat, when set, formats strftime()'s values as they are
+	// decoded (format index, ns).
+	TimeFormat func(idx int, ns uint64) string
 	// scratch is the size of the largest program's scratch area.
 	scratch int
 }

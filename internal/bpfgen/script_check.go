@@ -32,6 +32,7 @@ type checker struct {
 	varBytes, tmpBytes, maxBytes int
 	varSlotBase, tmpScratchBase  int // from the previous pass
 	loops                        []loopLabels
+	pos                          lang.Pos // of the statement being built
 }
 
 type variable struct {
@@ -109,6 +110,7 @@ func (c *checker) declare(name string, t *Type, global bool, p lang.Pos) (*varia
 
 // builtinType returns the type of a builtin identifier, or nil.
 func (c *checker) builtinType(name string) *Type {
+	name = strings.TrimPrefix(name, "__builtin_")
 	switch name {
 	case "pid", "tid":
 		return intType(4, false)
@@ -314,6 +316,12 @@ func (c *checker) binaryType(e *lang.Binary) (*Type, error) {
 	if !x.isInt() || !y.isInt() {
 		return nil, c.errorf(e.P, "Type mismatch for '%s': comparing %s with %s", e.Op, x, y)
 	}
+	if x.Ptr > 0 && y.Ptr == 0 && (e.Op == "+" || e.Op == "-") {
+		return x, nil
+	}
+	if y.Ptr > 0 && x.Ptr == 0 && e.Op == "+" {
+		return y, nil
+	}
 	return intType(8, x.Signed && y.Signed || x.Signed && isLit(e.Y) || y.Signed && isLit(e.X)), nil
 }
 
@@ -391,7 +399,14 @@ func (c *checker) castType(e *lang.Cast) (*Type, error) {
 		if !x.isInt() {
 			return nil, c.errorf(e.P, "Cannot cast from %s to a pointer", x)
 		}
-		return tU64, nil
+		elem := 8 // a pointer to a pointer
+		if e.Type.Ptr == 1 {
+			elem = 1 // void *, and structs until their types come from BTF
+			if it, ok := intTypes[e.Type.Name]; ok {
+				elem = it.Width
+			}
+		}
+		return &Type{Kind: TInt, Size: 8, Width: 8, Ptr: elem, Name: e.Type.Name + strings.Repeat("*", e.Type.Ptr)}, nil
 	}
 	t, ok := intTypes[e.Type.Name]
 	if !ok || e.Type.Array > 0 {
@@ -448,8 +463,10 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 		return intType(4, false), nil
 	case "count", "sum", "avg", "min", "max", "stats", "hist", "lhist":
 		return nil, c.errorf(e.P, "%s() must be assigned directly to a map", e.Name)
-	case "delete":
+	case "delete", "strcontains":
 		return tBool, nil
+	case "strlen":
+		return tU64, nil
 	case "getopt":
 		v, err := c.getopt(e)
 		if err != nil {

@@ -21,9 +21,16 @@ var le = binary.LittleEndian
 
 // Decode returns the value of type t stored in b.
 func (t *Type) Decode(b []byte) scriptout.Value {
+	return t.decode(b, nil)
+}
+
+func (t *Type) decode(b []byte, format func(int, uint64) string) scriptout.Value {
 	switch t.Kind {
 	case TInt:
 		v := int64(le.Uint64(b))
+		if t.Ptr > 0 {
+			return scriptout.Value{Kind: scriptout.Pointer, Int: v, Size: 8}
+		}
 		return scriptout.Value{Kind: scriptout.Int, Int: v, Signed: t.Signed, Size: t.Width}
 	case TBool:
 		return scriptout.Value{Kind: scriptout.Bool, Int: int64(le.Uint64(b))}
@@ -36,11 +43,14 @@ func (t *Type) Decode(b []byte) scriptout.Value {
 	case TTuple:
 		v := scriptout.Value{Kind: scriptout.Tuple}
 		for i, e := range t.Elems {
-			v.Elems = append(v.Elems, e.Decode(b[t.Offs[i]:]))
+			v.Elems = append(v.Elems, e.decode(b[t.Offs[i]:], format))
 		}
 		return v
 	case TTime:
-		return scriptout.Value{Kind: scriptout.Int, Int: int64(le.Uint64(b[8:])), Size: 8, Str: fmt.Sprint(le.Uint64(b))}
+		if format != nil {
+			return scriptout.Str(format(int(le.Uint64(b)), le.Uint64(b[8:])))
+		}
+		return scriptout.Value{Kind: scriptout.Int, Int: int64(le.Uint64(b[8:])), Size: 8}
 	}
 	return scriptout.Value{Kind: scriptout.None}
 }
@@ -61,7 +71,7 @@ func (s *Script) Event(r record.Record) (*ScriptEvent, []scriptout.Value, error)
 	}
 	args := make([]scriptout.Value, len(ev.Args.Elems))
 	for i, t := range ev.Args.Elems {
-		args[i] = t.Decode(r.B[scriptHeader+ev.Args.Offs[i]:])
+		args[i] = t.decode(r.B[scriptHeader+ev.Args.Offs[i]:], s.TimeFormat)
 	}
 	return ev, args, nil
 }
@@ -81,8 +91,9 @@ func (s *Script) Classes() []*record.Class {
 	return out
 }
 
-// Dump reads the whole content of m's BPF map bm.
-func (m *ScriptMap) Dump(bm *ebpf.Map) (*scriptout.Map, error) {
+// Dump reads the whole content of m's BPF map bm; format, when set,
+// formats strftime() values.
+func (m *ScriptMap) Dump(bm *ebpf.Map, format func(int, uint64) string) (*scriptout.Map, error) {
 	out := &scriptout.Map{Name: m.Name, Kind: m.Kind, Keyed: m.Key != nil, Min: m.Min, Max: m.Max, Step: m.Step, Bits: m.Bits, Signed: m.Signed}
 	byKey := map[string]int{}
 	entry := func(k []byte) *scriptout.Entry {
@@ -92,7 +103,7 @@ func (m *ScriptMap) Dump(bm *ebpf.Map) (*scriptout.Map, error) {
 			byKey[string(k)] = i
 			e := scriptout.Entry{}
 			if m.Key != nil {
-				e.Key = m.Key.Decode(k)
+				e.Key = m.Key.decode(k, format)
 			}
 			out.Entries = append(out.Entries, e)
 		}
@@ -110,7 +121,7 @@ func (m *ScriptMap) Dump(bm *ebpf.Map) (*scriptout.Map, error) {
 		var val []byte
 		for it.Next(&key, &val) {
 			e := entry(key[:keyLen])
-			m.fold(e, key[keyLen:], [][]byte{val})
+			m.fold(e, key[keyLen:], [][]byte{val}, format)
 		}
 	case m.ValueSize() == 8:
 		var vals []uint64
@@ -119,7 +130,7 @@ func (m *ScriptMap) Dump(bm *ebpf.Map) (*scriptout.Map, error) {
 			for i, v := range vals {
 				per[i] = le.AppendUint64(nil, v)
 			}
-			m.fold(entry(key[:keyLen]), key[keyLen:], per)
+			m.fold(entry(key[:keyLen]), key[keyLen:], per, nil)
 		}
 	default:
 		var vals [][2]uint64
@@ -128,7 +139,7 @@ func (m *ScriptMap) Dump(bm *ebpf.Map) (*scriptout.Map, error) {
 			for i, v := range vals {
 				per[i] = le.AppendUint64(le.AppendUint64(nil, v[0]), v[1])
 			}
-			m.fold(entry(key[:keyLen]), key[keyLen:], per)
+			m.fold(entry(key[:keyLen]), key[keyLen:], per, nil)
 		}
 	}
 	if err := it.Err(); err != nil {
@@ -138,10 +149,10 @@ func (m *ScriptMap) Dump(bm *ebpf.Map) (*scriptout.Map, error) {
 }
 
 // fold adds the per-CPU values of one key (and bucket) to e.
-func (m *ScriptMap) fold(e *scriptout.Entry, bucket []byte, vals [][]byte) {
+func (m *ScriptMap) fold(e *scriptout.Entry, bucket []byte, vals [][]byte, format func(int, uint64) string) {
 	switch m.Kind {
 	case scriptout.Plain:
-		e.Value = m.Value.Decode(vals[0])
+		e.Value = m.Value.decode(vals[0], format)
 	case scriptout.Count, scriptout.Sum:
 		var n uint64
 		for _, v := range vals {

@@ -89,6 +89,7 @@ func (c *checker) block(b *lang.Block, scope bool) error {
 
 // stmt emits one statement; its temporaries are released after it.
 func (c *checker) stmt(st lang.Stmt) error {
+	c.pos = st.Position()
 	slots, bytes := c.tmpSlots, c.tmpBytes
 	defer func() { c.tmpSlots, c.tmpBytes = slots, bytes }()
 	switch st := st.(type) {
@@ -330,6 +331,14 @@ func (c *checker) update(m *ScriptMap, keyOff, valOff int, flags int32) {
 		asm.Mov.Imm(asm.R4, flags),
 		asm.FnMapUpdateElem.Call(),
 	)
+	// A full map is said in user space, as bpftrace does.
+	ok := c.g.label("upd")
+	c.g.emit(asm.JNE.Imm(asm.R0, -7, ok)) // -E2BIG
+	ev := &ScriptEvent{ID: c.nextEvent, Kind: EvMapFull, Args: tupleType(nil), P: c.pos}
+	c.nextEvent++
+	c.s.Events = append(c.s.Events, ev)
+	c.send(ev, c.alloc(ev.Size()))
+	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(ok))
 }
 
 // aggregate emits @m[k] = count() and the other aggregations.
@@ -1485,6 +1494,9 @@ func (c *checker) boolOf(op asm.JumpOp) {
 }
 
 func (c *checker) builtin(x *lang.Ident) error {
+	if n := strings.TrimPrefix(x.Name, "__builtin_"); n != x.Name {
+		x = &lang.Ident{P: x.P, Name: n}
+	}
 	switch x.Name {
 	case "pid":
 		c.g.emit(asm.Mov.Reg(asm.R0, rPidTgd), asm.RSh.Imm(asm.R0, 32))
@@ -1629,6 +1641,14 @@ func (c *checker) binary(x *lang.Binary, t *Type) error {
 		return err
 	}
 	c.g.emit(asm.Mov.Reg(asm.R1, asm.R0), asm.LoadMem(asm.R0, asm.RFP, slot, asm.DWord))
+	if (x.Op == "+" || x.Op == "-") && (xt.Ptr > 1) != (yt.Ptr > 1) {
+		// Pointer arithmetic counts in elements.
+		if xt.Ptr > 1 {
+			c.g.emit(asm.Mul.Imm(asm.R1, int32(xt.Ptr)))
+		} else {
+			c.g.emit(asm.Mul.Imm(asm.R0, int32(yt.Ptr)))
+		}
+	}
 	signed := xt.Signed && yt.Signed || xt.Signed && isLit(x.Y) || yt.Signed && isLit(x.X)
 	if ops, ok := cmpOps[x.Op]; ok {
 		op := ops[0]
@@ -1820,6 +1840,10 @@ func (c *checker) callInt(x *lang.Call, t *Type) error {
 		}
 		c.g.emit(asm.LoadImm(asm.R0, v.n, asm.DWord))
 		return nil
+	case "strlen":
+		return c.strlen(x)
+	case "strcontains":
+		return c.strcontains(x)
 	}
 	if c.builtinType(x.Name) != nil && len(x.Args) == 0 {
 		return c.builtin(&lang.Ident{P: x.P, Name: x.Name})
@@ -2026,5 +2050,93 @@ func (c *checker) join(call *lang.Call) error {
 	}
 	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(done))
 	c.send(ev, rec)
+	return nil
+}
+
+// strArgs materializes the string arguments of a call.
+func (c *checker) strArgs(x *lang.Call, n int) ([]int, []*Type, error) {
+	if len(x.Args) != n {
+		return nil, nil, c.errorf(x.P, "%s() requires %d arguments (%d provided)", x.Name, n, len(x.Args))
+	}
+	offs := make([]int, n)
+	types := make([]*Type, n)
+	for i, a := range x.Args {
+		t, err := c.typeOf(a)
+		if err != nil {
+			return nil, nil, err
+		}
+		if t.Kind != TStr {
+			return nil, nil, c.errorf(a.Position(), "%s() expects string arguments, got %s", x.Name, t)
+		}
+		if offs[i], types[i], err = c.valueAt(a); err != nil {
+			return nil, nil, err
+		}
+	}
+	return offs, types, nil
+}
+
+// strlen counts the bytes before the first NUL.
+func (c *checker) strlen(x *lang.Call) error {
+	offs, types, err := c.strArgs(x, 1)
+	if err != nil {
+		return err
+	}
+	done := c.g.label("strlen")
+	c.g.emit(asm.Mov.Imm(asm.R0, 0))
+	for i := range types[0].Size {
+		c.g.emit(
+			asm.LoadMem(asm.R1, rRec, int16(offs[0]+i), asm.Byte),
+			asm.JEq.Imm(asm.R1, 0, done),
+			asm.Mov.Imm(asm.R0, int32(i+1)),
+		)
+	}
+	c.g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(done))
+	return nil
+}
+
+// strcontains reports whether the first string holds the second.
+func (c *checker) strcontains(x *lang.Call) error {
+	offs, types, err := c.strArgs(x, 2)
+	if err != nil {
+		return err
+	}
+	h, n := offs[0], offs[1]
+	hs, ns := types[0].Size, types[1].Size
+	if lit, ok := x.Args[1].(*lang.StrLit); ok {
+		ns = len(lit.Value) + 1
+	}
+	if hs*ns > 16384 {
+		return c.errorf(x.P, "strcontains() of strings this long (%d and %d bytes) is not supported", hs, ns)
+	}
+	found, end := c.g.label("found"), c.g.label("scend")
+	for start := range hs {
+		next := c.g.label("next")
+		for j := 0; j < ns; j++ {
+			c.g.emit(
+				asm.LoadMem(asm.R2, rRec, int16(n+j), asm.Byte),
+				asm.JEq.Imm(asm.R2, 0, found),
+			)
+			if start+j >= hs {
+				c.g.emit(asm.Ja.Label(next))
+				break
+			}
+			c.g.emit(
+				asm.LoadMem(asm.R1, rRec, int16(h+start+j), asm.Byte),
+				asm.JNE.Reg(asm.R1, asm.R2, next),
+			)
+		}
+		c.g.emit(asm.Ja.Label(found))
+		// The haystack ends here: no later start can match.
+		c.g.emit(
+			asm.LoadMem(asm.R1, rRec, int16(h+start), asm.Byte).WithSymbol(next),
+			asm.JEq.Imm(asm.R1, 0, end),
+		)
+	}
+	c.g.emit(
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(end),
+		asm.Ja.Label(end+"x"),
+		asm.Mov.Imm(asm.R0, 1).WithSymbol(found),
+		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(end+"x"),
+	)
 	return nil
 }

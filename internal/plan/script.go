@@ -54,9 +54,12 @@ var providers = map[string]string{
 
 // Script resolves every attach point of prog and compiles it.
 func Script(prog *lang.Program, o ScriptOptions) (*Scripted, error) {
+	if err := checkConfig(prog); err != nil {
+		return nil, err
+	}
 	missing := "error"
 	for _, c := range prog.Config {
-		if c.Key == "missing_probes" {
+		if configName(c.Key) == "missing_probes" {
 			switch v := c.Value.(type) {
 			case *lang.StrLit:
 				missing = v.Value
@@ -87,21 +90,78 @@ func Script(prog *lang.Program, o ScriptOptions) (*Scripted, error) {
 		return nil, errors.New("no probes to attach")
 	}
 	var err error
-	out.Script, err = bpfgen.CompileScript(prog, probes, bpfgen.ScriptOptions{Params: o.Params, Named: o.Named, StrSize: strSize(prog), FirstClass: o.FirstClass})
+	out.Script, err = bpfgen.CompileScript(prog, probes, bpfgen.ScriptOptions{Params: o.Params, Named: o.Named,
+		StrSize: strSize(prog), FirstClass: o.FirstClass, MaxEntries: int(configInt(prog, "max_map_keys"))})
 	if err != nil {
 		return nil, err
+	}
+	for _, d := range prog.MapDecl {
+		if _, used := out.Map(d.Name); !used {
+			out.Warnings = append(out.Warnings, warning(prog, d.P, "Unused map: "+d.Name))
+		}
 	}
 	return out, nil
 }
 
-// strSize is config max_strlen, or bpftrace's default.
-func strSize(prog *lang.Program) int {
+// warning formats a warning at p as bpftrace does.
+func warning(prog *lang.Program, p lang.Pos, msg string) string {
+	e := &lang.Error{File: prog.Name, P: p, Msg: msg}
+	return strings.Replace(e.Error(), "ERROR: ", "WARNING: ", 1)
+}
+
+// configKeys are the configuration options (config = { ... }), by their
+// name and their older or environment spellings.
+var configKeys = map[string]string{
+	"cache_user_symbols": "", "cpp_demangle": "", "lazy_symbolication": "", "license": "", "log_size": "",
+	"max_bpf_progs": "", "max_cat_bytes": "", "max_map_keys": "", "max_probes": "", "max_strlen": "",
+	"on_stack_limit": "", "perf_rb_pages": "", "stack_mode": "", "str_trunc_trailer": "", "missing_probes": "",
+	"print_maps_on_exit": "", "use_blazesym": "", "show_debug_info": "",
+	"strlen": "max_strlen", "no_cpp_demangle": "cpp_demangle", "cat_bytes_max": "max_cat_bytes", "map_keys_max": "max_map_keys",
+}
+
+// configName is the option a config key names ("" when none).
+func configName(key string) string {
+	k := strings.ToLower(strings.TrimPrefix(key, "BPFTRACE_"))
+	alias, ok := configKeys[k]
+	switch {
+	case !ok:
+		return ""
+	case alias != "":
+		return alias
+	}
+	return k
+}
+
+// checkConfig refuses unknown configuration options.
+func checkConfig(prog *lang.Program) error {
 	for _, c := range prog.Config {
-		if c.Key == "max_strlen" {
-			if v, ok := c.Value.(*lang.IntLit); ok && v.Value > 0 && v.Value <= 4096 {
-				return int(v.Value)
+		if configName(c.Key) == "" {
+			line := ""
+			if lines := strings.Split(prog.Source, "\n"); c.P.Line > 0 && c.P.Line <= len(lines) {
+				line = lines[c.P.Line-1]
+			}
+			return &lang.Error{File: prog.Name, P: c.P, Line: line, Msg: c.Key + ": not a known configuration option"}
+		}
+	}
+	return nil
+}
+
+// configInt is the integer value of a config option (0 when unset).
+func configInt(prog *lang.Program, name string) int64 {
+	for _, c := range prog.Config {
+		if configName(c.Key) == name {
+			if v, ok := c.Value.(*lang.IntLit); ok {
+				return int64(v.Value)
 			}
 		}
+	}
+	return 0
+}
+
+// strSize is config max_strlen, or bpftrace's default.
+func strSize(prog *lang.Program) int {
+	if n := configInt(prog, "max_strlen"); n > 0 && n <= 4096 {
+		return int(n)
 	}
 	return 64
 }

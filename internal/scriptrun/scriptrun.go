@@ -93,6 +93,8 @@ func Run(o Options) error {
 		return nil
 	}
 	r := &runner{o: o, s: s, sc: sc, p: &scriptout.Printer{W: o.Out, Err: o.Err, JSON: o.JSON}, stop: make(chan struct{})}
+	r.offset = clockOffset()
+	sc.TimeFormat = r.strftime
 	return r.run()
 }
 
@@ -111,7 +113,6 @@ type runner struct {
 }
 
 func (r *runner) run() error {
-	r.offset = clockOffset()
 	res, err := r.s.Run(engine.RunOptions{
 		Command: r.o.Command,
 		Sinks:   []engine.Sink{r},
@@ -224,24 +225,19 @@ func (r *runner) WriteRecord(rec record.Record) error {
 	if err != nil {
 		return err
 	}
-	for i, t := range ev.Args.Elems {
-		if t.Kind == bpfgen.TTime {
-			args[i] = scriptout.Str(r.strftime(args[i]))
-		}
-	}
 	if err := r.action(ev, args); err != nil {
 		r.fail(err)
 	}
 	return nil
 }
 
-func (r *runner) strftime(v scriptout.Value) string {
-	idx := 0
-	fmt.Sscan(v.Str, &idx)
-	if idx >= len(r.sc.Formats) {
+// strftime formats strftime()'s value: the format's index and a time in
+// ns of the monotonic clock.
+func (r *runner) strftime(idx int, ns uint64) string {
+	if idx < 0 || idx >= len(r.sc.Formats) {
 		return ""
 	}
-	return scriptout.StrftimeMaxLen(r.sc.Formats[idx], uint64(v.Int), r.offset, time.Local, r.sc.StrSize)
+	return scriptout.StrftimeMaxLen(r.sc.Formats[idx], ns, r.offset, time.Local, r.sc.StrSize)
 }
 
 func (r *runner) action(ev *engine.ScriptEvent, args []scriptout.Value) error {
@@ -281,6 +277,8 @@ func (r *runner) action(ev *engine.ScriptEvent, args []scriptout.Value) error {
 		return r.system(ev, args)
 	case bpfgen.EvCat:
 		return r.cat(ev, args)
+	case bpfgen.EvMapFull:
+		return r.p.RuntimeError("Map full; can't update element. Try increasing max_map_keys config or manually setting the max entries in a map declaration e.g. `let @a = hash(5000)`", r.location(ev.P))
 	case bpfgen.EvJoin:
 		var parts []string
 		for _, a := range args {
@@ -348,4 +346,10 @@ func checkSafe(prog *lang.Program) error {
 		return err == nil
 	})
 	return err
+}
+
+// location is a place in the script as diagnostics show it.
+func (r *runner) location(p lang.Pos) scriptout.Location {
+	e := &lang.Error{File: r.sc.Prog.Name, P: p}
+	return scriptout.Location{Text: strings.TrimSuffix(strings.TrimSuffix(e.Error(), "ERROR: "), ": "), File: r.sc.Prog.Name, Line: uint64(p.Line), Col: uint64(p.Col)}
 }
