@@ -67,7 +67,7 @@ type Type struct {
 	Kind   TypeKind
 	Size   int // bytes in memory
 	Signed bool
-	Width  int // TInt: the declared width in bytes (1, 2, 4, 8)
+	Width  int    // TInt: the declared width in bytes (1, 2, 4, 8)
 	Ptr    int    // TInt: a pointer, to elements of this many bytes
 	Name   string // a pointer's type as written, for messages
 	Elems  []*Type
