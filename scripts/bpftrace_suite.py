@@ -340,16 +340,28 @@ def kill_tree(proc):
             pass
 
 
-def run_group(args, group, env, logdir):
-    """Runs the cases named SUITE.NAME (a name can repeat in a suite) with
-    one engine process and returns [(case, status, output)]."""
-    suite, name = group[0]["suite"], group[0]["name"]
-    safe = re.sub(r"[^\w.-]", "_", f"{suite}.{name}")
+def case_limit(case):
+    """An outer bound on one case: the engine's own timeouts (attach, then
+    TIMEOUT from attachment, BEFOREs waited for up to TIMEOUT) and slack."""
+    return case["timeout"] * (2 if case["befores"] else 1) + ATTACH_TIMEOUT + 5
+
+
+def engine_order(cases):
+    """The engine runs a suite's cases sorted as its TestStruct tuples sort:
+    by name, then RUN, then PROG."""
+    return sorted(cases, key=lambda c: (c["name"], c["run"], c["prog"]))
+
+
+def run_engine(args, cases, env, logdir, tag):
+    """Runs CASES (all of one suite) with one engine process. Returns
+    {id(case): (status, output)} for the cases the engine reported on, and
+    whether it had to be killed."""
+    suite = cases[0]["suite"]
+    safe = re.sub(r"[^\w.-]", "_", f"{suite}.{tag}")
     allow = os.path.join(logdir, safe + ".allow")
     with open(allow, "w") as f:
-        f.write(f"{suite}.{name}\n")
-    limit = 20 + sum(c["timeout"] * (2 if c["befores"] else 1) + ATTACH_TIMEOUT + 5
-                     for c in group)
+        for name in sorted(set(c["name"] for c in cases)):
+            f.write(f"{suite}.{name}\n")
     cmd = [sys.executable, "-u", "runtime/engine/main.py",
            "--filter", "^" + re.escape(suite) + r"\.",
            "--allowlist_file", allow]
@@ -357,7 +369,7 @@ def run_group(args, group, env, logdir):
                             stderr=subprocess.STDOUT, errors="backslashreplace",
                             universal_newlines=True)
     try:
-        output, _ = proc.communicate(timeout=limit)
+        output, _ = proc.communicate(timeout=20 + sum(map(case_limit, cases)))
         hung = False
     except subprocess.TimeoutExpired:
         kill_tree(proc)
@@ -365,14 +377,34 @@ def run_group(args, group, env, logdir):
         hung = True
     with open(os.path.join(logdir, safe + ".log"), "w") as f:
         f.write(output)
-    statuses = engine_statuses(output, suite, name)
+    got = {}
+    by_name = {}
+    for c in engine_order(cases):
+        by_name.setdefault(c["name"], []).append(c)
+    for name, group in by_name.items():
+        for case, status in zip(group, engine_statuses(output, suite, name)):
+            got[id(case)] = (status, output)
+    return got, hung
+
+
+def run_batch(args, cases, env, logdir, tag):
+    """Runs CASES of one suite in one engine process; the cases it did not
+    report on (it was killed or crashed) run again one name at a time, so
+    one hanging case costs only itself. Returns [(case, status, output)]."""
+    got, hung = run_engine(args, cases, env, logdir, tag)
+    missing = [c for c in cases if id(c) not in got]
+    if missing and len(set(c["name"] for c in cases)) > 1:
+        names = {}
+        for c in missing:
+            names.setdefault(c["name"], []).append(c)
+        for i, group in enumerate(names.values()):
+            g, h = run_engine(args, group, env, logdir, f"{tag}.retry{i}")
+            got.update(g)
+            hung = hung or h
     results = []
-    for i, case in enumerate(group):
-        if i < len(statuses):
-            status = statuses[i]
-        else:
-            status = "HUNG" if hung else "ERROR"
-        results.append((case, status, output))
+    for c in cases:
+        status, output = got.get(id(c), ("HUNG" if hung else "ERROR", ""))
+        results.append((c, status, output))
     return results
 
 
@@ -407,35 +439,35 @@ def cmd_run(args):
     if args.pythonpath:
         env["PYTHONPATH"] = args.pythonpath + os.pathsep + env.get("PYTHONPATH", "")
 
-    groups = {}
+    # One batch per suite for the cases that may run beside others, one
+    # per suite for the rest; the first kind run N at a time, then the
+    # second one after another.
+    parallel, serial = {}, {}
     for c in cases:
         if not c["excluded"]:
-            groups.setdefault((c["suite"], c["name"]), []).append(c)
-    serial = [g for g in groups.values() if any(c["serial"] for c in g)]
-    parallel = [g for g in groups.values() if not any(c["serial"] for c in g)]
+            (serial if c["serial"] else parallel).setdefault(c["suite"], []).append(c)
+    total = sum(len(v) for v in parallel.values()) + sum(len(v) for v in serial.values())
 
     results, lock = [], threading.Lock()
-    done = [0]
     start = time.time()
 
-    def one(group):
-        r = run_group(args, group, env, logdir)
+    def one(item):
+        tag, batch = item
+        r = run_batch(args, batch, env, logdir, tag)
         with lock:
             results.extend(r)
-            done[0] += len(group)
             if args.progress:
-                for case, status, _ in r:
-                    print(f"  [{done[0]:4d}/{sum(map(len, groups.values()))}] "
-                          f"{status:7s} {case['suite']}.{case['name']}", flush=True)
+                counts = {}
+                for _, st, _ in r:
+                    counts[st] = counts.get(st, 0) + 1
+                print(f"  [{len(results):4d}/{total}] {batch[0]['suite']} ({tag}): " +
+                      ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), flush=True)
 
-    if args.jobs > 1 and parallel:
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            list(pool.map(one, parallel))
-    else:
-        for g in parallel:
-            one(g)
-    for g in serial:
-        one(g)
+    items = sorted(parallel.values(), key=len, reverse=True)
+    with ThreadPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+        list(pool.map(one, [("parallel", b) for b in items]))
+    for batch in serial.values():
+        one(("serial", batch))
     elapsed = time.time() - start
 
     return report(args, cases, results, elapsed)
