@@ -82,6 +82,7 @@ cleanup() {
 	fi
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 # --- the binary, under the name the suite calls it by -----------------------
 if [[ -z $binary ]]; then
