@@ -26,13 +26,23 @@ func main() {
 			os.Exit(1)
 		}
 		root.SetArgs(args)
+		run, _, _ := root.Find([]string{"run"})
+		run.SetHelpFunc(func(*cobra.Command, []string) { fmt.Print(bpftraceUsage) })
+		run.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+			fmt.Fprint(os.Stderr, bpftraceUsage)
+			return fmt.Errorf("ERROR: %w", err)
+		})
 	}
 	if err := root.Execute(); err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
 		}
-		fmt.Fprintf(os.Stderr, "bpftrail: %s\n", oneLine(err))
+		if asBpftrace() {
+			fmt.Fprintln(os.Stderr, oneLine(err))
+		} else {
+			fmt.Fprintf(os.Stderr, "bpftrail: %s\n", oneLine(err))
+		}
 		os.Exit(1)
 	}
 }

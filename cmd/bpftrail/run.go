@@ -21,7 +21,7 @@ type runFlags struct {
 	expr, cmd, format, out, buffering string
 	pid                               int
 	quiet, verbose, unsafe, list      bool
-	info, dryRun, verifyIR            bool
+	info, dryRun, verifyIR, version   bool
 	includes                          []string
 	kflag                             int
 }
@@ -61,6 +61,7 @@ symbolic link, say), bpftrail behaves as this command.`,
 	fl.BoolVar(&f.verifyIR, "verify-llvm-ir", false, "accepted for bpftrace compatibility (there is no LLVM)")
 	fl.StringSliceVarP(&f.includes, "include", "I", nil, "accepted for bpftrace compatibility")
 	fl.IntVarP(&f.kflag, "k", "k", 0, "accepted for bpftrace compatibility")
+	fl.BoolVarP(&f.version, "version", "V", false, "print the version of bpftrace's language this follows")
 	fl.MarkHidden("verify-llvm-ir")
 	fl.MarkHidden("include")
 	fl.MarkHidden("k")
@@ -83,6 +84,9 @@ func runScript(c *cobra.Command, f *runFlags, args []string) error {
 		out = bw
 	}
 	switch {
+	case f.version:
+		_, err := fmt.Fprintf(out, "bpftrace v0.26.1 (the language of; bpftrail %s)\n", version)
+		return err
 	case f.info:
 		return scriptrun.Info(out)
 	case f.list:
@@ -102,7 +106,13 @@ func runScript(c *cobra.Command, f *runFlags, args []string) error {
 		if len(args) == 0 {
 			return errors.New("no program given: use -e PROGRAM or a FILE.bt (see bpftrail run --help)")
 		}
-		src, err := os.ReadFile(args[0])
+		var src []byte
+		var err error
+		if args[0] == "-" {
+			src, err = io.ReadAll(os.Stdin)
+		} else {
+			src, err = os.ReadFile(args[0])
+		}
 		if err != nil {
 			return fmt.Errorf("failed to open file '%s': %w", args[0], errors.Unwrap(err))
 		}
@@ -125,11 +135,26 @@ func runScript(c *cobra.Command, f *runFlags, args []string) error {
 	case errors.As(err, &ee):
 		return &exitError{code: ee.Code}
 	case err != nil:
-		fmt.Fprintf(os.Stderr, "ERROR: %s\n", oneLine(err))
+		// One line, but for a hint on a line of its own.
+		msg, hint, _ := strings.Cut(err.Error(), "\nHINT: ")
+		fmt.Fprintf(os.Stderr, "ERROR: %s\n", oneLine(errors.New(msg)))
+		if hint != "" {
+			fmt.Fprintf(os.Stderr, "HINT: %s\n", hint)
+		}
 		return &exitError{code: 1}
 	}
 	return nil
 }
+
+// bpftraceUsage is the usage bpftrace prints (its test harness looks for
+// its first line).
+const bpftraceUsage = `USAGE:
+    bpftrace [options] filename
+    bpftrace [options] - <stdin input>
+    bpftrace [options] -e 'program'
+
+(bpftrail run: bpftrace's language compiled to BPF with no LLVM; see bpftrail run --help)
+`
 
 // asBpftrace reports whether the binary was started as bpftrace, and then
 // runs as `bpftrail run`.

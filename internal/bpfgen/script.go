@@ -289,6 +289,8 @@ type Script struct {
 	StrSize int
 	Params  []string
 	Named   []string // named parameters (--name=value), without the dashes
+	// Getopts are the names getopt() asks for.
+	Getopts map[string]bool
 	Formats []string // strftime formats, by index
 
 	byName     map[string]int

@@ -1,6 +1,7 @@
 package bpfgen
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -524,6 +525,10 @@ func (c *checker) getopt(e *lang.Call) (paramValue, error) {
 			def = paramValue{n: v}
 		}
 	}
+	if c.s.Getopts == nil {
+		c.s.Getopts = map[string]bool{}
+	}
+	c.s.Getopts[name.Value] = true
 	for _, p := range c.s.Named {
 		k, v, hasValue := strings.Cut(p, "=")
 		if k != name.Value {
@@ -541,7 +546,7 @@ func (c *checker) getopt(e *lang.Call) (paramValue, error) {
 		}
 		n, err := strconv.ParseInt(v, 0, 64)
 		if err != nil {
-			return paramValue{}, c.errorf(e.P, "getopt: --%s=%s is not an integer", k, v)
+			return paramValue{}, fmt.Errorf("program command line option --%s invalid integer (value: %s)", k, v)
 		}
 		return paramValue{n: n}, nil
 	}

@@ -3,6 +3,7 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -93,6 +94,9 @@ func Script(prog *lang.Program, o ScriptOptions) (*Scripted, error) {
 	out.Script, err = bpfgen.CompileScript(prog, probes, bpfgen.ScriptOptions{Params: o.Params, Named: o.Named,
 		StrSize: strSize(prog), FirstClass: o.FirstClass, MaxEntries: int(configInt(prog, "max_map_keys"))})
 	if err != nil {
+		return nil, err
+	}
+	if err := checkNamed(out.Script, o.Named); err != nil {
 		return nil, err
 	}
 	for _, d := range prog.MapDecl {
@@ -320,4 +324,28 @@ func perfTarget(prov string, rest []string) (resolve.Target, error) {
 		}
 	}
 	return t, nil
+}
+
+// checkNamed refuses named parameters no getopt() asks for.
+func checkNamed(s *bpfgen.Script, named []string) error {
+	var extra []string
+	for _, n := range named {
+		k, _, _ := strings.Cut(n, "=")
+		if !s.Getopts[k] {
+			extra = append(extra, "--"+k)
+		}
+	}
+	if len(extra) == 0 {
+		return nil
+	}
+	var want []string
+	for k := range s.Getopts {
+		want = append(want, "--"+k)
+	}
+	sort.Strings(want)
+	msg := "unexpected program command line options: " + strings.Join(extra, ", ")
+	if len(want) > 0 {
+		msg += "\nHINT: expected program options: " + strings.Join(want, ", ")
+	}
+	return errors.New(msg)
 }
