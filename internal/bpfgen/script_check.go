@@ -2,6 +2,8 @@ package bpfgen
 
 import (
 	"fmt"
+
+	"github.com/cilium/ebpf/asm"
 	"strconv"
 	"strings"
 
@@ -34,12 +36,22 @@ type checker struct {
 	varSlotBase, tmpScratchBase  int // from the previous pass
 	loops                        []loopLabels
 	pos                          lang.Pos // of the statement being built
+
+	// Loops run by a helper (for over a map, for over a range) have their
+	// body in a callback function, emitted after the program: frame is 1
+	// while one is built, exit is the label its return and exit() go to,
+	// and callbacks holds the finished ones.
+	frame     int
+	exit      string
+	callbacks asm.Instructions
+	funcs     []string // the callbacks' names
 }
 
 type variable struct {
-	t    *Type
-	slot int16 // stack offset (ints)
-	off  int   // scratch offset (others)
+	t     *Type
+	slot  int16 // stack offset (ints)
+	off   int   // scratch offset (others)
+	frame int   // the function whose stack holds slot: 0 the program, 1 a loop's callback
 }
 
 type loopLabels struct{ cont, brk string }
@@ -89,7 +101,10 @@ func (c *checker) lookupVar(name string) *variable {
 // declare creates a variable of type t in the innermost scope (outermost
 // when global), with its own storage.
 func (c *checker) declare(name string, t *Type, global bool, p lang.Pos) (*variable, error) {
-	v := &variable{t: t}
+	v := &variable{t: t, frame: c.frame}
+	if global && c.frame > 0 {
+		v.frame = 0
+	}
 	if t.isInt() {
 		if c.varSlots >= stackSlots {
 			return nil, c.errorf(p, "too many variables")

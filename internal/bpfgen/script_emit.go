@@ -7,6 +7,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/bpftrail/bpftrail/internal/event"
 	"github.com/bpftrail/bpftrail/internal/lang"
@@ -43,12 +44,35 @@ func (c *checker) probe(p *lang.Probe) error {
 		}
 		c.g.emit(asm.JEq.Imm(asm.R0, 0, labelExit))
 	}
+	c.exit = labelExit
 	if err := c.block(p.Body, false); err != nil {
 		return err
 	}
 	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(labelExit), asm.Return())
+	c.g.emit(c.callbacks...)
 	return nil
 }
+
+// loadSlot and storeSlot read and write an integer variable: on this
+// function's stack, or, from a loop's callback, on the program's stack
+// through R9.
+func (c *checker) loadSlot(dst asm.Register, v *variable) asm.Instruction {
+	return asm.LoadMem(dst, c.frameOf(v), v.slot, asm.DWord)
+}
+
+func (c *checker) storeSlot(v *variable, src asm.Register) asm.Instruction {
+	return asm.StoreMem(c.frameOf(v), v.slot, src, asm.DWord)
+}
+
+func (c *checker) frameOf(v *variable) asm.Register {
+	if v.frame == c.frame {
+		return asm.RFP
+	}
+	return rFrame
+}
+
+// rFrame is the program's frame pointer in a loop's callback.
+const rFrame = asm.R9
 
 // condition evaluates a truth value into R0.
 func (c *checker) condition(e lang.Expr) error {
@@ -197,7 +221,7 @@ func (c *checker) varType(name string, t *Type) *Type {
 
 func (c *checker) zeroVar(v *variable) error {
 	if v.t.isInt() {
-		c.g.emit(asm.Mov.Imm(asm.R0, 0), asm.StoreMem(asm.RFP, v.slot, asm.R0, asm.DWord))
+		c.g.emit(asm.Mov.Imm(asm.R0, 0), c.storeSlot(v, asm.R0))
 		return nil
 	}
 	c.zero(v.off, v.t.Size)
@@ -209,7 +233,7 @@ func (c *checker) storeVar(v *variable, e lang.Expr) error {
 		if err := c.intExpr(e); err != nil {
 			return err
 		}
-		c.g.emit(asm.StoreMem(asm.RFP, v.slot, asm.R0, asm.DWord))
+		c.g.emit(c.storeSlot(v, asm.R0))
 		return nil
 	}
 	return c.store(v.off, v.t, e)
@@ -697,7 +721,7 @@ func (c *checker) loop(p lang.Pos, cond lang.Expr, body *lang.Block, step func()
 
 func (c *checker) forStmt(st *lang.For) error {
 	if st.Map != nil {
-		return c.errorf(st.P, "for loops over maps are not supported yet")
+		return c.forMap(st)
 	}
 	for _, e := range []lang.Expr{st.From, st.To} {
 		t, err := c.typeOf(e)
@@ -710,6 +734,11 @@ func (c *checker) forStmt(st *lang.For) error {
 	}
 	c.scopes = append(c.scopes, map[string]*variable{})
 	defer func() { c.scopes = c.scopes[:len(c.scopes)-1] }()
+	lo, okLo := c.constInt(st.From)
+	hi, okHi := c.constInt(st.To)
+	if !okLo || !okHi || hi-lo > 1024 {
+		return c.forRange(st)
+	}
 	v, err := c.declare(st.Var.Name, tS64, false, st.P)
 	if err != nil {
 		return err
@@ -720,9 +749,9 @@ func (c *checker) forStmt(st *lang.For) error {
 	cond := &lang.Binary{P: st.P, Op: "<", X: st.Var, Y: st.To}
 	return c.loop(st.P, cond, st.Body, func() error {
 		c.g.emit(
-			asm.LoadMem(asm.R0, asm.RFP, v.slot, asm.DWord),
+			c.loadSlot(asm.R0, v),
 			asm.Add.Imm(asm.R0, 1),
-			asm.StoreMem(asm.RFP, v.slot, asm.R0, asm.DWord),
+			c.storeSlot(v, asm.R0),
 		)
 		return nil
 	})
@@ -731,7 +760,7 @@ func (c *checker) forStmt(st *lang.For) error {
 func (c *checker) jump(st *lang.Jump) error {
 	switch st.Kind {
 	case "return":
-		c.g.emit(asm.Ja.Label(labelExit))
+		c.g.emit(asm.Ja.Label(c.exit))
 		return nil
 	case "break", "continue":
 		if len(c.loops) == 0 {
@@ -784,7 +813,7 @@ func (c *checker) callStmt(call *lang.Call) (done bool, err error) {
 		if err := c.async(call, EvExit, "", args, nil); err != nil {
 			return true, err
 		}
-		c.g.emit(asm.Ja.Label(labelExit))
+		c.g.emit(asm.Ja.Label(c.exit))
 		return true, nil
 	case "print":
 		return true, c.printCall(call)
@@ -1381,7 +1410,7 @@ func (c *checker) intExpr(e lang.Expr) error {
 		return c.builtin(x)
 	case *lang.Var:
 		v := c.lookupVar(x.Name)
-		c.g.emit(asm.LoadMem(asm.R0, asm.RFP, v.slot, asm.DWord))
+		c.g.emit(c.loadSlot(asm.R0, v))
 	case *lang.MapExpr:
 		return c.mapValue(x)
 	case *lang.Binary:
@@ -1903,7 +1932,18 @@ func (s *Script) Program(i int, maps []*ebpf.Map, m Maps) (*ebpf.ProgramSpec, er
 		typ = ProgramType(p.Target)
 		name = progName(sp.Name)
 	}
-	return &ebpf.ProgramSpec{Name: name, Type: typ, License: "GPL", Instructions: reachable(c.g.insns)}, nil
+	insns := reachable(c.g.insns)
+	if len(c.callbacks) > 0 {
+		// With functions besides the program, the kernel wants BTF for
+		// each of them.
+		insns[0] = btf.WithFuncMetadata(insns[0], funcInfo(name, 1))
+		for i, ins := range insns {
+			if slices.Contains(c.funcs, ins.Symbol()) {
+				insns[i] = btf.WithFuncMetadata(ins, funcInfo(ins.Symbol(), 4))
+			}
+		}
+	}
+	return &ebpf.ProgramSpec{Name: name, Type: typ, License: "GPL", Instructions: insns}, nil
 }
 
 // checkFormat checks printf's arguments against its format.
@@ -1943,6 +1983,15 @@ func reachable(insns asm.Instructions) asm.Instructions {
 	}
 	seen := make([]bool, len(insns))
 	work := []int{0}
+	// Loop callbacks are reached through the function references that
+	// pass them to their helpers.
+	for _, ins := range insns {
+		if ins.IsLoadOfFunctionPointer() {
+			if t, ok := at[ins.Reference()]; ok {
+				work = append(work, t)
+			}
+		}
+	}
 	for len(work) > 0 {
 		i := work[len(work)-1]
 		work = work[:len(work)-1]
@@ -2139,4 +2188,190 @@ func (c *checker) strcontains(x *lang.Call) error {
 		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(end+"x"),
 	)
 	return nil
+}
+
+// callback builds body as a loop callback named name: prologue (this
+// CPU's scratch area in rRec, the pid in rPidTgd, the program's frame
+// pointer in rFrame from the callback's context argument), then enter
+// (which binds the loop variable from the callback's arguments, saved at
+// fp-8 and fp-16), the body, and the returns: 0 to go on, 1 to stop
+// (break, return, exit()).
+func (c *checker) callback(name string, ctxArg asm.Register, args [2]asm.Register, enter func() error, body *lang.Block) error {
+	if c.frame > 0 {
+		return c.errorf(body.P, "loops run by a helper cannot be nested")
+	}
+	outer, outerLoops, outerExit := c.g.insns, c.loops, c.exit
+	c.g.insns = nil
+	c.frame, c.loops = 1, nil
+	stop, next := name+"_stop", name+"_next"
+	c.exit = stop
+	defer func() {
+		c.g.insns, c.frame, c.loops, c.exit = outer, 0, outerLoops, outerExit
+	}()
+	c.g.emit(
+		asm.Mov.Reg(rFrame, ctxArg).WithSymbol(name),
+		asm.StoreMem(asm.RFP, -8, args[0], asm.DWord),
+		asm.StoreMem(asm.RFP, -16, args[1], asm.DWord),
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.Mov.Reg(rPidTgd, asm.R0),
+	)
+	if c.emit {
+		c.g.emit(
+			asm.Mov.Imm(asm.R1, 0),
+			asm.StoreMem(asm.RFP, -24, asm.R1, asm.Word),
+			asm.LoadMapPtr(asm.R1, c.maps.Scratch.FD()),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -24),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, stop),
+			asm.Mov.Reg(rRec, asm.R0),
+		)
+	}
+	if err := enter(); err != nil {
+		return err
+	}
+	c.loops = []loopLabels{{cont: next, brk: stop}}
+	if err := c.block(body, true); err != nil {
+		return err
+	}
+	c.g.emit(
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(next),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, 1).WithSymbol(stop),
+		asm.Return(),
+	)
+	c.callbacks = append(c.callbacks, c.g.insns...)
+	c.funcs = append(c.funcs, name)
+	return nil
+}
+
+// callHelperLoop emits the call of a looping helper: R1 and R4 set by
+// before, R2 the callback, R3 the program's frame pointer.
+func (c *checker) callHelperLoop(fn asm.BuiltinFunc, name string, before asm.Instructions) {
+	c.g.emit(before...)
+	c.g.emit(
+		asm.Instruction{OpCode: asm.LoadImmOp(asm.DWord), Dst: asm.R2, Src: asm.PseudoFunc, Constant: -1}.WithReference(name),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		fn.Call(),
+	)
+}
+
+// forMap emits for ($kv : @m) with bpf_for_each_map_elem: $kv is the
+// tuple (key, value).
+func (c *checker) forMap(st *lang.For) error {
+	m, err := c.wholeMap(st.Map)
+	if err != nil {
+		return err
+	}
+	if m.Kind == scriptout.Hist || m.Kind == scriptout.LHist || m.Kind == scriptout.Stats {
+		return c.errorf(st.Map.P, "Loop expression does not support type: %s", kindName(m.Kind, m.Value))
+	}
+	if m.Key == nil {
+		return c.errorf(st.Map.P, "Loop expression must be a map with keys")
+	}
+	m.readIn = true
+	val := m.Value
+	if m.Kind != scriptout.Plain {
+		val = intType(8, m.Kind != scriptout.Count)
+	}
+	kv := tupleType([]*Type{m.Key, val})
+	name := c.g.label("formap")
+	c.scopes = append(c.scopes, map[string]*variable{})
+	defer func() { c.scopes = c.scopes[:len(c.scopes)-1] }()
+	err = c.callback(name, asm.R4, [2]asm.Register{asm.R2, asm.R3}, func() error {
+		v, err := c.declare(st.Var.Name, kv, false, st.P)
+		if err != nil {
+			return err
+		}
+		c.g.emit(
+			asm.Mov.Reg(asm.R1, rRec),
+			asm.Add.Imm(asm.R1, int32(v.off)),
+			asm.Mov.Imm(asm.R2, int32(m.Key.Size)),
+			asm.LoadMem(asm.R3, asm.RFP, -8, asm.DWord),
+			asm.FnProbeReadKernel.Call(),
+			asm.LoadMem(asm.R3, asm.RFP, -16, asm.DWord),
+		)
+		if m.Kind == scriptout.Avg {
+			c.g.emit(
+				asm.LoadMem(asm.R0, asm.R3, 8, asm.DWord),
+				asm.LoadMem(asm.R1, asm.R3, 0, asm.DWord),
+				asm.Div.Reg(asm.R0, asm.R1),
+				asm.StoreMem(rRec, int16(v.off+kv.Offs[1]), asm.R0, asm.DWord),
+			)
+			return nil
+		}
+		c.g.emit(
+			asm.Mov.Reg(asm.R1, rRec),
+			asm.Add.Imm(asm.R1, int32(v.off+kv.Offs[1])),
+			asm.Mov.Imm(asm.R2, int32(val.Size)),
+			asm.FnProbeReadKernel.Call(),
+		)
+		return nil
+	}, st.Body)
+	if err != nil {
+		return err
+	}
+	c.callHelperLoop(asm.FnForEachMapElem, name, asm.Instructions{
+		asm.LoadMapPtr(asm.R1, c.mapFD(m)),
+		asm.Mov.Imm(asm.R4, 0),
+	})
+	return nil
+}
+
+// forRange emits for ($i : lo..hi) with bounds the verifier cannot follow
+// through bpf_loop: the count is computed first, $i is lo + the index.
+func (c *checker) forRange(st *lang.For) error {
+	if err := c.intExpr(st.From); err != nil {
+		return err
+	}
+	lo, err := c.allocSlot(st.P)
+	if err != nil {
+		return err
+	}
+	c.g.emit(asm.StoreMem(asm.RFP, lo, asm.R0, asm.DWord))
+	if err := c.intExpr(st.To); err != nil {
+		return err
+	}
+	skip := c.g.label("norange")
+	c.g.emit(
+		asm.LoadMem(asm.R1, asm.RFP, lo, asm.DWord),
+		asm.Sub.Reg(asm.R0, asm.R1),
+		asm.JSLE.Imm(asm.R0, 0, skip),
+	)
+	loVar := &variable{slot: lo, frame: 0}
+	name := c.g.label("forrange")
+	c.scopes = append(c.scopes, map[string]*variable{})
+	defer func() { c.scopes = c.scopes[:len(c.scopes)-1] }()
+	err = c.callback(name, asm.R2, [2]asm.Register{asm.R1, asm.R2}, func() error {
+		v, err := c.declare(st.Var.Name, tS64, false, st.P)
+		if err != nil {
+			return err
+		}
+		c.g.emit(
+			asm.LoadMem(asm.R0, asm.RFP, -8, asm.DWord),
+			c.loadSlot(asm.R1, loVar),
+			asm.Add.Reg(asm.R0, asm.R1),
+			c.storeSlot(v, asm.R0),
+		)
+		return nil
+	}, st.Body)
+	if err != nil {
+		return err
+	}
+	c.callHelperLoop(asm.FnLoop, name, asm.Instructions{
+		asm.Mov.Reg(asm.R1, asm.R0),
+		asm.Mov.Imm(asm.R4, 0),
+	})
+	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(skip))
+	return nil
+}
+
+// funcInfo is the BTF of a generated function of n 64-bit arguments.
+func funcInfo(name string, n int) *btf.Func {
+	long := &btf.Int{Name: "long", Size: 8, Encoding: btf.Signed}
+	params := make([]btf.FuncParam, n)
+	for i := range params {
+		params[i] = btf.FuncParam{Name: fmt.Sprintf("a%d", i), Type: long}
+	}
+	return &btf.Func{Name: name, Type: &btf.FuncProto{Return: long, Params: params}, Linkage: btf.StaticFunc}
 }
