@@ -23,7 +23,7 @@ type runFlags struct {
 	quiet, verbose, unsafe, list      bool
 	info, dryRun, verifyIR, version   bool
 	includes                          []string
-	kflag                             int
+	kflag, noWarnings                 bool
 }
 
 func newRun() *cobra.Command {
@@ -60,7 +60,8 @@ symbolic link, say), bpftrail behaves as this command.`,
 	fl.BoolVarP(&f.dryRun, "dry-run", "d", false, "load the program but do not run it")
 	fl.BoolVar(&f.verifyIR, "verify-llvm-ir", false, "accepted for bpftrace compatibility (there is no LLVM)")
 	fl.StringSliceVarP(&f.includes, "include", "I", nil, "accepted for bpftrace compatibility")
-	fl.IntVarP(&f.kflag, "k", "k", 0, "accepted for bpftrace compatibility")
+	fl.BoolVarP(&f.kflag, "k", "k", false, "accepted for bpftrace compatibility")
+	fl.BoolVar(&f.noWarnings, "no-warnings", false, "do not print warnings")
 	fl.BoolVarP(&f.version, "version", "V", false, "print the version of bpftrace's language this follows")
 	fl.MarkHidden("verify-llvm-ir")
 	fl.MarkHidden("include")
@@ -94,13 +95,13 @@ func runScript(c *cobra.Command, f *runFlags, args []string) error {
 		if pattern == "" && len(args) > 0 {
 			pattern = args[0]
 		}
-		return scriptrun.List(out, pattern, f.verbose)
+		return scriptrun.List(out, os.Stderr, pattern, f.verbose)
 	}
 	if f.format != "text" && f.format != "json" {
 		return fmt.Errorf("invalid output format %q: want text or json", f.format)
 	}
 	o := scriptrun.Options{Name: "stdin", Source: f.expr, Out: out, Err: os.Stderr, JSON: f.format == "json",
-		Quiet: f.quiet, Unsafe: f.unsafe, PID: f.pid, DryRun: f.dryRun,
+		Quiet: f.quiet, Unsafe: f.unsafe, PID: f.pid, DryRun: f.dryRun, NoWarnings: f.noWarnings,
 		NotifyAttached: os.Getenv("__BPFTRACE_NOTIFY_PROBES_ATTACHED") != ""}
 	if f.expr == "" {
 		if len(args) == 0 {

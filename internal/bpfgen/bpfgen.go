@@ -29,7 +29,7 @@ type Maps struct {
 	Lost    *ebpf.Map // per-CPU array of one u64: records the ring had no room for
 	Pids    *ebpf.Map // hash u32 tgid -> u8; the processes to record when Options.Follow is set
 	Control *ebpf.Map // array of one u32: programs record only while it is non-zero
-	Globals *ebpf.Map // scripts: array of one value, u64s: start time (ns), CPU count
+	Globals *ebpf.Map // scripts: array of one value, u64s: start time (ns), CPU count, the command's pid
 }
 
 // Options configure one program.

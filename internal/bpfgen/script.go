@@ -258,6 +258,8 @@ const (
 	EvCat                           // cat(fmt, args)
 	EvJoin                          // join(argv[, delim]): Args holds the strings, Format the delimiter
 	EvMapFull                       // a map update failed: the map has no room (at P)
+	EvErrorf                        // errorf(format, args): an error at P
+	EvWarnf                         // warnf(format, args): a warning at P
 )
 
 // ScriptEvent is one call site of an async action: the class of its
@@ -289,6 +291,8 @@ type Script struct {
 	StrSize int
 	Params  []string
 	Named   []string // named parameters (--name=value), without the dashes
+	// Warnings are said before the run (unreachable statements, ...).
+	Warnings []string
 	// Getopts are the names getopt() asks for.
 	Getopts map[string]bool
 	Formats []string // strftime formats, by index

@@ -130,7 +130,7 @@ func (c *checker) builtinType(name string) *Type {
 	switch name {
 	case "pid", "tid":
 		return intType(4, false)
-	case "uid", "gid", "cpu", "rand", "cgroup", "nsecs", "elapsed", "jiffies", "curtask", "ncpus":
+	case "uid", "gid", "cpu", "rand", "cgroup", "nsecs", "elapsed", "jiffies", "curtask", "ncpus", "numaid", "cpid":
 		return tU64
 	case "comm", "pcomm":
 		return strType(16)
@@ -142,7 +142,7 @@ func (c *checker) builtinType(name string) *Type {
 		if c.field("retval") != nil {
 			return tS64
 		}
-	case "__builtin_usermode", "usermode":
+	case "usermode":
 		return intType(1, false)
 	}
 	if strings.HasPrefix(name, "arg") {
@@ -252,7 +252,7 @@ func (c *checker) typeOf(e lang.Expr) (*Type, error) {
 			if e.Op == "-" {
 				return tS64, nil
 			}
-			return intType(8, t.Signed), nil
+			return tU64, nil
 		}
 		return nil, c.errorf(e.P, "the %s operator on pointers needs kernel types (not supported yet)", e.Op)
 	case *lang.Ternary:
@@ -364,6 +364,9 @@ func (c *checker) ternaryType(e *lang.Ternary) (*Type, error) {
 	if !same(a, b) {
 		return nil, c.errorf(e.P, "Ternary operator must return the same type: have '%s' and '%s'", a, b)
 	}
+	if a.Kind == TBool && b.Kind == TBool {
+		return tBool, nil
+	}
 	if a.isInt() {
 		return intType(8, a.Signed && b.Signed), nil
 	}
@@ -471,8 +474,6 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 		return intType(t.Width, false), nil
 	case "cgroupid":
 		return tU64, nil
-	case "len":
-		return tS64, nil
 	case "nsecs":
 		return tU64, nil
 	case "pid", "tid":
@@ -481,8 +482,10 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 		return nil, c.errorf(e.P, "%s() must be assigned directly to a map", e.Name)
 	case "delete", "strcontains":
 		return tBool, nil
-	case "strlen":
+	case "strlen", "len", "strncmp":
 		return tU64, nil
+	case "buf":
+		return c.bufType(e)
 	case "getopt":
 		v, err := c.getopt(e)
 		if err != nil {
@@ -495,7 +498,7 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 			return tBool, nil
 		}
 		return tS64, nil
-	case "printf", "print", "exit", "clear", "zero", "time", "system", "cat", "join":
+	case "printf", "print", "exit", "clear", "zero", "time", "system", "cat", "join", "errorf", "warnf", "debugf":
 		return tNone, nil
 	}
 	if t := c.builtinType(e.Name); t != nil && len(e.Args) == 0 {
@@ -727,4 +730,22 @@ func kindName(k scriptout.MapKind, t *Type) string {
 var aggKinds = map[string]scriptout.MapKind{
 	"count": scriptout.Count, "sum": scriptout.Sum, "min": scriptout.Min, "max": scriptout.Max,
 	"avg": scriptout.Avg, "stats": scriptout.Stats, "hist": scriptout.Hist, "lhist": scriptout.LHist,
+}
+
+// bufType is the type of buf(ptr[, length]): the length, then the bytes.
+func (c *checker) bufType(e *lang.Call) (*Type, error) {
+	if len(e.Args) < 1 || len(e.Args) > 2 {
+		return nil, c.errorf(e.P, "buf() requires 1 or 2 arguments (%d provided)", len(e.Args))
+	}
+	n := int64(c.s.StrSize)
+	if len(e.Args) == 2 {
+		v, ok := c.constInt(e.Args[1])
+		if ok {
+			n = min(v, n)
+		}
+	}
+	if n <= 0 {
+		return nil, c.errorf(e.P, "buf() length must be positive")
+	}
+	return &Type{Kind: TBuf, Size: 8 + int(n)}, nil
 }

@@ -46,6 +46,9 @@ func (t *Type) decode(b []byte, format func(int, uint64) string) scriptout.Value
 			v.Elems = append(v.Elems, e.decode(b[t.Offs[i]:], format))
 		}
 		return v
+	case TBuf:
+		n := min(int(le.Uint64(b)), t.Size-8)
+		return scriptout.Value{Kind: scriptout.Buf, Str: string(b[8 : 8+n])}
 	case TTime:
 		if format != nil {
 			return scriptout.Str(format(int(le.Uint64(b)), le.Uint64(b[8:])))

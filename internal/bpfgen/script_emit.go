@@ -100,15 +100,40 @@ func (c *checker) block(b *lang.Block, scope bool) error {
 		c.scopes = append(c.scopes, map[string]*variable{})
 		defer func() { c.scopes = c.scopes[:len(c.scopes)-1] }()
 	}
-	for _, st := range b.Stmts {
+	for i, st := range b.Stmts {
 		if err := c.stmt(st); err != nil {
 			return err
+		}
+		if i+1 < len(b.Stmts) && ends(st) {
+			c.warn(b.Stmts[i+1].Position(), "Unreachable statement")
+			break
 		}
 	}
 	if b.Result != nil {
 		return c.stmt(&lang.ExprStmt{X: b.Result})
 	}
 	return nil
+}
+
+// ends reports a statement after which nothing in its block runs.
+func ends(st lang.Stmt) bool {
+	switch st := st.(type) {
+	case *lang.Jump:
+		return true
+	case *lang.ExprStmt:
+		call, ok := st.X.(*lang.Call)
+		return ok && call.Name == "exit"
+	}
+	return false
+}
+
+// warn records a warning about the script (once per place).
+func (c *checker) warn(p lang.Pos, msg string) {
+	w := c.s.errorf(p, "%s", msg).(*lang.Error)
+	text := strings.Replace(w.Error(), "ERROR: ", "WARNING: ", 1)
+	if !slices.Contains(c.s.Warnings, text) {
+		c.s.Warnings = append(c.s.Warnings, text)
+	}
 }
 
 // stmt emits one statement; its temporaries are released after it.
@@ -781,7 +806,7 @@ func (c *checker) jump(st *lang.Jump) error {
 // calls that are values.
 func (c *checker) callStmt(call *lang.Call) (done bool, err error) {
 	switch call.Name {
-	case "printf", "system", "cat":
+	case "printf", "system", "cat", "errorf", "warnf", "debugf":
 		if len(call.Args) == 0 {
 			return true, c.errorf(call.P, "%s() requires at least one argument", call.Name)
 		}
@@ -789,7 +814,7 @@ func (c *checker) callStmt(call *lang.Call) (done bool, err error) {
 		if !ok {
 			return true, c.errorf(call.Args[0].Position(), "%s() expects a string literal as its first argument", call.Name)
 		}
-		kind := map[string]EventKind{"printf": EvPrintf, "system": EvSystem, "cat": EvCat}[call.Name]
+		kind := map[string]EventKind{"printf": EvPrintf, "system": EvSystem, "cat": EvCat, "errorf": EvErrorf, "warnf": EvWarnf, "debugf": EvPrintf}[call.Name]
 		return true, c.async(call, kind, f.Value, call.Args[1:], func(ev *ScriptEvent, types []*Type) error {
 			return checkFormat(c, call, f, types)
 		})
@@ -1060,6 +1085,10 @@ func (c *checker) store(dst int, t *Type, e lang.Expr) error {
 		return nil
 	case TStr:
 		return c.storeStr(dst, t.Size, e, et)
+	case TBuf:
+		if call, ok := e.(*lang.Call); ok && call.Name == "buf" {
+			return c.buf(dst, t, call)
+		}
 	case TTuple:
 		if tup, ok := e.(*lang.Tuple); ok {
 			for i, x := range tup.Elems {
@@ -1206,6 +1235,10 @@ func (c *checker) str(dst, n int, call *lang.Call) error {
 		} else {
 			return c.errorf(call.Args[1].Position(), "str()'s length must be an integer literal")
 		}
+	}
+	if p, ok := call.Args[0].(*lang.Param); ok && p.N > 0 && p.N <= len(c.s.Params) {
+		c.literal(dst, n, c.s.Params[p.N-1][:min(len(c.s.Params[p.N-1]), size-1)])
+		return nil
 	}
 	if t.Kind == TStr {
 		if err := c.storeStr(dst, n, call.Args[0], t); err != nil {
@@ -1540,6 +1573,17 @@ func (c *checker) builtin(x *lang.Ident) error {
 		}
 	case "cpu":
 		c.g.emit(asm.FnGetSmpProcessorId.Call())
+	case "numaid":
+		c.g.emit(asm.FnGetNumaNodeId.Call())
+	case "cpid":
+		c.g.emit(
+			asm.LoadMapValue(asm.R1, c.fd(c.maps.Globals), 16),
+			asm.LoadMem(asm.R0, asm.R1, 0, asm.DWord),
+		)
+	case "usermode":
+		// Programs run in kernel mode; only a sample of user code (profile)
+		// could say otherwise, which the context does not tell here.
+		c.g.emit(asm.Mov.Imm(asm.R0, 0))
 	case "rand":
 		c.g.emit(asm.FnGetPrandomU32.Call())
 	case "cgroup":
@@ -1871,6 +1915,10 @@ func (c *checker) callInt(x *lang.Call, t *Type) error {
 		return nil
 	case "strlen":
 		return c.strlen(x)
+	case "len":
+		return c.mapLen(x)
+	case "strncmp":
+		return c.strncmp(x)
 	case "strcontains":
 		return c.strcontains(x)
 	}
@@ -2374,4 +2422,108 @@ func funcInfo(name string, n int) *btf.Func {
 		params[i] = btf.FuncParam{Name: fmt.Sprintf("a%d", i), Type: long}
 	}
 	return &btf.Func{Name: name, Type: &btf.FuncProto{Return: long, Params: params}, Linkage: btf.StaticFunc}
+}
+
+// mapLen counts the elements of a map with bpf_for_each_map_elem.
+func (c *checker) mapLen(x *lang.Call) error {
+	if len(x.Args) != 1 {
+		return c.errorf(x.P, "len() requires one argument (%d provided)", len(x.Args))
+	}
+	me, ok := x.Args[0].(*lang.MapExpr)
+	if !ok || me.Key != nil {
+		return c.errorf(x.P, "len() expects a map argument")
+	}
+	m, err := c.wholeMap(me)
+	if err != nil {
+		return err
+	}
+	slot, err := c.allocSlot(x.P)
+	if err != nil {
+		return err
+	}
+	c.g.emit(asm.Mov.Imm(asm.R0, 0), asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
+	if c.frame > 0 {
+		return c.errorf(x.P, "len() inside a loop over a map is not supported")
+	}
+	name := c.g.label("len")
+	// The callback adds one to the counter in the program's frame (its
+	// context argument).
+	c.callbacks = append(c.callbacks,
+		asm.LoadMem(asm.R0, asm.R4, slot, asm.DWord).WithSymbol(name),
+		asm.Add.Imm(asm.R0, 1),
+		asm.StoreMem(asm.R4, slot, asm.R0, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.Return(),
+	)
+	c.funcs = append(c.funcs, name)
+	c.callHelperLoop(asm.FnForEachMapElem, name, asm.Instructions{
+		asm.LoadMapPtr(asm.R1, c.mapFD(m)),
+		asm.Mov.Imm(asm.R4, 0),
+	})
+	c.g.emit(asm.LoadMem(asm.R0, asm.RFP, slot, asm.DWord))
+	return nil
+}
+
+// strncmp compares at most n bytes of two strings: 0 when equal.
+func (c *checker) strncmp(x *lang.Call) error {
+	if len(x.Args) != 3 {
+		return c.errorf(x.P, "strncmp() requires 3 arguments (%d provided)", len(x.Args))
+	}
+	n, ok := c.constInt(x.Args[2])
+	if !ok || n < 0 {
+		return c.errorf(x.Args[2].Position(), "strncmp()'s length must be a non-negative integer literal")
+	}
+	offs, types, err := c.strArgs(&lang.Call{P: x.P, Name: x.Name, Args: x.Args[:2]}, 2)
+	if err != nil {
+		return err
+	}
+	ne, end := c.g.label("sne"), c.g.label("send")
+	for i := 0; i < int(n) && i < min(types[0].Size, types[1].Size); i++ {
+		c.g.emit(
+			asm.LoadMem(asm.R1, rRec, int16(offs[0]+i), asm.Byte),
+			asm.LoadMem(asm.R2, rRec, int16(offs[1]+i), asm.Byte),
+			asm.JNE.Reg(asm.R1, asm.R2, ne),
+			asm.JEq.Imm(asm.R1, 0, end+"eq"),
+		)
+	}
+	c.g.emit(
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(end+"eq"),
+		asm.Ja.Label(end),
+		asm.Mov.Imm(asm.R0, 1).WithSymbol(ne),
+		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(end),
+	)
+	return nil
+}
+
+// buf reads buf(ptr[, length]) into dst: the length, then the bytes.
+func (c *checker) buf(dst int, t *Type, call *lang.Call) error {
+	n := t.Size - 8
+	if at, err := c.typeOf(call.Args[0]); err == nil && at.Kind == TStr {
+		off, _, err := c.valueAt(call.Args[0])
+		if err != nil {
+			return err
+		}
+		n = min(n, at.Size)
+		c.zero(dst, t.Size)
+		c.copy(dst+8, off, n)
+		c.g.emit(c.stImm64(int16(dst), int64(n))...)
+		return nil
+	}
+	if err := c.intExpr(call.Args[0]); err != nil {
+		return err
+	}
+	fn := asm.FnProbeReadKernel
+	if c.userSpace() {
+		fn = asm.FnProbeReadUser
+	}
+	c.zero(dst, t.Size)
+	c.g.emit(
+		asm.Mov.Reg(asm.R3, asm.R0),
+		asm.Mov.Reg(asm.R1, rRec),
+		asm.Add.Imm(asm.R1, int32(dst+8)),
+		asm.Mov.Imm(asm.R2, int32(n)),
+		fn.Call(),
+	)
+	c.g.emit(c.stImm64(int16(dst), int64(n))...)
+	return nil
 }

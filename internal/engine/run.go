@@ -162,6 +162,9 @@ func (r *run) open() error {
 			return err
 		}
 		r.cmd = cmd
+		if err := s.setChildPID(cmd.PID()); err != nil {
+			return err
+		}
 		if s.cfg.Target.Kind == Command {
 			if err := s.Follow(cmd.PID()); err != nil {
 				return err

@@ -47,7 +47,7 @@ type special struct {
 func (s *Session) loadScript() error {
 	sc := s.cfg.Script
 	var err error
-	if s.maps.Globals, err = s.newMap(&ebpf.MapSpec{Name: "bt_globals", Type: ebpf.Array, KeySize: 4, ValueSize: 16, MaxEntries: 1}); err != nil {
+	if s.maps.Globals, err = s.newMap(&ebpf.MapSpec{Name: "bt_globals", Type: ebpf.Array, KeySize: 4, ValueSize: 24, MaxEntries: 1}); err != nil {
 		return err
 	}
 	for _, m := range sc.Maps {
@@ -86,7 +86,7 @@ func (s *Session) setGlobals() error {
 	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		return err
 	}
-	v := make([]byte, 16)
+	v := make([]byte, 24)
 	le.PutUint64(v, uint64(ts.Nano()))
 	le.PutUint64(v[8:], uint64(CPUs()))
 	return s.maps.Globals.Put(uint32(0), v)
@@ -140,3 +140,29 @@ func (s *Session) ScriptEventOf(r record.Record) (*ScriptEvent, []scriptout.Valu
 }
 
 var le = binary.LittleEndian
+
+// PerfEventInfo is a software or hardware event a probe can name.
+type PerfEventInfo = plan.PerfEventInfo
+
+// SoftwareEvents and HardwareEvents are the events software: and
+// hardware: probes name.
+var (
+	SoftwareEvents = plan.SoftwareEvents
+	HardwareEvents = plan.HardwareEvents
+)
+
+// Stopping reports whether the session's programs were stopped.
+func (s *Session) Stopping() bool { return s.stopped.Load() }
+
+// setChildPID tells a script the pid of the command it runs (cpid).
+func (s *Session) setChildPID(pid int) error {
+	if s.maps.Globals == nil {
+		return nil
+	}
+	v, err := s.maps.Globals.LookupBytes(uint32(0))
+	if err != nil {
+		return err
+	}
+	le.PutUint64(v[16:], uint64(pid))
+	return s.maps.Globals.Put(uint32(0), v)
+}

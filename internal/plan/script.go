@@ -96,6 +96,7 @@ func Script(prog *lang.Program, o ScriptOptions) (*Scripted, error) {
 	if err != nil {
 		return nil, err
 	}
+	out.Warnings = append(out.Warnings, out.Script.Warnings...)
 	if err := checkNamed(out.Script, o.Named); err != nil {
 		return nil, err
 	}
@@ -242,27 +243,50 @@ func probeName(prov string, rp *resolve.Probe) string {
 // perfSchema is the (empty) event of a perf event probe.
 func perfSchema(name string) *event.Schema { return &event.Schema{Name: name} }
 
-var softwareEvents = map[string]uint64{
-	"cpu-clock": unix.PERF_COUNT_SW_CPU_CLOCK, "cpu": unix.PERF_COUNT_SW_CPU_CLOCK,
-	"task-clock":       unix.PERF_COUNT_SW_TASK_CLOCK,
-	"page-faults":      unix.PERF_COUNT_SW_PAGE_FAULTS,
-	"faults":           unix.PERF_COUNT_SW_PAGE_FAULTS,
-	"context-switches": unix.PERF_COUNT_SW_CONTEXT_SWITCHES, "cs": unix.PERF_COUNT_SW_CONTEXT_SWITCHES,
-	"cpu-migrations": unix.PERF_COUNT_SW_CPU_MIGRATIONS,
-	"minor-faults":   unix.PERF_COUNT_SW_PAGE_FAULTS_MIN, "major-faults": unix.PERF_COUNT_SW_PAGE_FAULTS_MAJ,
-	"alignment-faults": unix.PERF_COUNT_SW_ALIGNMENT_FAULTS, "emulation-faults": unix.PERF_COUNT_SW_EMULATION_FAULTS,
-	"dummy": unix.PERF_COUNT_SW_DUMMY, "bpf-output": unix.PERF_COUNT_SW_BPF_OUTPUT,
+// PerfEventInfo is a software or hardware event a probe can name.
+type PerfEventInfo struct {
+	Name, Alias string
+	Config      uint64
+	Default     uint64 // events between samples when the probe gives none
 }
 
-var hardwareEvents = map[string]uint64{
-	"cpu-cycles": unix.PERF_COUNT_HW_CPU_CYCLES, "cycles": unix.PERF_COUNT_HW_CPU_CYCLES,
-	"instructions":        unix.PERF_COUNT_HW_INSTRUCTIONS,
-	"cache-references":    unix.PERF_COUNT_HW_CACHE_REFERENCES,
-	"cache-misses":        unix.PERF_COUNT_HW_CACHE_MISSES,
-	"branch-instructions": unix.PERF_COUNT_HW_BRANCH_INSTRUCTIONS, "branches": unix.PERF_COUNT_HW_BRANCH_INSTRUCTIONS,
-	"branch-misses": unix.PERF_COUNT_HW_BRANCH_MISSES, "bus-cycles": unix.PERF_COUNT_HW_BUS_CYCLES,
-	"frontend-stalls": unix.PERF_COUNT_HW_STALLED_CYCLES_FRONTEND, "backend-stalls": unix.PERF_COUNT_HW_STALLED_CYCLES_BACKEND,
-	"ref-cycles": unix.PERF_COUNT_HW_REF_CPU_CYCLES,
+// SoftwareEvents and HardwareEvents are the perf events of software: and
+// hardware: probes, with bpftrace's aliases and default periods.
+var (
+	SoftwareEvents = []PerfEventInfo{
+		{"alignment-faults", "", unix.PERF_COUNT_SW_ALIGNMENT_FAULTS, 1},
+		{"bpf-output", "", unix.PERF_COUNT_SW_BPF_OUTPUT, 1},
+		{"context-switches", "cs", unix.PERF_COUNT_SW_CONTEXT_SWITCHES, 1000},
+		{"cpu-clock", "cpu", unix.PERF_COUNT_SW_CPU_CLOCK, 1000000},
+		{"cpu-migrations", "", unix.PERF_COUNT_SW_CPU_MIGRATIONS, 1},
+		{"dummy", "", unix.PERF_COUNT_SW_DUMMY, 1},
+		{"emulation-faults", "", unix.PERF_COUNT_SW_EMULATION_FAULTS, 1},
+		{"major-faults", "", unix.PERF_COUNT_SW_PAGE_FAULTS_MAJ, 1},
+		{"minor-faults", "", unix.PERF_COUNT_SW_PAGE_FAULTS_MIN, 100},
+		{"page-faults", "faults", unix.PERF_COUNT_SW_PAGE_FAULTS, 100},
+		{"task-clock", "", unix.PERF_COUNT_SW_TASK_CLOCK, 1},
+	}
+	HardwareEvents = []PerfEventInfo{
+		{"backend-stalls", "", unix.PERF_COUNT_HW_STALLED_CYCLES_BACKEND, 1000000},
+		{"branch-instructions", "branches", unix.PERF_COUNT_HW_BRANCH_INSTRUCTIONS, 100000},
+		{"branch-misses", "", unix.PERF_COUNT_HW_BRANCH_MISSES, 100000},
+		{"bus-cycles", "", unix.PERF_COUNT_HW_BUS_CYCLES, 100000},
+		{"cache-misses", "", unix.PERF_COUNT_HW_CACHE_MISSES, 1000000},
+		{"cache-references", "", unix.PERF_COUNT_HW_CACHE_REFERENCES, 1000000},
+		{"cpu-cycles", "cycles", unix.PERF_COUNT_HW_CPU_CYCLES, 1000000},
+		{"frontend-stalls", "", unix.PERF_COUNT_HW_STALLED_CYCLES_FRONTEND, 1000000},
+		{"instructions", "", unix.PERF_COUNT_HW_INSTRUCTIONS, 1000000},
+		{"ref-cycles", "", unix.PERF_COUNT_HW_REF_CPU_CYCLES, 1000000},
+	}
+)
+
+func perfEvent(list []PerfEventInfo, name string) (PerfEventInfo, bool) {
+	for _, e := range list {
+		if e.Name == name || e.Alias != "" && e.Alias == name {
+			return e, true
+		}
+	}
+	return PerfEventInfo{}, false
 }
 
 // perfTarget is the perf event of an interval, software or hardware probe.
@@ -302,25 +326,19 @@ func perfTarget(prov string, rest []string) (resolve.Target, error) {
 			return t, fmt.Errorf("interval: unknown unit %q (s, ms, us, ns, hz)", rest[0])
 		}
 		t.Period = n * u
-	case "software":
-		cfg, ok := softwareEvents[rest[0]]
+	case "software", "hardware":
+		list, typ := SoftwareEvents, uint32(unix.PERF_TYPE_SOFTWARE)
+		if prov == "hardware" {
+			list, typ = HardwareEvents, unix.PERF_TYPE_HARDWARE
+		}
+		ev, ok := perfEvent(list, rest[0])
 		if !ok {
-			return t, fmt.Errorf("software: unknown event %q", rest[0])
+			return t, fmt.Errorf("%s: unknown event %q (see bpftrail run -l '%s:*')", prov, rest[0], prov)
 		}
-		t.Perf = &resolve.PerfEvent{Type: unix.PERF_TYPE_SOFTWARE, Config: cfg}
-		t.Period = max(n, 1)
-		if n == 0 {
-			t.Period = 1000
-		}
-	case "hardware":
-		cfg, ok := hardwareEvents[rest[0]]
-		if !ok {
-			return t, fmt.Errorf("hardware: unknown event %q", rest[0])
-		}
-		t.Perf = &resolve.PerfEvent{Type: unix.PERF_TYPE_HARDWARE, Config: cfg}
+		t.Perf = &resolve.PerfEvent{Type: typ, Config: ev.Config}
 		t.Period = n
 		if n == 0 {
-			t.Period = 1000000
+			t.Period = ev.Default
 		}
 	}
 	return t, nil

@@ -1,73 +1,41 @@
 package scriptrun
 
 import (
+	"debug/elf"
 	"fmt"
 	"io"
+	"os"
 	"path"
 	"sort"
 	"strings"
 
 	"github.com/bpftrail/bpftrail/internal/engine"
+	"github.com/bpftrail/bpftrail/internal/lang"
 	"github.com/bpftrail/bpftrail/internal/tracefs"
 )
 
 // List prints the probes matching pattern as bpftrace's -l does, one per
-// line (tracepoints, software and hardware events); with verbose, each
-// tracepoint's arguments follow it.
-func List(w io.Writer, pattern string, verbose bool) error {
+// line: tracepoints (with verbose, their arguments), software and
+// hardware events, interval and profile units, and the functions of a
+// binary for uprobe:FILE:PATTERN. A pattern naming a script file lists
+// the script's probes.
+func List(w io.Writer, errw io.Writer, pattern string, verbose bool) error {
 	if pattern == "" {
 		pattern = "*"
 	}
-	prov, rest, _ := strings.Cut(pattern, ":")
-	if !strings.Contains(pattern, ":") {
-		prov, rest = "*", pattern
-	}
-	long := map[string]string{"t": "tracepoint", "s": "software", "h": "hardware"}
-	if l, ok := long[prov]; ok {
-		prov = l
+	if strings.HasSuffix(pattern, ".bt") {
+		if src, err := os.ReadFile(pattern); err == nil {
+			return listScript(w, errw, pattern, string(src), verbose)
+		}
+		fmt.Fprintf(errw, "WARNING: It appears that '%s' is a filename but the file does not exist. Treating '%s' as a search pattern.\n", pattern, pattern)
 	}
 	var lines []string
-	if ok, _ := path.Match(prov, "tracepoint"); ok {
-		fsys, err := tracefs.Open()
+	for _, pat := range strings.Split(pattern, ",") {
+		ls, err := listPattern(strings.TrimSpace(pat), verbose)
 		if err != nil {
 			return err
 		}
-		glob := rest
-		if !strings.Contains(glob, ":") {
-			glob = "*:" + glob
-		}
-		evs, err := fsys.List(glob)
-		if err != nil {
-			return err
-		}
-		for _, ev := range evs {
-			line := "tracepoint:" + ev.Category + ":" + ev.Name
-			if verbose {
-				fields, err := engine.TracepointFields(fsys, ev.Category, ev.Name)
-				if err == nil {
-					for _, f := range fields {
-						line += fmt.Sprintf("\n    %s %s", f.CType, f.Name)
-					}
-				}
-			}
-			lines = append(lines, line)
-		}
-	}
-	for _, p := range []struct {
-		prov  string
-		names []string
-	}{
-		{"software", []string{"alignment-faults", "bpf-output", "context-switches", "cpu-clock", "cpu-migrations", "dummy", "emulation-faults", "major-faults", "minor-faults", "page-faults", "task-clock"}},
-		{"hardware", []string{"backend-stalls", "branch-instructions", "branch-misses", "bus-cycles", "cache-misses", "cache-references", "cpu-cycles", "frontend-stalls", "instructions", "ref-cycles"}},
-	} {
-		if ok, _ := path.Match(prov, p.prov); !ok {
-			continue
-		}
-		for _, n := range p.names {
-			if ok, _ := path.Match(strings.TrimSuffix(rest, ":*"), n); ok || rest == "*" {
-				lines = append(lines, p.prov+":"+n+":")
-			}
-		}
+		lines = append(lines, ls...)
 	}
 	sort.Strings(lines)
 	for _, l := range lines {
@@ -76,4 +44,128 @@ func List(w io.Writer, pattern string, verbose bool) error {
 		}
 	}
 	return nil
+}
+
+// listScript lists the attach points of a script.
+func listScript(w, errw io.Writer, name, src string, verbose bool) error {
+	prog, err := lang.Parse(name, src)
+	if err != nil {
+		return err
+	}
+	for _, p := range prog.Probes {
+		for _, ap := range p.Points {
+			if err := List(w, errw, ap.Raw, verbose); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var shortProviders = map[string]string{"t": "tracepoint", "s": "software", "h": "hardware", "i": "interval",
+	"p": "profile", "u": "uprobe", "ur": "uretprobe", "U": "usdt"}
+
+func listPattern(pattern string, verbose bool) ([]string, error) {
+	prov, rest, found := strings.Cut(pattern, ":")
+	if !found {
+		prov, rest = "*", pattern
+	}
+	if l, ok := shortProviders[prov]; ok {
+		prov = l
+	}
+	match := func(p string) bool { ok, _ := path.Match(prov, p); return ok }
+	var lines []string
+	if match("tracepoint") {
+		ls, err := listTracepoints(rest, verbose)
+		if err != nil && prov == "tracepoint" {
+			return nil, err
+		}
+		lines = append(lines, ls...)
+	}
+	for _, p := range []struct {
+		prov   string
+		events []engine.PerfEventInfo
+	}{{"software", engine.SoftwareEvents}, {"hardware", engine.HardwareEvents}} {
+		if !match(p.prov) {
+			continue
+		}
+		for _, e := range p.events {
+			for _, n := range []string{e.Name, e.Alias} {
+				if ok, _ := path.Match(strings.TrimSuffix(rest, ":*"), n); n != "" && (ok || rest == "*") {
+					lines = append(lines, fmt.Sprintf("%s:%s:", p.prov, n))
+				}
+			}
+		}
+	}
+	for _, p := range []string{"interval", "profile"} {
+		if match(p) {
+			for _, u := range []string{"hz", "ms", "s", "us"} {
+				if ok, _ := path.Match(strings.TrimSuffix(rest, ":*"), u); ok || rest == "*" {
+					lines = append(lines, p+":"+u+":")
+				}
+			}
+		}
+	}
+	if prov == "uprobe" || prov == "uretprobe" {
+		file, pat, _ := strings.Cut(rest, ":")
+		syms, err := functions(file)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range syms {
+			if ok, _ := path.Match(pat, s); ok || pat == "" {
+				lines = append(lines, prov+":"+file+":"+s)
+			}
+		}
+	}
+	return lines, nil
+}
+
+func listTracepoints(rest string, verbose bool) ([]string, error) {
+	fsys, err := tracefs.Open()
+	if err != nil {
+		return nil, err
+	}
+	glob := rest
+	if !strings.Contains(glob, ":") {
+		glob = "*:" + glob
+	}
+	evs, err := fsys.List(glob)
+	if err != nil {
+		return nil, err
+	}
+	var lines []string
+	for _, ev := range evs {
+		line := "tracepoint:" + ev.Category + ":" + ev.Name
+		if verbose {
+			if fields, err := engine.TracepointFields(fsys, ev.Category, ev.Name); err == nil {
+				for _, f := range fields {
+					line += fmt.Sprintf("\n    %s %s", f.CType, f.Name)
+				}
+			}
+		}
+		lines = append(lines, line)
+	}
+	return lines, nil
+}
+
+// functions returns the names of the functions an ELF file defines.
+func functions(file string) ([]string, error) {
+	f, err := elf.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	seen := map[string]bool{}
+	var out []string
+	for _, get := range []func() ([]elf.Symbol, error){f.Symbols, f.DynamicSymbols} {
+		syms, _ := get()
+		for _, s := range syms {
+			if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Value != 0 && s.Name != "" && !seen[s.Name] {
+				seen[s.Name] = true
+				out = append(out, s.Name)
+			}
+		}
+	}
+	return out, nil
 }

@@ -41,6 +41,8 @@ type Options struct {
 	NotifyAttached bool
 	// DryRun stops after loading (-d/--dry-run).
 	DryRun bool
+	// NoWarnings silences warnf() and the script's warnings.
+	NoWarnings bool
 }
 
 // ExitError is a run that ends with a status of its own (exit(N)).
@@ -67,6 +69,9 @@ func Run(o Options) error {
 	}
 	var params, named []string
 	for _, p := range o.Params {
+		if p == "--" {
+			continue
+		}
 		if strings.HasPrefix(p, "--") && len(p) > 2 {
 			named = append(named, p[2:])
 		} else {
@@ -77,8 +82,10 @@ func Run(o Options) error {
 	if err != nil {
 		return err
 	}
-	for _, w := range sc.Warnings {
-		fmt.Fprintln(o.Err, w)
+	if !o.NoWarnings {
+		for _, w := range sc.Warnings {
+			fmt.Fprintln(o.Err, w)
+		}
 	}
 	target := engine.Target{Kind: engine.All}
 	if o.PID != 0 {
@@ -156,6 +163,7 @@ func (r *runner) started() {
 }
 
 func (r *runner) end() { r.once.Do(func() { close(r.stop) }) }
+
 
 func (r *runner) fail(err error) {
 	if r.err == nil {
@@ -275,6 +283,18 @@ func (r *runner) action(ev *engine.ScriptEvent, args []scriptout.Value) error {
 		return r.p.Time(s)
 	case bpfgen.EvSystem:
 		return r.system(ev, args)
+	case bpfgen.EvErrorf, bpfgen.EvWarnf:
+		f, err := scriptout.ParseFormat(ev.Format)
+		if err != nil {
+			return err
+		}
+		if ev.Kind == bpfgen.EvErrorf {
+			return r.p.Errorf(f.Sprint(args), r.location(ev.P))
+		}
+		if r.o.NoWarnings {
+			return nil
+		}
+		return r.p.Warnf(f.Sprint(args), r.location(ev.P))
 	case bpfgen.EvCat:
 		return r.cat(ev, args)
 	case bpfgen.EvMapFull:
@@ -298,7 +318,7 @@ func (r *runner) system(ev *engine.ScriptEvent, args []scriptout.Value) error {
 		return err
 	}
 	out, _ := exec.Command("/bin/sh", "-c", f.Sprint(args)).Output()
-	return r.p.Syscall(strings.TrimSuffix(string(out), "\n"))
+	return r.p.Syscall(string(out))
 }
 
 func (r *runner) cat(ev *engine.ScriptEvent, args []scriptout.Value) error {
