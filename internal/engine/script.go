@@ -151,9 +151,6 @@ var (
 	HardwareEvents = plan.HardwareEvents
 )
 
-// Stopping reports whether the session's programs were stopped.
-func (s *Session) Stopping() bool { return s.stopped.Load() }
-
 // setChildPID tells a script the pid of the command it runs (cpid).
 func (s *Session) setChildPID(pid int) error {
 	if s.maps.Globals == nil {

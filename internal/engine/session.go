@@ -19,7 +19,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
@@ -54,7 +53,6 @@ type Session struct {
 	// A script's maps (by index in its Maps) and begin/end programs.
 	scriptMaps []*ebpf.Map
 	specials   []special
-	stopped    atomic.Bool
 	links      []io.Closer
 }
 
@@ -311,7 +309,6 @@ func (s *Session) setEnabled(on bool) error {
 // Stop makes every program return at once without recording or counting;
 // the probes stay attached until Close.
 func (s *Session) Stop() error {
-	s.stopped.Store(true)
 	if s.maps.Control == nil {
 		return nil
 	}

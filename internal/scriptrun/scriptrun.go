@@ -164,7 +164,6 @@ func (r *runner) started() {
 
 func (r *runner) end() { r.once.Do(func() { close(r.stop) }) }
 
-
 func (r *runner) fail(err error) {
 	if r.err == nil {
 		r.err = err
