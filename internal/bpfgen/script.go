@@ -395,6 +395,9 @@ func CompileScript(prog *lang.Program, probes []ScriptProbe, o ScriptOptions) (s
 			s.scratch = max(s.scratch, c.scratchSize())
 		}
 	}
+	if s.scratch > 1<<15-1 {
+		return nil, fmt.Errorf("the script needs %d bytes of scratch memory per CPU, more than the %d a program can address; lower max_strlen", s.scratch, 1<<15-1)
+	}
 	for _, m := range s.Maps {
 		if m.Kind == 0 && m.Value == nil {
 			return nil, s.errorf(m.firstUse, "Undefined map: %s", m.Name)

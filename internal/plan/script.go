@@ -3,6 +3,7 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -151,8 +152,14 @@ func checkConfig(prog *lang.Program) error {
 	return nil
 }
 
-// configInt is the integer value of a config option (0 when unset).
+// configInt is the integer value of a config option (0 when unset); the
+// environment (BPFTRACE_MAX_STRLEN=...) overrides the script.
 func configInt(prog *lang.Program, name string) int64 {
+	if v, ok := os.LookupEnv("BPFTRACE_" + strings.ToUpper(name)); ok {
+		if n, err := strconv.ParseInt(v, 0, 64); err == nil {
+			return n
+		}
+	}
 	for _, c := range prog.Config {
 		if configName(c.Key) == name {
 			if v, ok := c.Value.(*lang.IntLit); ok {
@@ -165,7 +172,7 @@ func configInt(prog *lang.Program, name string) int64 {
 
 // strSize is config max_strlen, or bpftrace's default.
 func strSize(prog *lang.Program) int {
-	if n := configInt(prog, "max_strlen"); n > 0 && n <= 4096 {
+	if n := configInt(prog, "max_strlen"); n > 0 && n <= 10000 {
 		return int(n)
 	}
 	return 64
@@ -213,7 +220,7 @@ func attachPoint(prog *lang.Program, block int, ap *lang.AttachPoint, o ScriptOp
 		if _, err := probe.Parse(spec); err != nil {
 			return nil, apError(prog, ap, "%v", err)
 		}
-		rps, err := resolve.Specs(o.FS, []string{spec}, resolve.Options{PID: o.PID})
+		rps, err := resolve.Specs(o.FS, []string{spec}, resolve.Options{PID: o.PID, StringSize: strSize(prog)})
 		if err != nil {
 			return nil, err
 		}
