@@ -273,6 +273,8 @@ type ScriptEvent struct {
 	Top    int64  // EvPrintMap
 	Div    int64
 	P      lang.Pos
+	// Special is set for the events of begin and end probes.
+	Special Special
 }
 
 // Size is the size of the event's records.

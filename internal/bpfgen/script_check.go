@@ -140,14 +140,14 @@ func (c *checker) builtinType(name string) *Type {
 		return strType(max(len(c.constString(name))+1, 8))
 	case "retval":
 		if c.field("retval") != nil {
-			return tS64
+			return tU64
 		}
 	case "usermode":
 		return intType(1, false)
 	}
 	if strings.HasPrefix(name, "arg") {
 		if _, err := strconv.Atoi(name[3:]); err == nil && c.field(name) != nil {
-			return tS64
+			return tU64
 		}
 	}
 	return nil
@@ -447,8 +447,8 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 		n := c.s.StrSize
 		if len(e.Args) == 2 {
 			lit, ok := e.Args[1].(*lang.IntLit)
-			if ok && int(lit.Value)+1 < n {
-				n = int(lit.Value) + 1
+			if ok && int(lit.Value) < n && lit.Value > 0 {
+				n = int(lit.Value)
 			}
 		}
 		t, err := c.typeOf(e.Args[0])

@@ -197,6 +197,15 @@ func (c *checker) exprStmt(e lang.Expr) error {
 }
 
 func (c *checker) varDecl(d *lang.VarDecl) error {
+	scope := len(c.scopes) - 1 // where the variable lives
+	if d.Value != nil {
+		value, pop, err := c.unblock(d.Value)
+		if err != nil {
+			return err
+		}
+		defer pop()
+		d = &lang.VarDecl{P: d.P, Var: d.Var, Type: d.Type, Value: value}
+	}
 	var t *Type
 	if d.Type != nil {
 		it, ok := intTypes[d.Type.Name]
@@ -226,6 +235,10 @@ func (c *checker) varDecl(d *lang.VarDecl) error {
 	v, err := c.declare(d.Var.Name, c.varType(d.Var.Name, storage(t)), false, d.P)
 	if err != nil {
 		return err
+	}
+	if inner := len(c.scopes) - 1; inner != scope {
+		delete(c.scopes[inner], d.Var.Name)
+		c.scopes[scope][d.Var.Name] = v
 	}
 	if d.Value == nil {
 		return c.zeroVar(v)
@@ -275,13 +288,17 @@ func (c *checker) assign(a *lang.Assign) error {
 }
 
 func (c *checker) assignVar(a *lang.Assign, target *lang.Var) error {
+	value, pop, err := c.unblock(a.Value)
+	if err != nil {
+		return err
+	}
+	defer pop()
 	v := c.lookupVar(target.Name)
-	value := a.Value
 	if a.Op != "" {
 		if v == nil {
 			return c.errorf(target.P, "Undefined or undeclared variable: %s", target.Name)
 		}
-		value = &lang.Binary{P: a.P, Op: a.Op, X: target, Y: a.Value}
+		value = &lang.Binary{P: a.P, Op: a.Op, X: target, Y: value}
 	}
 	vt, err := c.typeOf(value)
 	if err != nil {
@@ -309,6 +326,12 @@ func (c *checker) assignMap(a *lang.Assign, target *lang.MapExpr) error {
 		}
 	}
 	value := a.Value
+	if m, ok := c.s.Map(target.Name); (!ok || m.Kind == 255) && a.Op == "" && mentions(value, target.Name) {
+		// @i = @i + 1 on a new map reads it as an integer, 0 at first.
+		if _, err := c.defineMap(target, scriptout.Plain, tS64); err != nil {
+			return err
+		}
+	}
 	if a.Op != "" {
 		value = &lang.Binary{P: a.P, Op: a.Op, X: target, Y: a.Value}
 		if _, ok := c.s.Map(target.Name); !ok || c.first {
@@ -504,6 +527,9 @@ func (c *checker) histParams(m *ScriptMap, kind scriptout.MapKind, call *lang.Ca
 			return c.errorf(call.Args[1].Position(), "lhist() min must be less than max (provided min %d and max %d)", lo, hi)
 		case (hi-lo)/step > 1000:
 			return c.errorf(call.P, "lhist() too many buckets, must be <= 1000 (would need %d)", (hi-lo)/step)
+		}
+		if m.Step != 0 && (m.Min != lo || m.Max != hi || m.Step != step) {
+			return c.errorf(call.P, "Different lhist bounds in a single map unsupported")
 		}
 		m.Min, m.Max, m.Step = lo, hi, step
 	}
@@ -951,7 +977,7 @@ func (c *checker) async(call *lang.Call, kind EventKind, format string, args []l
 		}
 		types[i] = storage(t)
 	}
-	ev := &ScriptEvent{ID: c.nextEvent, Kind: kind, Format: format, Args: tupleType(types), P: call.P}
+	ev := &ScriptEvent{ID: c.nextEvent, Kind: kind, Format: format, Args: tupleType(types), P: call.P, Special: c.sp.Special}
 	c.nextEvent++
 	if check != nil {
 		if err := check(ev, types); err != nil {
@@ -1231,7 +1257,7 @@ func (c *checker) str(dst, n int, call *lang.Call) error {
 	size := n
 	if len(call.Args) == 2 {
 		if lit, ok := c.constInt(call.Args[1]); ok {
-			size = min(n, int(lit)+1)
+			size = min(n, max(int(lit), 1))
 		} else {
 			return c.errorf(call.Args[1].Position(), "str()'s length must be an integer literal")
 		}
@@ -2526,4 +2552,39 @@ func (c *checker) buf(dst int, t *Type, call *lang.Call) error {
 	)
 	c.g.emit(c.stImm64(int16(dst), int64(n))...)
 	return nil
+}
+
+// mentions reports whether e reads the map name.
+func mentions(e lang.Expr, name string) bool {
+	found := false
+	lang.Inspect(e, func(n lang.Node) bool {
+		if m, ok := n.(*lang.MapExpr); ok && m.Name == name {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+// unblock emits the statements of a block expression, in a scope of its
+// own, and returns the expression that gives its value and the function
+// that closes the scope; other expressions come back as they are.
+func (c *checker) unblock(e lang.Expr) (lang.Expr, func(), error) {
+	b, ok := e.(*lang.BlockExpr)
+	if !ok {
+		return e, func() {}, nil
+	}
+	c.scopes = append(c.scopes, map[string]*variable{})
+	pop := func() { c.scopes = c.scopes[:len(c.scopes)-1] }
+	for _, st := range b.Block.Stmts {
+		if err := c.stmt(st); err != nil {
+			pop()
+			return nil, nil, err
+		}
+	}
+	if b.Block.Result == nil {
+		pop()
+		return nil, nil, c.errorf(b.Block.P, "a block used as a value must end with an expression")
+	}
+	return b.Block.Result, pop, nil
 }

@@ -225,12 +225,12 @@ func printMapsOnExit(prog *lang.Program) bool {
 
 // WriteRecord performs the action of one record of the script.
 func (r *runner) WriteRecord(rec record.Record) error {
-	if r.exited {
-		return nil
-	}
 	ev, args, err := r.s.ScriptEventOf(rec)
 	if err != nil {
 		return err
+	}
+	if r.exited && ev.Special != bpfgen.End {
+		return nil // after exit(), only end speaks
 	}
 	if err := r.action(ev, args); err != nil {
 		r.fail(err)
