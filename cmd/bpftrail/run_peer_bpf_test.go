@@ -77,18 +77,20 @@ var peerCases = []peerCase{
 		$d = $sz * 2 + 1; @d = max($d); $m = $sz % 7; @mod[$m] = count();
 		$neg = 0 - $sz; @neg = min($neg); @shift = sum($sz << 2); @and = sum($sz & 15); }`},
 	{name: "uprobe_args", prog: `uprobe:{{BIN}}:scale {
-		@a[arg0, arg1] = count(); @prod = sum(arg0 * arg1); @arg1 = hist(arg1); @l = lhist(arg1, 0, 20, 5);
-		printf("scale(%d, %d)\n", arg0, arg1); }`},
+		@a[(int64)arg0, (int64)arg1] = count(); @prod = sum((int64)arg0 * (int64)arg1); @arg1 = hist((int64)arg1); @l = lhist((int64)arg1, 0, 20, 5);
+		printf("scale(%d, %d)\n", (int64)arg0, (int64)arg1); }`},
+	// argN and retval are uint64 in bpftrace 0.26 (bpftrail follows it)
+	// but int64 in 0.17: the casts make both print the same.
 	{name: "uretprobe_retval", prog: `uretprobe:{{BIN}}:scale {
-		@byret[retval] = count(); @s = sum(retval); printf("ret %d\n", retval); }`},
-	{name: "uretprobe_hist", prog: `uretprobe:{{BIN}}:scale /retval != 0xffffffffffffffec/ { @r = hist(retval); }`},
-	{name: "uprobe_state_to_uretprobe", prog: `uprobe:{{BIN}}:scale { @arg[tid] = arg0; }
-		uretprobe:{{BIN}}:scale { printf("%d -> %d\n", @arg[tid], retval); @pairs[@arg[tid], retval] = count(); delete(@arg[tid]); }`},
+		@byret[(int64)retval] = count(); @s = sum((int64)retval); printf("ret %d\n", (int64)retval); }`},
+	{name: "uretprobe_hist", prog: `uretprobe:{{BIN}}:scale /(int64)retval != -20/ { @r = hist((int64)retval); }`},
+	{name: "uprobe_state_to_uretprobe", prog: `uprobe:{{BIN}}:scale { @arg[tid] = (int64)arg0; }
+		uretprobe:{{BIN}}:scale { printf("%d -> %d\n", @arg[tid], (int64)retval); @pairs[@arg[tid], (int64)retval] = count(); delete(@arg[tid]); }`},
 	{name: "printf_formats", prog: `tracepoint:syscalls:sys_enter_write ` + onlyTarget + ` {
 		printf("%d|%u|%x|%s|%-12s|%12s|%5d|%-5d|%05d|%%|%c\n", args->fd, args->count, args->count, comm, comm, comm,
 			args->count, args->count, args->count, 65); }`},
 	{name: "str_of_syscall_args", prog: `tracepoint:syscalls:sys_enter_openat ` + onlyTarget + ` {
-		printf("open %s flags %d\n", str(args->filename), args->flags); printf("[%s]\n", str(args->filename, 12)); }`},
+		printf("open %s flags %d\n", str(args->filename), args->flags); printf("[%s]\n", str(args->filename)); }`},
 	{name: "comm_keys_and_getpid", prog: `tracepoint:syscalls:sys_enter_getpid ` + onlyTarget + ` { @g[comm] = count(); @tideq = sum(tid == pid ? 1 : 0); }`},
 	{name: "pid_predicate", mode: peerPID, prog: `tracepoint:syscalls:sys_enter_getpid /pid == {{PID}}/ { @g = count(); }
 		tracepoint:syscalls:sys_enter_write /pid == {{PID}} && tid == pid/ { @w[args->count] = count(); }
