@@ -1648,7 +1648,7 @@ func (c *checker) builtin(x *lang.Ident) error {
 			if err := c.readField(x.Name, off); err != nil {
 				return err
 			}
-			c.loadInt(off, f.Size, true)
+			c.loadInt(off, f.Size, f.Signed)
 			return nil
 		}
 		return c.errorf(x.P, "Unknown identifier: '%s'", x.Name)
@@ -1781,8 +1781,15 @@ func (c *checker) binary(x *lang.Binary, t *Type) error {
 		}
 	}
 	if op == asm.Div || op == asm.Mod || op == asm.SDiv || op == asm.SMod {
-		// x / 0 is 0 in BPF; bpftrace gives 0 as well.
-		c.g.emit(op.Reg(asm.R0, asm.R1))
+		// bpftrace makes x / 0 and x % 0 give 1 (BPF would give 0 and x).
+		ok, done := c.g.label("div"), c.g.label("divd")
+		c.g.emit(
+			asm.JNE.Imm(asm.R1, 0, ok),
+			asm.Mov.Imm(asm.R0, 1),
+			asm.Ja.Label(done),
+			op.Reg(asm.R0, asm.R1).WithSymbol(ok),
+			asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(done),
+		)
 		return nil
 	}
 	c.g.emit(op.Reg(asm.R0, asm.R1))

@@ -245,6 +245,30 @@ func isELF(path string) bool {
 	return true
 }
 
+// FunctionNames returns the names of the functions an ELF file defines,
+// from its symbol tables, once each.
+func FunctionNames(path string) ([]string, error) {
+	f, err := elf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: not a readable ELF file: %w", path, err)
+	}
+	defer f.Close()
+	seen := map[string]bool{}
+	var out []string
+	for _, get := range []func() ([]elf.Symbol, error){f.Symbols, f.DynamicSymbols} {
+		syms, _ := get()
+		for _, s := range syms {
+			t := elf.ST_TYPE(s.Info)
+			name, _, _ := strings.Cut(s.Name, "@")
+			if (t == elf.STT_FUNC || t == elf.STT_GNU_IFUNC) && s.Value != 0 && name != "" && !seen[name] {
+				seen[name] = true
+				out = append(out, name)
+			}
+		}
+	}
+	return out, nil
+}
+
 // checkSymbol reports a symbol missing from path's symbol tables, with the
 // closest names.
 func checkSymbol(path, sym string) error {

@@ -58,9 +58,11 @@ func divide(v Value, div uint64) Value {
 // sortEntries orders entries as bpftrace does before printing: histograms
 // by the sum of their buckets, counts, sums and integers by value, min and
 // max by value read as unsigned, avg and stats by average, and anything
-// else by key. Ties keep the order the entries came in.
+// else by key. Ties are in key order (the kernel's hash order is no
+// order at all).
 func (m *Map) sortEntries() []Entry {
 	es := append([]Entry(nil), m.Entries...)
+	sortByKey(es)
 	by := func(less func(a, b Entry) bool) {
 		sort.SliceStable(es, func(i, j int) bool { return less(es[i], es[j]) })
 	}
@@ -91,8 +93,6 @@ func (m *Map) sortEntries() []Entry {
 			}
 			return uint64(x.Int) < uint64(y.Int)
 		})
-	default:
-		sortByKey(es)
 	}
 	return es
 }

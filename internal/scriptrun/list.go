@@ -1,7 +1,6 @@
 package scriptrun
 
 import (
-	"debug/elf"
 	"fmt"
 	"io"
 	"os"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/bpftrail/bpftrail/internal/engine"
 	"github.com/bpftrail/bpftrail/internal/lang"
+	"github.com/bpftrail/bpftrail/internal/resolve"
 	"github.com/bpftrail/bpftrail/internal/tracefs"
 )
 
@@ -106,9 +106,22 @@ func listPattern(pattern string, verbose bool) ([]string, error) {
 			}
 		}
 	}
+	if prov == "usdt" {
+		file, pat, _ := strings.Cut(rest, ":")
+		_, probes, err := engine.USDTProbes(file)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range probes {
+			name := p.Provider + ":" + p.Name
+			if ok, _ := path.Match(pat, name); ok || pat == "" || pat == "*" {
+				lines = append(lines, "usdt:"+file+":"+name)
+			}
+		}
+	}
 	if prov == "uprobe" || prov == "uretprobe" {
 		file, pat, _ := strings.Cut(rest, ":")
-		syms, err := functions(file)
+		syms, err := resolve.FunctionNames(file)
 		if err != nil {
 			return nil, err
 		}
@@ -149,23 +162,3 @@ func listTracepoints(rest string, verbose bool) ([]string, error) {
 	return lines, nil
 }
 
-// functions returns the names of the functions an ELF file defines.
-func functions(file string) ([]string, error) {
-	f, err := elf.Open(file)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	seen := map[string]bool{}
-	var out []string
-	for _, get := range []func() ([]elf.Symbol, error){f.Symbols, f.DynamicSymbols} {
-		syms, _ := get()
-		for _, s := range syms {
-			if elf.ST_TYPE(s.Info) == elf.STT_FUNC && s.Value != 0 && s.Name != "" && !seen[s.Name] {
-				seen[s.Name] = true
-				out = append(out, s.Name)
-			}
-		}
-	}
-	return out, nil
-}
