@@ -161,4 +161,3 @@ func listTracepoints(rest string, verbose bool) ([]string, error) {
 	}
 	return lines, nil
 }
-
