@@ -20,9 +20,9 @@ func main() {
 	command.Init() // in a command held for a session, waits and execs it
 	root := newRoot()
 	if asBpftrace() {
-		args, err := bpftraceArgs(os.Args[1:])
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "ERROR: %s\n", err)
+		args, msg := bpftraceArgs(os.Args[1:])
+		if msg != "" {
+			fmt.Fprintf(os.Stderr, "ERROR: %s\n", msg)
 			os.Exit(1)
 		}
 		root.SetArgs(args)

@@ -123,8 +123,9 @@ func runScript(c *cobra.Command, f *runFlags, args []string) error {
 	if f.cmd != "" {
 		o.Command = strings.Fields(f.cmd)
 	}
-	if f.pid < 0 {
-		return fmt.Errorf("Pid out of range: %d", f.pid)
+	if f.pid < 0 || f.pid > 1<<22 {
+		fmt.Fprintf(os.Stderr, "ERROR: Pid out of range: %d\n", f.pid) // bpftrace's words
+		return &exitError{code: 1}
 	}
 	err := scriptrun.Run(o)
 	var le *lang.Error
@@ -164,14 +165,15 @@ func asBpftrace() bool {
 }
 
 // bpftraceArgs turns bpftrace's command line into run's: the pid given
-// as a string is checked as bpftrace does.
-func bpftraceArgs(args []string) ([]string, error) {
+// as a string is checked as bpftrace does; msg is bpftrace's message
+// when it is not a number.
+func bpftraceArgs(args []string) (run []string, msg string) {
 	for i, a := range args {
 		if (a == "-p" || a == "--pid") && i+1 < len(args) {
 			if _, err := strconv.Atoi(args[i+1]); err != nil {
-				return nil, fmt.Errorf("Failed to parse pid: invalid integer: %s", args[i+1])
+				return nil, "Failed to parse pid: invalid integer: " + args[i+1]
 			}
 		}
 	}
-	return append([]string{"run"}, args...), nil
+	return append([]string{"run"}, args...), ""
 }
