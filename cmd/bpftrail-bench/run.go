@@ -31,6 +31,8 @@ type result struct {
 	cpuTotal    time.Duration
 	cpuWindow   time.Duration // from the load's release to the tracer's exit
 	note        string
+	mapCount    int64 // -run: the loop's events in the program's map
+	mapOK       bool  // -run: the map agrees with the loop
 }
 
 // loadProc is a load generator child held before its loop.
@@ -55,6 +57,7 @@ func (b *bench) startLoad() (*loadProc, error) {
 	// GOMAXPROCS=1 keeps the runtime from starting and retiring threads,
 	// which can make perf record -p fail with ESRCH on a vanished thread.
 	l.cmd.Env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1", "GOMAXPROCS=1")
+	l.cmd.Env = append(l.cmd.Env, b.loadEnv...)
 	if err := l.cmd.Start(); err != nil {
 		r.Close()
 		w.Close()
@@ -109,8 +112,9 @@ func (b *bench) runUntraced() (result, error) {
 	return result{nsPerCall: cpu, wallPerCall: wall, kept: -1, lost: -1}, err
 }
 
-// emptyProgram loads "r0 = 0; exit" and attaches it to the getpid tracepoint.
-func emptyProgram() (func(), error) {
+// emptyProgram loads "r0 = 0; exit" and attaches it to the tracepoint
+// group:name.
+func emptyProgram(group, name string) (func(), error) {
 	_ = rlimit.RemoveMemlock()
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name: "bench_empty",
@@ -124,7 +128,7 @@ func emptyProgram() (func(), error) {
 	if err != nil {
 		return nil, fmt.Errorf("load empty program: %w", err)
 	}
-	l, err := link.Tracepoint("syscalls", "sys_enter_getpid", prog, nil)
+	l, err := link.Tracepoint(group, name, prog, nil)
 	if err != nil {
 		prog.Close()
 		return nil, fmt.Errorf("attach empty program: %w", err)
@@ -133,7 +137,12 @@ func emptyProgram() (func(), error) {
 }
 
 func (b *bench) runEmpty() (result, error) {
-	detach, err := emptyProgram()
+	return b.runEmptyOn("syscalls", "sys_enter_getpid")
+}
+
+// runEmptyOn runs the load with the empty program on group:name.
+func (b *bench) runEmptyOn(group, name string) (result, error) {
+	detach, err := emptyProgram(group, name)
 	if err != nil {
 		return result{}, err
 	}
