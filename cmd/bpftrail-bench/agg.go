@@ -45,7 +45,11 @@ func (b *bench) runTracerCheck(check func(out string, res *result) error, args .
 			l.abort()
 			return result{}, err
 		}
-		res, err := b.traced(l, t, nil)
+		var attached func() bool
+		if b.notify {
+			attached = func() bool { return strings.Contains(t.errb.String(), notifyMarker) }
+		}
+		res, err := b.traced(l, t, attached)
 		res.kept = -1
 		if err == nil && check != nil {
 			err = check(t.errb.String(), &res)

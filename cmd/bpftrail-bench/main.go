@@ -38,6 +38,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -58,6 +59,8 @@ type bench struct {
 	startup      bool
 	toolsDir     string
 	loadEnv      []string // added to the load's environment
+	notify       bool     // tracers print notifyMarker once attached: wait for it
+	stats        bool     // kernel.bpf_stats_enabled is on: read the programs' run time
 }
 
 const (
@@ -137,6 +140,18 @@ func (b *bench) main() error {
 		return err
 	}
 
+	if b.script {
+		// bpftrace 0.17 opens its perf buffers (perf_event fds) before it
+		// attaches: wait for its own word that every probe is attached.
+		b.notify = true
+		stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bpf_stats not enabled, no in-program time: %v\n", err)
+		} else {
+			defer stats.Close()
+			b.stats = true
+		}
+	}
 	list, err := b.modeList()
 	if err != nil {
 		return err

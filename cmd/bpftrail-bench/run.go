@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,8 +32,10 @@ type result struct {
 	cpuTotal    time.Duration
 	cpuWindow   time.Duration // from the load's release to the tracer's exit
 	note        string
-	mapCount    int64 // -run: the loop's events in the program's map
-	mapOK       bool  // -run: the map agrees with the loop
+	mapCount    int64   // -run: the loop's events in the program's map
+	mapOK       bool    // -run: the map agrees with the loop
+	progNs      float64 // -run: bpf_stats run time per run of the tracer's programs
+	progRuns    int64
 }
 
 // loadProc is a load generator child held before its loop.
@@ -114,7 +117,7 @@ func (b *bench) runUntraced() (result, error) {
 
 // emptyProgram loads "r0 = 0; exit" and attaches it to the tracepoint
 // group:name.
-func emptyProgram(group, name string) (func(), error) {
+func emptyProgram(group, name string) (*ebpf.Program, func(), error) {
 	_ = rlimit.RemoveMemlock()
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name: "bench_empty",
@@ -126,14 +129,14 @@ func emptyProgram(group, name string) (func(), error) {
 		License: "GPL",
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load empty program: %w", err)
+		return nil, nil, fmt.Errorf("load empty program: %w", err)
 	}
 	l, err := link.Tracepoint(group, name, prog, nil)
 	if err != nil {
 		prog.Close()
-		return nil, fmt.Errorf("attach empty program: %w", err)
+		return nil, nil, fmt.Errorf("attach empty program: %w", err)
 	}
-	return func() { l.Close(); prog.Close() }, nil
+	return prog, func() { l.Close(); prog.Close() }, nil
 }
 
 func (b *bench) runEmpty() (result, error) {
@@ -142,18 +145,41 @@ func (b *bench) runEmpty() (result, error) {
 
 // runEmptyOn runs the load with the empty program on group:name.
 func (b *bench) runEmptyOn(group, name string) (result, error) {
-	detach, err := emptyProgram(group, name)
+	prog, detach, err := emptyProgram(group, name)
 	if err != nil {
 		return result{}, err
 	}
 	defer detach()
-	return b.runUntraced()
+	res, err := b.runUntraced()
+	if b.stats {
+		res.progNs, res.progRuns = progStats(prog)
+	}
+	return res, err
 }
 
 // tracer is a collector process (perf or bpftrail) started on the tracer CPU.
 type tracer struct {
 	cmd  *exec.Cmd
-	errb bytes.Buffer
+	errb lockedBuffer // its stdout and stderr
+}
+
+// lockedBuffer is a bytes.Buffer that can be read while the process
+// writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func (b *bench) startTracer(args ...string) (*tracer, error) {
@@ -161,6 +187,9 @@ func (b *bench) startTracer(args ...string) (*tracer, error) {
 	all := append([]string{"-c", strconv.Itoa(b.tracerCPU)}, args...)
 	t.cmd = exec.Command("taskset", all...)
 	t.cmd.Stdout, t.cmd.Stderr = &t.errb, &t.errb
+	if b.notify {
+		t.cmd.Env = append(os.Environ(), notifyMarker+"=1")
+	}
 	if err := t.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", args[0], err)
 	}
@@ -289,6 +318,9 @@ func (b *bench) traced(l *loadProc, t *tracer, extra func() bool) (result, error
 		return res, err
 	}
 	cpu, wall, lerr := l.wait(b.n)
+	if b.stats {
+		res.progNs, res.progRuns = tracerProgStats(t.cmd.Process.Pid)
+	}
 	serr := t.stop()
 	if lerr != nil {
 		return res, lerr

@@ -3,9 +3,13 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/cilium/ebpf"
 )
 
 // The script benchmark (-run): bpftrace programs run by bpftrail run and by
@@ -189,9 +193,33 @@ func scriptReport(w io.Writer, b *bench, all map[string][]result) {
 				fmt.Fprintf(w, "  map check, round %d, %-12s %s: %s\n", r+1, k, flag, res.note)
 			}
 		}
+		statsVerdict := ""
+		if b.stats {
+			prog := func(k string) []float64 {
+				var v []float64
+				for _, r := range all[mode(k)] {
+					v = append(v, r.progNs)
+				}
+				return v
+			}
+			em, bt, tr := prog(scriptEmpty), prog(scriptBpftrace), prog(scriptBpftrail)
+			var pr []float64
+			for r := range em {
+				pr = append(pr, (tr[r]-em[r])/(bt[r]-em[r]))
+			}
+			plo, phi := minMax(pr)
+			pref, pcost := median(bt)-median(em), median(tr)-median(em)
+			fmt.Fprintf(w, "  in-program time (bpf_stats run_time_ns/run_cnt, medians): empty prog %.0f ns, bpftrace %.0f ns, bpftrail run %.0f ns; per-round ratios above the empty prog: %s\n",
+				median(em), median(bt), median(tr), joinFloats(pr))
+			statsVerdict = fmt.Sprintf("  %s  %s, in-program time: bpftrail run %+.0f ns vs bpftrace %+.0f ns per run above the empty program = %.2f× (rounds %.2f-%.2f; goal ≤ 0.70×)",
+				passFail(pref > 0 && pcost/pref <= 0.7), c.name, pcost, pref, pcost/pref, plo, phi)
+		}
 		ratio := cost / ref
 		verdicts = append(verdicts, fmt.Sprintf("  %s  %s: bpftrail run %+.0f ns vs bpftrace %+.0f ns per event above the empty program = %.2f× (rounds %.2f-%.2f; goal ≤ 0.70×)",
 			passFail(ref > 0 && ratio <= 0.7), c.name, cost, ref, ratio, lo, hi))
+		if statsVerdict != "" {
+			verdicts = append(verdicts, statsVerdict)
+		}
 	}
 	fmt.Fprintln(w, "\ngoals:")
 	for _, v := range verdicts {
@@ -205,4 +233,57 @@ func joinFloats(v []float64) string {
 		s = append(s, fmt.Sprintf("%.2f", x))
 	}
 	return strings.Join(s, " ")
+}
+
+var progIDRE = regexp.MustCompile(`(?m)^prog_id:\s+(\d+)$`)
+
+// tracerProgStats sums bpf_stats over the programs pid holds (as program
+// or link file descriptors): run time per run, and runs.
+func tracerProgStats(pid int) (float64, int64) {
+	dir := fmt.Sprintf("/proc/%d/fdinfo", pid)
+	ents, _ := os.ReadDir(dir)
+	seen := map[ebpf.ProgramID]bool{}
+	var ns, runs float64
+	for _, e := range ents {
+		s, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			continue
+		}
+		for _, m := range progIDRE.FindAllStringSubmatch(string(s), -1) {
+			id, _ := strconv.ParseUint(m[1], 10, 32)
+			if seen[ebpf.ProgramID(id)] {
+				continue
+			}
+			seen[ebpf.ProgramID(id)] = true
+			p, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
+			if err != nil {
+				continue
+			}
+			t, c := progTotals(p)
+			p.Close()
+			ns += t
+			runs += c
+		}
+	}
+	if runs == 0 {
+		return 0, 0
+	}
+	return ns / runs, int64(runs)
+}
+
+// progStats is p's bpf_stats run time per run, and its runs.
+func progStats(p *ebpf.Program) (float64, int64) {
+	t, c := progTotals(p)
+	if c == 0 {
+		return 0, 0
+	}
+	return t / c, int64(c)
+}
+
+func progTotals(p *ebpf.Program) (ns, runs float64) {
+	st, err := p.Stats()
+	if err != nil {
+		return 0, 0
+	}
+	return float64(st.Runtime), float64(st.RunCount)
 }
