@@ -275,7 +275,7 @@ func (t *tracer) stop() error {
 	case <-time.After(120 * time.Second):
 		_ = t.cmd.Process.Kill()
 		<-done
-		return errors.New("did not stop within 120s after SIGINT; killed")
+		return errNoStop
 	}
 }
 
@@ -291,11 +291,16 @@ func (t *tracer) cpu() time.Duration {
 // retried with a fresh load.
 var errNotAttached = errors.New("exited before attaching")
 
-// retry runs f up to three times while the tracer fails to attach.
+// errNoStop marks a tracer that ignored SIGINT (bpftrace 0.17 once sat in
+// epoll_wait for 120 s); the run is retried.
+var errNoStop = errors.New("did not stop within 120s after SIGINT; killed")
+
+// retry runs f up to three times while the tracer fails to attach or to
+// stop.
 func retry(f func() (result, error)) (result, error) {
 	for i := 0; ; i++ {
 		res, err := f()
-		if err == nil || i == 2 || !errors.Is(err, errNotAttached) {
+		if err == nil || i == 2 || !(errors.Is(err, errNotAttached) || errors.Is(err, errNoStop)) {
 			return res, err
 		}
 		fmt.Fprintf(os.Stderr, "retrying: %v\n", err)
@@ -328,7 +333,7 @@ func (b *bench) traced(l *loadProc, t *tracer, extra func() bool) (result, error
 	if serr != nil {
 		var ee *exec.ExitError
 		if !errors.As(serr, &ee) {
-			return res, fmt.Errorf("%s: %v: %s", t.cmd.Args[3], serr, strings.TrimSpace(t.errb.String()))
+			return res, fmt.Errorf("%s: %w: %s", t.cmd.Args[3], serr, strings.TrimSpace(t.errb.String()))
 		}
 		// perf re-raises SIGINT after writing its file; that is a normal end.
 		if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGINT {
