@@ -24,6 +24,13 @@ const (
 var aggModes = []string{modeUntraced, modeEmpty, modeBpftraceCount, modeCount, modeHist}
 
 func (b *bench) runAggTracer(args ...string) (result, error) {
+	return b.runTracerCheck(nil, args...)
+}
+
+// runTracerCheck runs the load under the tracer args (PID in them is
+// replaced by the load's) and, if check is not nil, hands the tracer's
+// output after its exit to check.
+func (b *bench) runTracerCheck(check func(out string, res *result) error, args ...string) (result, error) {
 	return retry(func() (result, error) {
 		l, err := b.startLoad()
 		if err != nil {
@@ -38,8 +45,15 @@ func (b *bench) runAggTracer(args ...string) (result, error) {
 			l.abort()
 			return result{}, err
 		}
-		res, err := b.traced(l, t, nil)
+		var attached func() bool
+		if b.notify {
+			attached = func() bool { return strings.Contains(t.errb.String(), notifyMarker) }
+		}
+		res, err := b.traced(l, t, attached)
 		res.kept = -1
+		if err == nil && check != nil {
+			err = check(t.errb.String(), &res)
+		}
 		return res, err
 	})
 }

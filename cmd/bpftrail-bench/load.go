@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +19,7 @@ const loadArg = "__load"
 
 // runLoad is the load generator. It pins its thread to cpu, waits for one
 // byte on stdin (so a tracer can attach to its PID first), runs n getpid
-// syscalls at full speed and prints the loop's wall time and its thread's
+// syscalls (or the loop loopEnv names) at full speed and prints the loop's wall time and its thread's
 // CPU time, in ns, on stdout.
 // It makes no other getpid call: os.Getpid would be counted by the tracers.
 func runLoad(args []string) {
@@ -43,6 +44,24 @@ func runLoad(args []string) {
 		fmt.Fprintf(os.Stderr, "load: sched_setaffinity: %v\n", err)
 		os.Exit(1)
 	}
+	loop := os.Getenv(loopEnv)
+	var devNull int
+	var buf []byte
+	if loop == "write" {
+		if devNull, err = unix.Open("/dev/null", unix.O_WRONLY, 0); err != nil {
+			fmt.Fprintf(os.Stderr, "load: open /dev/null: %v\n", err)
+			os.Exit(1)
+		}
+		buf = make([]byte, maxWriteSize)
+	}
+	if name := os.Getenv(commEnv); name != "" {
+		// The loop thread's comm, the key of @[comm]: the load's other
+		// threads and this benchmark keep the binary's name.
+		if err := unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(unsafe.StringData(name+"\x00"))), 0, 0, 0); err != nil {
+			fmt.Fprintf(os.Stderr, "load: prctl(PR_SET_NAME): %v\n", err)
+			os.Exit(1)
+		}
+	}
 	var b [1]byte
 	if _, err := io.ReadFull(os.Stdin, b[:]); err != nil {
 		os.Exit(3) // the parent gave up
@@ -50,11 +69,17 @@ func runLoad(args []string) {
 	var c0, c1 unix.Timespec
 	start := time.Now()
 	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &c0)
-	if os.Getenv(loopEnv) == "uprobe" {
+	switch loop {
+	case "uprobe":
 		for i := 0; i < n; i++ {
 			uprobeSink += uprobeTarget(i)
 		}
-	} else {
+	case "write":
+		p := uintptr(unsafe.Pointer(&buf[0]))
+		for i := 0; i < n; i++ {
+			syscall.RawSyscall(syscall.SYS_WRITE, uintptr(devNull), p, uintptr(writeSize(i)))
+		}
+	default:
 		for i := 0; i < n; i++ {
 			syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
 		}
@@ -69,8 +94,24 @@ func runLoad(args []string) {
 }
 
 // loopEnv selects the load's loop: "uprobe" calls uprobeTarget, the
-// function the uprobe benchmark probes, instead of getpid.
+// function the uprobe benchmark probes, "write" writes writeSize(i) bytes
+// to /dev/null, and anything else calls getpid.
 const loopEnv = "BPFTRAIL_BENCH_LOOP"
+
+// commEnv, if set, is the name (comm) the loop thread gives itself.
+const commEnv = "BPFTRAIL_BENCH_COMM"
+
+// maxWriteSize bounds writeSize.
+const maxWriteSize = 1 << 16
+
+// writeSize is the size of the write loop's i-th write: the powers of two
+// from 1 to 32 Ki in turn, each plus a varying part below it, so that every
+// bucket of a power-of-two histogram from [1] to [32K, 64K) gets a known
+// share of the calls.
+func writeSize(i int) int {
+	k := i % 16
+	return 1<<k + (i/16)%(1<<k)
+}
 
 // uprobeSink keeps the calls from being optimized away.
 var uprobeSink int

@@ -12,9 +12,19 @@
 //   - 0 events lost at the loop's full rate,
 //   - bytes per event ≤ 0.5 × perf's.
 //
+// -agg, -uprobe and -run compare against bpftrace instead: -run measures
+// `bpftrail run` and bpftrace 0.17 running the same programs (@[comm] =
+// count() on raw_syscalls:sys_enter over the getpid loop, hist(args->count)
+// on sys_enter_write over a loop of writes of varying sizes), each above an
+// empty program on its tracepoint, and checks the maps against the loop.
+// -startup -tools DIR times each bpftrace tool of DIR from process start
+// to attached under both, with their peak RSS.
+//
 // Run it as root from the module root:
 //
 //	go run ./cmd/bpftrail-bench [-n 2000000] [-rounds 3]
+//	go run ./cmd/bpftrail-bench -run [-rounds 5]
+//	go run ./cmd/bpftrail-bench -startup -tools ../bpftrace/tools [-rounds 5]
 package main
 
 import (
@@ -28,6 +38,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,6 +55,12 @@ type bench struct {
 	keep         bool
 	agg          bool
 	uprobe       bool
+	script       bool
+	startup      bool
+	toolsDir     string
+	loadEnv      []string // added to the load's environment
+	notify       bool     // tracers print notifyMarker once attached: wait for it
+	stats        bool     // kernel.bpf_stats_enabled is on: read the programs' run time
 }
 
 const (
@@ -73,6 +90,9 @@ func main() {
 	flag.BoolVar(&b.keep, "keep", false, "keep the traces in the temp dir")
 	flag.BoolVar(&b.uprobe, "uprobe", false, "benchmark a uprobe on a function of the load (bpftrail record and count against bpftrace)")
 	flag.BoolVar(&b.agg, "agg", false, "benchmark in-kernel aggregation (count, hist) against bpftrace instead of recording against perf")
+	flag.BoolVar(&b.script, "run", false, "benchmark bpftrail run against bpftrace on the same programs (@[comm] = count() on a getpid loop, hist(args->count) on a write loop)")
+	flag.BoolVar(&b.startup, "startup", false, "time bpftrail run and bpftrace from start to attached, and their peak RSS, on the tools in -tools")
+	flag.StringVar(&b.toolsDir, "tools", "", "directory of bpftrace tools (*.bt) for -startup, e.g. bpftrace's tools/; none: -startup is skipped")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: bpftrail-bench [flags]\n\nRuns N getpid syscalls untraced, with an empty BPF program, under perf record and\nunder bpftrail record, and compares them.\n\n")
 		flag.PrintDefaults()
@@ -86,6 +106,10 @@ func main() {
 }
 
 func (b *bench) main() error {
+	if b.startup && b.toolsDir == "" {
+		fmt.Fprintln(os.Stderr, "bpftrail-bench: -startup needs -tools DIR (bpftrace's tools/, say); skipped")
+		return nil
+	}
 	if err := b.check(); err != nil {
 		return err
 	}
@@ -107,12 +131,27 @@ func (b *bench) main() error {
 	if err := b.buildBpftrail(); err != nil {
 		return err
 	}
+	if b.startup {
+		return b.runStartup(os.Stdout)
+	}
 
 	// Warm up CPU and caches; not recorded.
 	if _, err := b.runUntraced(); err != nil {
 		return err
 	}
 
+	if b.script {
+		// bpftrace 0.17 opens its perf buffers (perf_event fds) before it
+		// attaches: wait for its own word that every probe is attached.
+		b.notify = true
+		stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "bpf_stats not enabled, no in-program time: %v\n", err)
+		} else {
+			defer stats.Close()
+			b.stats = true
+		}
+	}
 	list, err := b.modeList()
 	if err != nil {
 		return err
@@ -122,6 +161,8 @@ func (b *bench) main() error {
 		return err
 	}
 	switch {
+	case b.script:
+		scriptReport(os.Stdout, b, all)
 	case b.agg:
 		aggReport(os.Stdout, all)
 	case b.uprobe:
@@ -144,7 +185,7 @@ func (b *bench) check() error {
 		return fmt.Errorf("must run as root (BPF and tracepoints)")
 	}
 	tools := []string{"perf", "taskset"}
-	if b.agg || b.uprobe {
+	if b.agg || b.uprobe || b.script || b.startup {
 		tools = []string{"bpftrace", "taskset"}
 	}
 	for _, tool := range tools {
@@ -181,6 +222,8 @@ func (b *bench) modeList() ([]string, error) {
 			return nil, fmt.Errorf("-uprobe needs this binary's symbol table, which go run strips: go build -o bpftrail-bench ./cmd/bpftrail-bench && ./bpftrail-bench -uprobe")
 		}
 		return uprobeModes, nil
+	case b.script:
+		return scriptModes(), nil
 	case b.agg:
 		return aggModes, nil
 	}
@@ -196,6 +239,9 @@ func (b *bench) runRounds(list []string) (map[string][]result, error) {
 	}
 	if b.uprobe {
 		run = b.runUprobe
+	}
+	if b.script {
+		run = func(m string, _ int) (result, error) { return b.runScript(m) }
 	}
 	all := map[string][]result{}
 	for r := 0; r < b.rounds; r++ {

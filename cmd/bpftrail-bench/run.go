@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -31,6 +32,10 @@ type result struct {
 	cpuTotal    time.Duration
 	cpuWindow   time.Duration // from the load's release to the tracer's exit
 	note        string
+	mapCount    int64   // -run: the loop's events in the program's map
+	mapOK       bool    // -run: the map agrees with the loop
+	progNs      float64 // -run: bpf_stats run time per run of the tracer's programs
+	progRuns    int64
 }
 
 // loadProc is a load generator child held before its loop.
@@ -55,6 +60,7 @@ func (b *bench) startLoad() (*loadProc, error) {
 	// GOMAXPROCS=1 keeps the runtime from starting and retiring threads,
 	// which can make perf record -p fail with ESRCH on a vanished thread.
 	l.cmd.Env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1", "GOMAXPROCS=1")
+	l.cmd.Env = append(l.cmd.Env, b.loadEnv...)
 	if err := l.cmd.Start(); err != nil {
 		r.Close()
 		w.Close()
@@ -109,8 +115,9 @@ func (b *bench) runUntraced() (result, error) {
 	return result{nsPerCall: cpu, wallPerCall: wall, kept: -1, lost: -1}, err
 }
 
-// emptyProgram loads "r0 = 0; exit" and attaches it to the getpid tracepoint.
-func emptyProgram() (func(), error) {
+// emptyProgram loads "r0 = 0; exit" and attaches it to the tracepoint
+// group:name.
+func emptyProgram(group, name string) (*ebpf.Program, func(), error) {
 	_ = rlimit.RemoveMemlock()
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name: "bench_empty",
@@ -122,29 +129,57 @@ func emptyProgram() (func(), error) {
 		License: "GPL",
 	})
 	if err != nil {
-		return nil, fmt.Errorf("load empty program: %w", err)
+		return nil, nil, fmt.Errorf("load empty program: %w", err)
 	}
-	l, err := link.Tracepoint("syscalls", "sys_enter_getpid", prog, nil)
+	l, err := link.Tracepoint(group, name, prog, nil)
 	if err != nil {
 		prog.Close()
-		return nil, fmt.Errorf("attach empty program: %w", err)
+		return nil, nil, fmt.Errorf("attach empty program: %w", err)
 	}
-	return func() { l.Close(); prog.Close() }, nil
+	return prog, func() { l.Close(); prog.Close() }, nil
 }
 
 func (b *bench) runEmpty() (result, error) {
-	detach, err := emptyProgram()
+	return b.runEmptyOn("syscalls", "sys_enter_getpid")
+}
+
+// runEmptyOn runs the load with the empty program on group:name.
+func (b *bench) runEmptyOn(group, name string) (result, error) {
+	prog, detach, err := emptyProgram(group, name)
 	if err != nil {
 		return result{}, err
 	}
 	defer detach()
-	return b.runUntraced()
+	res, err := b.runUntraced()
+	if b.stats {
+		res.progNs, res.progRuns = progStats(prog)
+	}
+	return res, err
 }
 
 // tracer is a collector process (perf or bpftrail) started on the tracer CPU.
 type tracer struct {
 	cmd  *exec.Cmd
-	errb bytes.Buffer
+	errb lockedBuffer // its stdout and stderr
+}
+
+// lockedBuffer is a bytes.Buffer that can be read while the process
+// writes to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func (b *bench) startTracer(args ...string) (*tracer, error) {
@@ -152,6 +187,9 @@ func (b *bench) startTracer(args ...string) (*tracer, error) {
 	all := append([]string{"-c", strconv.Itoa(b.tracerCPU)}, args...)
 	t.cmd = exec.Command("taskset", all...)
 	t.cmd.Stdout, t.cmd.Stderr = &t.errb, &t.errb
+	if b.notify {
+		t.cmd.Env = append(os.Environ(), notifyMarker+"=1")
+	}
 	if err := t.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", args[0], err)
 	}
@@ -237,7 +275,7 @@ func (t *tracer) stop() error {
 	case <-time.After(120 * time.Second):
 		_ = t.cmd.Process.Kill()
 		<-done
-		return errors.New("did not stop within 120s after SIGINT; killed")
+		return errNoStop
 	}
 }
 
@@ -253,11 +291,16 @@ func (t *tracer) cpu() time.Duration {
 // retried with a fresh load.
 var errNotAttached = errors.New("exited before attaching")
 
-// retry runs f up to three times while the tracer fails to attach.
+// errNoStop marks a tracer that ignored SIGINT (bpftrace 0.17 once sat in
+// epoll_wait for 120 s); the run is retried.
+var errNoStop = errors.New("did not stop within 120s after SIGINT; killed")
+
+// retry runs f up to three times while the tracer fails to attach or to
+// stop.
 func retry(f func() (result, error)) (result, error) {
 	for i := 0; ; i++ {
 		res, err := f()
-		if err == nil || i == 2 || !errors.Is(err, errNotAttached) {
+		if err == nil || i == 2 || !(errors.Is(err, errNotAttached) || errors.Is(err, errNoStop)) {
 			return res, err
 		}
 		fmt.Fprintf(os.Stderr, "retrying: %v\n", err)
@@ -280,6 +323,9 @@ func (b *bench) traced(l *loadProc, t *tracer, extra func() bool) (result, error
 		return res, err
 	}
 	cpu, wall, lerr := l.wait(b.n)
+	if b.stats {
+		res.progNs, res.progRuns = tracerProgStats(t.cmd.Process.Pid)
+	}
 	serr := t.stop()
 	if lerr != nil {
 		return res, lerr
@@ -287,7 +333,7 @@ func (b *bench) traced(l *loadProc, t *tracer, extra func() bool) (result, error
 	if serr != nil {
 		var ee *exec.ExitError
 		if !errors.As(serr, &ee) {
-			return res, fmt.Errorf("%s: %v: %s", t.cmd.Args[3], serr, strings.TrimSpace(t.errb.String()))
+			return res, fmt.Errorf("%s: %w: %s", t.cmd.Args[3], serr, strings.TrimSpace(t.errb.String()))
 		}
 		// perf re-raises SIGINT after writing its file; that is a normal end.
 		if ws, ok := ee.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGINT {
