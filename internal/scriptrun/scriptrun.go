@@ -91,7 +91,7 @@ func Run(o Options) error {
 	if o.PID != 0 {
 		target = engine.Target{Kind: engine.Process, PID: o.PID}
 	}
-	s, err := engine.Open(engine.Config{Target: target, Script: sc})
+	s, err := engine.Open(engine.Config{Target: target, Script: sc, BufferSize: ringSize(prog)})
 	if err != nil {
 		return err
 	}
@@ -371,4 +371,20 @@ func checkSafe(prog *lang.Program) error {
 func (r *runner) location(p lang.Pos) scriptout.Location {
 	e := &lang.Error{File: r.sc.Prog.Name, P: p}
 	return scriptout.Location{Text: strings.TrimSuffix(strings.TrimSuffix(e.Error(), "ERROR: "), ": "), File: r.sc.Prog.Name, Line: uint64(p.Line), Col: uint64(p.Col)}
+}
+
+// ringSize is the ring buffer a script's events go through: config
+// perf_rb_pages pages per CPU as bpftrace sizes its buffers (64 by
+// default), at least 1 MiB. The ring is mapped into the process, so a
+// smaller one keeps bpftrail's memory small.
+func ringSize(prog *lang.Program) int {
+	pages := 64
+	for _, c := range prog.Config {
+		if c.Key == "perf_rb_pages" {
+			if v, ok := c.Value.(*lang.IntLit); ok && v.Value > 0 && v.Value < 1<<16 {
+				pages = int(v.Value)
+			}
+		}
+	}
+	return max(pages*os.Getpagesize()*engine.CPUs(), 1<<20)
 }
