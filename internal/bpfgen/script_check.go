@@ -484,6 +484,11 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 		return tBool, nil
 	case "strlen", "len", "strncmp":
 		return tU64, nil
+	case "syscall_name":
+		if len(e.Args) != 1 {
+			return nil, c.errorf(e.P, "syscall_name() requires one argument (%d provided)", len(e.Args))
+		}
+		return &Type{Kind: TInt, Size: 8, Width: 8, Syscall: true}, nil
 	case "buf":
 		return c.bufType(e)
 	case "getopt":

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bpftrail/bpftrail/internal/record"
 	"github.com/bpftrail/bpftrail/internal/scriptout"
+	"github.com/bpftrail/bpftrail/internal/syscalls"
 )
 
 // The read side of a script's layouts: the values of events and maps, as
@@ -30,6 +31,13 @@ func (t *Type) decode(b []byte, format func(int, uint64) string) scriptout.Value
 		v := int64(le.Uint64(b))
 		if t.Ptr > 0 {
 			return scriptout.Value{Kind: scriptout.Pointer, Int: v, Size: 8}
+		}
+		if t.Syscall {
+			name, ok := syscalls.Name(int(v))
+			if !ok {
+				name = fmt.Sprintf("syscall_%d", v)
+			}
+			return scriptout.Str(name)
 		}
 		return scriptout.Value{Kind: scriptout.Int, Int: v, Signed: t.Signed, Size: t.Width}
 	case TBool:
