@@ -60,6 +60,7 @@ const (
 	TTuple          // Elems at Offs
 	TTime           // strftime's value: the format's index (u64), then ns (u64)
 	TBuf            // buf(): u64 length, then Size-8 bytes
+	TInet           // ntop(): u64 address family, then 16 bytes of address
 )
 
 // Type is the type of a script value, with its layout in memory.
@@ -129,6 +130,8 @@ func (t *Type) String() string {
 		return "timestamp"
 	case TBuf:
 		return "buffer"
+	case TInet:
+		return "inet"
 	}
 	return "none"
 }

@@ -484,6 +484,11 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 		return tBool, nil
 	case "strlen", "len", "strncmp":
 		return tU64, nil
+	case "ntop":
+		if len(e.Args) < 1 || len(e.Args) > 2 {
+			return nil, c.errorf(e.P, "ntop() requires 1 or 2 arguments (%d provided)", len(e.Args))
+		}
+		return &Type{Kind: TInet, Size: 24}, nil
 	case "syscall_name":
 		if len(e.Args) != 1 {
 			return nil, c.errorf(e.P, "syscall_name() requires one argument (%d provided)", len(e.Args))

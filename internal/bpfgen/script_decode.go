@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"sort"
 
 	"github.com/cilium/ebpf"
@@ -54,6 +55,11 @@ func (t *Type) decode(b []byte, format func(int, uint64) string) scriptout.Value
 			v.Elems = append(v.Elems, e.decode(b[t.Offs[i]:], format))
 		}
 		return v
+	case TInet:
+		if le.Uint64(b) == 10 {
+			return scriptout.Str(net.IP(b[8:24]).String())
+		}
+		return scriptout.Str(net.IP(b[8:12]).String())
 	case TBuf:
 		n := min(int(le.Uint64(b)), t.Size-8)
 		return scriptout.Value{Kind: scriptout.Buf, Str: string(b[8 : 8+n])}

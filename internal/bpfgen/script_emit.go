@@ -1115,6 +1115,10 @@ func (c *checker) store(dst int, t *Type, e lang.Expr) error {
 		if call, ok := e.(*lang.Call); ok && call.Name == "buf" {
 			return c.buf(dst, t, call)
 		}
+	case TInet:
+		if call, ok := e.(*lang.Call); ok && call.Name == "ntop" {
+			return c.ntop(dst, call)
+		}
 	case TTuple:
 		if tup, ok := e.(*lang.Tuple); ok {
 			for i, x := range tup.Elems {
@@ -2597,4 +2601,31 @@ func (c *checker) unblock(e lang.Expr) (lang.Expr, func(), error) {
 		return nil, nil, c.errorf(b.Block.P, "a block used as a value must end with an expression")
 	}
 	return b.Block.Result, pop, nil
+}
+
+// ntop stores an IPv4 address given as an integer (ntop(addr) or
+// ntop(AF_INET, addr)) for user space to print: the family, then the
+// address's bytes as they are in memory.
+func (c *checker) ntop(dst int, call *lang.Call) error {
+	addr := call.Args[len(call.Args)-1]
+	if len(call.Args) == 2 {
+		af, ok := c.constInt(call.Args[0])
+		if !ok || af != 2 {
+			return c.errorf(call.Args[0].Position(), "ntop() of an address family other than AF_INET (2) is not supported yet")
+		}
+	}
+	t, err := c.typeOf(addr)
+	if err != nil {
+		return err
+	}
+	if !t.isInt() {
+		return c.errorf(addr.Position(), "ntop() expects an integer address, got %s", t)
+	}
+	c.zero(dst, 24)
+	if err := c.intExpr(addr); err != nil {
+		return err
+	}
+	c.g.emit(asm.StoreMem(rRec, int16(dst+8), asm.R0, asm.Word))
+	c.g.emit(c.stImm64(int16(dst), 2)...)
+	return nil
 }
