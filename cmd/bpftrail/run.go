@@ -98,11 +98,16 @@ func runScript(c *cobra.Command, f *runFlags, args []string) error {
 		return scriptrun.List(out, os.Stderr, pattern, f.verbose)
 	}
 	if f.format != "text" && f.format != "json" {
-		return fmt.Errorf("invalid output format %q: want text or json", f.format)
+		fmt.Fprintf(os.Stderr, "ERROR: Invalid output format \"%s\"\nValid formats: 'text', 'json'\n", f.format)
+		return &exitError{code: 1}
 	}
 	o := scriptrun.Options{Name: "stdin", Source: f.expr, Out: out, Err: os.Stderr, JSON: f.format == "json",
 		Quiet: f.quiet, Unsafe: f.unsafe, PID: f.pid, DryRun: f.dryRun, NoWarnings: f.noWarnings,
 		NotifyAttached: os.Getenv("__BPFTRACE_NOTIFY_PROBES_ATTACHED") != ""}
+	if f.pid < 0 || f.pid > 1<<22 {
+		fmt.Fprintf(os.Stderr, "ERROR: Pid out of range: %d\n", f.pid) // bpftrace's words
+		return &exitError{code: 1}
+	}
 	if f.expr == "" {
 		if len(args) == 0 {
 			return errors.New("no program given: use -e PROGRAM or a FILE.bt (see bpftrail run --help)")
@@ -115,17 +120,16 @@ func runScript(c *cobra.Command, f *runFlags, args []string) error {
 			src, err = os.ReadFile(args[0])
 		}
 		if err != nil {
-			return fmt.Errorf("failed to open file '%s': %w", args[0], errors.Unwrap(err))
+			// bpftrace's words, with the C library's capital letter.
+			msg := errors.Unwrap(err).Error()
+			fmt.Fprintf(os.Stderr, "ERROR: failed to open file '%s': %s\n", args[0], strings.ToUpper(msg[:1])+msg[1:])
+			return &exitError{code: 1}
 		}
 		o.Name, o.Source, args = args[0], string(src), args[1:]
 	}
 	o.Params = args
 	if f.cmd != "" {
 		o.Command = strings.Fields(f.cmd)
-	}
-	if f.pid < 0 || f.pid > 1<<22 {
-		fmt.Fprintf(os.Stderr, "ERROR: Pid out of range: %d\n", f.pid) // bpftrace's words
-		return &exitError{code: 1}
 	}
 	err := scriptrun.Run(o)
 	var le *lang.Error
@@ -170,8 +174,12 @@ func asBpftrace() bool {
 func bpftraceArgs(args []string) (run []string, msg string) {
 	for i, a := range args {
 		if (a == "-p" || a == "--pid") && i+1 < len(args) {
-			if _, err := strconv.Atoi(args[i+1]); err != nil {
-				return nil, "Failed to parse pid: invalid integer: " + args[i+1]
+			v := args[i+1]
+			if _, err := strconv.Atoi(v); err != nil {
+				if d := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' }); d > 0 {
+					return nil, "Failed to parse pid: invalid trailing bytes: " + v
+				}
+				return nil, "Failed to parse pid: invalid integer: " + v
 			}
 		}
 	}

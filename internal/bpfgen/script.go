@@ -71,11 +71,11 @@ type Type struct {
 	Width  int    // TInt: the declared width in bytes (1, 2, 4, 8)
 	Ptr    int    // TInt: a pointer, to elements of this many bytes
 	Name   string // a pointer's type as written, for messages
-	// Syscall: a TInt that user space shows as the syscall of that number
-	// (syscall_name()).
-	Syscall bool
-	Elems   []*Type
-	Offs    []int
+	// Show names how user space shows a TInt: "syscall" (syscall_name()),
+	// "strerror", "signal" (signal_name()), "username" (the user of a uid).
+	Show  string
+	Elems []*Type
+	Offs  []int
 }
 
 var (

@@ -45,6 +45,7 @@ type checker struct {
 	exit      string
 	callbacks asm.Instructions
 	funcs     []string // the callbacks' names
+	retSlot   int16    // the flag the last callback sets on return
 }
 
 type variable struct {
@@ -132,10 +133,12 @@ func (c *checker) builtinType(name string) *Type {
 		return intType(4, false)
 	case "uid", "gid", "cpu", "rand", "cgroup", "nsecs", "elapsed", "jiffies", "curtask", "ncpus", "numaid", "cpid":
 		return tU64
-	case "comm", "pcomm":
+	case "comm", "pcomm", "leader_comm":
 		return strType(16)
 	case "ppid":
 		return intType(4, true)
+	case "username":
+		return &Type{Kind: TInt, Size: 8, Width: 8, Show: "username"}
 	case "probe", "func":
 		return strType(max(len(c.constString(name))+1, 8))
 	case "retval":
@@ -190,6 +193,7 @@ func fieldType(f *event.Field) *Type {
 
 // typeOf returns the type of e without emitting code.
 func (c *checker) typeOf(e lang.Expr) (*Type, error) {
+	e = c.canon(e)
 	switch e := e.(type) {
 	case *lang.IntLit:
 		if e.Value > 1<<63-1 {
@@ -268,11 +272,11 @@ func (c *checker) typeOf(e lang.Expr) (*Type, error) {
 			return intType(1, true), nil
 		}
 		if t.Kind == TTuple {
-			n, ok := e.Index.(*lang.IntLit)
-			if !ok || int(n.Value) >= len(t.Elems) {
+			n, ok := c.constInt(e.Index)
+			if !ok || n < 0 || int(n) >= len(t.Elems) {
 				return nil, c.errorf(e.P, "tuple index out of range")
 			}
-			return t.Elems[n.Value], nil
+			return t.Elems[n], nil
 		}
 		return nil, c.errorf(e.P, "The array index operator [] can only be used on arrays, tuples and strings, not %s", t)
 	case *lang.Cast:
@@ -296,6 +300,34 @@ func (c *checker) typeOf(e lang.Expr) (*Type, error) {
 	case *lang.BlockExpr:
 		if e.Block.Result == nil {
 			return tNone, nil
+		}
+		// The variables the block declares, typed without building
+		// anything, so that its result can be typed.
+		c.scopes = append(c.scopes, map[string]*variable{})
+		defer func() { c.scopes = c.scopes[:len(c.scopes)-1] }()
+		for _, st := range e.Block.Stmts {
+			var name string
+			var value lang.Expr
+			switch st := st.(type) {
+			case *lang.VarDecl:
+				name, value = st.Var.Name, st.Value
+			case *lang.Assign:
+				if v, ok := st.Target.(*lang.Var); ok && st.Op == "" && c.lookupVar(v.Name) == nil {
+					name, value = v.Name, st.Value
+				}
+			}
+			if name == "" {
+				continue
+			}
+			t := tS64
+			if value != nil {
+				vt, err := c.typeOf(value)
+				if err != nil {
+					return nil, err
+				}
+				t = storage(vt)
+			}
+			c.scopes[len(c.scopes)-1][name] = &variable{t: t}
 		}
 		return c.typeOf(e.Block.Result)
 	}
@@ -406,7 +438,12 @@ var intTypes = map[string]*Type{
 	"unsigned char": intType(1, false), "unsigned short": intType(2, false), "unsigned int": intType(4, false),
 	"unsigned long": intType(8, false), "u8": intType(1, false), "u16": intType(2, false), "u32": intType(4, false),
 	"u64": intType(8, false), "s8": intType(1, true), "s16": intType(2, true), "s32": intType(4, true), "s64": intType(8, true),
-	"bool": tBool,
+	"bool":   tBool,
+	"int8_t": intType(1, true), "int16_t": intType(2, true), "int32_t": intType(4, true), "int64_t": intType(8, true),
+	"uint8_t": intType(1, false), "uint16_t": intType(2, false), "uint32_t": intType(4, false), "uint64_t": intType(8, false),
+	"__u8": intType(1, false), "__u16": intType(2, false), "__u32": intType(4, false), "__u64": intType(8, false),
+	"__s8": intType(1, true), "__s16": intType(2, true), "__s32": intType(4, true), "__s64": intType(8, true),
+	"pid_t": intType(4, true), "size_t": intType(8, false), "ssize_t": intType(8, true),
 }
 
 func (c *checker) castType(e *lang.Cast) (*Type, error) {
@@ -430,6 +467,9 @@ func (c *checker) castType(e *lang.Cast) (*Type, error) {
 	t, ok := intTypes[e.Type.Name]
 	if !ok || e.Type.Array > 0 {
 		return nil, c.errorf(e.Type.P, "Cannot resolve unknown type \"%s\"", e.Type.Name)
+	}
+	if t.Kind == TBool && x.Kind == TStr {
+		return tBool, nil // a string is true when not empty
 	}
 	if !x.isInt() {
 		return nil, c.errorf(e.P, "Cannot cast from \"%s\" to \"%s\"", x, t)
@@ -489,11 +529,11 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 			return nil, c.errorf(e.P, "ntop() requires 1 or 2 arguments (%d provided)", len(e.Args))
 		}
 		return &Type{Kind: TInet, Size: 24}, nil
-	case "syscall_name":
+	case "syscall_name", "strerror", "signal_name":
 		if len(e.Args) != 1 {
-			return nil, c.errorf(e.P, "syscall_name() requires one argument (%d provided)", len(e.Args))
+			return nil, c.errorf(e.P, "%s() requires one argument (%d provided)", e.Name, len(e.Args))
 		}
-		return &Type{Kind: TInt, Size: 8, Width: 8, Syscall: true}, nil
+		return &Type{Kind: TInt, Size: 8, Width: 8, Show: map[string]string{"syscall_name": "syscall", "strerror": "strerror", "signal_name": "signal"}[e.Name]}, nil
 	case "buf":
 		return c.bufType(e)
 	case "getopt":
@@ -573,6 +613,9 @@ func (c *checker) getopt(e *lang.Call) (paramValue, error) {
 			return paramValue{isBool: true}, nil
 		}
 		n, err := strconv.ParseInt(v, 0, 64)
+		if u, uerr := strconv.ParseUint(v, 0, 64); err != nil && uerr == nil {
+			n, err = int64(u), nil
+		}
 		if err != nil {
 			return paramValue{}, fmt.Errorf("program command line option --%s invalid integer (value: %s)", k, v)
 		}
@@ -591,6 +634,9 @@ func (c *checker) param(e *lang.Param) (paramValue, bool) {
 	v := c.s.Params[e.N-1]
 	if n, err := strconv.ParseInt(v, 0, 64); err == nil {
 		return paramValue{n: n}, true
+	}
+	if n, err := strconv.ParseUint(v, 0, 64); err == nil {
+		return paramValue{n: int64(n)}, true
 	}
 	return paramValue{isStr: true, s: v}, true
 }
@@ -758,4 +804,23 @@ func (c *checker) bufType(e *lang.Call) (*Type, error) {
 		return nil, c.errorf(e.P, "buf() length must be positive")
 	}
 	return &Type{Kind: TBuf, Size: 8 + int(n)}, nil
+}
+
+// canon rewrites the spellings that mean the same as a simpler form: a
+// builtin called as a function (comm()), __builtin_ names, an if used as
+// a value (a ternary).
+func (c *checker) canon(e lang.Expr) lang.Expr {
+	switch x := e.(type) {
+	case *lang.Call:
+		if len(x.Args) == 0 && c.builtinType(x.Name) != nil {
+			return &lang.Ident{P: x.P, Name: strings.TrimPrefix(x.Name, "__builtin_")}
+		}
+	case *lang.Ident:
+		if n := strings.TrimPrefix(x.Name, "__builtin_"); n != x.Name {
+			return &lang.Ident{P: x.P, Name: n}
+		}
+	case *lang.IfExpr:
+		return &lang.Ternary{P: x.P, Cond: x.Cond, Then: x.Then, Else: x.Else}
+	}
+	return e
 }

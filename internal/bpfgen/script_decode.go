@@ -2,9 +2,14 @@ package bpfgen
 
 import (
 	"bytes"
+	"os/user"
+	"strings"
+	"syscall"
+
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"net"
 	"sort"
 
@@ -33,12 +38,8 @@ func (t *Type) decode(b []byte, format func(int, uint64) string) scriptout.Value
 		if t.Ptr > 0 {
 			return scriptout.Value{Kind: scriptout.Pointer, Int: v, Size: 8}
 		}
-		if t.Syscall {
-			name, ok := syscalls.Name(int(v))
-			if !ok {
-				name = fmt.Sprintf("syscall_%d", v)
-			}
-			return scriptout.Str(name)
+		if t.Show != "" {
+			return scriptout.Str(show(t.Show, v))
 		}
 		return scriptout.Value{Kind: scriptout.Int, Int: v, Signed: t.Signed, Size: t.Width}
 	case TBool:
@@ -273,4 +274,33 @@ func (m *ScriptMap) Zero(bm *ebpf.Map) error {
 		}
 	}
 	return nil
+}
+
+// show is how user space shows a number that names something.
+func show(how string, v int64) string {
+	switch how {
+	case "syscall":
+		if name, ok := syscalls.Name(int(v)); ok {
+			return name
+		}
+		return fmt.Sprintf("syscall_%d", v)
+	case "strerror":
+		// glibc's words are Go's with a capital letter.
+		msg := syscall.Errno(v).Error()
+		if msg != "" {
+			msg = strings.ToUpper(msg[:1]) + msg[1:]
+		}
+		return msg
+	case "signal":
+		if name := unix.SignalName(syscall.Signal(v)); name != "" {
+			return name
+		}
+		return fmt.Sprint(v)
+	case "username":
+		if u, err := user.LookupId(fmt.Sprint(v)); err == nil {
+			return u.Username
+		}
+		return fmt.Sprint(v)
+	}
+	return fmt.Sprint(v)
 }

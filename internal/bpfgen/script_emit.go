@@ -155,11 +155,16 @@ func (c *checker) stmt(st lang.Stmt) error {
 	case *lang.While:
 		return c.loop(st.P, st.Cond, st.Body, nil)
 	case *lang.Unroll:
-		n, ok := st.Count.(*lang.IntLit)
-		if !ok || n.Value < 1 || n.Value > 100 {
-			return c.errorf(st.P, "unroll's count must be an integer between 1 and 100")
+		n, ok := c.constInt(st.Count)
+		switch {
+		case !ok:
+			return c.errorf(st.Count.Position(), "unroll's count must be an integer literal")
+		case n > 100:
+			return c.errorf(st.P, "unroll maximum value is 100")
+		case n < 1:
+			return c.errorf(st.P, "unroll minimum value is 1")
 		}
-		for range n.Value {
+		for range n {
 			if err := c.block(st.Body, true); err != nil {
 				return err
 			}
@@ -174,6 +179,14 @@ func (c *checker) stmt(st lang.Stmt) error {
 }
 
 func (c *checker) exprStmt(e lang.Expr) error {
+	if t, ok := e.(*lang.Ternary); ok && t.Then != nil {
+		if tt, err := c.typeOf(t.Then); err == nil && tt.Kind == TNone {
+			// cond ? printf(...) : printf(...) as a statement is an if.
+			return c.ifStmt(&lang.If{P: t.P, Cond: t.Cond,
+				Then: &lang.Block{P: t.P, Stmts: []lang.Stmt{&lang.ExprStmt{X: t.Then}}},
+				Else: &lang.Block{P: t.P, Stmts: []lang.Stmt{&lang.ExprStmt{X: t.Else}}}})
+		}
+	}
 	if call, ok := e.(*lang.Call); ok {
 		if done, err := c.callStmt(call); done || err != nil {
 			return err
@@ -1095,6 +1108,15 @@ func (c *checker) copy(dst, src, n int) {
 
 // store writes the value of e, converted to t, at scratch offset dst.
 func (c *checker) store(dst int, t *Type, e lang.Expr) error {
+	e = c.canon(e)
+	if _, ok := e.(*lang.BlockExpr); ok {
+		value, pop, err := c.unblock(e)
+		if err != nil {
+			return err
+		}
+		defer pop()
+		e = value
+	}
 	et, err := c.typeOf(e)
 	if err != nil {
 		return err
@@ -1170,6 +1192,7 @@ func (c *checker) convert(dst int, t *Type, src int, st *Type) {
 
 // storeStr writes a string of at most n bytes at dst, zero-padded.
 func (c *checker) storeStr(dst, n int, e lang.Expr, et *Type) error {
+	e = c.canon(e)
 	switch x := e.(type) {
 	case *lang.StrLit:
 		c.literal(dst, n, x.Value)
@@ -1193,10 +1216,14 @@ func (c *checker) storeStr(dst, n int, e lang.Expr, et *Type) error {
 		case "probe", "func":
 			c.literal(dst, n, c.constString(x.Name))
 			return nil
-		case "pcomm":
-			f, r, err := resolve.TaskField("pcomm", "real_parent.comm")
+		case "pcomm", "leader_comm":
+			path := "real_parent.comm"
+			if x.Name == "leader_comm" {
+				path = "group_leader.comm"
+			}
+			f, r, err := resolve.TaskField(x.Name, path)
 			if err != nil {
-				return c.errorf(x.P, "pcomm: %v", err)
+				return c.errorf(x.P, "%s: %v", x.Name, err)
 			}
 			c.zero(dst, n)
 			f.Size = min(f.Size, n)
@@ -1329,6 +1356,7 @@ func located(e lang.Expr) bool {
 
 // valueAt materializes a string or tuple value in scratch.
 func (c *checker) valueAt(e lang.Expr) (int, *Type, error) {
+	e = c.canon(e)
 	t, err := c.typeOf(e)
 	if err != nil {
 		return 0, nil, err
@@ -1450,6 +1478,7 @@ func (c *checker) readField(name string, off int) error {
 // intExpr evaluates an integer expression into R0 (64 bits, sign- or
 // zero-extended from its type).
 func (c *checker) intExpr(e lang.Expr) error {
+	e = c.canon(e)
 	t, err := c.typeOf(e)
 	if err != nil {
 		return err
@@ -1510,6 +1539,15 @@ func (c *checker) intExpr(e lang.Expr) error {
 		n, _ := c.constInt(x.Index)
 		c.g.emit(asm.LoadMem(asm.R0, rRec, int16(src+st.Offs[n]), asm.DWord))
 	case *lang.Cast:
+		if xt, err := c.typeOf(x.X); err == nil && xt.Kind == TStr {
+			off, _, err := c.valueAt(x.X)
+			if err != nil {
+				return err
+			}
+			c.g.emit(asm.LoadMem(asm.R0, rRec, int16(off), asm.Byte))
+			c.boolOf(asm.JNE)
+			return nil
+		}
 		if err := c.intExpr(x.X); err != nil {
 			return err
 		}
@@ -1603,6 +1641,8 @@ func (c *checker) builtin(x *lang.Ident) error {
 		}
 	case "cpu":
 		c.g.emit(asm.FnGetSmpProcessorId.Call())
+	case "username":
+		c.g.emit(asm.FnGetCurrentUidGid.Call(), asm.Mov.Reg32(asm.R0, asm.R0))
 	case "numaid":
 		c.g.emit(asm.FnGetNumaNodeId.Call())
 	case "cpid":
@@ -1611,9 +1651,13 @@ func (c *checker) builtin(x *lang.Ident) error {
 			asm.LoadMem(asm.R0, asm.R1, 0, asm.DWord),
 		)
 	case "usermode":
-		// Programs run in kernel mode; only a sample of user code (profile)
-		// could say otherwise, which the context does not tell here.
-		c.g.emit(asm.Mov.Imm(asm.R0, 0))
+		// begin and end run from bpftrail's own call, user probes in user
+		// code; the others in the kernel.
+		v := int32(0)
+		if c.sp.Special != NotSpecial || c.userSpace() && c.sp.Probe.Target.Kind != resolve.TargetTracepoint {
+			v = 1
+		}
+		c.g.emit(asm.Mov.Imm(asm.R0, v))
 	case "rand":
 		c.g.emit(asm.FnGetPrandomU32.Call())
 	case "cgroup":
@@ -1911,12 +1955,12 @@ func (c *checker) callInt(x *lang.Call, t *Type) error {
 		if !ok || me.Key != nil {
 			return c.errorf(x.P, "has_key() expects a map argument")
 		}
+		if m, err := c.wholeMap(me); err == nil && m.Key == nil {
+			return c.errorf(x.P, "call to has_key() expects a map with explicit keys (non-scalar map)")
+		}
 		m, err := c.mapOf(&lang.MapExpr{P: me.P, Name: me.Name, Key: x.Args[1]})
 		if err != nil {
 			return err
-		}
-		if m.Key == nil {
-			return c.errorf(x.P, "call to has_key() expects a map with explicit keys (non-scalar map)")
 		}
 		m.readIn = true
 		keyOff, err := c.key(m, &lang.MapExpr{P: me.P, Name: me.Name, Key: x.Args[1]})
@@ -1950,7 +1994,7 @@ func (c *checker) callInt(x *lang.Call, t *Type) error {
 		}
 		c.g.emit(asm.LoadImm(asm.R0, v.n, asm.DWord))
 		return nil
-	case "syscall_name":
+	case "syscall_name", "strerror", "signal_name":
 		// The number; user space shows its name.
 		return c.intExpr(x.Args[0])
 	case "strlen":
@@ -2024,7 +2068,7 @@ func (s *Script) Program(i int, maps []*ebpf.Map, m Maps) (*ebpf.ProgramSpec, er
 	if len(c.callbacks) > 0 {
 		// With functions besides the program, the kernel wants BTF for
 		// each of them.
-		insns[0] = btf.WithFuncMetadata(insns[0], funcInfo(name, 1))
+		insns[0] = btf.WithFuncMetadata(insns[0], funcInfo("probe", 1))
 		for i, ins := range insns {
 			if slices.Contains(c.funcs, ins.Symbol()) {
 				insns[i] = btf.WithFuncMetadata(ins, funcInfo(ins.Symbol(), 4))
@@ -2288,11 +2332,20 @@ func (c *checker) callback(name string, ctxArg asm.Register, args [2]asm.Registe
 	if c.frame > 0 {
 		return c.errorf(body.P, "loops run by a helper cannot be nested")
 	}
+	// return and exit() in the body end the probe: the callback sets a
+	// flag in the program's frame that the program checks after the
+	// helper returns.
+	ret, err := c.allocSlot(body.P)
+	if err != nil {
+		return err
+	}
+	c.g.emit(asm.Mov.Imm(asm.R1, 0), asm.StoreMem(asm.RFP, ret, asm.R1, asm.DWord))
+	c.retSlot = ret
 	outer, outerLoops, outerExit := c.g.insns, c.loops, c.exit
 	c.g.insns = nil
 	c.frame, c.loops = 1, nil
-	stop, next := name+"_stop", name+"_next"
-	c.exit = stop
+	stop, next, quit := name+"_stop", name+"_next", name+"_ret"
+	c.exit = quit
 	defer func() {
 		c.g.insns, c.frame, c.loops, c.exit = outer, 0, outerLoops, outerExit
 	}()
@@ -2325,6 +2378,8 @@ func (c *checker) callback(name string, ctxArg asm.Register, args [2]asm.Registe
 	c.g.emit(
 		asm.Mov.Imm(asm.R0, 0).WithSymbol(next),
 		asm.Return(),
+		asm.Mov.Imm(asm.R1, 1).WithSymbol(quit),
+		asm.StoreMem(rFrame, ret, asm.R1, asm.DWord),
 		asm.Mov.Imm(asm.R0, 1).WithSymbol(stop),
 		asm.Return(),
 	)
@@ -2342,6 +2397,13 @@ func (c *checker) callHelperLoop(fn asm.BuiltinFunc, name string, before asm.Ins
 		asm.Mov.Reg(asm.R3, asm.RFP),
 		fn.Call(),
 	)
+	if c.retSlot != 0 {
+		c.g.emit(
+			asm.LoadMem(asm.R1, asm.RFP, c.retSlot, asm.DWord),
+			asm.JNE.Imm(asm.R1, 0, c.exit),
+		)
+		c.retSlot = 0
+	}
 }
 
 // forMap emits for ($kv : @m) with bpf_for_each_map_elem: $kv is the
@@ -2477,30 +2539,40 @@ func (c *checker) mapLen(x *lang.Call) error {
 	if err != nil {
 		return err
 	}
-	slot, err := c.allocSlot(x.P)
-	if err != nil {
-		return err
+	if m.Key == nil {
+		return c.errorf(x.P, "call to len() expects a map with explicit keys (non-scalar map)")
 	}
-	c.g.emit(asm.Mov.Imm(asm.R0, 0), asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
 	if c.frame > 0 {
 		return c.errorf(x.P, "len() inside a loop over a map is not supported")
 	}
+	// The count is kept in the scratch area, map memory whose value the
+	// verifier does not follow: a counter on the stack would make it walk
+	// the loop once per possible count.
+	off := c.alloc(8)
+	c.g.emit(c.stImm64(int16(off), 0)...)
 	name := c.g.label("len")
-	// The callback adds one to the counter in the program's frame (its
-	// context argument).
-	c.callbacks = append(c.callbacks,
-		asm.LoadMem(asm.R0, asm.R4, slot, asm.DWord).WithSymbol(name),
-		asm.Add.Imm(asm.R0, 1),
-		asm.StoreMem(asm.R4, slot, asm.R0, asm.DWord),
-		asm.Mov.Imm(asm.R0, 0),
+	out := name + "_out"
+	cb := asm.Instructions{
+		asm.Mov.Imm(asm.R1, 0).WithSymbol(name),
+		asm.StoreMem(asm.RFP, -8, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, c.fd(c.maps.Scratch)),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -8),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, out),
+		asm.LoadMem(asm.R1, asm.R0, int16(off), asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, int16(off), asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(out),
 		asm.Return(),
-	)
+	}
+	c.callbacks = append(c.callbacks, cb...)
 	c.funcs = append(c.funcs, name)
 	c.callHelperLoop(asm.FnForEachMapElem, name, asm.Instructions{
 		asm.LoadMapPtr(asm.R1, c.mapFD(m)),
 		asm.Mov.Imm(asm.R4, 0),
 	})
-	c.g.emit(asm.LoadMem(asm.R0, asm.RFP, slot, asm.DWord))
+	c.g.emit(asm.LoadMem(asm.R0, rRec, int16(off), asm.DWord))
 	return nil
 }
 

@@ -141,9 +141,15 @@ func configName(key string) string {
 	return k
 }
 
+// licenses are the licenses a program may declare (config license).
+var licenses = []string{"GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL"}
+
 // checkConfig refuses unknown configuration options.
 func checkConfig(prog *lang.Program) error {
 	for _, c := range prog.Config {
+		if v, ok := c.Value.(*lang.StrLit); ok && configName(c.Key) == "license" && !slices.Contains(licenses, v.Value) {
+			return &lang.Error{File: prog.Name, P: c.P, Msg: fmt.Sprintf("Invalid value for license: %s (the helpers need a GPL-compatible license: %s)", v.Value, strings.Join(licenses, ", "))}
+		}
 		if configName(c.Key) == "" {
 			line := ""
 			if lines := strings.Split(prog.Source, "\n"); c.P.Line > 0 && c.P.Line <= len(lines) {
