@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/bpftrail/bpftrail/internal/event"
 	"github.com/bpftrail/bpftrail/internal/lang"
@@ -53,14 +54,16 @@ type TypeKind uint8
 
 // Kinds of script types.
 const (
-	TNone  TypeKind = iota
-	TInt            // Size 1, 2, 4 or 8 (stored as 8 in maps, slots and events), Signed
-	TBool           // stored as 8 bytes
-	TStr            // NUL-terminated, Size bytes
-	TTuple          // Elems at Offs
-	TTime           // strftime's value: the format's index (u64), then ns (u64)
-	TBuf            // buf(): u64 length, then Size-8 bytes
-	TInet           // ntop(): u64 address family, then 16 bytes of address
+	TNone   TypeKind = iota
+	TInt             // Size 1, 2, 4 or 8 (stored as 8 in maps, slots and events), Signed
+	TBool            // stored as 8 bytes
+	TStr             // NUL-terminated, Size bytes
+	TTuple           // Elems at Offs
+	TTime            // strftime's value: the format's index (u64), then ns (u64)
+	TBuf             // buf(): u64 length, then Size-8 bytes
+	TInet            // ntop(): u64 address family, then 16 bytes of address
+	TStruct          // a C struct or union: Fields laid out in Size bytes (raw C layout)
+	TArray           // a C array: N Elems in Size bytes (raw C layout)
 )
 
 // Type is the type of a script value, with its layout in memory.
@@ -70,7 +73,15 @@ type Type struct {
 	Signed bool
 	Width  int    // TInt: the declared width in bytes (1, 2, 4, 8)
 	Ptr    int    // TInt: a pointer, to elements of this many bytes
+	User   bool   // a pointer into user memory
 	Name   string // a pointer's type as written, for messages
+	// Structs, arrays and pointers (see script_types.go).
+	Elem    *Type    // TArray's element, a pointer's target (nil: void or not known yet)
+	btfElem btf.Type // a pointer's target in the kernel's BTF, converted when needed
+	N       int      // TArray: the element count
+	Fields  []Field  // TStruct
+	CName   string   // TStruct: "struct Foo"
+	Align   int      // TStruct
 	// Show names how user space shows a TInt: "syscall" (syscall_name()),
 	// "strerror", "signal" (signal_name()), "username" (the user of a uid).
 	Show  string
@@ -132,6 +143,10 @@ func (t *Type) String() string {
 		return "buffer"
 	case TInet:
 		return "inet"
+	case TStruct:
+		return t.CName
+	case TArray:
+		return t.Elem.String() + "[" + strconv.Itoa(t.N) + "]"
 	}
 	return "none"
 }
@@ -143,6 +158,9 @@ func same(a, b *Type) bool {
 		return true
 	}
 	if a.Kind != b.Kind {
+		return false
+	}
+	if a.Kind == TStruct && a.CName != b.CName || a.Kind == TArray && (a.N != b.N || !same(a.Elem, b.Elem)) {
 		return false
 	}
 	if a.Kind == TTuple {
@@ -307,8 +325,10 @@ type Script struct {
 
 	byName     map[string]int
 	varTypes   map[string]*Type
-	layouts    [][2]int // per probe: stack slots and scratch bytes of its variables
-	firstEvent []uint32 // per probe: the id of its first event
+	layouts    [][2]int           // per probe: stack slots and scratch bytes of its variables
+	firstEvent []uint32           // per probe: the id of its first event
+	ct         *ctypes            // the script's C definitions
+	btfTypes   map[btf.Type]*Type // kernel types converted so far
 	// TimeFormat, when set, formats strftime()'s values as they are
 	// decoded (format index, ns).
 	TimeFormat func(idx int, ns uint64) string

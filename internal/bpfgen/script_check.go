@@ -131,7 +131,14 @@ func (c *checker) builtinType(name string) *Type {
 	switch name {
 	case "pid", "tid":
 		return intType(4, false)
-	case "uid", "gid", "cpu", "rand", "cgroup", "nsecs", "elapsed", "jiffies", "curtask", "ncpus", "numaid", "cpid":
+	case "curtask":
+		if t, err := c.s.kernelType("struct task_struct"); err == nil {
+			p := pointerTo(t)
+			p.Name = "struct task_struct *"
+			return p
+		}
+		return tU64
+	case "uid", "gid", "cpu", "rand", "cgroup", "nsecs", "elapsed", "jiffies", "ncpus", "numaid", "cpid":
 		return tU64
 	case "comm", "pcomm", "leader_comm":
 		return strType(16)
@@ -181,9 +188,19 @@ func (c *checker) read(name string) resolve.Read {
 }
 
 // fieldType is the script type of a context field.
-func fieldType(f *event.Field) *Type {
+func (c *checker) fieldType(f *event.Field) *Type {
 	switch f.Kind {
 	case event.Int:
+		// A pointer to a struct the kernel's BTF describes is typed.
+		if ct := strings.TrimSpace(strings.TrimPrefix(f.CType, "const ")); f.Size == 8 && strings.HasSuffix(ct, "*") && !strings.HasSuffix(ct, "**") &&
+			(strings.HasPrefix(ct, "struct ") || strings.HasPrefix(ct, "union ")) {
+			if st, err := c.s.kernelType(strings.TrimSpace(strings.TrimSuffix(ct, "*"))); err == nil {
+				p := pointerTo(st)
+				p.Name = ct
+				p.User = strings.Contains(f.CType, "__user") || c.userSpace()
+				return p
+			}
+		}
 		return intType(f.Size, f.Signed)
 	case event.String, event.Text:
 		return strType(f.Size)
@@ -217,6 +234,9 @@ func (c *checker) typeOf(e lang.Expr) (*Type, error) {
 		}
 		if e.Name == "args" {
 			return nil, c.errorf(e.P, "args cannot be used on its own here; use args.FIELD")
+		}
+		if _, ok := c.enumValue(e.Name); ok {
+			return tS64, nil
 		}
 		return nil, c.errorf(e.P, "Unknown identifier: '%s'", e.Name)
 	case *lang.Var:
@@ -258,7 +278,14 @@ func (c *checker) typeOf(e lang.Expr) (*Type, error) {
 			}
 			return tU64, nil
 		}
-		return nil, c.errorf(e.P, "the %s operator on pointers needs kernel types (not supported yet)", e.Op)
+		if e.Op == "*" && t.Ptr > 0 {
+			el := c.s.pointee(t)
+			if el == nil || el.Kind == TNone {
+				return nil, c.errorf(e.P, "Can not dereference a pointer to void")
+			}
+			return el, nil
+		}
+		return nil, c.errorf(e.P, "the %s operator is not supported on %s", e.Op, t)
 	case *lang.Ternary:
 		return c.ternaryType(e)
 	case *lang.Field:
@@ -278,6 +305,17 @@ func (c *checker) typeOf(e lang.Expr) (*Type, error) {
 			}
 			return t.Elems[n], nil
 		}
+		if t.Kind == TArray {
+			if n, ok := c.constInt(e.Index); ok && (n < 0 || int(n) >= t.N) {
+				return nil, c.errorf(e.P, "the index %d is out of bounds for array of size %d", n, t.N)
+			}
+			return t.Elem, nil
+		}
+		if t.Ptr > 0 {
+			if el := c.s.pointee(t); el != nil && el.Kind != TNone {
+				return el, nil
+			}
+		}
 		return nil, c.errorf(e.P, "The array index operator [] can only be used on arrays, tuples and strings, not %s", t)
 	case *lang.Cast:
 		return c.castType(e)
@@ -293,7 +331,7 @@ func (c *checker) typeOf(e lang.Expr) (*Type, error) {
 		return tupleType(elems), nil
 	case *lang.Call:
 		return c.callType(e)
-	case *lang.Sizeof:
+	case *lang.Sizeof, *lang.Offsetof:
 		return tU64, nil
 	case *lang.AssignExpr:
 		return c.typeOf(e.Assign.Target)
@@ -411,7 +449,7 @@ func (c *checker) fieldExprType(e *lang.Field) (*Type, error) {
 		if f == nil || strings.HasPrefix(e.Name, "arg") && c.sp.Probe.Target.Kind != resolve.TargetTracepoint {
 			return nil, c.errorf(e.P, "Can't find a field %s in %s", e.Name, c.sp.Name)
 		}
-		t := fieldType(f)
+		t := c.fieldType(f)
 		if t == nil {
 			return nil, c.errorf(e.P, "field %s of %s has a type that is not supported yet", e.Name, c.sp.Name)
 		}
@@ -420,6 +458,13 @@ func (c *checker) fieldExprType(e *lang.Field) (*Type, error) {
 	t, err := c.typeOf(e.X)
 	if err != nil {
 		return nil, err
+	}
+	if st := c.structOf(t); st != nil {
+		f, ok := member(st, e.Name)
+		if !ok {
+			return nil, c.errorf(e.P, "Struct/union of type '%s' does not contain a field named '%s'", st.CName, e.Name)
+		}
+		return f.T, nil
 	}
 	if t.Kind == TTuple {
 		n, err := strconv.Atoi(e.Name)
@@ -455,14 +500,26 @@ func (c *checker) castType(e *lang.Cast) (*Type, error) {
 		if !x.isInt() {
 			return nil, c.errorf(e.P, "Cannot cast from %s to a pointer", x)
 		}
-		elem := 8 // a pointer to a pointer
-		if e.Type.Ptr == 1 {
-			elem = 1 // void *, and structs until their types come from BTF
+		var target *Type
+		switch {
+		case strings.HasPrefix(e.Type.Name, "struct ") || strings.HasPrefix(e.Type.Name, "union "):
+			st, err := c.s.namedType(e.Type.Name)
+			if err != nil {
+				return nil, c.errorf(e.Type.P, "Cannot resolve unknown type \"%s\"", e.Type.Name)
+			}
+			target = st
+		default:
 			if it, ok := intTypes[e.Type.Name]; ok {
-				elem = it.Width
+				target = it
 			}
 		}
-		return &Type{Kind: TInt, Size: 8, Width: 8, Ptr: elem, Name: e.Type.Name + strings.Repeat("*", e.Type.Ptr)}, nil
+		t := pointerTo(target)
+		for range e.Type.Ptr - 1 {
+			t = pointerTo(t)
+		}
+		t.Name = e.Type.Name + " " + strings.Repeat("*", e.Type.Ptr)
+		t.User = c.userSpace()
+		return t, nil
 	}
 	t, ok := intTypes[e.Type.Name]
 	if !ok || e.Type.Array > 0 {
@@ -817,10 +874,51 @@ func (c *checker) canon(e lang.Expr) lang.Expr {
 		}
 	case *lang.Ident:
 		if n := strings.TrimPrefix(x.Name, "__builtin_"); n != x.Name {
-			return &lang.Ident{P: x.P, Name: n}
+			return c.canon(&lang.Ident{P: x.P, Name: n})
+		}
+		// The parent's and the leader's values, from the current task.
+		if path, ok := taskPaths[x.Name]; ok && c.s.hasKernelBTF() {
+			var e lang.Expr = &lang.Ident{P: x.P, Name: "curtask"}
+			for _, m := range path {
+				e = &lang.Field{P: x.P, X: e, Name: m, Arrow: true}
+			}
+			return e
 		}
 	case *lang.IfExpr:
 		return &lang.Ternary{P: x.P, Cond: x.Cond, Then: x.Then, Else: x.Else}
 	}
 	return e
+}
+
+// structOf is the struct a field access reaches in a value of type t: t
+// itself, or what t points to.
+func (c *checker) structOf(t *Type) *Type {
+	if t.Kind == TStruct {
+		return t
+	}
+	if t.Ptr > 0 {
+		if el := c.s.pointee(t); el != nil && el.Kind == TStruct {
+			return el
+		}
+	}
+	return nil
+}
+
+// enumValue is an enumerator the script defines, or the kernel's BTF.
+func (c *checker) enumValue(name string) (int64, bool) {
+	ct, err := c.s.cTypes()
+	if err != nil {
+		return 0, false
+	}
+	if v, ok := ct.enums[name]; ok {
+		return v, true
+	}
+	return kernelEnum(name)
+}
+
+// taskPaths are builtins read from the current task.
+var taskPaths = map[string][]string{
+	"ppid":        {"real_parent", "tgid"},
+	"pcomm":       {"real_parent", "comm"},
+	"leader_comm": {"group_leader", "comm"},
 }

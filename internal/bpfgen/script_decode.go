@@ -56,6 +56,23 @@ func (t *Type) decode(b []byte, format func(int, uint64) string) scriptout.Value
 			v.Elems = append(v.Elems, e.decode(b[t.Offs[i]:], format))
 		}
 		return v
+	case TStruct:
+		v := scriptout.Value{Kind: scriptout.Record}
+		for _, f := range t.Fields {
+			if f.Name == "" {
+				continue
+			}
+			v.Names = append(v.Names, f.Name)
+			v.Elems = append(v.Elems, decodeRaw(f, b[f.Off:]))
+		}
+		return v
+	case TArray:
+		v := scriptout.Value{Kind: scriptout.Array}
+		size := rawSize(t.Elem)
+		for i := range t.N {
+			v.Elems = append(v.Elems, decodeRaw(Field{T: t.Elem}, b[i*size:]))
+		}
+		return v
 	case TInet:
 		if le.Uint64(b) == 10 {
 			return scriptout.Str(net.IP(b[8:24]).String())
@@ -303,4 +320,31 @@ func show(how string, v int64) string {
 		return fmt.Sprint(v)
 	}
 	return fmt.Sprint(v)
+}
+
+// decodeRaw decodes a member in C layout: integers of their own width.
+func decodeRaw(f Field, b []byte) scriptout.Value {
+	t := f.T
+	switch t.Kind {
+	case TInt, TBool:
+		w := max(t.Width, 1)
+		var u uint64
+		for i := w - 1; i >= 0; i-- {
+			u = u<<8 | uint64(b[i])
+		}
+		if f.BitSize > 0 {
+			u = u >> f.BitOff & (1<<f.BitSize - 1)
+		} else if t.Signed && w < 8 {
+			sh := 64 - 8*w
+			u = uint64(int64(u<<sh) >> sh)
+		}
+		if t.Kind == TBool {
+			return scriptout.Value{Kind: scriptout.Bool, Int: int64(min(u, 1))}
+		}
+		if t.Ptr > 0 {
+			return scriptout.Value{Kind: scriptout.Pointer, Int: int64(u), Size: 8}
+		}
+		return scriptout.Value{Kind: scriptout.Int, Int: int64(u), Signed: t.Signed, Size: w}
+	}
+	return t.Decode(b)
 }

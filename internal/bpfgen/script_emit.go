@@ -1348,6 +1348,8 @@ func located(e lang.Expr) bool {
 	switch x := e.(type) {
 	case *lang.Var, *lang.MapExpr, *lang.Field, *lang.Index, *lang.Ternary:
 		return true
+	case *lang.Unary:
+		return x.Op == "*"
 	case *lang.Call:
 		return x.Name == "strftime"
 	}
@@ -1360,6 +1362,13 @@ func (c *checker) valueAt(e lang.Expr) (int, *Type, error) {
 	t, err := c.typeOf(e)
 	if err != nil {
 		return 0, nil, err
+	}
+	if (t.Kind == TStruct || t.Kind == TArray || t.Kind == TStr) && c.reaches(e) {
+		l, mt, _, err := c.locate(e)
+		if err != nil {
+			return 0, nil, err
+		}
+		return c.readBlob(l, mt), mt, nil
 	}
 	switch x := e.(type) {
 	case *lang.Var:
@@ -1486,6 +1495,14 @@ func (c *checker) intExpr(e lang.Expr) error {
 	if !t.isInt() {
 		return c.errorf(e.Position(), "expected an integer, got %s", t)
 	}
+	if c.reaches(e) {
+		l, mt, bits, err := c.locate(e)
+		if err != nil {
+			return err
+		}
+		c.readInt(l, mt, bits)
+		return nil
+	}
 	switch x := e.(type) {
 	case *lang.IntLit:
 		c.g.emit(asm.LoadImm(asm.R0, int64(x.Value), asm.DWord))
@@ -1554,16 +1571,30 @@ func (c *checker) intExpr(e lang.Expr) error {
 		c.narrow(t)
 	case *lang.Call:
 		return c.callInt(x, t)
+	case *lang.Offsetof:
+		n, err := c.offsetof(x)
+		if err != nil {
+			return err
+		}
+		c.g.emit(asm.Mov.Imm(asm.R0, int32(n)))
 	case *lang.Sizeof:
 		var n int
 		if x.Type != nil {
 			it, ok := intTypes[x.Type.Name]
-			if !ok {
-				return c.errorf(x.P, "sizeof(%s) needs kernel types (not supported yet)", x.Type.Name)
+			switch {
+			case x.Type.Ptr > 0:
+				n = 8
+			case ok:
+				n = max(it.Width, 1)
+			default:
+				st, err := c.s.namedType(x.Type.Name)
+				if err != nil {
+					return c.errorf(x.P, "Cannot resolve unknown type \"%s\"", x.Type.Name)
+				}
+				n = st.Size
 			}
-			n = it.Width
-			if it.Kind == TBool {
-				n = 1
+			if x.Type.Array > 0 {
+				n *= x.Type.Array
 			}
 		} else {
 			st, err := c.typeOf(x.X)
@@ -1691,6 +1722,10 @@ func (c *checker) builtin(x *lang.Ident) error {
 			asm.LoadMem(asm.R0, asm.R1, 0, asm.DWord),
 		)
 	default:
+		if v, ok := c.enumValue(x.Name); ok && c.builtinType(x.Name) == nil {
+			c.g.emit(asm.LoadImm(asm.R0, v, asm.DWord))
+			return nil
+		}
 		if f := c.field(x.Name); f != nil && (x.Name == "retval" || strings.HasPrefix(x.Name, "arg")) {
 			off := c.alloc(8)
 			if err := c.readField(x.Name, off); err != nil {

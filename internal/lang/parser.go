@@ -52,7 +52,7 @@ func (p *parser) program() *Program {
 		}
 	}
 	p.layout()
-	// C definitions, skipped: types come from the kernel's BTF.
+	// C definitions: kept as written, for the types the script defines.
 	for !p.atEnd() {
 		if p.peek() == '#' {
 			p.skipLine()
@@ -60,7 +60,9 @@ func (p *parser) program() *Program {
 			continue
 		}
 		if kw := p.keyword(); (kw == "struct" || kw == "union" || kw == "enum") && p.looksLikeCDefinition() {
+			start := p.pos
 			p.skipCDefinition()
+			prog.CDefs = append(prog.CDefs, p.src[start:p.pos])
 			p.layout()
 			continue
 		}
