@@ -62,6 +62,8 @@ const (
 	TTime            // strftime's value: the format's index (u64), then ns (u64)
 	TBuf             // buf(): u64 length, then Size-8 bytes
 	TInet            // ntop(): u64 address family, then 16 bytes of address
+	TStack           // kstack, ustack: u64 pid, u64 frame count, then addresses (User, Mode)
+	TSym             // ksym(), usym(): u64 pid, u64 address (User; Mode "offset" adds +N)
 	TStruct          // a C struct or union: Fields laid out in Size bytes (raw C layout)
 	TArray           // a C array: N Elems in Size bytes (raw C layout)
 )
@@ -81,6 +83,7 @@ type Type struct {
 	N       int      // TArray: the element count
 	Fields  []Field  // TStruct
 	CName   string   // TStruct: "struct Foo"
+	Mode    string   // TStack: bpftrace, perf or raw
 	Align   int      // TStruct
 	// Show names how user space shows a TInt: "syscall" (syscall_name()),
 	// "strerror", "signal" (signal_name()), "username" (the user of a uid).
@@ -143,6 +146,16 @@ func (t *Type) String() string {
 		return "buffer"
 	case TInet:
 		return "inet"
+	case TStack:
+		if t.User {
+			return "ustack"
+		}
+		return "kstack"
+	case TSym:
+		if t.User {
+			return "usym"
+		}
+		return "ksym"
 	case TStruct:
 		return t.CName
 	case TArray:
@@ -329,9 +342,9 @@ type Script struct {
 	firstEvent []uint32           // per probe: the id of its first event
 	ct         *ctypes            // the script's C definitions
 	btfTypes   map[btf.Type]*Type // kernel types converted so far
-	// TimeFormat, when set, formats strftime()'s values as they are
-	// decoded (format index, ns).
-	TimeFormat func(idx int, ns uint64) string
+	// Decoder, when set, shows what only user space can name as values
+	// are decoded: strftime()'s times, stacks, symbols.
+	Decoder *Decoder
 	// scratch is the size of the largest program's scratch area.
 	scratch int
 }

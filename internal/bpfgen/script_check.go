@@ -2,6 +2,7 @@ package bpfgen
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/cilium/ebpf/asm"
 	"strconv"
@@ -142,6 +143,8 @@ func (c *checker) builtinType(name string) *Type {
 		return tU64
 	case "comm", "pcomm", "leader_comm":
 		return strType(16)
+	case "kstack", "ustack":
+		return c.stackType(name == "ustack", nil)
 	case "ppid":
 		return intType(4, true)
 	case "username":
@@ -581,6 +584,16 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 		return tBool, nil
 	case "strlen", "len", "strncmp":
 		return tU64, nil
+	case "kstack", "ustack":
+		if len(e.Args) > 2 {
+			return nil, c.errorf(e.P, "%s() takes a mode and a frame count (%d arguments provided)", e.Name, len(e.Args))
+		}
+		return c.stackType(e.Name == "ustack", e.Args), nil
+	case "ksym", "usym":
+		if len(e.Args) != 1 {
+			return nil, c.errorf(e.P, "%s() requires one argument (%d provided)", e.Name, len(e.Args))
+		}
+		return &Type{Kind: TSym, Size: 16, User: e.Name == "usym"}, nil
 	case "ntop":
 		if len(e.Args) < 1 || len(e.Args) > 2 {
 			return nil, c.errorf(e.P, "ntop() requires 1 or 2 arguments (%d provided)", len(e.Args))
@@ -921,4 +934,29 @@ var taskPaths = map[string][]string{
 	"ppid":        {"real_parent", "tgid"},
 	"pcomm":       {"real_parent", "comm"},
 	"leader_comm": {"group_leader", "comm"},
+}
+
+// stackType is the type of kstack or ustack: bpftrace's stack mode
+// (config stack_mode, or an argument) and frame limit (127, or an
+// argument).
+func (c *checker) stackType(user bool, args []lang.Expr) *Type {
+	mode, limit := "bpftrace", 127
+	if v := os.Getenv("BPFTRACE_STACK_MODE"); v != "" {
+		mode = v
+	} else {
+		for _, ci := range c.s.Prog.Config {
+			k := strings.ToLower(strings.TrimPrefix(ci.Key, "BPFTRACE_"))
+			if id, ok := ci.Value.(*lang.Ident); ok && k == "stack_mode" {
+				mode = id.Name
+			}
+		}
+	}
+	for _, a := range args {
+		if id, ok := a.(*lang.Ident); ok {
+			mode = id.Name
+		} else if n, ok := c.constInt(a); ok && n > 0 && n < 1024 {
+			limit = int(n)
+		}
+	}
+	return &Type{Kind: TStack, Size: 16 + 8*limit, User: user, Mode: mode}
 }

@@ -26,12 +26,20 @@ import (
 
 var le = binary.LittleEndian
 
+// Decoder says how user space shows the values only it can name: times
+// in a format, stacks and addresses as symbols.
+type Decoder struct {
+	Time  func(idx int, ns uint64) string
+	Stack func(user bool, pid int, addrs []uint64, mode string) string
+	Sym   func(user bool, pid int, addr uint64, offset bool) string
+}
+
 // Decode returns the value of type t stored in b.
 func (t *Type) Decode(b []byte) scriptout.Value {
 	return t.decode(b, nil)
 }
 
-func (t *Type) decode(b []byte, format func(int, uint64) string) scriptout.Value {
+func (t *Type) decode(b []byte, format *Decoder) scriptout.Value {
 	switch t.Kind {
 	case TInt:
 		v := int64(le.Uint64(b))
@@ -73,6 +81,22 @@ func (t *Type) decode(b []byte, format func(int, uint64) string) scriptout.Value
 			v.Elems = append(v.Elems, decodeRaw(Field{T: t.Elem}, b[i*size:]))
 		}
 		return v
+	case TStack:
+		pid, n := int(le.Uint64(b)), int(le.Uint64(b[8:]))
+		addrs := make([]uint64, 0, n)
+		for i := range min(n, (t.Size-16)/8) {
+			addrs = append(addrs, le.Uint64(b[16+8*i:]))
+		}
+		if format == nil || format.Stack == nil {
+			return scriptout.Str(fmt.Sprint(addrs))
+		}
+		return scriptout.Str(format.Stack(t.User, pid, addrs, t.Mode))
+	case TSym:
+		pid, addr := int(le.Uint64(b)), le.Uint64(b[8:])
+		if format == nil || format.Sym == nil {
+			return scriptout.Str(fmt.Sprintf("0x%x", addr))
+		}
+		return scriptout.Str(format.Sym(t.User, pid, addr, t.Mode == "offset"))
 	case TInet:
 		if le.Uint64(b) == 10 {
 			return scriptout.Str(net.IP(b[8:24]).String())
@@ -82,8 +106,8 @@ func (t *Type) decode(b []byte, format func(int, uint64) string) scriptout.Value
 		n := min(int(le.Uint64(b)), t.Size-8)
 		return scriptout.Value{Kind: scriptout.Buf, Str: string(b[8 : 8+n])}
 	case TTime:
-		if format != nil {
-			return scriptout.Str(format(int(le.Uint64(b)), le.Uint64(b[8:])))
+		if format != nil && format.Time != nil {
+			return scriptout.Str(format.Time(int(le.Uint64(b)), le.Uint64(b[8:])))
 		}
 		return scriptout.Value{Kind: scriptout.Int, Int: int64(le.Uint64(b[8:])), Size: 8}
 	}
@@ -106,7 +130,7 @@ func (s *Script) Event(r record.Record) (*ScriptEvent, []scriptout.Value, error)
 	}
 	args := make([]scriptout.Value, len(ev.Args.Elems))
 	for i, t := range ev.Args.Elems {
-		args[i] = t.decode(r.B[scriptHeader+ev.Args.Offs[i]:], s.TimeFormat)
+		args[i] = t.decode(r.B[scriptHeader+ev.Args.Offs[i]:], s.Decoder)
 	}
 	return ev, args, nil
 }
@@ -128,7 +152,7 @@ func (s *Script) Classes() []*record.Class {
 
 // Dump reads the whole content of m's BPF map bm; format, when set,
 // formats strftime() values.
-func (m *ScriptMap) Dump(bm *ebpf.Map, format func(int, uint64) string) (*scriptout.Map, error) {
+func (m *ScriptMap) Dump(bm *ebpf.Map, format *Decoder) (*scriptout.Map, error) {
 	out := &scriptout.Map{Name: m.Name, Kind: m.Kind, Keyed: m.Key != nil, Min: m.Min, Max: m.Max, Step: m.Step, Bits: m.Bits, Signed: m.Signed}
 	byKey := map[string]int{}
 	entry := func(k []byte) *scriptout.Entry {
@@ -184,7 +208,7 @@ func (m *ScriptMap) Dump(bm *ebpf.Map, format func(int, uint64) string) (*script
 }
 
 // fold adds the per-CPU values of one key (and bucket) to e.
-func (m *ScriptMap) fold(e *scriptout.Entry, bucket []byte, vals [][]byte, format func(int, uint64) string) {
+func (m *ScriptMap) fold(e *scriptout.Entry, bucket []byte, vals [][]byte, format *Decoder) {
 	switch m.Kind {
 	case scriptout.Plain:
 		e.Value = m.Value.decode(vals[0], format)

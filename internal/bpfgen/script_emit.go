@@ -1141,6 +1141,23 @@ func (c *checker) store(dst int, t *Type, e lang.Expr) error {
 		if call, ok := e.(*lang.Call); ok && call.Name == "ntop" {
 			return c.ntop(dst, call)
 		}
+	case TStack:
+		if !located(e) {
+			return c.stack(dst, t, e.Position())
+		}
+	case TSym:
+		if call, ok := e.(*lang.Call); ok && (call.Name == "ksym" || call.Name == "usym") {
+			if err := c.intExpr(call.Args[0]); err != nil {
+				return err
+			}
+			c.g.emit(
+				asm.StoreMem(rRec, int16(dst+8), asm.R0, asm.DWord),
+				asm.Mov.Reg(asm.R1, rPidTgd),
+				asm.RSh.Imm(asm.R1, 32),
+				asm.StoreMem(rRec, int16(dst), asm.R1, asm.DWord),
+			)
+			return nil
+		}
 	case TTuple:
 		if tup, ok := e.(*lang.Tuple); ok {
 			for i, x := range tup.Elems {
@@ -2734,5 +2751,36 @@ func (c *checker) ntop(dst int, call *lang.Call) error {
 	}
 	c.g.emit(asm.StoreMem(rRec, int16(dst+8), asm.R0, asm.Word))
 	c.g.emit(c.stImm64(int16(dst), 2)...)
+	return nil
+}
+
+// stack stores the current kernel or user stack at dst: the pid, the
+// frame count, then the addresses (zero after the last one, so that equal
+// stacks are equal keys).
+func (c *checker) stack(dst int, t *Type, p lang.Pos) error {
+	if c.frame > 0 {
+		return c.errorf(p, "stacks cannot be read inside a loop over a map")
+	}
+	c.zero(dst, t.Size)
+	flags := int32(0)
+	if t.User {
+		flags = 1 << 8 // BPF_F_USER_STACK
+	}
+	done := c.g.label("stk")
+	c.g.emit(
+		asm.Mov.Reg(asm.R1, rPidTgd),
+		asm.RSh.Imm(asm.R1, 32),
+		asm.StoreMem(rRec, int16(dst), asm.R1, asm.DWord),
+		asm.Mov.Reg(asm.R1, rCtx),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(dst+16)),
+		asm.Mov.Imm(asm.R3, int32(t.Size-16)),
+		asm.Mov.Imm(asm.R4, flags),
+		asm.FnGetStack.Call(),
+		asm.JSLT.Imm(asm.R0, 0, done),
+		asm.RSh.Imm(asm.R0, 3),
+		asm.StoreMem(rRec, int16(dst+8), asm.R0, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(done),
+	)
 	return nil
 }

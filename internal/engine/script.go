@@ -121,7 +121,7 @@ func (s *Session) RunSpecial(which bpfgen.Special) error {
 
 // ScriptMap reads the whole content of the script's map i.
 func (s *Session) ScriptMap(i int) (*scriptout.Map, error) {
-	return s.cfg.Script.Maps[i].Dump(s.scriptMaps[i], s.cfg.Script.TimeFormat)
+	return s.cfg.Script.Maps[i].Dump(s.scriptMaps[i], s.cfg.Script.Decoder)
 }
 
 // ClearMap deletes every key of the script's map i; ZeroMap keeps the

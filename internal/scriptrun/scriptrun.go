@@ -22,6 +22,7 @@ import (
 	"github.com/bpftrail/bpftrail/internal/lang"
 	"github.com/bpftrail/bpftrail/internal/record"
 	"github.com/bpftrail/bpftrail/internal/scriptout"
+	"github.com/bpftrail/bpftrail/internal/symbolize"
 )
 
 // Options describe a run.
@@ -101,7 +102,8 @@ func Run(o Options) error {
 	}
 	r := &runner{o: o, s: s, sc: sc, p: &scriptout.Printer{W: o.Out, Err: o.Err, JSON: o.JSON}, stop: make(chan struct{})}
 	r.offset = clockOffset()
-	sc.TimeFormat = r.strftime
+	r.syms = symbolize.NewCache()
+	sc.Decoder = &bpfgen.Decoder{Time: r.strftime, Stack: r.stack, Sym: r.sym}
 	return r.run()
 }
 
@@ -117,6 +119,7 @@ type runner struct {
 	exited   bool
 	err      error
 	offset   time.Duration // wall clock minus the monotonic clock
+	syms     *symbolize.Cache
 }
 
 func (r *runner) run() error {
@@ -387,4 +390,48 @@ func ringSize(prog *lang.Program) int {
 		}
 	}
 	return max(pages*os.Getpagesize()*engine.CPUs(), 1<<20)
+}
+
+// stack shows a stack as bpftrace does: a frame per line, indented, in
+// bpftrace's mode (sym+off), perf's (address, then sym+off) or raw.
+func (r *runner) stack(user bool, pid int, addrs []uint64, mode string) string {
+	var b strings.Builder
+	b.WriteString("\n")
+	for _, a := range addrs {
+		switch mode {
+		case "raw":
+			fmt.Fprintf(&b, "%x\n", a)
+		case "perf":
+			fmt.Fprintf(&b, "\t%x %s\n", a, r.sym(user, pid, a, true))
+		default:
+			fmt.Fprintf(&b, "        %s\n", r.sym(user, pid, a, true))
+		}
+	}
+	return b.String()
+}
+
+// sym names an address: the function and, with offset, +0xN past it; the
+// address in hex when no symbol covers it.
+func (r *runner) sym(user bool, pid int, addr uint64, offset bool) string {
+	var f symbolize.Frame
+	if user {
+		p, err := r.syms.Process(pid)
+		if err != nil {
+			return fmt.Sprintf("0x%x", addr)
+		}
+		f = p.Symbolize(addr)
+	} else {
+		k, err := r.syms.Kernel()
+		if err != nil {
+			return fmt.Sprintf("0x%x", addr)
+		}
+		f = k.Symbolize(addr)
+	}
+	if f.Function == "" {
+		return fmt.Sprintf("0x%x", addr)
+	}
+	if offset {
+		return fmt.Sprintf("%s+%d", f.Function, f.Offset)
+	}
+	return f.Function
 }
