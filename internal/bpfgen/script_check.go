@@ -54,6 +54,9 @@ type variable struct {
 	slot  int16 // stack offset (ints)
 	off   int   // scratch offset (others)
 	frame int   // the function whose stack holds slot: 0 the program, 1 a loop's callback
+	// pending: declared without a type or a value (let $x;): typed by its
+	// first assignment.
+	pending bool
 }
 
 type loopLabels struct{ cont, brk string }
@@ -103,8 +106,17 @@ func (c *checker) lookupVar(name string) *variable {
 // declare creates a variable of type t in the innermost scope (outermost
 // when global), with its own storage.
 func (c *checker) declare(name string, t *Type, global bool, p lang.Pos) (*variable, error) {
+	scope := len(c.scopes) - 1
+	if global {
+		scope = 0
+	}
+	return c.declareIn(scope, name, t, p)
+}
+
+// declareIn creates a variable of type t in the scope at that depth.
+func (c *checker) declareIn(scope int, name string, t *Type, p lang.Pos) (*variable, error) {
 	v := &variable{t: t, frame: c.frame}
-	if global && c.frame > 0 {
+	if scope == 0 && c.frame > 0 {
 		v.frame = 0
 	}
 	if t.isInt() {
@@ -118,12 +130,22 @@ func (c *checker) declare(name string, t *Type, global bool, p lang.Pos) (*varia
 		c.varBytes += (t.Size + 7) &^ 7
 		c.maxBytes = max(c.maxBytes, c.varBytes)
 	}
-	sc := c.scopes[len(c.scopes)-1]
-	if global {
-		sc = c.scopes[0]
-	}
-	sc[name] = v
+	c.scopes[scope][name] = v
 	return v, nil
+}
+
+// settle gives a variable declared without a type (let $x;) the type of
+// its first value, and its storage.
+func (c *checker) settle(name string, t *Type, p lang.Pos) (*variable, error) {
+	for i := len(c.scopes) - 1; i >= 0; i-- {
+		if v, ok := c.scopes[i][name]; ok {
+			if !v.pending {
+				return v, nil
+			}
+			return c.declareIn(i, name, c.varType(name, storage(t)), p)
+		}
+	}
+	return nil, nil
 }
 
 // builtinType returns the type of a builtin identifier, or nil.
@@ -280,6 +302,9 @@ func (c *checker) typeOf(e lang.Expr) (*Type, error) {
 				return tS64, nil
 			}
 			return tU64, nil
+		}
+		if e.Op == "*" && t.Ptr == 0 && t.Kind == TInt {
+			return tU64, nil // an address held in an integer: the u64 there
 		}
 		if e.Op == "*" && t.Ptr > 0 {
 			el := c.s.pointee(t)
@@ -572,7 +597,7 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 			return nil, err
 		}
 		return intType(t.Width, false), nil
-	case "cgroupid":
+	case "cgroupid", "kaddr":
 		return tU64, nil
 	case "nsecs":
 		return tU64, nil

@@ -243,7 +243,9 @@ func (c *checker) varDecl(d *lang.VarDecl) error {
 		}
 	}
 	if t == nil {
-		t = tS64
+		// let $x; takes the type of its first value.
+		c.scopes[scope][d.Var.Name] = &variable{t: tS64, pending: true, frame: c.frame}
+		return nil
 	}
 	v, err := c.declare(d.Var.Name, c.varType(d.Var.Name, storage(t)), false, d.P)
 	if err != nil {
@@ -319,6 +321,11 @@ func (c *checker) assignVar(a *lang.Assign, target *lang.Var) error {
 	}
 	if vt.Kind == TNone {
 		return c.errorf(a.P, "Value of type none cannot be assigned to %s", target.Name)
+	}
+	if v != nil && v.pending {
+		if v, err = c.settle(target.Name, vt, target.P); err != nil {
+			return err
+		}
 	}
 	if v == nil {
 		if v, err = c.declare(target.Name, c.varType(target.Name, storage(vt)), true, target.P); err != nil {
@@ -2049,6 +2056,17 @@ func (c *checker) callInt(x *lang.Call, t *Type) error {
 	case "syscall_name", "strerror", "signal_name":
 		// The number; user space shows its name.
 		return c.intExpr(x.Args[0])
+	case "kaddr":
+		lit, ok := x.Args[0].(*lang.StrLit)
+		if len(x.Args) != 1 || !ok {
+			return c.errorf(x.P, "kaddr() expects a symbol name as a string literal")
+		}
+		addr, err := kernelSymbol(lit.Value)
+		if err != nil {
+			return c.errorf(x.P, "Failed to resolve kernel symbol: %s", lit.Value)
+		}
+		c.g.emit(asm.LoadImm(asm.R0, int64(addr), asm.DWord))
+		return nil
 	case "strlen":
 		return c.strlen(x)
 	case "len":
@@ -2733,14 +2751,27 @@ func (c *checker) unblock(e lang.Expr) (lang.Expr, func(), error) {
 func (c *checker) ntop(dst int, call *lang.Call) error {
 	addr := call.Args[len(call.Args)-1]
 	if len(call.Args) == 2 {
-		af, ok := c.constInt(call.Args[0])
-		if !ok || af != 2 {
-			return c.errorf(call.Args[0].Position(), "ntop() of an address family other than AF_INET (2) is not supported yet")
+		if _, ok := c.constInt(call.Args[0]); !ok {
+			return c.errorf(call.Args[0].Position(), "ntop()'s address family must be a constant (AF_INET or AF_INET6)")
 		}
 	}
 	t, err := c.typeOf(addr)
 	if err != nil {
 		return err
+	}
+	if (t.Kind == TArray || t.Kind == TStr) && (t.Size == 16 || t.Size == 4) {
+		off, _, err := c.valueAt(addr)
+		if err != nil {
+			return err
+		}
+		c.zero(dst, 24)
+		c.copy(dst+8, off, t.Size)
+		family := int64(2)
+		if t.Size == 16 {
+			family = 10
+		}
+		c.g.emit(c.stImm64(int16(dst), family)...)
+		return nil
 	}
 	if !t.isInt() {
 		return c.errorf(addr.Position(), "ntop() expects an integer address, got %s", t)

@@ -11,6 +11,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/bpftrail/bpftrail/internal/lang"
+	"github.com/bpftrail/bpftrail/internal/symbolize"
 )
 
 // Structs, unions, arrays and pointers to them: the C types a script
@@ -613,6 +614,9 @@ func (c *checker) locate(e lang.Expr) (l loc, t *Type, bits [2]int, err error) {
 			return l, nil, bits, err
 		}
 		l, err = c.pointer(x.X, xt)
+		if xt.Ptr == 0 {
+			return l, tU64, bits, err
+		}
 		return l, c.s.pointee(xt), bits, err
 	case *lang.Index:
 		xt, err := c.typeOf(x.X)
@@ -796,4 +800,17 @@ func (c *checker) offsetof(x *lang.Offsetof) (int, error) {
 func (s *Script) hasKernelBTF() bool {
 	_, err := s.kernelType("struct task_struct")
 	return err == nil
+}
+
+// kernelSymbol is the address of a kernel symbol (kaddr()).
+func kernelSymbol(name string) (uint64, error) {
+	k, err := symbolize.NewCache().Kernel()
+	if err != nil {
+		return 0, err
+	}
+	addr, ok := k.Address(name)
+	if !ok {
+		return 0, fmt.Errorf("no kernel symbol %s", name)
+	}
+	return addr, nil
 }
