@@ -78,13 +78,14 @@ type Type struct {
 	User   bool   // a pointer into user memory
 	Name   string // a pointer's type as written, for messages
 	// Structs, arrays and pointers (see script_types.go).
-	Elem    *Type    // TArray's element, a pointer's target (nil: void or not known yet)
-	btfElem btf.Type // a pointer's target in the kernel's BTF, converted when needed
-	N       int      // TArray: the element count
-	Fields  []Field  // TStruct
-	CName   string   // TStruct: "struct Foo"
-	Mode    string   // TStack: bpftrace, perf or raw
-	Align   int      // TStruct
+	Elem    *Type     // TArray's element, a pointer's target (nil: void or not known yet)
+	btfElem btf.Type  // a pointer's target in the kernel's BTF, converted when needed
+	N       int       // TArray: the element count
+	Fields  []Field   // TStruct
+	CName   string    // TStruct: "struct Foo"
+	Mode    string    // TStack: bpftrace, perf or raw
+	Enum    *EnumInfo // a TInt of an enum type: its values are shown by name
+	Align   int       // TStruct
 	// Show names how user space shows a TInt: "syscall" (syscall_name()),
 	// "strerror", "signal" (signal_name()), "username" (the user of a uid).
 	Show  string

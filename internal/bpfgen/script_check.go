@@ -226,7 +226,11 @@ func (c *checker) fieldType(f *event.Field) *Type {
 				return p
 			}
 		}
-		return intType(f.Size, f.Signed)
+		t := intType(f.Size, f.Signed)
+		if ct := strings.TrimSpace(f.CType); strings.HasPrefix(ct, "enum ") {
+			t.Enum = kernelEnumType(ct)
+		}
+		return t
 	case event.String, event.Text:
 		return strType(f.Size)
 	}
@@ -261,7 +265,9 @@ func (c *checker) typeOf(e lang.Expr) (*Type, error) {
 			return nil, c.errorf(e.P, "args cannot be used on its own here; use args.FIELD")
 		}
 		if _, ok := c.enumValue(e.Name); ok {
-			return tS64, nil
+			t := intType(8, true)
+			t.Enum = c.enumOf(e.Name)
+			return t, nil
 		}
 		return nil, c.errorf(e.P, "Unknown identifier: '%s'", e.Name)
 	case *lang.Var:
@@ -549,6 +555,15 @@ func (c *checker) castType(e *lang.Cast) (*Type, error) {
 		t.User = c.userSpace()
 		return t, nil
 	}
+	if strings.HasPrefix(e.Type.Name, "enum ") && e.Type.Ptr == 0 {
+		t := intType(8, true)
+		if ct, err := c.s.cTypes(); err == nil && ct.enumsBy[e.Type.Name] != nil {
+			t.Enum = ct.enumsBy[e.Type.Name]
+		} else if t.Enum = kernelEnumType(e.Type.Name); t.Enum == nil {
+			return nil, c.errorf(e.Type.P, "Cannot resolve unknown type \"%s\"", e.Type.Name)
+		}
+		return t, nil
+	}
 	t, ok := intTypes[e.Type.Name]
 	if !ok || e.Type.Array > 0 {
 		return nil, c.errorf(e.Type.P, "Cannot resolve unknown type \"%s\"", e.Type.Name)
@@ -785,7 +800,9 @@ func storage(t *Type) *Type {
 		if t.Width == 8 {
 			return t
 		}
-		return intType(8, t.Signed)
+		st := intType(8, t.Signed)
+		st.Enum, st.Show = t.Enum, t.Show
+		return st
 	case TTuple:
 		elems := make([]*Type, len(t.Elems))
 		for i, e := range t.Elems {
@@ -938,6 +955,19 @@ func (c *checker) structOf(t *Type) *Type {
 		if el := c.s.pointee(t); el != nil && el.Kind == TStruct {
 			return el
 		}
+	}
+	return nil
+}
+
+// enumOf is the enum an enumerator belongs to.
+func (c *checker) enumOf(name string) *EnumInfo {
+	if ct, err := c.s.cTypes(); err == nil {
+		if info, ok := ct.enumOf[name]; ok {
+			return info
+		}
+	}
+	if e, ok := kernelEnumOf[name]; ok {
+		return enumInfo(e)
 	}
 	return nil
 }

@@ -49,6 +49,9 @@ func (t *Type) decode(b []byte, format *Decoder) scriptout.Value {
 		if t.Show != "" {
 			return scriptout.Str(show(t.Show, v))
 		}
+		if t.Enum != nil {
+			return scriptout.Value{Kind: scriptout.Int, Int: v, Signed: t.Signed, Size: t.Width, Symbol: t.Enum.Names[v]}
+		}
 		return scriptout.Value{Kind: scriptout.Int, Int: v, Signed: t.Signed, Size: t.Width}
 	case TBool:
 		return scriptout.Value{Kind: scriptout.Bool, Int: int64(le.Uint64(b))}
@@ -364,6 +367,9 @@ func decodeRaw(f Field, b []byte) scriptout.Value {
 		}
 		if t.Kind == TBool {
 			return scriptout.Value{Kind: scriptout.Bool, Int: int64(min(u, 1))}
+		}
+		if t.Enum != nil {
+			return scriptout.Value{Kind: scriptout.Int, Int: int64(u), Signed: t.Signed, Size: w, Symbol: t.Enum.Names[int64(u)]}
 		}
 		if t.Ptr > 0 {
 			return scriptout.Value{Kind: scriptout.Pointer, Int: int64(u), Size: 8}

@@ -28,10 +28,18 @@ type Field struct {
 	BitOff, BitSize int // bitfields: bits from Off, and their count (0: not a bitfield)
 }
 
+// EnumInfo is an enum type: the names of its values.
+type EnumInfo struct {
+	Name  string
+	Names map[int64]string
+}
+
 // ctypes are the struct, union and enum types a script can name.
 type ctypes struct {
-	byName map[string]*Type // "struct Foo", "union U"
-	enums  map[string]int64 // enumerator constants
+	byName  map[string]*Type     // "struct Foo", "union U"
+	enums   map[string]int64     // enumerator constants
+	enumOf  map[string]*EnumInfo // the enum of each enumerator
+	enumsBy map[string]*EnumInfo // "enum Foo"
 }
 
 // cTypes parses the script's C definitions.
@@ -39,7 +47,7 @@ func (s *Script) cTypes() (*ctypes, error) {
 	if s.ct != nil {
 		return s.ct, nil
 	}
-	ct := &ctypes{byName: map[string]*Type{}, enums: map[string]int64{}}
+	ct := &ctypes{byName: map[string]*Type{}, enums: map[string]int64{}, enumOf: map[string]*EnumInfo{}, enumsBy: map[string]*EnumInfo{}}
 	for _, def := range s.Prog.CDefs {
 		p := &cparser{toks: ctokens(def), ct: ct}
 		if err := p.definition(); err != nil {
@@ -120,8 +128,10 @@ func (p *cparser) definition() error {
 }
 
 func (p *cparser) enum() error {
+	info := &EnumInfo{Names: map[int64]string{}}
 	if p.peek() != "{" {
-		p.next() // the name
+		info.Name = "enum " + p.next()
+		p.ct.enumsBy[info.Name] = info
 	}
 	if err := p.expect("{"); err != nil {
 		return err
@@ -146,6 +156,10 @@ func (p *cparser) enum() error {
 			v = n
 		}
 		p.ct.enums[name] = v
+		p.ct.enumOf[name] = info
+		if _, dup := info.Names[v]; !dup {
+			info.Names[v] = name
+		}
 		v++
 		if p.peek() == "," {
 			p.next()
@@ -495,7 +509,9 @@ func (s *Script) fromBTF(t btf.Type, depth int) *Type {
 		}
 		return intType(int(x.Size), x.Encoding == btf.Signed || x.Encoding == btf.Char)
 	case *btf.Enum:
-		return intType(int(x.Size), x.Signed)
+		t := intType(int(x.Size), x.Signed)
+		t.Enum = enumInfo(x)
+		return t
 	case *btf.Pointer:
 		p := pointerTo(nil)
 		p.btfElem = x.Target
@@ -742,7 +758,32 @@ func (c *checker) reaches(e lang.Expr) bool {
 var (
 	kernelEnumsOnce sync.Once
 	kernelEnums     map[string]int64
+	kernelEnumOf    map[string]*btf.Enum
 )
+
+// enumInfo is the EnumInfo of a BTF enum.
+func enumInfo(e *btf.Enum) *EnumInfo {
+	info := &EnumInfo{Name: "enum " + e.Name, Names: map[int64]string{}}
+	for _, v := range e.Values {
+		if _, dup := info.Names[int64(v.Value)]; !dup {
+			info.Names[int64(v.Value)] = v.Name
+		}
+	}
+	return info
+}
+
+// kernelEnumType is the kernel's enum named name ("enum skb_drop_reason").
+func kernelEnumType(name string) *EnumInfo {
+	kernelOnce.Do(func() { kernelSpec, kernelErr = btf.LoadKernelSpec() })
+	if kernelErr != nil {
+		return nil
+	}
+	var e *btf.Enum
+	if err := kernelSpec.TypeByName(strings.TrimPrefix(name, "enum "), &e); err != nil {
+		return nil
+	}
+	return enumInfo(e)
+}
 
 // kernelEnum is an enumerator of the kernel's BTF (TCP_SYN_SENT), read
 // once, when a script first names one it does not define.
@@ -752,11 +793,12 @@ func kernelEnum(name string) (int64, bool) {
 		if kernelErr != nil {
 			return
 		}
-		kernelEnums = map[string]int64{}
+		kernelEnums, kernelEnumOf = map[string]int64{}, map[string]*btf.Enum{}
 		for t := range kernelSpec.All() {
 			if e, ok := t.(*btf.Enum); ok {
 				for _, v := range e.Values {
 					kernelEnums[v.Name] = int64(v.Value)
+					kernelEnumOf[v.Name] = e
 				}
 			}
 		}
