@@ -85,6 +85,7 @@ type Type struct {
 	CName   string    // TStruct: "struct Foo"
 	Mode    string    // TStack: bpftrace, perf or raw
 	Enum    *EnumInfo // a TInt of an enum type: its values are shown by name
+	Names   []string  // TTuple: a record's field names
 	Align   int       // TStruct
 	// Show names how user space shows a TInt: "syscall" (syscall_name()),
 	// "strerror", "signal" (signal_name()), "username" (the user of a uid).
@@ -139,6 +140,9 @@ func (t *Type) String() string {
 		parts := make([]string, len(t.Elems))
 		for i, e := range t.Elems {
 			parts[i] = e.String()
+			if t.Names != nil {
+				parts[i] = t.Names[i] + "=" + parts[i]
+			}
 		}
 		return "(" + strings.Join(parts, ",") + ")"
 	case TTime:

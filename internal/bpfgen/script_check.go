@@ -353,6 +353,18 @@ func (c *checker) typeOf(e lang.Expr) (*Type, error) {
 		return nil, c.errorf(e.P, "The array index operator [] can only be used on arrays, tuples and strings, not %s", t)
 	case *lang.Cast:
 		return c.castType(e)
+	case *lang.Record:
+		elems := make([]*Type, len(e.Values))
+		for i, x := range e.Values {
+			t, err := c.typeOf(x)
+			if err != nil {
+				return nil, err
+			}
+			elems[i] = t
+		}
+		t := tupleType(elems)
+		t.Names = e.Names
+		return t, nil
 	case *lang.Tuple:
 		elems := make([]*Type, len(e.Elems))
 		for i, x := range e.Elems {
@@ -499,6 +511,14 @@ func (c *checker) fieldExprType(e *lang.Field) (*Type, error) {
 			return nil, c.errorf(e.P, "Struct/union of type '%s' does not contain a field named '%s'", st.CName, e.Name)
 		}
 		return f.T, nil
+	}
+	if t.Kind == TTuple && t.Names != nil {
+		for i, n := range t.Names {
+			if n == e.Name {
+				return t.Elems[i], nil
+			}
+		}
+		return nil, c.errorf(e.P, "Record does not contain a field named '%s'", e.Name)
 	}
 	if t.Kind == TTuple {
 		n, err := strconv.Atoi(e.Name)
@@ -808,7 +828,9 @@ func storage(t *Type) *Type {
 		for i, e := range t.Elems {
 			elems[i] = storage(e)
 		}
-		return tupleType(elems)
+		st := tupleType(elems)
+		st.Names = t.Names
+		return st
 	}
 	return t
 }

@@ -62,7 +62,10 @@ func (t *Type) decode(b []byte, format *Decoder) scriptout.Value {
 		}
 		return scriptout.Str(string(s))
 	case TTuple:
-		v := scriptout.Value{Kind: scriptout.Tuple}
+		v := scriptout.Value{Kind: scriptout.Tuple, Names: t.Names}
+		if t.Names != nil {
+			v.Kind = scriptout.Record
+		}
 		for i, e := range t.Elems {
 			v.Elems = append(v.Elems, e.decode(b[t.Offs[i]:], format))
 		}

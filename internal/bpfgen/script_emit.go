@@ -1174,6 +1174,14 @@ func (c *checker) store(dst int, t *Type, e lang.Expr) error {
 			}
 			return nil
 		}
+		if rec, ok := e.(*lang.Record); ok {
+			for i, x := range rec.Values {
+				if err := c.store(dst+t.Offs[i], t.Elems[i], x); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
 	}
 	if !located(e) {
 		return c.unsupported(e)
@@ -1432,8 +1440,7 @@ func (c *checker) valueAt(e lang.Expr) (int, *Type, error) {
 		if err != nil {
 			return 0, nil, err
 		}
-		i := 0
-		fmt.Sscan(x.Name, &i)
+		i := elemIndex(st, x.Name)
 		return src + st.Offs[i], t, nil
 	case *lang.Index:
 		src, st, err := c.valueAt(x.X)
@@ -1786,10 +1793,21 @@ func (c *checker) fieldInt(x *lang.Field, t *Type) error {
 	if err != nil {
 		return err
 	}
-	i := 0
-	fmt.Sscan(x.Name, &i)
-	c.g.emit(asm.LoadMem(asm.R0, rRec, int16(src+st.Offs[i]), asm.DWord))
+	c.g.emit(asm.LoadMem(asm.R0, rRec, int16(src+st.Offs[elemIndex(st, x.Name)]), asm.DWord))
 	return nil
+}
+
+// elemIndex is the index of a tuple's element (.0) or a record's field
+// (.name).
+func elemIndex(t *Type, name string) int {
+	for i, n := range t.Names {
+		if n == name {
+			return i
+		}
+	}
+	i := 0
+	fmt.Sscan(name, &i)
+	return i
 }
 
 // mapValue loads @m[k] (0 when absent) into R0.
