@@ -440,6 +440,9 @@ func (c *checker) binaryType(e *lang.Binary) (*Type, error) {
 			}
 			return tBool, nil
 		}
+		if (x.Kind == TTuple || x.Kind == TBuf || x.Kind == TStruct || x.Kind == TArray) && same(x, y) && (e.Op == "==" || e.Op == "!=") {
+			return tBool, nil
+		}
 		if !x.isInt() || !y.isInt() {
 			return nil, c.errorf(e.P, "Type mismatch for '%s': comparing %s with %s", e.Op, x, y)
 		}

@@ -1853,6 +1853,9 @@ func (c *checker) binary(x *lang.Binary, t *Type) error {
 	if xt.Kind == TStr {
 		return c.strCompare(x, xt, yt)
 	}
+	if xt.Kind == TTuple || xt.Kind == TBuf || xt.Kind == TStruct || xt.Kind == TArray {
+		return c.bytesCompare(x, xt, yt)
+	}
 	if err := c.intExpr(x.X); err != nil {
 		return err
 	}
@@ -2830,6 +2833,43 @@ func (c *checker) stack(dst int, t *Type, p lang.Pos) error {
 		asm.RSh.Imm(asm.R0, 3),
 		asm.StoreMem(rRec, int16(dst+8), asm.R0, asm.DWord),
 		asm.Mov.Imm(asm.R0, 0).WithSymbol(done),
+	)
+	return nil
+}
+
+// bytesCompare compares two values of the same shape byte for byte, both
+// laid out as the wider of their types.
+func (c *checker) bytesCompare(x *lang.Binary, xt, yt *Type) error {
+	t := widen(storage(xt), storage(yt))
+	if t.Size > 512 {
+		return c.errorf(x.P, "comparing values of %d bytes is not supported", t.Size)
+	}
+	a, b := c.alloc(t.Size), c.alloc(t.Size)
+	c.zero(a, t.Size)
+	c.zero(b, t.Size)
+	if err := c.store(a, t, x.X); err != nil {
+		return err
+	}
+	if err := c.store(b, t, x.Y); err != nil {
+		return err
+	}
+	ne, end := c.g.label("bne"), c.g.label("bend")
+	for i := 0; i < t.Size; i++ {
+		c.g.emit(
+			asm.LoadMem(asm.R1, rRec, int16(a+i), asm.Byte),
+			asm.LoadMem(asm.R2, rRec, int16(b+i), asm.Byte),
+			asm.JNE.Reg(asm.R1, asm.R2, ne),
+		)
+	}
+	yes, no := int32(1), int32(0)
+	if x.Op == "!=" {
+		yes, no = 0, 1
+	}
+	c.g.emit(
+		asm.Mov.Imm(asm.R0, yes),
+		asm.Ja.Label(end),
+		asm.Mov.Imm(asm.R0, no).WithSymbol(ne),
+		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(end),
 	)
 	return nil
 }
