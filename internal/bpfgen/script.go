@@ -343,7 +343,7 @@ type Script struct {
 
 	byName     map[string]int
 	varTypes   map[string]*Type
-	layouts    [][2]int           // per probe: stack slots and scratch bytes of its variables
+	layouts    []probeLayout      // per probe, from the last checking pass
 	firstEvent []uint32           // per probe: the id of its first event
 	ct         *ctypes            // the script's C definitions
 	btfTypes   map[btf.Type]*Type // kernel types converted so far
@@ -353,6 +353,25 @@ type Script struct {
 	// scratch is the size of the largest program's scratch area.
 	scratch int
 }
+
+// probeLayout is what the checking passes learnt of a probe's program:
+// the stack slots and scratch bytes of its variables, of everything, and
+// whether it has callbacks.
+type probeLayout struct {
+	varSlots, varBytes int
+	maxSlots, maxBytes int
+	callbacks          bool
+}
+
+// onStack reports whether the program's scratch area fits on its stack,
+// below its slots: no map lookup then. Programs with callbacks keep it in
+// the per-CPU map, which their callbacks reach too.
+func (l probeLayout) onStack() bool {
+	return !l.callbacks && l.maxBytes+8*l.maxSlots+40+8 <= 512
+}
+
+// stackScratch is the frame offset of the scratch area when on the stack.
+const stackScratch = -512
 
 // ScriptOptions configure a script's compilation.
 type ScriptOptions struct {
@@ -421,7 +440,7 @@ func CompileScript(prog *lang.Program, probes []ScriptProbe, o ScriptOptions) (s
 	// second settles the sizes of strings kept in maps and variables; the
 	// third lays out each program's scratch area and stack after its
 	// variables.
-	s.layouts = make([][2]int, len(probes))
+	s.layouts = make([]probeLayout, len(probes))
 	s.firstEvent = make([]uint32, len(probes))
 	for pass := 0; pass < 3; pass++ {
 		s.Events = nil
@@ -430,14 +449,14 @@ func CompileScript(prog *lang.Program, probes []ScriptProbe, o ScriptOptions) (s
 			id := o.FirstClass + uint32(len(s.Events))
 			s.firstEvent[i] = id
 			c := &checker{s: s, sp: &probes[i], first: pass == 0, nextEvent: id}
-			c.varSlotBase, c.tmpScratchBase = s.layouts[i][0], s.layouts[i][1]
+			c.varSlotBase, c.tmpScratchBase = s.layouts[i].varSlots, s.layouts[i].varBytes
 			if err := c.probe(prog.Probes[probes[i].Block]); err != nil {
 				if pass == 0 && isUnknownMap(err) {
 					continue
 				}
 				return nil, err
 			}
-			s.layouts[i] = [2]int{c.varSlots, c.varBytes}
+			s.layouts[i] = probeLayout{varSlots: c.varSlots, varBytes: c.varBytes, maxSlots: c.maxSlots, maxBytes: c.maxBytes, callbacks: len(c.funcs) > 0}
 			s.scratch = max(s.scratch, c.scratchSize())
 		}
 	}

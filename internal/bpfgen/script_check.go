@@ -46,7 +46,9 @@ type checker struct {
 	exit      string
 	callbacks asm.Instructions
 	funcs     []string // the callbacks' names
-	retSlot   int16    // the flag the last callback sets on return
+	// stackScratch: the scratch area is on the stack (see onStack).
+	stackScratch bool
+	retSlot      int16 // the flag the last callback sets on return
 }
 
 type variable struct {

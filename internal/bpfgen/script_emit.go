@@ -1,6 +1,7 @@
 package bpfgen
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -34,7 +35,9 @@ func (c *checker) probe(p *lang.Probe) error {
 		if err := c.g.prologue(m, Options{}); err != nil {
 			return err
 		}
-		if err := c.g.scratch(m); err != nil {
+		if c.stackScratch {
+			c.g.emit(asm.Mov.Reg(rRec, asm.RFP), asm.Add.Imm(rRec, stackScratch))
+		} else if err := c.g.scratch(m); err != nil {
 			return err
 		}
 	}
@@ -2131,19 +2134,36 @@ func (c *checker) assignExpr(a *lang.Assign) error {
 // maps (fds by map index) and the shared ones (m; m.Globals holds the
 // start time and the CPU count).
 func (s *Script) Program(i int, maps []*ebpf.Map, m Maps) (*ebpf.ProgramSpec, error) {
+	onStack := s.layouts[i].onStack()
+	spec, err := s.program(i, maps, m, onStack)
+	if err == errMisaligned {
+		spec, err = s.program(i, maps, m, false)
+	}
+	return spec, err
+}
+
+// errMisaligned says a program's scratch accesses cannot all live on the
+// stack, where the verifier wants them aligned.
+var errMisaligned = errors.New("misaligned scratch access")
+
+func (s *Script) program(i int, maps []*ebpf.Map, m Maps, onStack bool) (*ebpf.ProgramSpec, error) {
 	sp := &s.Probes[i]
 	c := &checker{s: s, sp: sp, emit: true, maps: m, nextEvent: s.firstEvent[i]}
 	c.fds = make([]int, len(maps))
 	for j, mp := range maps {
 		c.fds[j] = mp.FD()
 	}
-	c.varSlotBase, c.tmpScratchBase = s.layouts[i][0], s.layouts[i][1]
+	c.varSlotBase, c.tmpScratchBase = s.layouts[i].varSlots, s.layouts[i].varBytes
+	c.stackScratch = onStack
 	events := s.Events
 	c.s.Events = nil
 	err := c.probe(s.Prog.Probes[sp.Block])
 	s.Events = events
 	if err != nil {
 		return nil, err
+	}
+	if onStack && !alignedScratch(c.g.insns) {
+		return nil, errMisaligned
 	}
 	typ := ebpf.RawTracepoint
 	var p *resolve.Probe = sp.Probe
@@ -2155,7 +2175,7 @@ func (s *Script) Program(i int, maps []*ebpf.Map, m Maps) (*ebpf.ProgramSpec, er
 		typ = ProgramType(p.Target)
 		name = progName(sp.Name)
 	}
-	insns := reachable(c.g.insns)
+	insns := withoutUnusedPid(reachable(c.g.insns))
 	if len(c.callbacks) > 0 {
 		// With functions besides the program, the kernel wants BTF for
 		// each of them.
@@ -2872,4 +2892,51 @@ func (c *checker) bytesCompare(x *lang.Binary, xt, yt *Type) error {
 		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(end),
 	)
 	return nil
+}
+
+// withoutUnusedPid drops the prologue's bpf_get_current_pid_tgid when
+// nothing reads its result (pid, tid, an event's header): a helper call
+// per event saved.
+func withoutUnusedPid(insns asm.Instructions) asm.Instructions {
+	at := -1
+	for i, ins := range insns {
+		if i+1 < len(insns) && ins.IsBuiltinCall() && ins.Constant == int64(asm.FnGetCurrentPidTgid) &&
+			insns[i+1].OpCode == asm.Mov.Op(asm.RegSource) && insns[i+1].Dst == rPidTgd && insns[i+1].Symbol() == "" {
+			at = i
+			break
+		}
+	}
+	if at < 0 || insns[at].Symbol() != "" {
+		return insns
+	}
+	for _, ins := range insns[at+2:] {
+		if ins.Src == rPidTgd || ins.Dst == rPidTgd {
+			return insns
+		}
+	}
+	return append(insns[:at:at], insns[at+2:]...)
+}
+
+// alignedScratch reports whether every load and store through the scratch
+// register is aligned to its size on a stack-based scratch area.
+func alignedScratch(insns asm.Instructions) bool {
+	for _, ins := range insns {
+		op := ins.OpCode
+		cls := op.Class()
+		if cls != asm.LdXClass && cls != asm.StXClass && cls != asm.StClass || op.Mode() != asm.MemMode {
+			continue
+		}
+		base := ins.Dst
+		if cls == asm.LdXClass {
+			base = ins.Src
+		}
+		if base != rRec {
+			continue
+		}
+		size := op.Size().Sizeof()
+		if (stackScratch+int(ins.Offset))%size != 0 {
+			return false
+		}
+	}
+	return true
 }
