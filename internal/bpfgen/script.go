@@ -302,6 +302,7 @@ const (
 	EvMapFull                       // a map update failed: the map has no room (at P)
 	EvErrorf                        // errorf(format, args): an error at P
 	EvWarnf                         // warnf(format, args): a warning at P
+	EvDivZero                       // a division or modulo by 0 at P
 )
 
 // ScriptEvent is one call site of an async action: the class of its

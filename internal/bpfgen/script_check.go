@@ -319,7 +319,7 @@ func (c *checker) typeOf(e lang.Expr) (*Type, error) {
 			if el == nil || el.Kind == TNone {
 				return nil, c.errorf(e.P, "Can not dereference a pointer to void")
 			}
-			return el, nil
+			return userLike(el, t), nil
 		}
 		return nil, c.errorf(e.P, "the %s operator is not supported on %s", e.Op, t)
 	case *lang.Ternary:
@@ -349,8 +349,11 @@ func (c *checker) typeOf(e lang.Expr) (*Type, error) {
 		}
 		if t.Ptr > 0 {
 			if el := c.s.pointee(t); el != nil && el.Kind != TNone {
-				return el, nil
+				return userLike(el, t), nil
 			}
+		}
+		if t.Kind == TArray {
+			return userLike(t.Elem, t), nil
 		}
 		return nil, c.errorf(e.P, "The array index operator [] can only be used on arrays, tuples and strings, not %s", t)
 	case *lang.Cast:
@@ -515,7 +518,7 @@ func (c *checker) fieldExprType(e *lang.Field) (*Type, error) {
 		if !ok {
 			return nil, c.errorf(e.P, "Struct/union of type '%s' does not contain a field named '%s'", st.CName, e.Name)
 		}
-		return f.T, nil
+		return userLike(f.T, t), nil
 	}
 	if t.Kind == TTuple && t.Names != nil {
 		for i, n := range t.Names {
@@ -1041,4 +1044,15 @@ func (c *checker) stackType(user bool, args []lang.Expr) *Type {
 		}
 	}
 	return &Type{Kind: TStack, Size: 16 + 8*limit, User: user, Mode: mode}
+}
+
+// userLike makes a pointer read from user memory (through from) a user
+// pointer too.
+func userLike(t, from *Type) *Type {
+	if t.Ptr == 0 || t.User || !from.User {
+		return t
+	}
+	u := *t
+	u.User = true
+	return &u
 }

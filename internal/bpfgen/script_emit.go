@@ -1553,6 +1553,14 @@ func (c *checker) intExpr(e lang.Expr) error {
 		return c.builtin(x)
 	case *lang.Var:
 		v := c.lookupVar(x.Name)
+		if v.pending {
+			// Read before any value: an int64 zero from now on.
+			var err error
+			if v, err = c.settle(x.Name, tS64, x.P); err != nil {
+				return err
+			}
+			c.g.emit(asm.Mov.Imm(asm.R0, 0), c.storeSlot(v, asm.R0))
+		}
 		c.g.emit(c.loadSlot(asm.R0, v))
 	case *lang.MapExpr:
 		return c.mapValue(x)
@@ -1912,10 +1920,15 @@ func (c *checker) binary(x *lang.Binary, t *Type) error {
 		}
 	}
 	if op == asm.Div || op == asm.Mod || op == asm.SDiv || op == asm.SMod {
-		// bpftrace makes x / 0 and x % 0 give 1 (BPF would give 0 and x).
+		// bpftrace makes x / 0 and x % 0 give 1 (BPF would give 0 and x),
+		// and says so at run time.
 		ok, done := c.g.label("div"), c.g.label("divd")
+		c.g.emit(asm.JNE.Imm(asm.R1, 0, ok))
+		ev := &ScriptEvent{ID: c.nextEvent, Kind: EvDivZero, Args: tupleType(nil), P: x.P, Special: c.sp.Special}
+		c.nextEvent++
+		c.s.Events = append(c.s.Events, ev)
+		c.send(ev, c.alloc(ev.Size()))
 		c.g.emit(
-			asm.JNE.Imm(asm.R1, 0, ok),
 			asm.Mov.Imm(asm.R0, 1),
 			asm.Ja.Label(done),
 			op.Reg(asm.R0, asm.R1).WithSymbol(ok),

@@ -205,11 +205,13 @@ func (p *cparser) aggregate(kw string) (*Type, error) {
 		fields = append(fields, fs...)
 	}
 	p.next()
+	packed := false
 	for p.peek() == "__attribute__" {
 		p.next()
 		depth := 0
 		for p.peek() != "" {
 			tok := p.next()
+			packed = packed || tok == "packed" || tok == "__packed__"
 			if tok == "(" {
 				depth++
 			} else if tok == ")" {
@@ -220,7 +222,7 @@ func (p *cparser) aggregate(kw string) (*Type, error) {
 			}
 		}
 	}
-	layout(t, fields, kw == "union")
+	layout(t, fields, kw == "union", packed)
 	return t, nil
 }
 
@@ -387,11 +389,14 @@ func rawAlign(t *Type) int {
 }
 
 // layout places fields as a C compiler does (natural alignment).
-func layout(t *Type, fields []Field, union bool) {
+func layout(t *Type, fields []Field, union, packed bool) {
 	off, bits, align := 0, 0, 1
 	for i := range fields {
 		f := &fields[i]
 		a := rawAlign(f.T)
+		if packed {
+			a = 1
+		}
 		align = max(align, a)
 		if union {
 			f.Off = 0
@@ -620,7 +625,7 @@ func (c *checker) locate(e lang.Expr) (l loc, t *Type, bits [2]int, err error) {
 			l, _, _, err = c.locate(x.X)
 		}
 		l.off += f.Off
-		return l, f.T, [2]int{f.BitOff, f.BitSize}, err
+		return l, userLike(f.T, xt), [2]int{f.BitOff, f.BitSize}, err
 	case *lang.Unary:
 		if x.Op != "*" {
 			break
@@ -633,7 +638,7 @@ func (c *checker) locate(e lang.Expr) (l loc, t *Type, bits [2]int, err error) {
 		if xt.Ptr == 0 {
 			return l, tU64, bits, err
 		}
-		return l, c.s.pointee(xt), bits, err
+		return l, userLike(c.s.pointee(xt), xt), bits, err
 	case *lang.Index:
 		xt, err := c.typeOf(x.X)
 		if err != nil {
@@ -646,8 +651,9 @@ func (c *checker) locate(e lang.Expr) (l loc, t *Type, bits [2]int, err error) {
 			if l, _, _, err = c.locate(x.X); err != nil {
 				return l, nil, bits, err
 			}
+			elem = userLike(elem, &Type{User: l.user})
 		case xt.Ptr > 0:
-			elem = c.s.pointee(xt)
+			elem = userLike(c.s.pointee(xt), xt)
 			if l, err = c.pointer(x.X, xt); err != nil {
 				return l, nil, bits, err
 			}

@@ -27,12 +27,23 @@ Build
 
 Kernel features
   kprobe: %s
+  kprobe_multi: no
+  kprobe_session: no
   uprobe: yes
+  uprobe_multi: no
+  uprobe refcount (depends on Build:bcc bpf_attach_uprobe refcount): yes
   tracepoint: yes
   perf_event: yes
+  fentry: no
+  iter: no
   btf: %s
+  module btf: no
   map_ringbuf: yes
   prog_test_run: yes
+  Loop support: yes
+  lookup_percpu_elem: no
+  get_func_ip: no
+  libdw (DWARF support): no
 `, arch(), yes(errKprobe == nil), yes(errBTF == nil))
 	return err
 }

@@ -299,6 +299,8 @@ func (r *runner) action(ev *engine.ScriptEvent, args []scriptout.Value) error {
 		return r.p.Warnf(f.Sprint(args), r.location(ev.P))
 	case bpfgen.EvCat:
 		return r.cat(ev, args)
+	case bpfgen.EvDivZero:
+		return r.p.RuntimeError("Divide or modulo by 0 detected. This can lead to unexpected results. 1 is being used as the result.", r.location(ev.P))
 	case bpfgen.EvMapFull:
 		return r.p.RuntimeError("Map full; can't update element. Try increasing max_map_keys config or manually setting the max entries in a map declaration e.g. `let @a = hash(5000)`", r.location(ev.P))
 	case bpfgen.EvJoin:
