@@ -685,6 +685,9 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 		if v.isBool {
 			return tBool, nil
 		}
+		if v.isUint {
+			return tU64, nil
+		}
 		return tS64, nil
 	case "printf", "print", "exit", "clear", "zero", "time", "system", "cat", "join", "errorf", "warnf", "debugf":
 		return tNone, nil
@@ -697,9 +700,9 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 
 // paramValue is a positional or named parameter.
 type paramValue struct {
-	isStr, isBool bool
-	n             int64
-	s             string
+	isStr, isBool, isUint bool
+	n                     int64
+	s                     string
 }
 
 // getopt is the value of getopt("name"[, default[, description]]): the
@@ -752,7 +755,7 @@ func (c *checker) getopt(e *lang.Call) (paramValue, error) {
 		}
 		n, err := strconv.ParseInt(v, 0, 64)
 		if u, uerr := strconv.ParseUint(v, 0, 64); err != nil && uerr == nil {
-			n, err = int64(u), nil
+			return paramValue{n: int64(u), isUint: true}, nil
 		}
 		if err != nil {
 			return paramValue{}, fmt.Errorf("program command line option --%s invalid integer (value: %s)", k, v)

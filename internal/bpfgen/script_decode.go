@@ -9,7 +9,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"net"
 	"sort"
 
@@ -339,10 +338,17 @@ func show(how string, v int64) string {
 		}
 		return msg
 	case "signal":
-		if name := unix.SignalName(syscall.Signal(v)); name != "" {
-			return name
+		// As strsignal(3) says it.
+		switch {
+		case v == 0:
+			return "Unknown signal 0"
+		case v < 0 || v > 64:
+			return "N/A"
+		case v >= 34:
+			return fmt.Sprintf("Real-time signal %d", v-34)
 		}
-		return fmt.Sprint(v)
+		msg := syscall.Signal(v).String()
+		return strings.ToUpper(msg[:1]) + msg[1:]
 	case "username":
 		if u, err := user.LookupId(fmt.Sprint(v)); err == nil {
 			return u.Username

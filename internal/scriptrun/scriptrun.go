@@ -6,6 +6,7 @@
 package scriptrun
 
 import (
+	"debug/elf"
 	"errors"
 	"fmt"
 	"io"
@@ -419,7 +420,10 @@ func (r *runner) sym(user bool, pid int, addr uint64, offset bool) string {
 	if user {
 		p, err := r.syms.Process(pid)
 		if err != nil {
-			return fmt.Sprintf("0x%x", addr)
+			// The process is gone: the binaries the script probes may
+			// still name the address (a non-PIE executable's addresses
+			// are its own).
+			return r.binarySym(addr, offset)
 		}
 		f = p.Symbolize(addr)
 	} else {
@@ -436,4 +440,25 @@ func (r *runner) sym(user bool, pid int, addr uint64, offset bool) string {
 		return fmt.Sprintf("%s+%d", f.Function, f.Offset)
 	}
 	return f.Function
+}
+
+// binarySym names an address through the binaries the script's uprobes
+// and USDT probes attach to, as the addresses of a non-PIE executable.
+func (r *runner) binarySym(addr uint64, offset bool) string {
+	for _, sp := range r.sc.Probes {
+		if sp.Probe == nil || sp.Probe.Target.Path == "" {
+			continue
+		}
+		e, err := r.syms.OpenELF(sp.Probe.Target.Path)
+		if err != nil || e.Type() != elf.ET_EXEC {
+			continue
+		}
+		if name, off, ok := e.Lookup(addr); ok {
+			if offset {
+				return fmt.Sprintf("%s+%d", name, off)
+			}
+			return name
+		}
+	}
+	return fmt.Sprintf("0x%x", addr)
 }
