@@ -229,6 +229,10 @@ type ScriptMap struct {
 	Min, Max, Step int64
 	Bits           int
 	Signed         bool // avg, stats, sum: of signed values
+	// TSeries: the interval (ns), how many are kept, and how the values of
+	// one interval combine ("", avg, min, max, sum).
+	Interval, NumIntervals int64
+	Agg                    string
 	// PerCPU: the map is only updated in kernel (never read there), so
 	// each CPU counts in its own copy and user space adds them up.
 	PerCPU     bool
@@ -245,7 +249,7 @@ func (m *ScriptMap) KeySize() int {
 	if m.Key != nil {
 		n = m.Key.Size
 	}
-	if m.Kind == scriptout.Hist || m.Kind == scriptout.LHist {
+	if m.Kind == scriptout.Hist || m.Kind == scriptout.LHist || m.Kind == scriptout.TSeries {
 		n += 8
 	}
 	return n
@@ -258,6 +262,8 @@ func (m *ScriptMap) ValueSize() int {
 		return m.Value.Size
 	case scriptout.Avg, scriptout.Stats, scriptout.Min, scriptout.Max:
 		return 16
+	case scriptout.TSeries:
+		return 24 // value, epoch, meta
 	}
 	return 8
 }
@@ -473,7 +479,7 @@ func CompileScript(prog *lang.Program, probes []ScriptProbe, o ScriptOptions) (s
 			m.LRU = n > 0
 			m.MaxEntries = int(max(n, -n))
 		}
-		m.PerCPU = !m.readIn && m.Kind != scriptout.Plain
+		m.PerCPU = !m.readIn && m.Kind != scriptout.Plain && m.Kind != scriptout.TSeries
 	}
 	return s, nil
 }

@@ -646,7 +646,7 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 		return tU64, nil
 	case "pid", "tid":
 		return intType(4, false), nil
-	case "count", "sum", "avg", "min", "max", "stats", "hist", "lhist":
+	case "count", "sum", "avg", "min", "max", "stats", "hist", "lhist", "tseries":
 		return nil, c.errorf(e.P, "%s() must be assigned directly to a map", e.Name)
 	case "delete", "strcontains":
 		return tBool, nil
@@ -920,6 +920,8 @@ func kindName(k scriptout.MapKind, t *Type) string {
 		return "hist_t"
 	case scriptout.LHist:
 		return "lhist_t"
+	case scriptout.TSeries:
+		return "tseries_t"
 	}
 	if t == nil {
 		return "none"
@@ -931,6 +933,7 @@ func kindName(k scriptout.MapKind, t *Type) string {
 var aggKinds = map[string]scriptout.MapKind{
 	"count": scriptout.Count, "sum": scriptout.Sum, "min": scriptout.Min, "max": scriptout.Max,
 	"avg": scriptout.Avg, "stats": scriptout.Stats, "hist": scriptout.Hist, "lhist": scriptout.LHist,
+	"tseries": scriptout.TSeries,
 }
 
 // bufType is the type of buf(ptr[, length]): the length, then the bytes.

@@ -173,7 +173,7 @@ func (m *ScriptMap) Dump(bm *ebpf.Map, format *Decoder) (*scriptout.Map, error) 
 		}
 		return &out.Entries[i]
 	}
-	bucketed := m.Kind == scriptout.Hist || m.Kind == scriptout.LHist
+	bucketed := m.Kind == scriptout.Hist || m.Kind == scriptout.LHist || m.Kind == scriptout.TSeries
 	keyLen := m.KeySize()
 	if bucketed {
 		keyLen -= 8

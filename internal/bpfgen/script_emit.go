@@ -3,6 +3,7 @@ package bpfgen
 import (
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -438,8 +439,8 @@ func (c *checker) update(m *ScriptMap, keyOff, valOff int, flags int32) {
 
 // aggregate emits @m[k] = count() and the other aggregations.
 func (c *checker) aggregate(target *lang.MapExpr, kind scriptout.MapKind, call *lang.Call) error {
-	want := map[scriptout.MapKind][2]int{scriptout.Count: {0, 0}, scriptout.Hist: {1, 2}, scriptout.LHist: {4, 4}}[kind]
-	if kind != scriptout.Count && kind != scriptout.Hist && kind != scriptout.LHist {
+	want := map[scriptout.MapKind][2]int{scriptout.Count: {0, 0}, scriptout.Hist: {1, 2}, scriptout.LHist: {4, 4}, scriptout.TSeries: {3, 4}}[kind]
+	if kind != scriptout.Count && kind != scriptout.Hist && kind != scriptout.LHist && kind != scriptout.TSeries {
 		want = [2]int{1, 1}
 	}
 	if len(call.Args) < want[0] || len(call.Args) > want[1] {
@@ -497,6 +498,8 @@ func (c *checker) aggregate(target *lang.MapExpr, kind scriptout.MapKind, call *
 		c.minMax(m, keyOff, slot, kind == scriptout.Max)
 	case scriptout.Avg, scriptout.Stats:
 		c.avg(m, keyOff, slot)
+	case scriptout.TSeries:
+		return c.tseries(m, keyOff, slot, call)
 	}
 	return nil
 }
@@ -2952,4 +2955,145 @@ func alignedScratch(insns asm.Instructions) bool {
 		}
 	}
 	return true
+}
+
+// tseries keeps the value of the current interval, in the bucket
+// epoch % num_intervals of {value, epoch, meta}: the last value (meta the
+// time), or their sum, min, max or average (meta the count).
+func (c *checker) tseries(m *ScriptMap, keyOff int, slot int16, call *lang.Call) error {
+	interval, ok1 := c.constInt(call.Args[1])
+	num, ok2 := c.constInt(call.Args[2])
+	if !ok1 || !ok2 || interval <= 0 || num <= 0 || num > 1000000 {
+		return c.errorf(call.P, "tseries() expects a positive interval and number of intervals as literals")
+	}
+	agg := ""
+	if len(call.Args) == 4 {
+		lit, ok := call.Args[3].(*lang.StrLit)
+		if !ok || !slices.Contains([]string{"avg", "max", "min", "sum"}, lit.Value) {
+			return c.errorf(call.Args[3].Position(), "tseries() aggregation must be one of \"avg\", \"max\", \"min\" or \"sum\"")
+		}
+		agg = lit.Value
+	}
+	if m.Interval != 0 && (m.Interval != interval || m.NumIntervals != num || m.Agg != agg) {
+		return c.errorf(call.P, "tseries() arguments must be the same for every use of %s", m.Name)
+	}
+	m.Interval, m.NumIntervals, m.Agg = interval, num, agg
+	// now, epoch and the bucket.
+	if err := c.now(call.P); err != nil {
+		return err
+	}
+	now, err := c.allocSlot(call.P)
+	if err != nil {
+		return err
+	}
+	epoch, err := c.allocSlot(call.P)
+	if err != nil {
+		return err
+	}
+	at := keyOff + m.KeySize() - 8
+	c.g.emit(
+		asm.StoreMem(asm.RFP, now, asm.R0, asm.DWord),
+		asm.LoadImm(asm.R1, interval, asm.DWord),
+		asm.Div.Reg(asm.R0, asm.R1),
+		asm.StoreMem(asm.RFP, epoch, asm.R0, asm.DWord),
+		asm.LoadImm(asm.R1, num, asm.DWord),
+		asm.Mod.Reg(asm.R0, asm.R1),
+		asm.StoreMem(rRec, int16(at), asm.R0, asm.DWord),
+	)
+	c.lookup(m, keyOff)
+	create, done := c.g.label("tsnew"), c.g.label("tsdone")
+	c.g.emit(asm.JEq.Imm(asm.R0, 0, create))
+	// An existing bucket of another epoch starts again.
+	same := c.g.label("tssame")
+	c.g.emit(
+		asm.LoadMem(asm.R1, asm.RFP, epoch, asm.DWord),
+		asm.LoadMem(asm.R2, asm.R0, 8, asm.DWord),
+		asm.JEq.Reg(asm.R1, asm.R2, same),
+		asm.StoreMem(asm.R0, 8, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord),
+		asm.StoreMem(asm.R0, 16, asm.R2, asm.DWord),
+		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(same),
+		asm.LoadMem(asm.R1, asm.RFP, slot, asm.DWord),
+	)
+	switch agg {
+	case "sum":
+		c.g.emit(asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord), asm.Add.Reg(asm.R2, asm.R1), asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord))
+	case "avg":
+		c.g.emit(
+			asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord), asm.Add.Reg(asm.R2, asm.R1), asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord),
+			asm.LoadMem(asm.R2, asm.R0, 16, asm.DWord), asm.Add.Imm(asm.R2, 1), asm.StoreMem(asm.R0, 16, asm.R2, asm.DWord),
+		)
+	case "min", "max":
+		keep := asm.JSLE // max: keep when n <= value
+		if agg == "min" {
+			keep = asm.JSGE
+		}
+		set, skip := c.g.label("tsset"), c.g.label("tsskip")
+		c.g.emit(
+			asm.LoadMem(asm.R2, asm.R0, 16, asm.DWord),
+			asm.JEq.Imm(asm.R2, 0, set),
+			asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord),
+			keep.Reg(asm.R1, asm.R2, skip),
+			asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord).WithSymbol(set),
+			asm.Mov.Imm(asm.R2, 1),
+			asm.StoreMem(asm.R0, 16, asm.R2, asm.DWord),
+			asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(skip),
+		)
+	default:
+		c.g.emit(
+			asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+			asm.LoadMem(asm.R2, asm.RFP, now, asm.DWord),
+			asm.StoreMem(asm.R0, 16, asm.R2, asm.DWord),
+		)
+	}
+	c.g.emit(asm.Ja.Label(done))
+	// A new bucket.
+	val := c.alloc(24)
+	meta := asm.Instruction(asm.LoadMem(asm.R2, asm.RFP, now, asm.DWord))
+	if agg != "" {
+		meta = asm.Mov.Imm(asm.R2, 1)
+	}
+	c.g.emit(
+		asm.LoadMem(asm.R1, asm.RFP, slot, asm.DWord).WithSymbol(create),
+		asm.StoreMem(rRec, int16(val), asm.R1, asm.DWord),
+		asm.LoadMem(asm.R1, asm.RFP, epoch, asm.DWord),
+		asm.StoreMem(rRec, int16(val+8), asm.R1, asm.DWord),
+		meta,
+		asm.StoreMem(rRec, int16(val+16), asm.R2, asm.DWord),
+	)
+	c.update(m, keyOff, val, bpfAny)
+	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(done))
+	return nil
+}
+
+// now is the time tseries() buckets by, into R0: bpf_ktime_get_boot_ns,
+// or, for tests, the value of the scalar map BPFTRACE_DUMMY_TS_MAP names
+// (as bpftrace does).
+func (c *checker) now(p lang.Pos) error {
+	name := os.Getenv("BPFTRACE_DUMMY_TS_MAP")
+	if name == "" {
+		c.g.emit(asm.FnKtimeGetBootNs.Call())
+		return nil
+	}
+	m, ok := c.s.Map(name)
+	if !ok || m.Kind == 255 {
+		if c.first {
+			return unknownMapError{c.errorf(p, "Undefined map: %s", name)}
+		}
+		return c.errorf(p, "BPFTRACE_DUMMY_TS_MAP: no map %s", name)
+	}
+	m.readIn = true
+	keyOff := c.alloc(8)
+	c.g.emit(c.stImm64(int16(keyOff), 0)...)
+	c.lookup(m, keyOff)
+	done := c.g.label("ts")
+	c.g.emit(
+		asm.Mov.Reg(asm.R1, asm.R0),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.JEq.Imm(asm.R1, 0, done),
+		asm.LoadMem(asm.R0, asm.R1, 0, asm.DWord),
+		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(done),
+	)
+	return nil
 }

@@ -57,6 +57,7 @@ const (
 	Stats                // stats(): Entry.Count and Entry.Total
 	Hist                 // hist(): Entry.Buckets
 	LHist                // lhist(): Entry.Buckets, with Map.Min, Max, Step
+	TSeries              // tseries(): Entry.Series
 )
 
 // Map is a map's whole content, read from the kernel.
