@@ -328,7 +328,7 @@ func perfTarget(prov string, rest []string) (resolve.Target, error) {
 	}
 	n := uint64(0)
 	if len(rest) == 2 {
-		v, err := strconv.ParseUint(strings.ReplaceAll(rest[1], "_", ""), 0, 64)
+		v, err := parseCount(rest[1])
 		if err != nil || v == 0 {
 			return t, fmt.Errorf("%s: invalid count %q", prov, rest[1])
 		}
@@ -408,4 +408,28 @@ func tracepointExists(o ScriptOptions, category, name string) error {
 		return nil
 	}
 	return errors.New("no such tracepoint")
+}
+
+// parseCount reads the count of a probe as bpftrace's integer literals
+// are written: 100, 0x10, 1_000_000, or with a power of ten, 1e6.
+func parseCount(s string) (uint64, error) {
+	s = strings.ReplaceAll(s, "_", "")
+	if m, e, ok := strings.Cut(s, "e"); ok && !strings.HasPrefix(s, "0x") {
+		mant, err := strconv.ParseUint(m, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		exp, err := strconv.ParseUint(e, 10, 8)
+		if err != nil {
+			return 0, err
+		}
+		for ; exp > 0; exp-- {
+			if mant > (1<<64-1)/10 {
+				return 0, strconv.ErrRange
+			}
+			mant *= 10
+		}
+		return mant, nil
+	}
+	return strconv.ParseUint(s, 0, 64)
 }
