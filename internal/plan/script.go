@@ -23,6 +23,9 @@ type ScriptOptions struct {
 	Params []string // positional parameters: $1, $2, ...
 	Named  []string // named parameters: NAME=VALUE or NAME (getopt)
 	PID    int      // the process whose mappings locate bare library names
+	// Unsafe (--unsafe) lets uprobes go where bpftrace's checks would
+	// refuse them: symbols of size 0, addresses in no symbol.
+	Unsafe bool
 	// FirstClass is the class id of the script's first event (after the
 	// classes of the events recorded beside it).
 	FirstClass uint32

@@ -184,7 +184,7 @@ func userProbes(prog *lang.Program, block int, ap *lang.AttachPoint, prov string
 			}
 		}
 		for _, n := range names {
-			foff, err := resolve.UprobeOffset(path, n, off, kind == probe.Uretprobe, false)
+			foff, err := resolve.UprobeOffset(path, n, off, kind == probe.Uretprobe, o.Unsafe)
 			if errors.Is(err, resolve.ErrSymbolNotFound) {
 				continue
 			} else if err != nil {
