@@ -20,13 +20,13 @@ func main() {
 	command.Init() // in a command held for a session, waits and execs it
 	root := newRoot()
 	if asBpftrace() {
-		args, msg := bpftraceArgs(os.Args[1:])
+		run, _, _ := root.Find([]string{"run"})
+		args, msg := bpftraceArgs(run, os.Args[1:])
 		if msg != "" {
 			fmt.Fprintf(os.Stderr, "ERROR: %s\n", msg)
 			os.Exit(1)
 		}
 		root.SetArgs(args)
-		run, _, _ := root.Find([]string{"run"})
 		run.SetHelpFunc(func(*cobra.Command, []string) { fmt.Print(bpftraceUsage) })
 		run.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 			fmt.Fprint(os.Stderr, bpftraceUsage)

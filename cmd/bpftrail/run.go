@@ -24,6 +24,7 @@ type runFlags struct {
 	info, dryRun, verifyIR, version   bool
 	includes                          []string
 	kflag, noWarnings                 bool
+	usdtFileActivation                bool
 }
 
 func newRun() *cobra.Command {
@@ -62,6 +63,10 @@ symbolic link, say), bpftrail behaves as this command.`,
 	fl.StringSliceVarP(&f.includes, "include", "I", nil, "accepted for bpftrace compatibility")
 	fl.BoolVarP(&f.kflag, "k", "k", false, "accepted for bpftrace compatibility")
 	fl.BoolVar(&f.noWarnings, "no-warnings", false, "do not print warnings")
+	// USDT semaphores are reference counters the kernel sets in every
+	// process that maps the file (uprobe ref_ctr_offset), with or without
+	// -p: the flag asks for what is done anyway.
+	fl.BoolVar(&f.usdtFileActivation, "usdt-file-activation", false, "activate USDT semaphores in every process that maps the file (always done)")
 	fl.BoolVarP(&f.version, "version", "V", false, "print the version of bpftrace's language this follows")
 	fl.MarkHidden("verify-llvm-ir")
 	fl.MarkHidden("include")
@@ -91,11 +96,16 @@ func runScript(c *cobra.Command, f *runFlags, args []string) error {
 	case f.info:
 		return scriptrun.Info(out)
 	case f.list:
-		pattern := f.expr
-		if pattern == "" && len(args) > 0 {
+		lo := scriptrun.ListOptions{Verbose: f.verbose, PID: f.pid}
+		if f.expr != "" {
+			// -l -e PROGRAM lists the program's probes.
+			return listErr(scriptrun.ListScript(out, "stdin", f.expr, lo))
+		}
+		pattern := ""
+		if len(args) > 0 {
 			pattern = args[0]
 		}
-		return scriptrun.List(out, os.Stderr, pattern, f.verbose)
+		return listErr(scriptrun.List(out, os.Stderr, pattern, lo))
 	}
 	if f.format != "text" && f.format != "json" {
 		fmt.Fprintf(os.Stderr, "ERROR: Invalid output format \"%s\"\nValid formats: 'text', 'json'\n", f.format)
@@ -120,9 +130,15 @@ func runScript(c *cobra.Command, f *runFlags, args []string) error {
 			src, err = os.ReadFile(args[0])
 		}
 		if err != nil {
-			// bpftrace's words, with the C library's capital letter.
-			msg := errors.Unwrap(err).Error()
-			fmt.Fprintf(os.Stderr, "ERROR: failed to open file '%s': %s\n", args[0], strings.ToUpper(msg[:1])+msg[1:])
+			// bpftrace's words, with strerror's capital.
+			why := err.Error()
+			if u := errors.Unwrap(err); u != nil {
+				why = u.Error()
+			}
+			if why != "" {
+				why = strings.ToUpper(why[:1]) + why[1:]
+			}
+			fmt.Fprintf(os.Stderr, "ERROR: failed to open file '%s': %s\n", args[0], why)
 			return &exitError{code: 1}
 		}
 		o.Name, o.Source, args = args[0], string(src), args[1:]
@@ -141,12 +157,31 @@ func runScript(c *cobra.Command, f *runFlags, args []string) error {
 	case errors.As(err, &ee):
 		return &exitError{code: ee.Code}
 	case err != nil:
-		// One line, but for a hint on a line of its own.
+		// One line, but for a hint on a line of its own (and bpftrace's
+		// advice to use --unsafe).
 		msg, hint, _ := strings.Cut(err.Error(), "\nHINT: ")
+		msg, unsafe, _ := strings.Cut(msg, "\nUse --unsafe")
 		fmt.Fprintf(os.Stderr, "ERROR: %s\n", oneLine(errors.New(msg)))
+		if unsafe != "" {
+			fmt.Fprintf(os.Stderr, "Use --unsafe%s\n", unsafe)
+		}
 		if hint != "" {
 			fmt.Fprintf(os.Stderr, "HINT: %s\n", hint)
 		}
+		return &exitError{code: 1}
+	}
+	return nil
+}
+
+// listErr prints a listing's error as bpftrace does.
+func listErr(err error) error {
+	var le *lang.Error
+	switch {
+	case errors.As(err, &le):
+		fmt.Fprint(os.Stderr, le.Detail())
+		return &exitError{code: 1}
+	case err != nil:
+		fmt.Fprintf(os.Stderr, "ERROR: %s\n", oneLine(err))
 		return &exitError{code: 1}
 	}
 	return nil
@@ -168,20 +203,91 @@ func asBpftrace() bool {
 	return filepath.Base(os.Args[0]) == "bpftrace"
 }
 
-// bpftraceArgs turns bpftrace's command line into run's: the pid given
-// as a string is checked as bpftrace does; msg is bpftrace's message
-// when it is not a number.
-func bpftraceArgs(args []string) (run []string, msg string) {
-	for i, a := range args {
-		if (a == "-p" || a == "--pid") && i+1 < len(args) {
-			v := args[i+1]
-			if _, err := strconv.Atoi(v); err != nil {
-				if d := strings.IndexFunc(v, func(r rune) bool { return r < '0' || r > '9' }); d > 0 {
-					return nil, "Failed to parse pid: invalid trailing bytes: " + v
-				}
-				return nil, "Failed to parse pid: invalid integer: " + v
+// bpftraceValued are bpftrace's options that take a value (-p PID, ...).
+var bpftraceValued = map[string]bool{
+	"-e": true, "--expr": true, "-c": true, "--cmd": true, "-p": true, "--pid": true,
+	"-f": true, "--format": true, "-o": true, "--output": true, "-B": true, "--buffering": true,
+	"-I": true, "--include": true,
+}
+
+// bpftraceFlag reports whether a is one of run's options (so that getopt
+// would take it wherever it stands), and whether its value is the next
+// argument.
+func bpftraceFlag(run *cobra.Command, a string) (flag, valueNext bool) {
+	if len(a) < 2 || a[0] != '-' || a == "--" {
+		return false, false
+	}
+	if strings.HasPrefix(a, "--") {
+		name, _, hasValue := strings.Cut(a[2:], "=")
+		if run.Flags().Lookup(name) == nil {
+			return false, false
+		}
+		return true, !hasValue && bpftraceValued["--"+name]
+	}
+	// A cluster of short options (-lv), the last of which may take a value
+	// (-p123 or -p 123).
+	for i := 1; i < len(a); i++ {
+		f := run.Flags().ShorthandLookup(a[i : i+1])
+		if f == nil {
+			return false, false
+		}
+		if bpftraceValued["-"+a[i:i+1]] {
+			return true, i == len(a)-1
+		}
+	}
+	return true, false
+}
+
+// bpftraceArgs turns bpftrace's command line into run's. Like getopt,
+// which bpftrace uses, options are taken wherever they stand before "--"
+// (script.bt -p 123 ARG is -p 123 script.bt ARG). The pid is checked as
+// bpftrace checks it; msg is bpftrace's message when it is wrong.
+func bpftraceArgs(run *cobra.Command, args []string) (out []string, msg string) {
+	var opts, rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		flag, next := bpftraceFlag(run, a)
+		if !flag {
+			rest = append(rest, a)
+			continue
+		}
+		opts = append(opts, a)
+		var value string
+		switch {
+		case next && i+1 < len(args):
+			i++
+			value = args[i]
+			opts = append(opts, value)
+		case strings.HasPrefix(a, "--pid="):
+			value = a[len("--pid="):]
+		case strings.HasPrefix(a, "-p") && len(a) > 2 && !strings.HasPrefix(a, "--"):
+			value = a[2:]
+		}
+		if a == "-p" || a == "--pid" || strings.HasPrefix(a, "--pid=") || strings.HasPrefix(a, "-p") && !strings.HasPrefix(a, "--") {
+			if m := checkPid(value); m != "" {
+				return nil, m
 			}
 		}
 	}
-	return append([]string{"run"}, args...), ""
+	return append(append([]string{"run"}, opts...), rest...), ""
+}
+
+// checkPid is bpftrace's message for a pid it refuses, or "".
+func checkPid(s string) string {
+	digits := len(s) - len(strings.TrimLeft(s, "0123456789"))
+	switch {
+	case digits == 0:
+		return "Failed to parse pid: invalid integer: " + s
+	case digits < len(s):
+		return "Failed to parse pid: invalid trailing bytes: " + s
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n > 0x400000 {
+		return "Pid out of range: " + s
+	}
+	return ""
 }

@@ -733,3 +733,42 @@ func TestBPFKprobe(t *testing.T) {
 		}
 	})
 }
+
+// TestBPFRunUprobeOrder: several probes on one function fire in the
+// order of the script (the kernel runs a uprobe's consumers newest first,
+// so they are attached last to first), entries and returns alike.
+func TestBPFRunUprobeOrder(t *testing.T) {
+	setup(t)
+	bin := buildUprobeTarget(t)
+	prog := fmt.Sprintf(`uprobe:%[1]s:add3 { printf("a"); } uprobe:%[1]s:add3 { printf("b"); }
+uretprobe:%[1]s:add3 { printf("c"); } uretprobe:%[1]s:add3 { printf("d\n"); }`, bin)
+	stdout, _ := runOK(t, "run", "-q", "-e", prog, "-c", bin)
+	if got := strings.Count(stdout, "abcd\n"); got != len(add3Calls) {
+		t.Errorf("%d times abcd, want %d:\n%s", got, len(add3Calls), stdout)
+	}
+}
+
+// TestBPFRunUprobeByPid: with -p, "uprobe:*:FUNC" and "usdt::PROVIDER:NAME"
+// find the function and the probe in the files the process maps, and
+// -l -p lists them there.
+func TestBPFRunUprobeByPid(t *testing.T) {
+	setup(t)
+	bin := buildUprobeTarget(t)
+	w := startWaiting(t, bin)
+	pid := strconv.Itoa(w.cmd.Process.Pid)
+	list, _ := runOK(t, "run", "-l", "-p", pid, "uprobe:*:add*")
+	if want := "uprobe:/proc/" + pid + "/root" + bin + ":add3\n"; !strings.Contains(list, want) {
+		t.Errorf("-l -p %s has no %s:\n%s", pid, want, list)
+	}
+	p := start(t, bpftrailBn, "run", "-e", `uprobe:*:add3 { @n = count(); } uretprobe:*:add* { @r = count(); }`, "-p", pid)
+	waitRecording(t, p)
+	w.run(t)
+	if code := p.interrupt(t); code != 0 {
+		t.Fatalf("exit status %d\n%s", code, p.stderr.String())
+	}
+	for _, want := range []string{fmt.Sprintf("@n: %d\n", len(add3Calls)), fmt.Sprintf("@r: %d\n", len(add3Calls))} {
+		if !strings.Contains(p.stdout.String(), want) {
+			t.Errorf("output %q, want %q in it", p.stdout.String(), want)
+		}
+	}
+}

@@ -70,13 +70,16 @@ func uprobes(name string, t resolve.Target, prog *ebpf.Program, o Options) ([]io
 	if err != nil {
 		return nil, fmt.Errorf("attach %s: %w", name, err)
 	}
-	addrs := t.Addresses
+	// Addresses are file offsets, resolved already (Offset is then what
+	// the probe was written with); without them, the symbol and the offset
+	// are resolved here.
+	addrs, off := t.Addresses, uint64(0)
 	if len(addrs) == 0 {
-		addrs = []uint64{0}
+		addrs, off = []uint64{0}, t.Offset
 	}
 	var out []io.Closer
 	for _, addr := range addrs {
-		opts := &link.UprobeOptions{Offset: t.Offset, Address: addr, RefCtrOffset: t.RefCtr, PID: o.PID}
+		opts := &link.UprobeOptions{Offset: off, Address: addr, RefCtrOffset: t.RefCtr, PID: o.PID}
 		var l link.Link
 		if t.Kind == resolve.TargetUretprobe {
 			l, err = ex.Uretprobe(t.Symbol, prog, opts)

@@ -285,7 +285,7 @@ func (s *Session) Attach() error {
 	if s.cfg.Target.Kind == Process {
 		o.PID = s.cfg.Target.PID
 	}
-	for _, p := range s.progs {
+	for _, p := range attachOrder(s.progs) {
 		ls, err := attach.Probe(p.name, p.target, p.prog, o)
 		if err != nil {
 			return err
@@ -293,6 +293,27 @@ func (s *Session) Attach() error {
 		s.links = append(s.links, ls...)
 	}
 	return s.setEnabled(true)
+}
+
+// attachOrder is the order in which to attach progs so that probes on
+// the same place fire in the order given: the kernel runs the consumers
+// of a uprobe newest first, so user-space probes are attached last to
+// first; the others (tracepoints run their programs oldest first) keep
+// their order.
+func attachOrder(progs []program) []program {
+	out := make([]program, 0, len(progs))
+	var user []program
+	for _, p := range progs {
+		if k := p.target.Kind; k == resolve.TargetUprobe || k == resolve.TargetUretprobe || k == resolve.TargetUSDT {
+			user = append(user, p)
+		} else {
+			out = append(out, p)
+		}
+	}
+	for i := len(user) - 1; i >= 0; i-- {
+		out = append(out, user[i])
+	}
+	return out
 }
 
 func (s *Session) setEnabled(on bool) error {

@@ -16,8 +16,8 @@ type Node interface{ Position() Pos }
 
 // Program is a whole script.
 type Program struct {
-	Name    string // "stdin" for -e, else the file's name; errors start with it
-	Source  string // the text parsed (after preprocessing), for error lines
+	Name   string // "stdin" for -e, else the file's name; errors start with it
+	Source string // the text parsed (after preprocessing), for error lines
 	// CDefs are the C definitions at the top of the script (struct,
 	// union, enum), as written.
 	CDefs   []string

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"slices"
 	"sort"
 	"strconv"
@@ -18,7 +17,6 @@ import (
 	"github.com/bpftrail/bpftrail/internal/probe"
 	"github.com/bpftrail/bpftrail/internal/resolve"
 	"github.com/bpftrail/bpftrail/internal/tracefs"
-	"github.com/bpftrail/bpftrail/internal/usdt"
 )
 
 // ScriptOptions say how a script is planned.
@@ -26,6 +24,9 @@ type ScriptOptions struct {
 	Params []string // positional parameters: $1, $2, ...
 	Named  []string // named parameters: NAME=VALUE or NAME (getopt)
 	PID    int      // the process whose mappings locate bare library names
+	// Unsafe (--unsafe) lets uprobes go where bpftrace's checks would
+	// refuse them: symbols of size 0, addresses in no symbol.
+	Unsafe bool
 	// FirstClass is the class id of the script's first event (after the
 	// classes of the events recorded beside it).
 	FirstClass uint32
@@ -78,6 +79,17 @@ func Script(prog *lang.Program, o ScriptOptions) (*Scripted, error) {
 	for bi, p := range prog.Probes {
 		for _, ap := range p.Points {
 			sps, err := attachPoint(prog, bi, ap, o)
+			var nm *noMatchError
+			if errors.As(err, &nm) {
+				switch missing {
+				case "warn":
+					out.Warnings = append(out.Warnings, warning(prog, nm.ap.P, nm.msg+". Skipping."))
+				case "ignore":
+				default:
+					return nil, apError(prog, nm.ap, "%s.", nm.msg)
+				}
+				continue
+			}
 			if err != nil {
 				var le *lang.Error
 				if missing != "error" && !errors.As(err, &le) && !errors.Is(err, resolve.ErrNoKprobes) {
@@ -222,12 +234,15 @@ func attachPoint(prog *lang.Program, block int, ap *lang.AttachPoint, o ScriptOp
 		name := prov + ":" + strings.Join(rest, ":")
 		return []bpfgen.ScriptProbe{{Block: block, Name: name, Probe: &resolve.Probe{Event: perfSchema(name), Target: t}}}, nil
 	case "tracepoint", "uprobe", "uretprobe", "usdt", "kprobe", "kretprobe", "profile":
-		if (prov == "usdt" || prov == "uprobe" || prov == "uretprobe") && len(rest) >= 2 && strings.ContainsAny(strings.Join(rest[1:], ":"), "*?[") {
-			return expandUser(prog, block, ap, prov, rest, o)
+		if prov == "usdt" || prov == "uprobe" || prov == "uretprobe" {
+			return userProbes(prog, block, ap, prov, rest, o)
 		}
 		spec := prov + ":" + strings.Join(rest, ":")
 		if prov == "tracepoint" && len(rest) == 2 {
 			spec = rest[0] + ":" + rest[1]
+			if err := tracepointExists(o, rest[0], rest[1]); err != nil {
+				return nil, noMatch(ap, prov, spec)
+			}
 		}
 		if _, err := probe.Parse(spec); err != nil {
 			return nil, apError(prog, ap, "%v", err)
@@ -323,7 +338,7 @@ func perfTarget(prov string, rest []string) (resolve.Target, error) {
 	}
 	n := uint64(0)
 	if len(rest) == 2 {
-		v, err := strconv.ParseUint(strings.ReplaceAll(rest[1], "_", ""), 0, 64)
+		v, err := parseCount(rest[1])
 		if err != nil || v == 0 {
 			return t, fmt.Errorf("%s: invalid count %q", prov, rest[1])
 		}
@@ -387,54 +402,44 @@ func checkNamed(s *bpfgen.Script, named []string) error {
 	return errors.New(msg)
 }
 
-// expandUser resolves a uprobe or USDT attach point whose function or
-// probe name is a wildcard: one probe per match in the binary.
-func expandUser(prog *lang.Program, block int, ap *lang.AttachPoint, prov string, rest []string, o ScriptOptions) ([]bpfgen.ScriptProbe, error) {
-	file, err := resolve.FindBinary(rest[0], o.PID)
+// tracepointExists reports (as an error) that no tracepoint matches
+// category:name; a tracefs it cannot read is left for the resolution to
+// report.
+func tracepointExists(o ScriptOptions, category, name string) error {
+	if o.FS == nil {
+		return nil
+	}
+	fsys, err := o.FS()
 	if err != nil {
-		return nil, err
+		return nil
 	}
-	var specs []string
-	if prov == "usdt" {
-		provPat, namePat := "*", rest[len(rest)-1]
-		if len(rest) == 3 {
-			provPat = rest[1]
-		}
-		probes, err := usdt.Probes(file)
+	evs, err := fsys.List(category + ":" + name)
+	if err != nil || len(evs) > 0 {
+		return nil
+	}
+	return errors.New("no such tracepoint")
+}
+
+// parseCount reads the count of a probe as bpftrace's integer literals
+// are written: 100, 0x10, 1_000_000, or with a power of ten, 1e6.
+func parseCount(s string) (uint64, error) {
+	s = strings.ReplaceAll(s, "_", "")
+	if m, e, ok := strings.Cut(s, "e"); ok && !strings.HasPrefix(s, "0x") {
+		mant, err := strconv.ParseUint(m, 10, 64)
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		for _, p := range probes {
-			okP, _ := path.Match(provPat, p.Provider)
-			okN, _ := path.Match(namePat, p.Name)
-			spec := "usdt:" + rest[0] + ":" + p.Provider + ":" + p.Name
-			if okP && okN && !slices.Contains(specs, spec) {
-				specs = append(specs, spec)
+		exp, err := strconv.ParseUint(e, 10, 8)
+		if err != nil {
+			return 0, err
+		}
+		for ; exp > 0; exp-- {
+			if mant > (1<<64-1)/10 {
+				return 0, strconv.ErrRange
 			}
+			mant *= 10
 		}
-	} else {
-		syms, err := resolve.FunctionNames(file)
-		if err != nil {
-			return nil, err
-		}
-		for _, name := range syms {
-			if ok, _ := path.Match(rest[1], name); ok {
-				specs = append(specs, prov+":"+rest[0]+":"+name)
-			}
-		}
+		return mant, nil
 	}
-	if len(specs) == 0 {
-		return nil, apError(prog, ap, "No matches for %s %s", prov, strings.Join(rest, ":"))
-	}
-	var out []bpfgen.ScriptProbe
-	for _, spec := range specs {
-		rps, err := resolve.Specs(o.FS, []string{spec}, resolve.Options{PID: o.PID, StringSize: strSize(prog)})
-		if err != nil {
-			return nil, err
-		}
-		for _, rp := range rps {
-			out = append(out, bpfgen.ScriptProbe{Block: block, Name: probeName(prov, rp), Func: rp.Target.Symbol, Probe: rp})
-		}
-	}
-	return out, nil
+	return strconv.ParseUint(s, 0, 64)
 }

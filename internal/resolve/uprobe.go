@@ -178,7 +178,18 @@ var multiarch = map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64
 // the library directories the dynamic linker searches, then $PATH.
 func FindBinary(name string, pid int) (string, error) {
 	if strings.Contains(name, "/") {
-		if _, err := os.Stat(name); err != nil {
+		_, err := os.Stat(name)
+		if err != nil && pid > 0 {
+			// The process may see another mount namespace: its root.
+			abs, aerr := filepath.Abs(name)
+			if aerr == nil {
+				inNS := fmt.Sprintf("/proc/%d/root%s", pid, abs)
+				if _, serr := os.Stat(inNS); serr == nil {
+					return inNS, nil
+				}
+			}
+		}
+		if err != nil {
 			return "", fmt.Errorf("uprobe binary %s: %w", name, err)
 		}
 		return name, nil

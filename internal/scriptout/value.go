@@ -48,16 +48,16 @@ type MapKind uint8
 
 // Map kinds.
 const (
-	Plain MapKind = iota // a value assigned: Entry.Value
-	Count                // count(): Entry.Value
-	Sum                  // sum(): Entry.Value
-	Min                  // min(): Entry.Value
-	Max                  // max(): Entry.Value
-	Avg                  // avg(): Entry.Count and Entry.Total
-	Stats                // stats(): Entry.Count and Entry.Total
-	Hist                 // hist(): Entry.Buckets
-	LHist                // lhist(): Entry.Buckets, with Map.Min, Max, Step
-	TSeries              // tseries(): Entry.Series
+	Plain   MapKind = iota // a value assigned: Entry.Value
+	Count                  // count(): Entry.Value
+	Sum                    // sum(): Entry.Value
+	Min                    // min(): Entry.Value
+	Max                    // max(): Entry.Value
+	Avg                    // avg(): Entry.Count and Entry.Total
+	Stats                  // stats(): Entry.Count and Entry.Total
+	Hist                   // hist(): Entry.Buckets
+	LHist                  // lhist(): Entry.Buckets, with Map.Min, Max, Step
+	TSeries                // tseries(): Entry.Series
 )
 
 // Map is a map's whole content, read from the kernel.

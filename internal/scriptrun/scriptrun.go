@@ -80,7 +80,7 @@ func Run(o Options) error {
 			params = append(params, p)
 		}
 	}
-	sc, err := engine.PlanScript(prog, engine.ScriptOptions{Params: params, Named: named, PID: o.PID})
+	sc, err := engine.PlanScript(prog, engine.ScriptOptions{Params: params, Named: named, PID: o.PID, Unsafe: o.Unsafe})
 	if err != nil {
 		return err
 	}
