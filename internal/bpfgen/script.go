@@ -86,6 +86,7 @@ type Type struct {
 	Mode    string    // TStack: bpftrace, perf or raw
 	Enum    *EnumInfo // a TInt of an enum type: its values are shown by name
 	Names   []string  // TTuple: a record's field names
+	Trunc   int       // TStr read from memory: longer strings were cut to this many characters
 	Align   int       // TStruct
 	// Show names how user space shows a TInt: "syscall" (syscall_name()),
 	// "strerror", "signal" (signal_name()), "username" (the user of a uid).

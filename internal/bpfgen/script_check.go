@@ -233,7 +233,15 @@ func (c *checker) fieldType(f *event.Field) *Type {
 			t.Enum = kernelEnumType(ct)
 		}
 		return t
-	case event.String, event.Text:
+	case event.String:
+		// Read from memory with two bytes more than max_strlen (see
+		// plan): longer strings show their cut.
+		t := strType(f.Size)
+		if f.Size == c.s.StrSize+2 {
+			t.Trunc = c.s.StrSize
+		}
+		return t
+	case event.Text:
 		return strType(f.Size)
 	}
 	return nil
@@ -624,7 +632,15 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 			return nil, err
 		}
 		if t.Kind == TStr {
+			if len(e.Args) == 1 {
+				return t, nil
+			}
 			return strType(min(t.Size, n)), nil
+		}
+		if len(e.Args) == 1 {
+			st := strType(n + 2)
+			st.Trunc = n
+			return st, nil
 		}
 		return strType(n), nil
 	case "has_key":

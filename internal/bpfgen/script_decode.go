@@ -31,6 +31,9 @@ type Decoder struct {
 	Time  func(idx int, ns uint64) string
 	Stack func(user bool, pid int, addrs []uint64, mode string) string
 	Sym   func(user bool, pid int, addr uint64, offset bool) string
+	// Trailer marks a string cut to max_strlen (str_trunc_trailer; ".."
+	// when nil).
+	Trailer *string
 }
 
 // Decode returns the value of type t stored in b.
@@ -58,6 +61,13 @@ func (t *Type) decode(b []byte, format *Decoder) scriptout.Value {
 		s := b[:t.Size]
 		if i := bytes.IndexByte(s, 0); i >= 0 {
 			s = s[:i]
+		}
+		if t.Trunc > 0 && len(s) > t.Trunc {
+			trailer := ".."
+			if format != nil && format.Trailer != nil {
+				trailer = *format.Trailer
+			}
+			return scriptout.Str(string(s[:t.Trunc]) + trailer)
 		}
 		return scriptout.Str(string(s))
 	case TTuple:

@@ -191,7 +191,9 @@ func configInt(prog *lang.Program, name string) int64 {
 	return 0
 }
 
-// strSize is config max_strlen, or bpftrace's default.
+// strSize is config max_strlen, or bpftrace's default. Strings read from
+// memory get two bytes more, to tell a string of max_strlen characters
+// from a longer one cut (shown with str_trunc_trailer).
 func strSize(prog *lang.Program) int {
 	if n := configInt(prog, "max_strlen"); n > 0 && n <= 10000 {
 		return int(n)
@@ -247,7 +249,7 @@ func attachPoint(prog *lang.Program, block int, ap *lang.AttachPoint, o ScriptOp
 		if _, err := probe.Parse(spec); err != nil {
 			return nil, apError(prog, ap, "%v", err)
 		}
-		rps, err := resolve.Specs(o.FS, []string{spec}, resolve.Options{PID: o.PID, StringSize: strSize(prog)})
+		rps, err := resolve.Specs(o.FS, []string{spec}, resolve.Options{PID: o.PID, StringSize: strSize(prog) + 2})
 		if err != nil {
 			return nil, err
 		}

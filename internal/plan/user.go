@@ -119,7 +119,7 @@ func userProbes(prog *lang.Program, block int, ap *lang.AttachPoint, prov string
 	if err != nil {
 		return nil, err
 	}
-	ro := resolve.Options{PID: o.PID, StringSize: strSize(prog)}
+	ro := resolve.Options{PID: o.PID, StringSize: strSize(prog) + 2}
 	var out []bpfgen.ScriptProbe
 	add := func(rp *resolve.Probe, name string) {
 		out = append(out, bpfgen.ScriptProbe{Block: block, Name: name, Func: rp.Target.Symbol, Probe: rp})

@@ -104,7 +104,7 @@ func Run(o Options) error {
 	r := &runner{o: o, s: s, sc: sc, p: &scriptout.Printer{W: o.Out, Err: o.Err, JSON: o.JSON}, stop: make(chan struct{})}
 	r.offset = clockOffset()
 	r.syms = symbolize.NewCache()
-	sc.Decoder = &bpfgen.Decoder{Time: r.strftime, Stack: r.stack, Sym: r.sym}
+	sc.Decoder = &bpfgen.Decoder{Time: r.strftime, Stack: r.stack, Sym: r.sym, Trailer: truncTrailer(prog)}
 	return r.run()
 }
 
@@ -461,4 +461,19 @@ func (r *runner) binarySym(addr uint64, offset bool) string {
 		}
 	}
 	return fmt.Sprintf("0x%x", addr)
+}
+
+// truncTrailer is config str_trunc_trailer (or BPFTRACE_STR_TRUNC_TRAILER).
+func truncTrailer(prog *lang.Program) *string {
+	if v, ok := os.LookupEnv("BPFTRACE_STR_TRUNC_TRAILER"); ok {
+		return &v
+	}
+	for _, c := range prog.Config {
+		if strings.ToLower(strings.TrimPrefix(c.Key, "BPFTRACE_")) == "str_trunc_trailer" {
+			if v, ok := c.Value.(*lang.StrLit); ok {
+				return &v.Value
+			}
+		}
+	}
+	return nil
 }
