@@ -4,6 +4,7 @@ import (
 	"io"
 	"sort"
 	"strings"
+	"time"
 )
 
 // shown is one map entry ready to print: the key and either a value or a
@@ -183,8 +184,21 @@ func keyText(k Value) string {
 // div): "@m[k1, k2]: v" lines, "@m: v" for a map without keys, and for
 // histograms a "@m:" or "@m[k]:" line, the buckets and a blank line. A map
 // without entries prints nothing. top 0 shows all entries; div 0 is 1.
+// A tseries map's plots show local time (see WriteMapIn).
 func WriteMap(w io.Writer, m *Map, top, div int) error {
+	return WriteMapIn(w, m, top, div, nil)
+}
+
+// WriteMapIn is WriteMap with a tseries map's times shown in loc
+// (time.Local when nil). A tseries map prints a plot per key (see
+// writeTSeriesText) and ignores top and div, as bpftrace does.
+func WriteMapIn(w io.Writer, m *Map, top, div int, loc *time.Location) error {
 	var b strings.Builder
+	if m.Kind == TSeries {
+		writeTSeries(&b, m, loc)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	for _, s := range m.view(top, div) {
 		b.WriteString(m.Name)
 		if m.Keyed {
@@ -213,11 +227,14 @@ func jsonKey(k Value) string {
 }
 
 // MapJSONType is the record type bpftrace gives a map: "stats" for avg()
-// and stats(), "hist" for hist() and lhist(), "map" otherwise.
+// and stats(), "tseries" for tseries(), "hist" for hist() and lhist(),
+// "map" otherwise.
 func MapJSONType(m *Map) string {
 	switch {
 	case m.isStats():
 		return "stats"
+	case m.Kind == TSeries:
+		return "tseries"
 	case m.isHist():
 		return "hist"
 	}
@@ -226,8 +243,18 @@ func MapJSONType(m *Map) string {
 
 // WriteMapJSON writes m as one bpftrace NDJSON record:
 // {"type": "map", "data": {"@m": {"k": 1, "k2": 2}}}. A map without
-// entries writes nothing, except that avg and stats maps write {}.
+// entries writes nothing, except that avg and stats maps write {}. A
+// tseries map writes {"type": "tseries", "data": {"@m": [{"interval_start":
+// "1970-01-01 00:00:00.500000000","value":9}]}} (times in UTC, only the
+// intervals that have a value, and an object by key for a keyed map); top
+// and div do not apply to it.
 func WriteMapJSON(w io.Writer, m *Map, top, div int) error {
+	if m.Kind == TSeries {
+		var b strings.Builder
+		writeTSeriesRecord(&b, m)
+		_, err := io.WriteString(w, b.String())
+		return err
+	}
 	vs := m.view(top, div)
 	if len(vs) == 0 && !m.isStats() {
 		return nil

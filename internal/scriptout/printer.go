@@ -5,6 +5,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Printer writes a script's output in bpftrace's text format or as its
@@ -16,6 +17,9 @@ type Printer struct {
 	W    io.Writer
 	Err  io.Writer
 	JSON bool
+	// Loc is the time zone of tseries plots' text (time.Local when nil,
+	// as bpftrace's localtime); their JSON is in UTC.
+	Loc *time.Location
 }
 
 func (p *Printer) errw() io.Writer {
@@ -75,7 +79,7 @@ func (p *Printer) Map(m *Map, top, div int) error {
 	if p.JSON {
 		return WriteMapJSON(p.W, m, top, div)
 	}
-	return WriteMap(p.W, m, top, div)
+	return WriteMapIn(p.W, m, top, div, p.Loc)
 }
 
 // AttachedProbes reports how many probes were attached.

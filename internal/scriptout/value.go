@@ -1,8 +1,10 @@
 // Package scriptout prints what a bpftrace-language script produces, in
 // bpftrace's own formats: printf's formatting, the values print() shows,
-// maps and histograms at exit or on print(@m), time() and strftime(), as
-// text or as bpftrace's NDJSON (-f json).
+// maps, histograms and tseries plots at exit or on print(@m), time() and
+// strftime(), as text or as bpftrace's NDJSON (-f json).
 package scriptout
+
+import "time"
 
 // Kind is the kind of a decoded value.
 type Kind uint8
@@ -48,16 +50,18 @@ type MapKind uint8
 
 // Map kinds.
 const (
-	Plain   MapKind = iota // a value assigned: Entry.Value
-	Count                  // count(): Entry.Value
-	Sum                    // sum(): Entry.Value
-	Min                    // min(): Entry.Value
-	Max                    // max(): Entry.Value
-	Avg                    // avg(): Entry.Count and Entry.Total
-	Stats                  // stats(): Entry.Count and Entry.Total
-	Hist                   // hist(): Entry.Buckets
-	LHist                  // lhist(): Entry.Buckets, with Map.Min, Max, Step
-	TSeries                // tseries(): Entry.Series
+	Plain MapKind = iota // a value assigned: Entry.Value
+	Count                // count(): Entry.Value
+	Sum                  // sum(): Entry.Value
+	Min                  // min(): Entry.Value
+	Max                  // max(): Entry.Value
+	Avg                  // avg(): Entry.Count and Entry.Total
+	Stats                // stats(): Entry.Count and Entry.Total
+	Hist                 // hist(): Entry.Buckets
+	LHist                // lhist(): Entry.Buckets, with Map.Min, Max, Step
+	// tseries(): Entry.Series, with Map.Interval, NumIntervals, Agg,
+	// Signed and TimeOffset.
+	TSeries
 )
 
 // Map is a map's whole content, read from the kernel.
@@ -69,9 +73,20 @@ type Map struct {
 	Min, Max, Step int64
 	Bits           int
 	// Signed: Avg's and Stats' values are signed (bpftrace computes the
-	// average and prints count and total in that signedness).
-	Signed  bool
-	Entries []Entry
+	// average and prints count and total in that signedness); TSeries'
+	// n is signed, which decides how its buckets are reduced, compared
+	// and printed.
+	Signed bool
+	// TSeries' parameters: tseries(n, Interval ns, NumIntervals, "Agg"),
+	// Agg being "" (the last value), "avg", "min", "max" or "sum".
+	Interval, NumIntervals uint64
+	Agg                    string
+	// TimeOffset is added to a TSeries epoch's start, Epoch*Interval ns,
+	// to make it wall-clock time. bpftrace takes its epochs from a TAI
+	// clock (nsecs(sw_tai)) and adds nothing: 0 matches it when the
+	// kernel side does the same.
+	TimeOffset time.Duration
+	Entries    []Entry
 }
 
 // Entry is one key of a map and its aggregated value.
@@ -83,4 +98,24 @@ type Entry struct {
 	// Hist and LHist: counts by bucket index, as the kernel program
 	// computes the index (see the package doc of the histogram helpers).
 	Buckets []uint64
+	// TSeries: every slot of every bucket the map holds for this key, as
+	// read from the kernel: for a per-CPU map one TSPoint per CPU and
+	// bucket, unwritten (all-zero) slots included.
+	Series []TSPoint
+}
+
+// TSPoint is one slot of a tseries bucket as the kernel program keeps it.
+// The map's key is the tseries key followed by the 8-byte bucket index,
+// Epoch % NumIntervals when the slot was written; the value is the three
+// 8-byte words {Value, Meta, Epoch}.
+type TSPoint struct {
+	Bucket uint64 // the bucket index from the map key
+	Epoch  uint64 // now / Interval at the last write; 0: never written
+	// Value is the value (its bits when unsigned): the last one assigned,
+	// the sum ("sum", "avg"), the minimum or the maximum. Meta is the
+	// write's timestamp (the last-value mode: the latest wins across
+	// CPUs), the number of values ("avg"), or 1 once a value is set
+	// ("min", "max").
+	Value int64
+	Meta  uint64
 }
