@@ -168,7 +168,8 @@ func (s *Script) Classes() []*record.Class {
 // Dump reads the whole content of m's BPF map bm; format, when set,
 // formats strftime() values.
 func (m *ScriptMap) Dump(bm *ebpf.Map, format *Decoder) (*scriptout.Map, error) {
-	out := &scriptout.Map{Name: m.Name, Kind: m.Kind, Keyed: m.Key != nil, Min: m.Min, Max: m.Max, Step: m.Step, Bits: m.Bits, Signed: m.Signed}
+	out := &scriptout.Map{Name: m.Name, Kind: m.Kind, Keyed: m.Key != nil, Min: m.Min, Max: m.Max, Step: m.Step, Bits: m.Bits, Signed: m.Signed,
+		Interval: uint64(m.Interval), NumIntervals: uint64(m.NumIntervals), Agg: m.Agg}
 	byKey := map[string]int{}
 	entry := func(k []byte) *scriptout.Entry {
 		i, ok := byKey[string(k)]
@@ -250,6 +251,10 @@ func (m *ScriptMap) fold(e *scriptout.Entry, bucket []byte, vals [][]byte, forma
 		for _, v := range vals {
 			e.Count += int64(le.Uint64(v))
 			e.Total += int64(le.Uint64(v[8:]))
+		}
+	case scriptout.TSeries:
+		for _, v := range vals {
+			e.Series = append(e.Series, scriptout.TSPoint{Bucket: le.Uint64(bucket), Value: int64(le.Uint64(v)), Epoch: le.Uint64(v[8:]), Meta: le.Uint64(v[16:])})
 		}
 	case scriptout.Hist, scriptout.LHist:
 		idx := int(le.Uint64(bucket))

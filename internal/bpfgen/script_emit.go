@@ -2978,6 +2978,9 @@ func (c *checker) tseries(m *ScriptMap, keyOff int, slot int16, call *lang.Call)
 		return c.errorf(call.P, "tseries() arguments must be the same for every use of %s", m.Name)
 	}
 	m.Interval, m.NumIntervals, m.Agg = interval, num, agg
+	if t, err := c.typeOf(call.Args[0]); err == nil {
+		m.Signed = t.Signed
+	}
 	// now, epoch and the bucket.
 	if err := c.now(call.P); err != nil {
 		return err
@@ -3067,13 +3070,14 @@ func (c *checker) tseries(m *ScriptMap, keyOff int, slot int16, call *lang.Call)
 	return nil
 }
 
-// now is the time tseries() buckets by, into R0: bpf_ktime_get_boot_ns,
+// now is the time tseries() buckets by, into R0: bpf_ktime_get_tai_ns,
 // or, for tests, the value of the scalar map BPFTRACE_DUMMY_TS_MAP names
 // (as bpftrace does).
 func (c *checker) now(p lang.Pos) error {
 	name := os.Getenv("BPFTRACE_DUMMY_TS_MAP")
 	if name == "" {
-		c.g.emit(asm.FnKtimeGetBootNs.Call())
+		// TAI, as bpftrace's tseries, whose times print with no offset.
+		c.g.emit(asm.FnKtimeGetTaiNs.Call())
 		return nil
 	}
 	m, ok := c.s.Map(name)

@@ -63,6 +63,10 @@ type Collector struct {
 	poll   time.Duration
 	prev   []uint64
 	Stats  Stats
+	// Wake makes Run wait for the ring's wake-up rather than for the next
+	// poll (at most a poll interval): records are handled as soon as they
+	// come, at the cost of a wake-up per burst (scripts' async actions).
+	Wake bool
 
 	records, bytes uint64   // not yet published
 	perClass       []uint64 // records per class id
@@ -125,6 +129,26 @@ func (c *Collector) Run(ctx context.Context) error {
 		c.publish()
 		if err := c.readLost(); err != nil {
 			return err
+		}
+		if c.Wake {
+			// Sleep until a record arrives (the ring's wake-up) or a poll
+			// interval passes, then take the record and go on.
+			if ctx.Err() != nil {
+				return nil
+			}
+			c.ring.SetDeadline(time.Now().Add(c.poll))
+			err := c.ring.ReadInto(&rec)
+			c.ring.SetDeadline(time.Unix(1, 0))
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+			case err != nil:
+				return fmt.Errorf("collect: %w", err)
+			default:
+				if err := c.record(rec.RawSample); err != nil {
+					return err
+				}
+			}
+			continue
 		}
 		select {
 		case <-ctx.Done():

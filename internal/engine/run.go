@@ -48,6 +48,10 @@ type RunOptions struct {
 	// Stopped, when set, is called once the programs are stopped and
 	// before the ring is drained for the last time (a script's end probe).
 	Stopped func() error
+	// Wake handles records as soon as the ring wakes the reader rather
+	// than at the next poll: scripts' async actions (a clear(), exit())
+	// then take effect about as soon as bpftrace's do.
+	Wake bool
 }
 
 // Sink consumes the records of a run as they are collected (see
@@ -154,6 +158,7 @@ func (r *run) open() error {
 		if err != nil {
 			return err
 		}
+		col.Wake = r.o.Wake
 		r.col = col
 	}
 	if len(r.o.Command) > 0 {

@@ -130,6 +130,7 @@ func (r *runner) run() error {
 		Stop:    r.stop,
 		Started: r.started,
 		Stopped: func() error { return r.s.RunSpecial(bpfgen.End) },
+		Wake:    true,
 	})
 	if err != nil {
 		return err
