@@ -319,6 +319,18 @@ func (c *checker) typeOf(e lang.Expr) (*Type, error) {
 			}
 			return tU64, nil
 		}
+		if e.Op == "&" {
+			if _, ok := e.X.(*lang.Var); !ok {
+				return nil, c.errorf(e.P, "The & operator takes the address of a variable")
+			}
+			el := t
+			if t.isInt() {
+				el = intType(8, t.Signed)
+			}
+			p := pointerTo(el)
+			p.Name = el.String() + " *"
+			return p, nil
+		}
 		if e.Op == "*" && t.Ptr == 0 && t.Kind == TInt {
 			return tU64, nil // an address held in an integer: the u64 there
 		}

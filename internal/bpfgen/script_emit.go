@@ -1401,7 +1401,7 @@ func (c *checker) valueAt(e lang.Expr) (int, *Type, error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	if (t.Kind == TStruct || t.Kind == TArray || t.Kind == TStr) && c.reaches(e) {
+	if !t.isInt() && c.reaches(e) {
 		l, mt, _, err := c.locate(e)
 		if err != nil {
 			return 0, nil, err
@@ -1483,6 +1483,10 @@ func (c *checker) valueAt(e lang.Expr) (int, *Type, error) {
 		}
 		c.g.emit(asm.StoreMem(rRec, int16(off), asm.R0, asm.DWord))
 		return off, t, nil
+	}
+	if located(e) {
+		// store would ask valueAt back.
+		return 0, nil, c.unsupported(e)
 	}
 	off := c.alloc(t.Size)
 	return off, t, c.store(off, t, e)
@@ -1570,6 +1574,19 @@ func (c *checker) intExpr(e lang.Expr) error {
 	case *lang.Binary:
 		return c.binary(x, t)
 	case *lang.Unary:
+		if x.Op == "&" {
+			// A variable's address: its stack slot or its scratch bytes.
+			v := c.lookupVar(x.X.(*lang.Var).Name)
+			if v == nil {
+				return c.errorf(x.P, "Undefined or undeclared variable: %s", x.X.(*lang.Var).Name)
+			}
+			if v.t.isInt() {
+				c.g.emit(asm.Mov.Reg(asm.R0, c.frameOf(v)), asm.Add.Imm(asm.R0, int32(v.slot)))
+			} else {
+				c.g.emit(asm.Mov.Reg(asm.R0, rRec), asm.Add.Imm(asm.R0, int32(v.off)))
+			}
+			return nil
+		}
 		if err := c.intExpr(x.X); err != nil {
 			return err
 		}
@@ -1641,6 +1658,8 @@ func (c *checker) intExpr(e lang.Expr) error {
 			if x.Type.Array > 0 {
 				n *= x.Type.Array
 			}
+		} else if id, ok := x.X.(*lang.Ident); ok && intTypes[id.Name] != nil && c.builtinType(id.Name) == nil {
+			n = max(intTypes[id.Name].Width, 1)
 		} else {
 			st, err := c.typeOf(x.X)
 			if err != nil {
@@ -2097,13 +2116,21 @@ func (c *checker) callInt(x *lang.Call, t *Type) error {
 		// The number; user space shows its name.
 		return c.intExpr(x.Args[0])
 	case "kaddr":
-		lit, ok := x.Args[0].(*lang.StrLit)
-		if len(x.Args) != 1 || !ok {
+		name := ""
+		switch a := x.Args[0].(type) {
+		case *lang.StrLit:
+			name = a.Value
+		case *lang.Param:
+			if a.N > 0 && a.N <= len(c.s.Params) {
+				name = c.s.Params[a.N-1]
+			}
+		}
+		if len(x.Args) != 1 || name == "" {
 			return c.errorf(x.P, "kaddr() expects a symbol name as a string literal")
 		}
-		addr, err := kernelSymbol(lit.Value)
+		addr, err := kernelSymbol(name)
 		if err != nil {
-			return c.errorf(x.P, "Failed to resolve kernel symbol: %s", lit.Value)
+			return c.errorf(x.P, "Failed to resolve kernel symbol: %s", name)
 		}
 		c.g.emit(asm.LoadImm(asm.R0, int64(addr), asm.DWord))
 		return nil

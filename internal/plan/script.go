@@ -213,6 +213,13 @@ func apError(prog *lang.Program, ap *lang.AttachPoint, format string, args ...an
 // attachPoint resolves one attach point to the probes it names.
 func attachPoint(prog *lang.Program, block int, ap *lang.AttachPoint, o ScriptOptions) ([]bpfgen.ScriptProbe, error) {
 	parts := ap.Parts
+	if joined := strings.Join(parts, ":"); strings.Contains(joined, "$") {
+		// Positional parameters in a probe: i:ms:$1, $1, BEG$1.
+		for i := len(o.Params); i >= 1; i-- {
+			joined = strings.ReplaceAll(joined, "$"+strconv.Itoa(i), o.Params[i-1])
+		}
+		parts = strings.Split(joined, ":")
+	}
 	prov, ok := providers[strings.ToLower(parts[0])]
 	if !ok {
 		return nil, apError(prog, ap, "Invalid probe type: %s", parts[0])
