@@ -2176,9 +2176,14 @@ func (c *checker) assignExpr(a *lang.Assign) error {
 // Program emits the program of probe i, once the session has created the
 // maps (fds by map index) and the shared ones (m; m.Globals holds the
 // start time and the CPU count).
-func (s *Script) Program(i int, maps []*ebpf.Map, m Maps) (*ebpf.ProgramSpec, error) {
+func (s *Script) Program(i int, maps []*ebpf.Map, m Maps) (spec *ebpf.ProgramSpec, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			spec, err = nil, fmt.Errorf("internal error generating %s (please report it): %v", s.Probes[i].Name, r)
+		}
+	}()
 	onStack := s.layouts[i].onStack()
-	spec, err := s.program(i, maps, m, onStack)
+	spec, err = s.program(i, maps, m, onStack)
 	if err == errMisaligned {
 		spec, err = s.program(i, maps, m, false)
 	}
