@@ -277,6 +277,11 @@ func (r *runner) action(ev *engine.ScriptEvent, args []scriptout.Value) error {
 			r.exitCode = int(args[0].Int)
 		}
 		r.exited = true
+		// The probes stop now, not when the run has wound down: as in
+		// bpftrace, nothing fires long after exit().
+		if err := r.s.Stop(); err != nil {
+			return err
+		}
 		r.end()
 		return nil
 	case bpfgen.EvTime:
