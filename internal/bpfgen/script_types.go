@@ -51,7 +51,7 @@ func (s *Script) cTypes() (*ctypes, error) {
 	for _, def := range s.Prog.CDefs {
 		p := &cparser{toks: ctokens(def), ct: ct}
 		if err := p.definition(); err != nil {
-			return nil, fmt.Errorf("C definition: %w", err)
+			return nil, fmt.Errorf("in a C definition: %w", err)
 		}
 	}
 	s.ct = ct
