@@ -1032,10 +1032,13 @@ func (c *checker) send(ev *ScriptEvent, rec int) {
 		asm.StoreImm(rRec, int16(rec+record.OffClass), int64(ev.ID), asm.Word),
 		asm.FnGetSmpProcessorId.Call(),
 		asm.StoreMem(rRec, int16(rec+record.OffCPU), asm.R0, asm.Word),
-		asm.StoreMem(rRec, int16(rec+record.OffTID), rPidTgd, asm.Word),
-		asm.Mov.Reg(asm.R1, rPidTgd),
-		asm.RSh.Imm(asm.R1, 32),
-		asm.StoreMem(rRec, int16(rec+record.OffPID), asm.R1, asm.Word),
+		// The ids read here rather than from the prologue's register: a
+		// program whose only event is a rare one (a full map) then does
+		// without the helper on every run.
+		asm.FnGetCurrentPidTgid.Call(),
+		asm.StoreMem(rRec, int16(rec+record.OffTID), asm.R0, asm.Word),
+		asm.RSh.Imm(asm.R0, 32),
+		asm.StoreMem(rRec, int16(rec+record.OffPID), asm.R0, asm.Word),
 		asm.Mov.Reg(asm.R1, rRec),
 		asm.Add.Imm(asm.R1, int32(rec+record.OffComm)),
 		asm.Mov.Imm(asm.R2, record.CommSize),
@@ -1243,7 +1246,9 @@ func (c *checker) storeStr(dst, n int, e lang.Expr, et *Type) error {
 	case *lang.Ident:
 		switch x.Name {
 		case "comm":
-			c.zero(dst, n)
+			if n > 16 {
+				c.zero(dst+16, n-16) // the helper writes (and pads) the first 16
+			}
 			c.g.emit(
 				asm.Mov.Reg(asm.R1, rRec),
 				asm.Add.Imm(asm.R1, int32(dst)),
