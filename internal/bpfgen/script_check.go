@@ -2,6 +2,7 @@ package bpfgen
 
 import (
 	"fmt"
+	"net"
 	"os"
 
 	"github.com/cilium/ebpf/asm"
@@ -690,6 +691,30 @@ func (c *checker) callType(e *lang.Call) (*Type, error) {
 			return nil, c.errorf(e.P, "%s() requires one argument (%d provided)", e.Name, len(e.Args))
 		}
 		return &Type{Kind: TSym, Size: 16, User: e.Name == "usym"}, nil
+	case "pton":
+		lit, ok := e.Args[0].(*lang.StrLit)
+		if len(e.Args) != 1 || !ok {
+			return nil, c.errorf(e.P, "pton() expects an address as a string literal")
+		}
+		ip := net.ParseIP(lit.Value)
+		if ip == nil {
+			return nil, c.errorf(e.P, "pton(): %q is not an IPv4 or IPv6 address", lit.Value)
+		}
+		n := 16
+		if ip.To4() != nil {
+			n = 4
+		}
+		return arrayOf(intType(1, false), n), nil
+	case "macaddr":
+		if len(e.Args) != 1 {
+			return nil, c.errorf(e.P, "macaddr() requires one argument (%d provided)", len(e.Args))
+		}
+		return &Type{Kind: TInet, Size: 24, Show: "mac"}, nil
+	case "cgroup_path":
+		if len(e.Args) < 1 || len(e.Args) > 2 {
+			return nil, c.errorf(e.P, "cgroup_path() requires 1 or 2 arguments (%d provided)", len(e.Args))
+		}
+		return &Type{Kind: TInt, Size: 8, Width: 8, Show: "cgroup"}, nil
 	case "ntop":
 		if len(e.Args) < 1 || len(e.Args) > 2 {
 			return nil, c.errorf(e.P, "ntop() requires 1 or 2 arguments (%d provided)", len(e.Args))

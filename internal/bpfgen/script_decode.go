@@ -2,7 +2,9 @@ package bpfgen
 
 import (
 	"bytes"
+	"io/fs"
 	"os/user"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -113,6 +115,9 @@ func (t *Type) decode(b []byte, format *Decoder) scriptout.Value {
 		}
 		return scriptout.Str(format.Sym(t.User, pid, addr, t.Mode == "offset"))
 	case TInet:
+		if le.Uint64(b) == 255 {
+			return scriptout.Str(strings.ToUpper(net.HardwareAddr(b[8:14]).String()))
+		}
 		if le.Uint64(b) == 10 {
 			return scriptout.Str(net.IP(b[8:24]).String())
 		}
@@ -364,6 +369,8 @@ func show(how string, v int64) string {
 		}
 		msg := syscall.Signal(v).String()
 		return strings.ToUpper(msg[:1]) + msg[1:]
+	case "cgroup":
+		return cgroupPath(uint64(v))
 	case "username":
 		if u, err := user.LookupId(fmt.Sprint(v)); err == nil {
 			return u.Username
@@ -401,4 +408,29 @@ func decodeRaw(f Field, b []byte) scriptout.Value {
 		return scriptout.Value{Kind: scriptout.Int, Int: int64(u), Signed: t.Signed, Size: w}
 	}
 	return t.Decode(b)
+}
+
+// cgroupPath is the cgroup v2 path of a cgroup id (the inode of its
+// directory), as bpftrace's cgroup_path() shows it: "unified:/path".
+func cgroupPath(id uint64) string {
+	const root = "/sys/fs/cgroup"
+	found := ""
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() || found != "" {
+			return nil
+		}
+		info, err := d.Info()
+		if err != nil {
+			return nil
+		}
+		if st, ok := info.Sys().(*syscall.Stat_t); ok && st.Ino == id {
+			found = "/" + strings.TrimPrefix(strings.TrimPrefix(path, root), "/")
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if found == "" {
+		return fmt.Sprint(id)
+	}
+	return "unified:" + found
 }

@@ -3,6 +3,7 @@ package bpfgen
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -1157,6 +1158,21 @@ func (c *checker) store(dst int, t *Type, e lang.Expr) error {
 		if call, ok := e.(*lang.Call); ok && call.Name == "ntop" {
 			return c.ntop(dst, call)
 		}
+		if call, ok := e.(*lang.Call); ok && call.Name == "macaddr" {
+			return c.macaddr(dst, call)
+		}
+	case TArray:
+		if call, ok := e.(*lang.Call); ok && call.Name == "pton" {
+			ip := net.ParseIP(call.Args[0].(*lang.StrLit).Value)
+			if v4 := ip.To4(); v4 != nil {
+				ip = v4
+			}
+			c.zero(dst, t.Size)
+			for i, b := range ip[:t.Size] {
+				c.g.emit(asm.StoreImm(rRec, int16(dst+i), int64(b), asm.Byte))
+			}
+			return nil
+		}
 	case TStack:
 		if !located(e) {
 			return c.stack(dst, t, e.Position())
@@ -2117,7 +2133,7 @@ func (c *checker) callInt(x *lang.Call, t *Type) error {
 		}
 		c.g.emit(asm.LoadImm(asm.R0, v.n, asm.DWord))
 		return nil
-	case "syscall_name", "strerror", "signal_name":
+	case "syscall_name", "strerror", "signal_name", "cgroup_path":
 		// The number; user space shows its name.
 		return c.intExpr(x.Args[0])
 	case "kaddr":
@@ -3136,5 +3152,33 @@ func (c *checker) now(p lang.Pos) error {
 		asm.LoadMem(asm.R0, asm.R1, 0, asm.DWord),
 		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(done),
 	)
+	return nil
+}
+
+// macaddr stores the 6 bytes of a MAC address (an array, or what a
+// pointer points to) for user space to print.
+func (c *checker) macaddr(dst int, call *lang.Call) error {
+	t, err := c.typeOf(call.Args[0])
+	if err != nil {
+		return err
+	}
+	c.zero(dst, 24)
+	c.g.emit(c.stImm64(int16(dst), 255)...)
+	switch {
+	case (t.Kind == TArray || t.Kind == TStr) && t.Size >= 6:
+		off, _, err := c.valueAt(call.Args[0])
+		if err != nil {
+			return err
+		}
+		c.copy(dst+8, off, 6)
+	case t.isInt():
+		l, err := c.pointer(call.Args[0], t)
+		if err != nil {
+			return err
+		}
+		c.readMem(l, dst+8, 6)
+	default:
+		return c.errorf(call.Args[0].Position(), "macaddr() expects an array of 6 bytes or a pointer, got %s", t)
+	}
 	return nil
 }
