@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sort"
 
 	"github.com/cilium/ebpf"
 
@@ -272,23 +271,30 @@ func (m *ScriptMap) fold(e *scriptout.Entry, bucket []byte, vals [][]byte, forma
 	}
 }
 
-// Clear deletes every key of bm (walking the keys only: per-CPU values do
-// not fit a byte slice).
-func (m *ScriptMap) Clear(bm *ebpf.Map) error {
+// keys lists the keys of bm, walking the keys only: per-CPU values do not
+// fit a byte slice.
+func (m *ScriptMap) keys(bm *ebpf.Map) ([][]byte, error) {
 	var keys [][]byte
-	key := make([]byte, m.KeySize())
 	next := make([]byte, m.KeySize())
 	var cur any
 	for {
 		if err := bm.NextKey(cur, next); err != nil {
 			if errors.Is(err, ebpf.ErrKeyNotExist) {
-				break
+				return keys, nil
 			}
-			return fmt.Errorf("clear %s: %w", m.Name, err)
+			return nil, err
 		}
-		keys = append(keys, bytes.Clone(next))
-		copy(key, next)
-		cur = key
+		k := bytes.Clone(next)
+		keys = append(keys, k)
+		cur = k
+	}
+}
+
+// Clear deletes every key of bm.
+func (m *ScriptMap) Clear(bm *ebpf.Map) error {
+	keys, err := m.keys(bm)
+	if err != nil {
+		return fmt.Errorf("clear %s: %w", m.Name, err)
 	}
 	for _, k := range keys {
 		if err := bm.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -300,42 +306,24 @@ func (m *ScriptMap) Clear(bm *ebpf.Map) error {
 
 // Zero sets every value of bm to zero, keeping the keys.
 func (m *ScriptMap) Zero(bm *ebpf.Map) error {
-	var keys [][]byte
-	key := make([]byte, m.KeySize())
-	next := make([]byte, m.KeySize())
-	var cur any
-	for {
-		if err := bm.NextKey(cur, next); err != nil {
-			if errors.Is(err, ebpf.ErrKeyNotExist) {
-				break
-			}
-			return fmt.Errorf("zero %s: %w", m.Name, err)
-		}
-		keys = append(keys, bytes.Clone(next))
-		copy(key, next)
-		cur = key
+	keys, err := m.keys(bm)
+	if err != nil {
+		return fmt.Errorf("zero %s: %w", m.Name, err)
 	}
-	sort.Slice(keys, func(i, j int) bool { return bytes.Compare(keys[i], keys[j]) < 0 })
-	size := m.ValueSize()
-	n := 1
+	var zero any = make([]byte, m.ValueSize())
 	if m.PerCPU {
 		cpus, err := ebpf.PossibleCPU()
 		if err != nil {
 			return err
 		}
-		n = cpus
-	}
-	zero := make([]byte, size*n)
-	for _, k := range keys {
-		var v any = zero
-		if m.PerCPU {
-			per := make([][]byte, n)
-			for i := range per {
-				per[i] = make([]byte, size)
-			}
-			v = per
+		per := make([][]byte, cpus)
+		for i := range per {
+			per[i] = make([]byte, m.ValueSize())
 		}
-		if err := bm.Update(k, v, ebpf.UpdateExist); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		zero = per
+	}
+	for _, k := range keys {
+		if err := bm.Update(k, zero, ebpf.UpdateExist); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("zero %s: %w", m.Name, err)
 		}
 	}

@@ -431,9 +431,7 @@ func (c *checker) update(m *ScriptMap, keyOff, valOff int, flags int32) {
 	// A full map is said in user space, as bpftrace does.
 	ok := c.g.label("upd")
 	c.g.emit(asm.JNE.Imm(asm.R0, -7, ok)) // -E2BIG
-	ev := &ScriptEvent{ID: c.nextEvent, Kind: EvMapFull, Args: tupleType(nil), P: c.pos}
-	c.nextEvent++
-	c.s.Events = append(c.s.Events, ev)
+	ev := c.newEvent(&ScriptEvent{Kind: EvMapFull, Args: tupleType(nil), P: c.pos})
 	c.send(ev, c.alloc(ev.Size()))
 	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(ok))
 }
@@ -458,13 +456,9 @@ func (c *checker) aggregate(target *lang.MapExpr, kind scriptout.MapKind, call *
 			return c.errorf(call.Args[0].Position(), "%s() expects an integer argument, got %s", call.Name, t)
 		}
 		signed = t.Signed
-		if err := c.intExpr(call.Args[0]); err != nil {
+		if slot, err = c.intToSlot(call.Args[0], call.P); err != nil {
 			return err
 		}
-		if slot, err = c.allocSlot(call.P); err != nil {
-			return err
-		}
-		c.g.emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
 	}
 	m, err := c.defineMap(target, kind, nil)
 	if err != nil {
@@ -1004,14 +998,13 @@ func (c *checker) async(call *lang.Call, kind EventKind, format string, args []l
 		}
 		types[i] = storage(t)
 	}
-	ev := &ScriptEvent{ID: c.nextEvent, Kind: kind, Format: format, Args: tupleType(types), P: call.P, Special: c.sp.Special}
-	c.nextEvent++
+	ev := &ScriptEvent{Kind: kind, Format: format, Args: tupleType(types), P: call.P}
 	if check != nil {
 		if err := check(ev, types); err != nil {
 			return err
 		}
 	}
-	c.s.Events = append(c.s.Events, ev)
+	c.newEvent(ev)
 	size := ev.Size()
 	rec := c.alloc(size)
 	for i, a := range args {
@@ -1910,14 +1903,10 @@ func (c *checker) binary(x *lang.Binary, t *Type) error {
 	if xt.Kind == TTuple || xt.Kind == TBuf || xt.Kind == TStruct || xt.Kind == TArray {
 		return c.bytesCompare(x, xt, yt)
 	}
-	if err := c.intExpr(x.X); err != nil {
-		return err
-	}
-	slot, err := c.allocSlot(x.P)
+	slot, err := c.intToSlot(x.X, x.P)
 	if err != nil {
 		return err
 	}
-	c.g.emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
 	if err := c.intExpr(x.Y); err != nil {
 		return err
 	}
@@ -1967,9 +1956,7 @@ func (c *checker) binary(x *lang.Binary, t *Type) error {
 		// and says so at run time.
 		ok, done := c.g.label("div"), c.g.label("divd")
 		c.g.emit(asm.JNE.Imm(asm.R1, 0, ok))
-		ev := &ScriptEvent{ID: c.nextEvent, Kind: EvDivZero, Args: tupleType(nil), P: x.P, Special: c.sp.Special}
-		c.nextEvent++
-		c.s.Events = append(c.s.Events, ev)
+		ev := c.newEvent(&ScriptEvent{Kind: EvDivZero, Args: tupleType(nil), P: x.P})
 		c.send(ev, c.alloc(ev.Size()))
 		c.g.emit(
 			asm.Mov.Imm(asm.R0, 1),
@@ -2174,14 +2161,10 @@ func (c *checker) callInt(x *lang.Call, t *Type) error {
 // old one for x++ and x--.
 func (c *checker) assignExpr(a *lang.Assign) error {
 	if a.Post {
-		if err := c.intExpr(a.Target); err != nil {
-			return err
-		}
-		slot, err := c.allocSlot(a.P)
+		slot, err := c.intToSlot(a.Target, a.P)
 		if err != nil {
 			return err
 		}
-		c.g.emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
 		if err := c.assign(a); err != nil {
 			return err
 		}
@@ -2373,17 +2356,11 @@ func (c *checker) join(call *lang.Call) error {
 	for i := range types {
 		types[i] = strType(joinSize)
 	}
-	ev := &ScriptEvent{ID: c.nextEvent, Kind: EvJoin, Format: delim, Args: tupleType(types), P: call.P}
-	c.nextEvent++
-	c.s.Events = append(c.s.Events, ev)
-	if err := c.intExpr(call.Args[0]); err != nil {
-		return err
-	}
-	slot, err := c.allocSlot(call.P)
+	ev := c.newEvent(&ScriptEvent{Kind: EvJoin, Format: delim, Args: tupleType(types), P: call.P})
+	slot, err := c.intToSlot(call.Args[0], call.P)
 	if err != nil {
 		return err
 	}
-	c.g.emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
 	rec := c.alloc(ev.Size())
 	c.zero(rec+scriptHeader, ev.Args.Size)
 	done := c.g.label("joined")
@@ -2651,14 +2628,10 @@ func (c *checker) forMap(st *lang.For) error {
 // forRange emits for ($i : lo..hi) with bounds the verifier cannot follow
 // through bpf_loop: the count is computed first, $i is lo + the index.
 func (c *checker) forRange(st *lang.For) error {
-	if err := c.intExpr(st.From); err != nil {
-		return err
-	}
-	lo, err := c.allocSlot(st.P)
+	lo, err := c.intToSlot(st.From, st.P)
 	if err != nil {
 		return err
 	}
-	c.g.emit(asm.StoreMem(asm.RFP, lo, asm.R0, asm.DWord))
 	if err := c.intExpr(st.To); err != nil {
 		return err
 	}
@@ -3181,4 +3154,26 @@ func (c *checker) macaddr(dst int, call *lang.Call) error {
 		return c.errorf(call.Args[0].Position(), "macaddr() expects an array of 6 bytes or a pointer, got %s", t)
 	}
 	return nil
+}
+
+// intToSlot evaluates an integer expression into a new stack slot.
+func (c *checker) intToSlot(e lang.Expr, p lang.Pos) (int16, error) {
+	if err := c.intExpr(e); err != nil {
+		return 0, err
+	}
+	slot, err := c.allocSlot(p)
+	if err != nil {
+		return 0, err
+	}
+	c.g.emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
+	return slot, nil
+}
+
+// newEvent registers an event of this call site: its class id, and the
+// probe it comes from.
+func (c *checker) newEvent(ev *ScriptEvent) *ScriptEvent {
+	ev.ID, ev.Special = c.nextEvent, c.sp.Special
+	c.nextEvent++
+	c.s.Events = append(c.s.Events, ev)
+	return ev
 }

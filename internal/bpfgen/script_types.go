@@ -687,14 +687,10 @@ func (c *checker) locate(e lang.Expr) (l loc, t *Type, bits [2]int, err error) {
 
 // pointer evaluates a pointer into a stack slot: memory at that address.
 func (c *checker) pointer(e lang.Expr, t *Type) (loc, error) {
-	if err := c.intExpr(e); err != nil {
-		return loc{}, err
-	}
-	slot, err := c.allocSlot(e.Position())
+	slot, err := c.intToSlot(e, e.Position())
 	if err != nil {
 		return loc{}, err
 	}
-	c.g.emit(asm.StoreMem(asm.RFP, slot, asm.R0, asm.DWord))
 	return loc{mem: true, addr: slot, user: t.User}, nil
 }
 
