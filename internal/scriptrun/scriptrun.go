@@ -121,6 +121,7 @@ type runner struct {
 	err      error
 	offset   time.Duration // wall clock minus the monotonic clock
 	syms     *symbolize.Cache
+	formats  map[uint32]scriptout.Format // parsed once per call site
 }
 
 func (r *runner) run() error {
@@ -255,7 +256,7 @@ func (r *runner) strftime(idx int, ns uint64) string {
 func (r *runner) action(ev *engine.ScriptEvent, args []scriptout.Value) error {
 	switch ev.Kind {
 	case bpfgen.EvPrintf:
-		f, err := scriptout.ParseFormat(ev.Format)
+		f, err := r.format(ev)
 		if err != nil {
 			return err
 		}
@@ -293,7 +294,7 @@ func (r *runner) action(ev *engine.ScriptEvent, args []scriptout.Value) error {
 	case bpfgen.EvSystem:
 		return r.system(ev, args)
 	case bpfgen.EvErrorf, bpfgen.EvWarnf:
-		f, err := scriptout.ParseFormat(ev.Format)
+		f, err := r.format(ev)
 		if err != nil {
 			return err
 		}
@@ -324,7 +325,7 @@ func (r *runner) action(ev *engine.ScriptEvent, args []scriptout.Value) error {
 }
 
 func (r *runner) system(ev *engine.ScriptEvent, args []scriptout.Value) error {
-	f, err := scriptout.ParseFormat(ev.Format)
+	f, err := r.format(ev)
 	if err != nil {
 		return err
 	}
@@ -333,7 +334,7 @@ func (r *runner) system(ev *engine.ScriptEvent, args []scriptout.Value) error {
 }
 
 func (r *runner) cat(ev *engine.ScriptEvent, args []scriptout.Value) error {
-	f, err := scriptout.ParseFormat(ev.Format)
+	f, err := r.format(ev)
 	if err != nil {
 		return err
 	}
@@ -482,4 +483,21 @@ func truncTrailer(prog *lang.Program) *string {
 		}
 	}
 	return nil
+}
+
+// format is the parsed format of an event's call site (printf, system,
+// cat, errorf), parsed on its first record.
+func (r *runner) format(ev *engine.ScriptEvent) (scriptout.Format, error) {
+	if f, ok := r.formats[ev.ID]; ok {
+		return f, nil
+	}
+	f, err := scriptout.ParseFormat(ev.Format)
+	if err != nil {
+		return f, err
+	}
+	if r.formats == nil {
+		r.formats = map[uint32]scriptout.Format{}
+	}
+	r.formats[ev.ID] = f
+	return f, nil
 }
