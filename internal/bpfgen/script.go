@@ -239,8 +239,20 @@ type ScriptMap struct {
 	PerCPU     bool
 	LRU        bool
 	MaxEntries int
-	readIn     bool // read in kernel
-	firstUse   lang.Pos
+	// Buckets, when set, is the storage of an unkeyed histogram that is
+	// never read in kernel: a per-CPU array of that many counters indexed
+	// by bucket, whose lookup the kernel inlines (no hashing per event).
+	Buckets int
+	// Cache, when set, is the number of slots of a per-CPU direct-mapped
+	// cache in front of a count() or sum() hash map with a key of 8 or 16
+	// bytes (each slot a key and its amount): an event whose key is in its
+	// slot adds there with no hash lookup; a key that takes another's slot
+	// moves the evicted amount into the hash map. User space adds both.
+	Cache     int
+	cacheAt   int  // the cache's index in MapSpecs
+	readIn    bool // read in kernel
+	deletedIn bool // a key is deleted in kernel
+	firstUse  lang.Pos
 }
 
 // KeySize is the size of the BPF map's key: the script's key (8 bytes
@@ -269,8 +281,59 @@ func (m *ScriptMap) ValueSize() int {
 	return 8
 }
 
+// cacheSlots is the size of a count() or sum() map's per-CPU cache: a
+// power of two.
+const cacheSlots = 256
+
+// setStorage chooses how the kernel keeps a map that is only updated
+// there: see Buckets and Cache.
+func (m *ScriptMap) setStorage() {
+	m.Buckets, m.Cache = 0, 0
+	if !m.PerCPU || m.LRU || m.deletedIn {
+		return
+	}
+	switch {
+	case m.Key == nil && m.Kind == scriptout.Hist:
+		// log2Index's greatest index is (64-bits) << bits.
+		m.Buckets = (64-m.Bits)<<m.Bits + 1
+	case m.Key == nil && m.Kind == scriptout.LHist && m.Step > 0:
+		m.Buckets = int((m.Max-m.Min)/m.Step) + 2
+	case m.Key != nil && (m.Kind == scriptout.Count || m.Kind == scriptout.Sum) && (m.Key.Size == 8 || m.Key.Size == 16):
+		m.Cache = cacheSlots
+	}
+}
+
+// CacheSpec returns the spec of the map's cache, nil when it has none.
+func (m *ScriptMap) CacheSpec() *ebpf.MapSpec {
+	if m.Cache == 0 {
+		return nil
+	}
+	return &ebpf.MapSpec{Name: "c" + mapName(m.Name)[1:], Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: uint32(m.Key.Size + 8), MaxEntries: uint32(m.Cache)}
+}
+
+// MapSpecs returns the specs of the script's BPF maps, which Program and
+// the maps' Dump, Clear and Zero take in this order: one per map of
+// Maps, at its index, then the caches.
+func (s *Script) MapSpecs() []*ebpf.MapSpec {
+	var specs []*ebpf.MapSpec
+	for _, m := range s.Maps {
+		specs = append(specs, m.Spec())
+	}
+	for _, m := range s.Maps {
+		if c := m.CacheSpec(); c != nil {
+			specs = append(specs, c)
+		}
+	}
+	return specs
+}
+
 // Spec returns the spec of the BPF map.
 func (m *ScriptMap) Spec() *ebpf.MapSpec {
+	if m.Buckets > 0 {
+		// One more entry, past the buckets, says that zero() kept the
+		// histogram (with no counts) rather than clear() removing it.
+		return &ebpf.MapSpec{Name: mapName(m.Name), Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: uint32(m.Buckets + 1)}
+	}
 	t := ebpf.Hash
 	switch {
 	case m.PerCPU && m.LRU:
@@ -467,6 +530,18 @@ func CompileScript(prog *lang.Program, probes []ScriptProbe, o ScriptOptions) (s
 			s.layouts[i] = probeLayout{varSlots: c.varSlots, varBytes: c.varBytes, maxSlots: c.maxSlots, maxBytes: c.maxBytes, callbacks: len(c.funcs) > 0}
 			s.scratch = max(s.scratch, c.scratchSize())
 		}
+		// How each map is kept, from what the pass saw: the events a
+		// program sends depend on it, and the last pass must register
+		// those the emission will.
+		for _, m := range s.Maps {
+			m.MaxEntries = o.MaxEntries
+			if n, ok := lru[m.Name]; ok {
+				m.LRU = n > 0
+				m.MaxEntries = int(max(n, -n))
+			}
+			m.PerCPU = !m.readIn && m.Kind != scriptout.Plain && m.Kind != scriptout.TSeries
+			m.setStorage()
+		}
 	}
 	if s.scratch > 1<<15-1 {
 		return nil, fmt.Errorf("the script needs %d bytes of scratch memory per CPU, more than the %d a program can address; lower max_strlen", s.scratch, 1<<15-1)
@@ -475,12 +550,12 @@ func CompileScript(prog *lang.Program, probes []ScriptProbe, o ScriptOptions) (s
 		if m.Kind == 0 && m.Value == nil {
 			return nil, s.errorf(m.firstUse, "Undefined map: %s", m.Name)
 		}
-		m.MaxEntries = o.MaxEntries
-		if n, ok := lru[m.Name]; ok {
-			m.LRU = n > 0
-			m.MaxEntries = int(max(n, -n))
+	}
+	n := len(s.Maps)
+	for _, m := range s.Maps {
+		if m.Cache > 0 {
+			m.cacheAt, n = n, n+1
 		}
-		m.PerCPU = !m.readIn && m.Kind != scriptout.Plain && m.Kind != scriptout.TSeries
 	}
 	return s, nil
 }

@@ -11,7 +11,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 
 	"github.com/cilium/ebpf"
 
@@ -169,9 +171,10 @@ func (s *Script) Classes() []*record.Class {
 	return out
 }
 
-// Dump reads the whole content of m's BPF map bm; format, when set,
-// formats strftime() values.
-func (m *ScriptMap) Dump(bm *ebpf.Map, format *Decoder) (*scriptout.Map, error) {
+// Dump reads the whole content of m, the script's map i; maps are the
+// script's BPF maps, in MapSpecs's order. format, when set, formats
+// strftime() values.
+func (m *ScriptMap) Dump(all []*ebpf.Map, i int, format *Decoder) (*scriptout.Map, error) {
 	out := &scriptout.Map{Name: m.Name, Kind: m.Kind, Keyed: m.Key != nil, Min: m.Min, Max: m.Max, Step: m.Step, Bits: m.Bits, Signed: m.Signed,
 		Interval: uint64(m.Interval), NumIntervals: uint64(m.NumIntervals), Agg: m.Agg}
 	byKey := map[string]int{}
@@ -187,6 +190,15 @@ func (m *ScriptMap) Dump(bm *ebpf.Map, format *Decoder) (*scriptout.Map, error) 
 			out.Entries = append(out.Entries, e)
 		}
 		return &out.Entries[i]
+	}
+	bm := all[i]
+	if m.Buckets > 0 {
+		return out, m.dumpBuckets(bm, entry)
+	}
+	// The amounts in the cache, by key, added to the hash map's.
+	cached, err := m.cached(all)
+	if err != nil {
+		return nil, err
 	}
 	bucketed := m.Kind == scriptout.Hist || m.Kind == scriptout.LHist || m.Kind == scriptout.TSeries
 	keyLen := m.KeySize()
@@ -205,9 +217,13 @@ func (m *ScriptMap) Dump(bm *ebpf.Map, format *Decoder) (*scriptout.Map, error) 
 	case m.ValueSize() == 8:
 		var vals []uint64
 		for it.Next(&key, &vals) {
-			per := make([][]byte, len(vals))
+			per := make([][]byte, len(vals), len(vals)+1)
 			for i, v := range vals {
 				per[i] = le.AppendUint64(nil, v)
+			}
+			if n, ok := cached[string(key)]; ok {
+				per = append(per, le.AppendUint64(nil, n))
+				delete(cached, string(key))
 			}
 			m.fold(entry(key[:keyLen]), key[keyLen:], per, nil)
 		}
@@ -224,7 +240,118 @@ func (m *ScriptMap) Dump(bm *ebpf.Map, format *Decoder) (*scriptout.Map, error) 
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("read %s: %w", m.Name, err)
 	}
+	// Keys only in the cache, in the order of their bytes.
+	for _, k := range slices.Sorted(maps.Keys(cached)) {
+		m.fold(entry([]byte(k)), nil, [][]byte{le.AppendUint64(nil, cached[k])}, nil)
+	}
 	return out, nil
+}
+
+// dumpBuckets reads an unkeyed histogram kept as a per-CPU array of
+// buckets: a bucket is shown when it counted something.
+func (m *ScriptMap) dumpBuckets(bm *ebpf.Map, entry func([]byte) *scriptout.Entry) error {
+	var idx uint32
+	var vals []uint64
+	it := bm.Iterate()
+	for it.Next(&idx, &vals) {
+		var n uint64
+		for _, v := range vals {
+			n += v
+		}
+		switch {
+		case n == 0:
+		case int(idx) == m.Buckets:
+			entry(nil) // zeroed, not cleared
+		default:
+			m.fold(entry(nil), le.AppendUint64(nil, uint64(idx)), [][]byte{le.AppendUint64(nil, n)}, nil)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", m.Name, err)
+	}
+	return nil
+}
+
+// cacheSlot is one CPU's slot of a map's cache: the key, then the amount.
+type cacheSlot struct {
+	key    []byte
+	amount uint64
+}
+
+// cacheSlots reads every CPU's slots of m's cache, the used ones only.
+func (m *ScriptMap) cacheSlots(cache *ebpf.Map) ([]cacheSlot, error) {
+	var out []cacheSlot
+	k := m.Key.Size
+	var idx uint32
+	add := func(words []uint64) {
+		b := make([]byte, 0, k+8)
+		for _, w := range words {
+			b = le.AppendUint64(b, w)
+		}
+		if n := le.Uint64(b[k:]); n != 0 {
+			out = append(out, cacheSlot{key: b[:k], amount: n})
+		}
+	}
+	it := cache.Iterate()
+	if k == 8 {
+		var vals [][2]uint64
+		for it.Next(&idx, &vals) {
+			for _, v := range vals {
+				add(v[:])
+			}
+		}
+	} else {
+		var vals [][3]uint64
+		for it.Next(&idx, &vals) {
+			for _, v := range vals {
+				add(v[:])
+			}
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", m.Name, err)
+	}
+	return out, nil
+}
+
+// cached sums the amounts in m's cache by key; nil when it has none.
+func (m *ScriptMap) cached(all []*ebpf.Map) (map[string]uint64, error) {
+	if m.Cache == 0 {
+		return nil, nil
+	}
+	slots, err := m.cacheSlots(all[m.cacheAt])
+	if err != nil {
+		return nil, err
+	}
+	sums := map[string]uint64{}
+	for _, sl := range slots {
+		sums[string(sl.key)] += sl.amount
+	}
+	return sums, nil
+}
+
+// zeroArray sets every entry of a per-CPU array of n entries of size
+// bytes to zero, but the one at mark (when not negative), whose first
+// CPU's value it sets to 1.
+func zeroArray(bm *ebpf.Map, n, size, mark int) error {
+	cpus, err := ebpf.PossibleCPU()
+	if err != nil {
+		return err
+	}
+	zero := make([][]byte, cpus)
+	for i := range zero {
+		zero[i] = make([]byte, size)
+	}
+	for i := range n {
+		if err := bm.Update(uint32(i), zero, ebpf.UpdateAny); err != nil {
+			return err
+		}
+	}
+	if mark >= 0 {
+		zero[0][0] = 1
+		return bm.Update(uint32(mark), zero, ebpf.UpdateAny)
+	}
+	return nil
 }
 
 // fold adds the per-CPU values of one key (and bucket) to e.
@@ -290,8 +417,15 @@ func (m *ScriptMap) keys(bm *ebpf.Map) ([][]byte, error) {
 	}
 }
 
-// Clear deletes every key of bm.
-func (m *ScriptMap) Clear(bm *ebpf.Map) error {
+// Clear deletes every key of m, the script's map i (maps as in Dump).
+func (m *ScriptMap) Clear(all []*ebpf.Map, i int) error {
+	bm := all[i]
+	if m.Buckets > 0 {
+		if err := zeroArray(bm, m.Buckets+1, 8, -1); err != nil {
+			return fmt.Errorf("clear %s: %w", m.Name, err)
+		}
+		return nil
+	}
 	keys, err := m.keys(bm)
 	if err != nil {
 		return fmt.Errorf("clear %s: %w", m.Name, err)
@@ -301,14 +435,23 @@ func (m *ScriptMap) Clear(bm *ebpf.Map) error {
 			return fmt.Errorf("clear %s: %w", m.Name, err)
 		}
 	}
+	if m.Cache > 0 {
+		if err := zeroArray(all[m.cacheAt], m.Cache, m.Key.Size+8, -1); err != nil {
+			return fmt.Errorf("clear %s: %w", m.Name, err)
+		}
+	}
 	return nil
 }
 
-// Zero sets every value of bm to zero, keeping the keys.
-func (m *ScriptMap) Zero(bm *ebpf.Map) error {
-	keys, err := m.keys(bm)
-	if err != nil {
-		return fmt.Errorf("zero %s: %w", m.Name, err)
+// Zero sets every value of m, the script's map i, to zero, keeping the
+// keys (maps as in Dump).
+func (m *ScriptMap) Zero(all []*ebpf.Map, i int) error {
+	bm := all[i]
+	if m.Buckets > 0 {
+		if err := zeroArray(bm, m.Buckets, 8, m.Buckets); err != nil {
+			return fmt.Errorf("zero %s: %w", m.Name, err)
+		}
+		return nil
 	}
 	var zero any = make([]byte, m.ValueSize())
 	if m.PerCPU {
@@ -321,6 +464,26 @@ func (m *ScriptMap) Zero(bm *ebpf.Map) error {
 			per[i] = make([]byte, m.ValueSize())
 		}
 		zero = per
+	}
+	if m.Cache > 0 {
+		// The keys only in the cache are kept too: put them in the
+		// hash map, with the others' zero.
+		slots, err := m.cacheSlots(all[m.cacheAt])
+		if err != nil {
+			return err
+		}
+		for _, sl := range slots {
+			if err := bm.Update(sl.key, zero, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+				return fmt.Errorf("zero %s: %w", m.Name, err)
+			}
+		}
+		if err := zeroArray(all[m.cacheAt], m.Cache, m.Key.Size+8, -1); err != nil {
+			return fmt.Errorf("zero %s: %w", m.Name, err)
+		}
+	}
+	keys, err := m.keys(bm)
+	if err != nil {
+		return fmt.Errorf("zero %s: %w", m.Name, err)
 	}
 	for _, k := range keys {
 		if err := bm.Update(k, zero, ebpf.UpdateExist); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {

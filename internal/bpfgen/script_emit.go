@@ -3,6 +3,7 @@ package bpfgen
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"net"
 	"os"
 	"slices"
@@ -468,24 +469,29 @@ func (c *checker) aggregate(target *lang.MapExpr, kind scriptout.MapKind, call *
 	if err := c.histParams(m, kind, call); err != nil {
 		return err
 	}
+	if m.Buckets > 0 {
+		return c.bucketAdd(m, slot)
+	}
 	keyOff, err := c.key(m, target)
 	if err != nil {
 		return err
 	}
+	// The scratch a cached count() or sum() needs, taken in every pass
+	// (whether the map is cached is known once all probes are checked).
+	var cacheTmp int
+	if (kind == scriptout.Count || kind == scriptout.Sum) && m.Key != nil && m.Key.Size <= 16 {
+		cacheTmp = c.alloc(32)
+	}
 	switch kind {
 	case scriptout.Count:
 		c.g.emit(asm.Mov.Imm(asm.R0, 1))
-		c.addTo(m, keyOff)
+		c.add(m, keyOff, cacheTmp)
 	case scriptout.Sum:
 		c.g.emit(asm.LoadMem(asm.R0, asm.RFP, slot, asm.DWord))
-		c.addTo(m, keyOff)
+		c.add(m, keyOff, cacheTmp)
 	case scriptout.Hist, scriptout.LHist:
 		c.g.emit(asm.LoadMem(asm.R0, asm.RFP, slot, asm.DWord))
-		if kind == scriptout.Hist {
-			c.log2Index(m.Bits)
-		} else {
-			c.linearIndex(m.Min, m.Max, m.Step)
-		}
+		c.bucketIndex(m)
 		at := keyOff + m.KeySize() - 8
 		c.g.emit(asm.StoreMem(rRec, int16(at), asm.R0, asm.DWord), asm.Mov.Imm(asm.R0, 1))
 		c.addTo(m, keyOff)
@@ -594,6 +600,119 @@ func (c *checker) constInt(e lang.Expr) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// bucketIndex turns the value in R0 into the index of its bucket in m, a
+// hist or an lhist.
+func (c *checker) bucketIndex(m *ScriptMap) {
+	if m.Kind == scriptout.Hist {
+		c.log2Index(m.Bits)
+	} else {
+		c.linearIndex(m.Min, m.Max, m.Step)
+	}
+}
+
+// bucketAdd counts the value in slot in its bucket of m, an unkeyed
+// histogram kept as a per-CPU array of buckets (see Buckets): the kernel
+// inlines the lookup, so there is no helper call.
+func (c *checker) bucketAdd(m *ScriptMap, slot int16) error {
+	idx := c.alloc(8)
+	done := c.g.label("done")
+	c.g.emit(asm.LoadMem(asm.R0, asm.RFP, slot, asm.DWord))
+	c.bucketIndex(m)
+	c.g.emit(asm.StoreMem(rRec, int16(idx), asm.R0, asm.Word))
+	c.lookup(m, idx)
+	c.g.emit(
+		asm.JEq.Imm(asm.R0, 0, done),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(done),
+	)
+	return nil
+}
+
+// add adds R0 to the u64 value of the key at keyOff of m, a count() or
+// sum(), through its cache when it has one (see Cache). tmp is 32 bytes
+// of scratch for the cache.
+func (c *checker) add(m *ScriptMap, keyOff, tmp int) {
+	if m.Cache == 0 {
+		c.addTo(m, keyOff)
+		return
+	}
+	k := m.Key.Size
+	idx, amount, oldKey := tmp, tmp+8, tmp+16
+	miss, claim, done := c.g.label("miss"), c.g.label("claim"), c.g.label("done")
+	fd := -1
+	if c.fds != nil {
+		fd = c.fds[m.cacheAt]
+	}
+	lookup := []asm.Instruction{
+		asm.LoadMapPtr(asm.R1, fd),
+		asm.Mov.Reg(asm.R2, rRec),
+		asm.Add.Imm(asm.R2, int32(idx)),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, done),
+	}
+	// The slot: the key's words mixed by Fibonacci hashing.
+	c.g.emit(
+		asm.StoreMem(rRec, int16(amount), asm.R0, asm.DWord),
+		asm.LoadMem(asm.R1, rRec, int16(keyOff), asm.DWord),
+	)
+	if k == 16 {
+		c.g.emit(
+			asm.LoadMem(asm.R2, rRec, int16(keyOff+8), asm.DWord),
+			asm.Xor.Reg(asm.R1, asm.R2),
+		)
+	}
+	c.g.emit(
+		asm.LoadImm(asm.R2, -0x61c8864680b583eb, asm.DWord), // 2^64 / φ
+		asm.Mul.Reg(asm.R1, asm.R2),
+		asm.RSh.Imm(asm.R1, int32(64-bits.TrailingZeros(uint(m.Cache)))),
+		asm.StoreMem(rRec, int16(idx), asm.R1, asm.Word),
+	)
+	c.g.emit(lookup...)
+	// A hit adds in the slot.
+	for w := 0; w < k; w += 8 {
+		c.g.emit(
+			asm.LoadMem(asm.R1, asm.R0, int16(w), asm.DWord),
+			asm.LoadMem(asm.R2, rRec, int16(keyOff+w), asm.DWord),
+			asm.JNE.Reg(asm.R1, asm.R2, miss),
+		)
+	}
+	c.g.emit(
+		asm.LoadMem(asm.R1, asm.R0, int16(k), asm.DWord),
+		asm.LoadMem(asm.R2, rRec, int16(amount), asm.DWord),
+		asm.Add.Reg(asm.R1, asm.R2),
+		asm.StoreMem(asm.R0, int16(k), asm.R1, asm.DWord),
+		asm.Ja.Label(done),
+	)
+	// A miss moves what the slot holds to the hash map, then takes it.
+	c.g.emit(
+		asm.LoadMem(asm.R1, asm.R0, int16(k), asm.DWord).WithSymbol(miss),
+		asm.JEq.Imm(asm.R1, 0, claim),
+	)
+	for w := 0; w < k; w += 8 {
+		c.g.emit(
+			asm.LoadMem(asm.R2, asm.R0, int16(w), asm.DWord),
+			asm.StoreMem(rRec, int16(oldKey+w), asm.R2, asm.DWord),
+		)
+	}
+	c.g.emit(asm.Mov.Reg(asm.R0, asm.R1))
+	c.addTo(m, oldKey)
+	c.g.emit(lookup...)
+	c.g.emit(asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(claim))
+	for w := 0; w < k; w += 8 {
+		c.g.emit(
+			asm.LoadMem(asm.R1, rRec, int16(keyOff+w), asm.DWord),
+			asm.StoreMem(asm.R0, int16(w), asm.R1, asm.DWord),
+		)
+	}
+	c.g.emit(
+		asm.LoadMem(asm.R1, rRec, int16(amount), asm.DWord),
+		asm.StoreMem(asm.R0, int16(k), asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol(done),
+	)
 }
 
 // addTo adds R0 to the u64 value of the key at keyOff, creating it.
@@ -968,6 +1087,7 @@ func (c *checker) deleteCall(call *lang.Call) error {
 	if m.Kind == scriptout.Hist || m.Kind == scriptout.LHist {
 		return c.errorf(call.P, "delete() of one key of a histogram is not supported")
 	}
+	m.deletedIn = true
 	if me.Key == nil && m.Key != nil || m.Key == nil && me.Key != nil {
 		return c.errorf(call.P, "delete() expects a map with a key: delete(@m[key]) or delete(@m, key)")
 	}
@@ -1257,6 +1377,16 @@ func (c *checker) storeStr(dst, n int, e lang.Expr, et *Type) error {
 		case "comm":
 			if n > 16 {
 				c.zero(dst+16, n-16) // the helper writes (and pads) the first 16
+			}
+			if off, ok := commOffset(); ok && n >= 16 {
+				c.g.emit(
+					asm.FnGetCurrentTaskBtf.Call(),
+					asm.LoadMem(asm.R1, asm.R0, int16(off), asm.DWord),
+					asm.StoreMem(rRec, int16(dst), asm.R1, asm.DWord),
+					asm.LoadMem(asm.R1, asm.R0, int16(off+8), asm.DWord),
+					asm.StoreMem(rRec, int16(dst+8), asm.R1, asm.DWord),
+				)
+				return nil
 			}
 			c.g.emit(
 				asm.Mov.Reg(asm.R1, rRec),
@@ -3176,4 +3306,12 @@ func (c *checker) newEvent(ev *ScriptEvent) *ScriptEvent {
 	c.nextEvent++
 	c.s.Events = append(c.s.Events, ev)
 	return ev
+}
+
+func commOffset() (int, bool) {
+	_, r, err := resolve.TaskField("comm", "comm")
+	if err != nil || len(r.TaskPath) != 1 {
+		return 0, false
+	}
+	return r.TaskPath[0], true
 }

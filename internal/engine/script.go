@@ -50,8 +50,8 @@ func (s *Session) loadScript() error {
 	if s.maps.Globals, err = s.newMap(&ebpf.MapSpec{Name: "bt_globals", Type: ebpf.Array, KeySize: 4, ValueSize: 24, MaxEntries: 1}); err != nil {
 		return err
 	}
-	for _, m := range sc.Maps {
-		bm, err := s.newMap(m.Spec())
+	for _, spec := range sc.MapSpecs() {
+		bm, err := s.newMap(spec)
 		if err != nil {
 			return err
 		}
@@ -121,15 +121,15 @@ func (s *Session) RunSpecial(which bpfgen.Special) error {
 
 // ScriptMap reads the whole content of the script's map i.
 func (s *Session) ScriptMap(i int) (*scriptout.Map, error) {
-	return s.cfg.Script.Maps[i].Dump(s.scriptMaps[i], s.cfg.Script.Decoder)
+	return s.cfg.Script.Maps[i].Dump(s.scriptMaps, i, s.cfg.Script.Decoder)
 }
 
 // ClearMap deletes every key of the script's map i; ZeroMap keeps the
 // keys and zeroes their values.
-func (s *Session) ClearMap(i int) error { return s.cfg.Script.Maps[i].Clear(s.scriptMaps[i]) }
+func (s *Session) ClearMap(i int) error { return s.cfg.Script.Maps[i].Clear(s.scriptMaps, i) }
 
 // ZeroMap sets every value of the script's map i to zero.
-func (s *Session) ZeroMap(i int) error { return s.cfg.Script.Maps[i].Zero(s.scriptMaps[i]) }
+func (s *Session) ZeroMap(i int) error { return s.cfg.Script.Maps[i].Zero(s.scriptMaps, i) }
 
 // ScriptEventOf decodes the record of a script event.
 func (s *Session) ScriptEventOf(r record.Record) (*ScriptEvent, []scriptout.Value, error) {
