@@ -81,10 +81,12 @@
 // the bucket holds the integers low <= v <= last. Inclusive bounds always
 // fit the value type (the top Log2 bucket ends at 2^64, which a uint64 cannot
 // hold). [Histogram.Buckets] reports half-open [Low, High) ranges as float64;
-// every bound the schemes produce is exactly representable (log bounds have
-// at most four significant bits, linear bounds are limited to ±2^53), so
-// High of the top Log2 bucket is exactly 18446744073709551616 and encodes to
-// JSON as that integer.
+// every bound Log2, LogLinear and Linear produce is exactly representable
+// (log bounds have at most four significant bits, linear bounds are limited
+// to ±2^53), so High of the top Log2 bucket is exactly 18446744073709551616
+// and encodes to JSON as that integer. The upper-inclusive schemes' Low
+// bounds (2^k + 1) are exact up to 2^53; their [Scheme.Le] bounds are the
+// powers of two and log-linear edges, always exact.
 //
 // # Units
 //
@@ -105,8 +107,9 @@ import (
 	"math/bits"
 )
 
-// Scheme is a bucket layout: Log2, LogLinear or Linear. The set is closed;
-// the BPF code generator must implement each one's index function.
+// Scheme is a bucket layout: Log2, LogLinear, Linear, or the
+// upper-inclusive Log2Upper and LogLinearUpper. The set is closed; the BPF
+// code generator must implement each one's index function.
 type Scheme interface {
 	// Buckets returns the number of indexes; valid indexes are
 	// 0..Buckets()-1. It is 0 for an invalid Linear.
