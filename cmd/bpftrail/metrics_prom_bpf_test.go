@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/bpftrail/bpftrail/internal/bpftest"
+	"github.com/bpftrail/bpftrail/internal/hist"
 )
 
 // promWrites is the workload: write(2) calls of each size, so chosen that
@@ -151,7 +152,13 @@ func TestBPFMetricsPrometheus(t *testing.T) {
     events: ["syscalls:sys_enter_write"]
     value: count
     filter: '%s'
-`, filter, filter), 0o644); err != nil {
+  - name: promtest_write_seconds
+    type: latency
+    from: ["syscalls:sys_enter_write"]
+    to: ["syscalls:sys_exit_write"]
+    filter: 'pid == %d'
+    from_filter: 'fd == 77'
+`, filter, filter, pid), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	metricsAddr := freePort(t)
@@ -243,6 +250,32 @@ scrape_configs:
 			t.Errorf("%s = %v, want %v", query, got, q.want)
 		}
 	}
+	// The latencies of the same writes: every one counted and matched, in
+	// seconds, with the log-linear bounds (16, 18], ... ns as le.
+	if got := promValue(t, base, "bpftrail_promtest_write_seconds_count"); got != float64(count) {
+		t.Errorf("bpftrail_promtest_write_seconds_count = %v, want %d", got, count)
+	}
+	if got := promValue(t, base, `bpftrail_latency_unmatched_total{metric="promtest_write_seconds"}`); got != 0 {
+		t.Errorf("unmatched write latencies: %v", got)
+	}
+	bounds := map[float64]bool{}
+	for i := 0; i < hist.LogLinearUpperBuckets; i++ {
+		bounds[hist.LogLinearUpper{}.Le(i)/1e9] = true
+	}
+	lat := promQuery(t, base, "bpftrail_promtest_write_seconds_bucket")
+	for _, s := range lat {
+		le, err := strconv.ParseFloat(s.labels["le"], 64)
+		if err != nil || !bounds[le] && !math.IsInf(le, 1) {
+			t.Errorf("latency bucket le=%q is no log-linear bound (%v)", s.labels["le"], err)
+		}
+	}
+	q := promValue(t, base, "histogram_quantile(1, bpftrail_promtest_write_seconds_bucket)")
+	latSum := promValue(t, base, "bpftrail_promtest_write_seconds_sum")
+	if len(lat) < 2 || !bounds[q] || latSum <= 0 || latSum > q*float64(count) {
+		t.Errorf("write latencies: %d buckets, max quantile %v (a bound: %v), sum %v", len(lat), q, bounds[q], latSum)
+	}
+	t.Logf("write latencies: %d buckets, histogram_quantile(1) %v s, sum %v s", len(lat), q, latSum)
+
 	var b strings.Builder
 	for _, le := range les {
 		fmt.Fprintf(&b, " le=%v:%v", le, got[le])
