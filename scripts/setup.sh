@@ -4,7 +4,8 @@
 # python3-bt2, LTTng-UST, bpftrace), perf for the benchmark, the headers and
 # tools the uprobe, USDT and symbolization tests build with, the AArch64
 # cross compiler the USDT and pt_regs tests build arm64 binaries with,
-# Chromium for the web-view tests, and tracefs mounted.
+# Chromium for the web-view tests, the Prometheus server the metrics test
+# scrapes with, and tracefs mounted.
 set -euo pipefail
 
 packages=(babeltrace2 python3-bt2 lttng-tools liblttng-ust-dev linux-perf gcc gcc-aarch64-linux-gnu make systemtap-sdt-dev binutils xz-utils tmux bpftrace chromium)
@@ -16,6 +17,26 @@ if ((${#missing[@]})); then
 	echo "setup: installing ${missing[*]}"
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+# prometheus: the test runs /usr/bin/prometheus itself, on loopback ports
+# with its own configuration and storage. The package ships a service
+# listening on all interfaces: apt is kept from starting it (policy-rc.d)
+# and it is disabled at boot; nothing here ever starts it.
+if ! dpkg -s prometheus >/dev/null 2>&1; then
+	echo "setup: installing prometheus (its service stays stopped and disabled)"
+	policy=/usr/sbin/policy-rc.d
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod +x "$policy"
+		trap 'rm -f "$policy"' EXIT
+	fi
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+	if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+		systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+	else
+		rm -f /etc/systemd/system/multi-user.target.wants/prometheus.service
+	fi
 fi
 command -v go >/dev/null || { echo "setup: Go is missing (expected at /usr/local/go/bin)"; exit 1; }
 if ! grep -q ' tracefs ' /proc/self/mountinfo; then

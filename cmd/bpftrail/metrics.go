@@ -32,7 +32,10 @@ aggregates them in kernel as count, hist and latency do, and serves them over
 HTTP at /metrics in the Prometheus text format, read from the BPF maps at
 every scrape. Counts are counters and hist/latency are real Prometheus
 histograms (cumulative "le" buckets; latencies in seconds), labelled by the
-metric's "by" keys, every name prefixed with bpftrail_.
+metric's "by" keys, every name prefixed with bpftrail_. Buckets are exact
+under Prometheus' rule (a value counts in every bucket whose le is at least
+the value: a read of 4096 bytes in le="4096"), and _sum is the exact sum
+the kernel keeps.
 
 The server listens on 127.0.0.1:9435 unless --listen says otherwise; use
 --listen :9435 (or the host's address) for a Prometheus server on another

@@ -4,9 +4,9 @@
 // of snapshots that "record --aggregate" keeps beside a trace.
 //
 // A count is one number per key; a hist is a histogram of a field's values
-// per key; a latency is a histogram of the time from a start event to its
-// end event per key, with the exact count, sum, minimum and maximum of the
-// times.
+// per key (with, when its aggregation asks, their exact sum); a latency is
+// a histogram of the time from a start event to its end event per key, with
+// the exact count, sum, minimum and maximum of the times.
 package aggregate
 
 import (
@@ -43,7 +43,9 @@ func (m Mode) String() string {
 }
 
 // Group is the aggregate of one key: a count, or histogram buckets (index
-// → count) with, for latencies, the count, sum, min and max of the values.
+// → count) with, for latencies and hists that keep sums, the count, sum,
+// min and max of the values. The sum of a hist whose value is signed is an
+// int64 (see [Snapshot.Signed]); its min and max are compared unsigned.
 type Group struct {
 	Key     record.Key
 	Count   uint64
@@ -58,6 +60,7 @@ type Snapshot struct {
 	Name      string      // the aggregation's label
 	Mode      Mode        // what it computes
 	Scheme    hist.Scheme // Hist and Latency: the buckets' scheme
+	Signed    bool        // Hist: the value is signed; Group.Sum holds an int64
 	By        []string    // the key's member names
 	Groups    []*Group    // by descending count
 	MapFull   uint64      // updates lost because the key map was full
@@ -84,7 +87,7 @@ func (s *Snapshot) Histogram(g *Group) (*hist.Histogram, error) {
 // Maps are the maps of one aggregation.
 type Maps struct {
 	Counts *ebpf.Map // per-CPU hash: key (+ u32 bucket) → u64
-	Sums   *ebpf.Map // Latency: per-CPU hash: key → {count, sum, min, max}
+	Sums   *ebpf.Map // Latency, and Hist when kept: per-CPU hash: key → {count, sum, min, max}
 	Starts *ebpf.Map // Latency: LRU hash of pending starts
 	Stats  *ebpf.Map // per-CPU array of record.StatCount u64
 }
@@ -94,6 +97,7 @@ type Reader struct {
 	Name    string
 	Mode    Mode
 	Scheme  hist.Scheme
+	Signed  bool // Hist: the value is signed (in some event)
 	Keys    record.KeyLayout
 	Classes []string // names of the class ids a key's "event" member holds
 	Maps    Maps
@@ -101,7 +105,7 @@ type Reader struct {
 
 // Read returns the current aggregates, sorted by descending count.
 func (r *Reader) Read() (*Snapshot, error) {
-	snap := &Snapshot{Name: r.Name, Mode: r.Mode, Scheme: r.Scheme}
+	snap := &Snapshot{Name: r.Name, Mode: r.Mode, Scheme: r.Scheme, Signed: r.Signed}
 	for _, k := range r.Keys {
 		snap.By = append(snap.By, k.Name)
 	}
@@ -180,7 +184,7 @@ func (r *Reader) readCounts() (groups, error) {
 	return gs, nil
 }
 
-// readSums adds the latency summaries to their groups, and counts the
+// readSums adds the summaries to their groups, and for a latency counts the
 // starts still pending.
 func (r *Reader) readSums(snap *Snapshot, gs groups) error {
 	var sums [][4]uint64
@@ -203,6 +207,9 @@ func (r *Reader) readSums(snap *Snapshot, gs groups) error {
 	}
 	if err := it.Err(); err != nil {
 		return fmt.Errorf("read sums: %w", err)
+	}
+	if r.Maps.Starts == nil {
+		return nil
 	}
 	var k, v uint64
 	pit := r.Maps.Starts.Iterate()

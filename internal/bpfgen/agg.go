@@ -25,7 +25,7 @@ type AggMode uint8
 // Aggregation modes.
 const (
 	AggCount AggMode = iota + 1 // counts[key]++
-	AggHist                     // counts[key, bucket(value)]++
+	AggHist                     // counts[key, bucket(value)]++; with Sums, sums[key] += value
 	AggStart                    // starts[match] = now
 	AggEnd                      // d = now - starts[match]; counts[key, bucket(d)]++; sums[key] += d
 )
@@ -35,11 +35,11 @@ type Agg struct {
 	Mode   AggMode
 	Keys   record.KeyLayout
 	Value  string      // AggHist: the field whose value is bucketed
-	Scheme hist.Scheme // AggHist, AggEnd: the buckets (Log2, LogLinear or Linear)
+	Scheme hist.Scheme // AggHist, AggEnd: the buckets (any hist scheme)
 	Match  string      // AggStart/AggEnd: the field or builtin matching starts to ends
 
 	Counts *ebpf.Map // per-CPU hash: key (+ u32 bucket) → u64
-	Sums   *ebpf.Map // AggEnd: per-CPU hash: key → {count, sum, min, max} u64s
+	Sums   *ebpf.Map // AggEnd, and AggHist when set: per-CPU hash: key → {count, sum, min, max} u64s
 	Starts *ebpf.Map // AggStart/AggEnd: LRU hash: u64 match → u64 start ns
 	Stats  *ebpf.Map // per-CPU array of u64: [0] map full, [1] starts, [2] matched
 }
@@ -278,6 +278,12 @@ func (g *gen) bucketIndex(sc hist.Scheme, signed bool) error {
 	case hist.LogLinear:
 		g.logIndex(true, signed)
 		return nil
+	case hist.Log2Upper:
+		g.upperIndex(false, signed)
+		return nil
+	case hist.LogLinearUpper:
+		g.upperIndex(true, signed)
+		return nil
 	case hist.Linear:
 		return g.linearIndex(sc, signed)
 	}
@@ -335,6 +341,23 @@ func (g *gen) logIndex(linear, signed bool) {
 	)
 }
 
+// upperIndex computes the Log2Upper index of R1 (0 → 0; else 1 + the Log2
+// index of R1-1), or with linear the LogLinearUpper one. Negative signed
+// values count as 0.
+func (g *gen) upperIndex(linear, signed bool) {
+	if signed {
+		pos := g.label("upos")
+		g.emit(asm.JSGE.Imm(asm.R1, 0, pos), asm.Mov.Imm(asm.R1, 0), asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(pos))
+	}
+	zero := g.label("uzero")
+	g.emit(asm.JEq.Imm(asm.R1, 0, zero), asm.Add.Imm(asm.R1, -1))
+	g.logIndex(linear, false)
+	g.emit(
+		asm.Add.Imm(asm.R1, 1),
+		asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(zero),
+	)
+}
+
 // linearIndex computes the Linear index of R1: v < Min → 0;
 // [Min+j*Step, Min+(j+1)*Step) → 1+j; v ≥ Max → the last. An unsigned value
 // is never below a negative Min, and always at or above a Max ≤ 0 (the
@@ -389,6 +412,13 @@ func (g *gen) aggHist(r recordOf, a *Agg, keyOff int) error {
 	return g.aggCount(r, a, keyOff, func(at int) error {
 		if err := g.loadInt(r, a.Value, asm.R1); err != nil {
 			return err
+		}
+		if a.Sums != nil {
+			// The exact sum beside the buckets (two's complement: a
+			// signed value's sum reads back as an int64).
+			g.emit(asm.StoreMem(asm.RFP, -24, asm.R1, asm.DWord))
+			g.summary(a, keyOff)
+			g.emit(asm.LoadMem(asm.R1, asm.RFP, -24, asm.DWord))
 		}
 		if err := g.bucketIndex(a.Scheme, signed); err != nil {
 			return err
@@ -467,8 +497,9 @@ func (g *gen) aggEnd(r recordOf, a *Agg, keyOff int) error {
 	return nil
 }
 
-// summary adds the delta at fp-24 to the key's {count, sum, min, max} in
-// the Sums map.
+// summary adds the value at fp-24 (a latency's delta, a hist's value) to
+// the key's {count, sum, min, max} in the Sums map (min and max compared
+// unsigned).
 func (g *gen) summary(a *Agg, keyOff int) {
 	ins := g.label("sins")
 	upd := g.label("supd")

@@ -851,6 +851,12 @@ func TestBPFRunHistBuckets(t *testing.T) {
 		// Negative values go to bucket 0 of the log scales.
 		{"log2 signed", "s", hist.Log2{}, func(i int) int { return hist.Log2Index(uint64(max(signed[i], 0))) }, len(signed)},
 		{"loglinear signed", "s", hist.LogLinear{}, func(i int) int { return hist.LogLinearIndex(uint64(max(signed[i], 0))) }, len(signed)},
+		{"log2 upper unsigned", "u", hist.Log2Upper{}, func(i int) int { return hist.Log2UpperIndex(unsigned[i]) }, len(unsigned)},
+		{"loglinear upper unsigned", "u", hist.LogLinearUpper{}, func(i int) int { return hist.LogLinearUpperIndex(unsigned[i]) }, len(unsigned)},
+		{"log2 upper signed", "s", hist.Log2Upper{}, func(i int) int { return hist.Log2UpperIndex(uint64(max(signed[i], 0))) }, len(signed)},
+		{"loglinear upper signed 32-bit", "s32", hist.LogLinearUpper{}, func(i int) int {
+			return hist.LogLinearUpperIndex(uint64(max(int64(int32(signed[i])), 0)))
+		}, len(signed)},
 		{"linear signed", "s", lin, func(i int) int { return lin.Index(signed[i]) }, len(signed)},
 		{"linear signed 32-bit", "s32", lin, func(i int) int { return lin.Index(int64(int32(signed[i]))) }, len(signed)},
 		{"linear unsigned", "u", hist.Linear{Min: 0, Max: 1 << 20, Step: 1 << 12}, func(i int) int {
@@ -881,6 +887,51 @@ func TestBPFRunHistBuckets(t *testing.T) {
 			}
 			if snap.Groups[0].Count != uint64(tt.n) || snap.MapFull != 0 {
 				t.Errorf("count %d, map full %d; want %d, 0", snap.Groups[0].Count, snap.MapFull, tt.n)
+			}
+		})
+	}
+}
+
+func TestBPFRunHistSum(t *testing.T) {
+	// With a Sums map, a hist keeps the exact sum of its values beside the
+	// buckets: unsigned values add up modulo 2^64, signed ones as int64s.
+	e := runEnv(t)
+	p := valueProbe()
+	vals := []int64{0, 1, 2, 3, 4, 4095, 4096, 4097, -4096, 1 << 40, -7}
+	for _, tt := range []struct {
+		field string
+		want  func() uint64
+	}{
+		{"u", func() uint64 {
+			var n uint64
+			for _, v := range vals {
+				n += uint64(v)
+			}
+			return n
+		}},
+		{"s32", func() uint64 {
+			var n int64
+			for _, v := range vals {
+				n += int64(int32(v))
+			}
+			return uint64(n)
+		}},
+	} {
+		t.Run(tt.field, func(t *testing.T) {
+			thread(t, "bpfgen-hsum")
+			a := e.agg(bpfgen.Agg{Mode: bpfgen.AggHist, Value: tt.field, Scheme: hist.Log2Upper{}})
+			a.Sums = e.newMap("sums", &ebpf.MapSpec{Type: ebpf.PerCPUHash, KeySize: uint32(a.SumsKeySize()), ValueSize: record.SumsValueSize, MaxEntries: 64})
+			var ctxs [][]byte
+			for _, v := range vals {
+				ctxs = append(ctxs, newCtx().i64(8, v).i64(16, v).i64(24, v))
+			}
+			snap := runAgg(t, e, p, a, aggregate.Hist, "", ctxs...)
+			if len(snap.Groups) != 1 {
+				t.Fatalf("%d groups, want 1", len(snap.Groups))
+			}
+			g := snap.Groups[0]
+			if g.Sum != tt.want() || g.Count != uint64(len(vals)) {
+				t.Errorf("sum %d (int64 %d) of %d values, want %d (int64 %d) of %d", g.Sum, int64(g.Sum), g.Count, tt.want(), int64(tt.want()), len(vals))
 			}
 		})
 	}

@@ -35,7 +35,7 @@ func (s *Session) loadAggregation(p *plan.Aggregate) error {
 			return err
 		}
 	}
-	s.readers = append(s.readers, &aggregate.Reader{Name: p.Name, Mode: p.Mode, Scheme: p.Scheme, Keys: p.Keys, Classes: p.ClassNames(), Maps: maps})
+	s.readers = append(s.readers, &aggregate.Reader{Name: p.Name, Mode: p.Mode, Scheme: p.Scheme, Signed: p.Signed, Keys: p.Keys, Classes: p.ClassNames(), Maps: maps})
 	return nil
 }
 
@@ -53,8 +53,10 @@ func (s *Session) aggregationMaps(p *plan.Aggregate, keySize, sumsKeySize int) (
 	}
 	m.Counts = mk(&ebpf.MapSpec{Name: "bt_counts", Type: ebpf.PerCPUHash, KeySize: uint32(keySize), ValueSize: 8, MaxEntries: uint32(p.MaxKeys)})
 	m.Stats = mk(&ebpf.MapSpec{Name: "bt_aggstats", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: record.StatCount})
-	if p.Mode == aggregate.Latency {
+	if p.Mode == aggregate.Latency || p.Mode == aggregate.Hist && p.Sum {
 		m.Sums = mk(&ebpf.MapSpec{Name: "bt_sums", Type: ebpf.PerCPUHash, KeySize: uint32(sumsKeySize), ValueSize: record.SumsValueSize, MaxEntries: uint32(p.MaxKeys)})
+	}
+	if p.Mode == aggregate.Latency {
 		m.Starts = mk(&ebpf.MapSpec{Name: "bt_starts", Type: ebpf.LRUHash, KeySize: 8, ValueSize: 8, MaxEntries: uint32(p.Aggregation.Starts)})
 	}
 	return m, err

@@ -97,11 +97,8 @@ func (h *Histogram) RenderScaled(w io.Writer, unit string) error {
 }
 
 func (h *Histogram) uintRange(i int) (low, last uint64) {
-	switch h.Scheme.(type) {
-	case Log2:
-		return Log2Range(i)
-	case LogLinear:
-		return LogLinearRange(i)
+	if s, ok := h.Scheme.(interface{ Range(int) (uint64, uint64) }); ok {
+		return s.Range(i)
 	}
 	panic(fmt.Sprintf("hist: unexpected scheme %v", h.Scheme))
 }

@@ -42,6 +42,28 @@
 // first one of k+1 starts, and 2^64-1 (k = 63) maps to the maximum index
 // 8*61 + 7 = 495. The relative width of a bucket is at most 1/8 (12.5%).
 //
+// Upper-inclusive schemes ([Log2Upper], [LogLinearUpper]) bucket v - 1
+// with Log2 or LogLinear, one index up, and keep index 0 for 0 (and for the
+// negative values of signed fields):
+//
+//	idx = (v == 0) ? 0 : 1 + base(v - 1)
+//
+// so the base's [low, high) becomes (low, high]: the buckets of Prometheus
+// (a value counts in every bucket whose "le" is >= the value) and of
+// OpenTelemetry (explicit bounds (b[i-1], b[i]]; exponential index j holds
+// (base^j, base^(j+1)]). Log2Upper (66 indexes):
+//
+//	idx = (v == 0) ? 0 : 1 + bits.Len64(v - 1)   // 1 + ceil(log2 v) for v >= 1
+//	index 0 holds {0}; index 1 holds {1}; index i >= 2 holds (2^(i-2), 2^(i-1)]
+//	4096 -> 13 = (2048, 4096], 4097 -> 14 = (4096, 8192], 2^64-1 -> 65
+//
+// which is OpenTelemetry's exponential histogram at scale 0 (base 2) with
+// zero_count = index 0 and exponential index i - 2 for i >= 1 (see
+// [Log2Upper.ExpIndex]). LogLinearUpper (497 indexes) does the same with 8
+// sub-buckets per power of two: index i >= 1 holds (low, high] of LogLinear
+// index i - 1, e.g. (16, 18], (18, 20], ..., (960, 1024]. [Scheme.Le] is
+// the inclusive upper bound of every scheme, the "le" of a bucket.
+//
 // Linear ([Linear]): Buckets() = (Max-Min)/Step + 2 indexes:
 //
 //	index 0            values v < Min
@@ -59,10 +81,12 @@
 // the bucket holds the integers low <= v <= last. Inclusive bounds always
 // fit the value type (the top Log2 bucket ends at 2^64, which a uint64 cannot
 // hold). [Histogram.Buckets] reports half-open [Low, High) ranges as float64;
-// every bound the schemes produce is exactly representable (log bounds have
-// at most four significant bits, linear bounds are limited to ±2^53), so
-// High of the top Log2 bucket is exactly 18446744073709551616 and encodes to
-// JSON as that integer.
+// every bound Log2, LogLinear and Linear produce is exactly representable
+// (log bounds have at most four significant bits, linear bounds are limited
+// to ±2^53), so High of the top Log2 bucket is exactly 18446744073709551616
+// and encodes to JSON as that integer. The upper-inclusive schemes' Low
+// bounds (2^k + 1) are exact up to 2^53; their [Scheme.Le] bounds are the
+// powers of two and log-linear edges, always exact.
 //
 // # Units
 //
@@ -83,8 +107,9 @@ import (
 	"math/bits"
 )
 
-// Scheme is a bucket layout: Log2, LogLinear or Linear. The set is closed;
-// the BPF code generator must implement each one's index function.
+// Scheme is a bucket layout: Log2, LogLinear, Linear, or the
+// upper-inclusive Log2Upper and LogLinearUpper. The set is closed; the BPF
+// code generator must implement each one's index function.
 type Scheme interface {
 	// Buckets returns the number of indexes; valid indexes are
 	// 0..Buckets()-1. It is 0 for an invalid Linear.
@@ -92,6 +117,12 @@ type Scheme interface {
 	// Bounds returns the half-open range [low, high) of index i as exact
 	// float64 values. It panics if i is out of range.
 	Bounds(i int) (low, high float64)
+	// Le returns the inclusive upper bound of index i: for the integer
+	// values the schemes bucket, index i holds exactly the values v with
+	// Le(i-1) < v <= Le(i), as Prometheus' "le" and OpenTelemetry's
+	// explicit bounds count them; +Inf for Linear's overflow bucket. It
+	// panics if i is out of range.
+	Le(i int) float64
 	// Validate reports whether the scheme's parameters are usable.
 	Validate() error
 	String() string
@@ -176,6 +207,12 @@ func (Log2) Bounds(i int) (low, high float64) {
 	return float64(l), float64(l) + float64(h-l+1)
 }
 
+// Le implements Scheme: 2^i - 1, the last integer of index i.
+func (Log2) Le(i int) float64 {
+	_, last := Log2Range(i)
+	return float64(last)
+}
+
 // Validate implements Scheme; Log2 is always valid.
 func (Log2) Validate() error { return nil }
 func (Log2) String() string  { return "log2" }
@@ -198,6 +235,12 @@ func (LogLinear) Range(i int) (low, last uint64) { return LogLinearRange(i) }
 func (LogLinear) Bounds(i int) (low, high float64) {
 	l, h := LogLinearRange(i)
 	return float64(l), float64(l) + float64(h-l+1)
+}
+
+// Le implements Scheme: the last integer of index i.
+func (LogLinear) Le(i int) float64 {
+	_, last := LogLinearRange(i)
+	return float64(last)
 }
 
 // Validate implements Scheme; LogLinear is always valid.
@@ -286,13 +329,171 @@ func (l Linear) Bounds(i int) (low, high float64) {
 	return float64(lo), float64(hi) + 1
 }
 
+// Le implements Scheme: the last integer of index i, +Inf for the
+// overflow bucket (v >= Max).
+func (l Linear) Le(i int) float64 {
+	_, last := l.Range(i)
+	if i == l.Buckets()-1 {
+		return math.Inf(1)
+	}
+	return float64(last)
+}
+
 func (l Linear) String() string {
 	return fmt.Sprintf("linear(min=%d,max=%d,step=%d)", l.Min, l.Max, l.Step)
 }
 
 func (Linear) sealed() {}
 
+const (
+	// Log2UpperBuckets is the number of Log2Upper indexes (0..65).
+	Log2UpperBuckets = Log2Buckets + 1
+	// LogLinearUpperBuckets is the number of LogLinearUpper indexes (0..496).
+	LogLinearUpperBuckets = LogLinearBuckets + 1
+)
+
+// upperRange returns the inclusive range of index i of an upper-inclusive
+// scheme over base: {0} for 0, else base's range of i-1 shifted up by one
+// (the top index ends at 2^64-1, the largest value).
+func upperRange(i, n int, base func(int) (uint64, uint64)) (low, last uint64) {
+	if i < 0 || i >= n {
+		panic(fmt.Sprintf("hist: upper-inclusive index %d out of range [0,%d)", i, n))
+	}
+	if i == 0 {
+		return 0, 0
+	}
+	low, last = base(i - 1)
+	if last == math.MaxUint64 {
+		return low + 1, last
+	}
+	return low + 1, last + 1
+}
+
+// upperLe returns the inclusive upper bound of index i >= 1 of an
+// upper-inclusive scheme over base: the exclusive high of base's index i-1.
+func upperLe(i int, base func(int) (uint64, uint64)) float64 {
+	low, last := base(i - 1)
+	return float64(low) + float64(last-low+1)
+}
+
+// Log2UpperIndex returns the Log2Upper bucket of v: 0 for v == 0, else
+// 1 + bits.Len64(v-1) = 1 + ceil(log2 v).
+func Log2UpperIndex(v uint64) int {
+	if v == 0 {
+		return 0
+	}
+	return 1 + bits.Len64(v-1)
+}
+
+// Log2UpperRange returns the inclusive range of Log2Upper index i: {0},
+// {1}, {2}, [3, 4], [5, 8], ..., [2^(i-2)+1, 2^(i-1)], ..., [2^63+1,
+// 2^64-1]. It panics if i is out of range.
+func Log2UpperRange(i int) (low, last uint64) {
+	return upperRange(i, Log2UpperBuckets, Log2Range)
+}
+
+// LogLinearUpperIndex returns the LogLinearUpper bucket of v: 0 for v == 0,
+// else 1 + LogLinearIndex(v-1).
+func LogLinearUpperIndex(v uint64) int {
+	if v == 0 {
+		return 0
+	}
+	return 1 + LogLinearIndex(v-1)
+}
+
+// LogLinearUpperRange returns the inclusive range of LogLinearUpper index
+// i: {0}, then (low, high] of LogLinear index i-1 as integers. It panics if
+// i is out of range.
+func LogLinearUpperRange(i int) (low, last uint64) {
+	return upperRange(i, LogLinearUpperBuckets, LogLinearRange)
+}
+
+// Log2Upper is the upper-inclusive power-of-two scheme (see
+// [Log2UpperIndex]): index i >= 2 holds (2^(i-2), 2^(i-1)], the buckets of
+// a Prometheus histogram with le = 2^(i-1) and of an OpenTelemetry
+// exponential histogram at scale 0.
+type Log2Upper struct{}
+
+// Index returns Log2UpperIndex(v).
+func (Log2Upper) Index(v uint64) int { return Log2UpperIndex(v) }
+
+// Buckets returns Log2UpperBuckets.
+func (Log2Upper) Buckets() int { return Log2UpperBuckets }
+
+// Range returns Log2UpperRange(i).
+func (Log2Upper) Range(i int) (low, last uint64) { return Log2UpperRange(i) }
+
+// Bounds implements Scheme: the integers [low, last+1) of index i, exact
+// up to 2^53 (the low bound of the top index, 2^63+1, rounds to 2^63).
+func (Log2Upper) Bounds(i int) (low, high float64) {
+	l, h := Log2UpperRange(i)
+	return float64(l), float64(l) + float64(h-l+1)
+}
+
+// Le implements Scheme: 0 for index 0, else 2^(i-1).
+func (Log2Upper) Le(i int) float64 {
+	Log2UpperRange(i) // range check
+	if i == 0 {
+		return 0
+	}
+	return math.Ldexp(1, i-1)
+}
+
+// ExpIndex returns the OpenTelemetry exponential histogram bucket at scale
+// 0 of index i, whose values are (2^j, 2^(j+1)]: j = i - 2 for i >= 1;
+// index 0 is the zero bucket (zero = true).
+func (Log2Upper) ExpIndex(i int) (j int32, zero bool) {
+	Log2UpperRange(i) // range check
+	if i == 0 {
+		return 0, true
+	}
+	return int32(i - 2), false
+}
+
+// Validate implements Scheme; Log2Upper is always valid.
+func (Log2Upper) Validate() error { return nil }
+func (Log2Upper) String() string  { return "log2-upper" }
+func (Log2Upper) sealed()         {}
+
+// LogLinearUpper is the upper-inclusive log-linear scheme (see
+// [LogLinearUpperIndex]): index i >= 1 holds (low, high] of LogLinear index
+// i-1.
+type LogLinearUpper struct{}
+
+// Index returns LogLinearUpperIndex(v).
+func (LogLinearUpper) Index(v uint64) int { return LogLinearUpperIndex(v) }
+
+// Buckets returns LogLinearUpperBuckets.
+func (LogLinearUpper) Buckets() int { return LogLinearUpperBuckets }
+
+// Range returns LogLinearUpperRange(i).
+func (LogLinearUpper) Range(i int) (low, last uint64) { return LogLinearUpperRange(i) }
+
+// Bounds implements Scheme: the integers [low, last+1) of index i (see
+// [Log2Upper.Bounds]).
+func (LogLinearUpper) Bounds(i int) (low, high float64) {
+	l, h := LogLinearUpperRange(i)
+	return float64(l), float64(l) + float64(h-l+1)
+}
+
+// Le implements Scheme: 0 for index 0, else the exclusive high bound of
+// LogLinear index i-1.
+func (LogLinearUpper) Le(i int) float64 {
+	LogLinearUpperRange(i) // range check
+	if i == 0 {
+		return 0
+	}
+	return upperLe(i, LogLinearRange)
+}
+
+// Validate implements Scheme; LogLinearUpper is always valid.
+func (LogLinearUpper) Validate() error { return nil }
+func (LogLinearUpper) String() string  { return "loglinear-upper" }
+func (LogLinearUpper) sealed()         {}
+
 var (
+	_ Scheme = Log2Upper{}
+	_ Scheme = LogLinearUpper{}
 	_ Scheme = Log2{}
 	_ Scheme = LogLinear{}
 	_ Scheme = Linear{}

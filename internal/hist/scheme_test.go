@@ -279,3 +279,133 @@ func TestBoundsExact(t *testing.T) {
 		t.Error(Linear{1, 2, 1}.String())
 	}
 }
+
+// otelScale0Index is the exponential histogram index of v > 0 at scale 0
+// as OpenTelemetry's data model computes it ("MapToIndex" for scale <= 0,
+// exact for powers of two): bucket j holds (2^j, 2^(j+1)].
+func otelScale0Index(v float64) int32 {
+	frac, exp := math.Frexp(v) // v = frac * 2^exp, frac in [0.5, 1)
+	if frac == 0.5 {
+		return int32(exp - 2) // a power of two is the upper end of its bucket
+	}
+	return int32(exp - 1)
+}
+
+// promBucket returns the index of the first bound that v counts in under
+// Prometheus' rule (a value counts in every bucket with v <= le), as
+// client_golang's Histogram.Observe finds it: sort.SearchFloat64s.
+func promBucket(les []float64, v float64) int {
+	for i, le := range les {
+		if v <= le {
+			return i
+		}
+	}
+	return len(les)
+}
+
+func TestUpperInclusiveBoundaries(t *testing.T) {
+	tests := []struct {
+		v  uint64
+		le float64 // the Prometheus bucket: the smallest power of two >= v
+	}{
+		// p63+1<<11: the first float64 above 2^63 (the oracles take float64s).
+		{0, 0}, {1, 1}, {2, 2}, {3, 4}, {4, 4}, {5, 8}, {4095, 4096}, {4096, 4096}, {4097, 8192},
+		{p32, 1 << 32}, {p32 + 1, 1 << 33}, {p63, 1 << 63}, {p63 + 1<<11, math.Ldexp(1, 64)}, {maxU, math.Ldexp(1, 64)},
+	}
+	s := Log2Upper{}
+	les := make([]float64, s.Buckets())
+	for i := range les {
+		les[i] = s.Le(i)
+	}
+	for _, tt := range tests {
+		i := s.Index(tt.v)
+		if got := s.Le(i); got != tt.le {
+			t.Errorf("Log2Upper: %d in index %d with le=%v, want le=%v", tt.v, i, got, tt.le)
+		}
+		if got := promBucket(les, float64(tt.v)); got != i {
+			t.Errorf("Log2Upper: %d in index %d, Prometheus counts it first in le=%v (index %d)", tt.v, i, les[got], got)
+		}
+		j, zero := s.ExpIndex(i)
+		switch {
+		case tt.v == 0 && !zero:
+			t.Errorf("Log2Upper: 0 in index %d, exponential index %d, want the zero bucket", i, j)
+		case tt.v > 0 && (zero || j != otelScale0Index(float64(tt.v))):
+			t.Errorf("Log2Upper: %d in exponential index %d (zero %v), OpenTelemetry scale 0: %d", tt.v, j, zero, otelScale0Index(float64(tt.v)))
+		}
+		if low, last := s.Range(i); tt.v < low || tt.v > last {
+			t.Errorf("Log2Upper: %d in index %d, whose range is [%d, %d]", tt.v, i, low, last)
+		}
+	}
+}
+
+func TestUpperInclusiveSchemes(t *testing.T) {
+	var vals []uint64
+	for k := 0; k < 64; k++ {
+		p := uint64(1) << k
+		vals = append(vals, p-1, p, p+1, p+p/3, p+p/8, p+p/8+1)
+	}
+	r := rand.New(rand.NewSource(13))
+	for range 2000 {
+		vals = append(vals, r.Uint64()>>r.Intn(64))
+	}
+	vals = append(vals, maxU, maxU-1)
+	for _, s := range []interface {
+		Scheme
+		Index(uint64) int
+		Range(int) (uint64, uint64)
+	}{Log2Upper{}, LogLinearUpper{}} {
+		les := make([]float64, s.Buckets())
+		for i := range les {
+			les[i] = s.Le(i)
+			if i > 0 && les[i] <= les[i-1] {
+				t.Fatalf("%v: le(%d) = %v after %v", s, i, les[i], les[i-1])
+			}
+			low, last := s.Range(i)
+			if s.Index(low) != i || s.Index(last) != i {
+				t.Errorf("%v: range [%d, %d] of %d indexes to %d, %d", s, low, last, i, s.Index(low), s.Index(last))
+			}
+			if i > 0 {
+				if _, prev := s.Range(i - 1); low != prev+1 {
+					t.Errorf("%v: index %d starts at %d, index %d ended at %d", s, i, low, i-1, prev)
+				}
+			}
+		}
+		if _, last := s.Range(s.Buckets() - 1); last != maxU {
+			t.Errorf("%v: the top index ends at %d", s, last)
+		}
+		for _, v := range vals {
+			i := s.Index(v)
+			if v >= 1<<53 {
+				continue // float64(v) rounds: Le compared exactly below 2^53
+			}
+			if got := promBucket(les, float64(v)); got != i {
+				t.Errorf("%v: %d in index %d (le=%v), Prometheus counts it first in le=%v", s, v, i, les[i], les[got])
+			}
+		}
+	}
+	// Every LogLinearUpper bucket nests in one Log2Upper bucket, so a
+	// latency kept log-linear re-buckets exactly into powers of two.
+	for i := 1; i < LogLinearUpperBuckets; i++ {
+		low, last := LogLinearUpperRange(i)
+		if Log2UpperIndex(low) != Log2UpperIndex(last) {
+			t.Errorf("LogLinearUpper index %d [%d, %d] straddles Log2Upper %d and %d", i, low, last, Log2UpperIndex(low), Log2UpperIndex(last))
+		}
+	}
+	if got := (LogLinearUpper{}).Le(17); got != 18 {
+		t.Errorf("LogLinearUpper le(17) = %v, want 18 (16, 18]", got)
+	}
+}
+
+func TestLe(t *testing.T) {
+	// The floor schemes' le is the last integer they hold.
+	if got := (Log2{}).Le(13); got != 8191 {
+		t.Errorf("Log2 le(13) = %v, want 8191", got)
+	}
+	l := Linear{Min: 0, Max: 100, Step: 10}
+	if got := l.Le(1); got != 9 {
+		t.Errorf("%v le(1) = %v, want 9", l, got)
+	}
+	if got := l.Le(l.Buckets() - 1); !math.IsInf(got, 1) {
+		t.Errorf("%v le(overflow) = %v, want +Inf", l, got)
+	}
+}

@@ -3,6 +3,7 @@ package metrics
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 
@@ -37,18 +38,35 @@ type family struct {
 	src  Source
 	desc *prometheus.Desc
 
-	// Histograms: kernel bucket index → exposed bucket index (identity when
-	// nil), the exposed scheme's bounds, and the unit divisor (1e9 turns
-	// nanoseconds into seconds; dividing keeps bounds such as 6e-09 exact).
-	kernel   hist.Scheme
-	exposed  hist.Scheme
-	remap    func(int) int
-	div      float64
-	exactSum bool
-	// Exposed indexes used so far by any key: [lo, hi]; the family shows
-	// the buckets of that range, which only grows.
+	// Histograms: the kernel's upper-inclusive scheme, whose Le bounds are
+	// the exposed "le", and the unit divisor (1e9 turns nanoseconds into
+	// seconds; dividing keeps bounds such as 1.6e-08 exact).
+	scheme hist.Scheme
+	div    float64
+	// Indexes used so far by any key: [lo, hi]; the family shows the
+	// buckets of that range, which only grows.
 	used   bool
 	lo, hi int
+}
+
+// Scheme returns the buckets the kernel computes for a hist or latency
+// metric: upper-inclusive, so that every bucket is exactly a Prometheus
+// "le" bucket (and an OpenTelemetry bucket): log2 as (2^(i-1), 2^i],
+// loglinear as 8 sub-buckets of each, linear as (min+j*step,
+// min+(j+1)*step] (a hist.Linear one above the configured bounds, whose
+// integers are the same). It is nil for a count.
+func (m *Metric) Scheme() hist.Scheme {
+	switch {
+	case m.Type == TypeHist && m.Buckets == BucketsLinear:
+		return hist.Linear{Min: *m.Min + 1, Max: *m.Max + 1, Step: *m.Step}
+	case m.Type == TypeHist:
+		return hist.Log2Upper{}
+	case m.Type == TypeLatency && m.Buckets == BucketsLog2:
+		return hist.Log2Upper{}
+	case m.Type == TypeLatency:
+		return hist.LogLinearUpper{}
+	}
+	return nil
 }
 
 // Aggregation returns the engine's aggregation of a metric.
@@ -65,12 +83,11 @@ func (m *Metric) Aggregation() engine.Aggregation {
 	case TypeHist:
 		a.Mode = aggregate.Hist
 		a.Value = m.Value
-		a.Scheme = hist.Log2{}
-		if m.Buckets == BucketsLinear {
-			a.Scheme = hist.Linear{Min: *m.Min, Max: *m.Max, Step: *m.Step}
-		}
+		a.Scheme = m.Scheme()
+		a.Sum = true // the exact _sum
 	case TypeLatency:
 		a.Mode = aggregate.Latency
+		a.Scheme = m.Scheme()
 		a.Probes.Specs = nil
 		a.From, a.To, a.Match = m.From, m.To, m.Match
 		a.FromFilter, a.ToFilter = m.FromFilter, m.ToFilter
@@ -135,24 +152,9 @@ func New(cfg *Config, sources []Source) (*Collector, error) {
 			[]string{"metric"}, nil),
 	}
 	for i, m := range cfg.Metrics {
-		f := &family{m: m, src: sources[i], div: 1}
-		switch m.Type {
-		case TypeHist:
-			f.kernel = hist.Log2{}
-			if m.Buckets == BucketsLinear {
-				f.kernel = hist.Linear{Min: *m.Min, Max: *m.Max, Step: *m.Step}
-			}
-			f.exposed = f.kernel
-		case TypeLatency:
-			f.kernel, f.exposed = hist.LogLinear{}, hist.LogLinear{}
-			f.div, f.exactSum = 1e9, true
-			if m.Buckets == BucketsLog2 {
-				f.exposed = hist.Log2{}
-				f.remap = func(i int) int {
-					low, _ := hist.LogLinearRange(i)
-					return hist.Log2Index(low)
-				}
-			}
+		f := &family{m: m, src: sources[i], div: 1, scheme: m.Scheme()}
+		if m.Type == TypeLatency {
+			f.div = 1e9
 		}
 		f.desc = prometheus.NewDesc(m.FullName(), helpText(m), m.By, nil)
 		c.families = append(c.families, f)
@@ -160,8 +162,7 @@ func New(cfg *Config, sources []Source) (*Collector, error) {
 	return c, nil
 }
 
-// helpText is the metric's help, generated when the config has none; a
-// hist's always says that its sum is an estimate.
+// helpText is the metric's help, generated when the config has none.
 func helpText(m *Metric) string {
 	h := strings.Join(strings.Fields(m.Help), " ")
 	if h == "" {
@@ -181,9 +182,6 @@ func helpText(m *Metric) string {
 			}
 			h = fmt.Sprintf("Seconds from %s to %s (matched by %s)%s.", strings.Join(m.From, ", "), strings.Join(m.To, ", "), match, where)
 		}
-	}
-	if m.Type == TypeHist {
-		h += " The sum is estimated from the bucket midpoints."
 	}
 	return h
 }
@@ -301,27 +299,23 @@ func (f *family) collectHists(snap *aggregate.Snapshot, ch chan<- prometheus.Met
 			all[k] = s
 			order = append(order, k)
 		}
-		if f.exactSum {
+		// The kernel keeps the exact sum; a signed value's sum is an int64.
+		if snap.Signed {
+			s.sum += float64(int64(g.Sum)) / f.div
+		} else {
 			s.sum += float64(g.Sum) / f.div
 		}
 		for i, n := range g.Buckets {
-			if n == 0 || i < 0 || i >= f.kernel.Buckets() {
+			if n == 0 || i < 0 || i >= f.scheme.Buckets() {
 				continue
 			}
-			if !f.exactSum {
-				s.sum += float64(n) * f.midpoint(i) / f.div
-			}
-			e := i
-			if f.remap != nil {
-				e = f.remap(i)
-			}
-			s.buckets[e] += n
+			s.buckets[i] += n
 			s.count += n
-			if !f.used || e < f.lo {
-				f.lo = e
+			if !f.used || i < f.lo {
+				f.lo = i
 			}
-			if !f.used || e > f.hi {
-				f.hi = e
+			if !f.used || i > f.hi {
+				f.hi = i
 			}
 			f.used = true
 		}
@@ -336,40 +330,22 @@ func (f *family) collectHists(snap *aggregate.Snapshot, ch chan<- prometheus.Met
 }
 
 // cumulative returns the upper bound → cumulative count map of a series
-// over the family's bucket range. The last bucket of a linear scheme
-// (v >= max) is the +Inf bucket, which Prometheus adds by itself.
+// over the family's bucket range: "le" is the inclusive upper bound of each
+// kernel bucket. The last bucket of a linear scheme (v > max) is the +Inf
+// bucket, which Prometheus adds by itself.
 func (f *family) cumulative(s *bucketSeries) map[float64]uint64 {
 	out := map[float64]uint64{}
 	if !f.used {
 		return out
 	}
-	_, isLinear := f.exposed.(hist.Linear)
 	var cum uint64
 	for i := f.lo; i <= f.hi; i++ {
 		cum += s.buckets[i]
-		if isLinear && i == f.exposed.Buckets()-1 {
+		le := f.scheme.Le(i)
+		if math.IsInf(le, 1) {
 			break
 		}
-		_, high := f.exposed.Bounds(i)
-		out[high/f.div] = cum
+		out[le/f.div] = cum
 	}
 	return out
-}
-
-// midpoint estimates the mean value of the samples in kernel bucket i:
-// the middle of the integers it holds; the open-ended buckets of a linear
-// scheme count as their finite bound.
-func (f *family) midpoint(i int) float64 {
-	if l, ok := f.kernel.(hist.Linear); ok {
-		switch i {
-		case 0:
-			return float64(l.Min)
-		case l.Buckets() - 1:
-			return float64(l.Max)
-		}
-		low, last := l.Range(i)
-		return (float64(low) + float64(last)) / 2
-	}
-	low, high := f.kernel.Bounds(i)
-	return (low + high - 1) / 2
 }

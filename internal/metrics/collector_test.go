@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/bpftrail/bpftrail/internal/aggregate"
+	"github.com/bpftrail/bpftrail/internal/hist"
 	"github.com/bpftrail/bpftrail/internal/record"
 )
 
@@ -131,49 +132,154 @@ func TestMetricsCollectorCounts(t *testing.T) {
 	}
 }
 
+// kernelGroup is what the kernel keeps for vals under scheme s: the count
+// per bucket index, the count and the wrapping u64 sum (signed values
+// sign-extended, negative ones in bucket 0 of the log schemes).
+func kernelGroup(s hist.Scheme, key record.Key, vals ...int64) *aggregate.Group {
+	g := &aggregate.Group{Key: key, Buckets: map[int]uint64{}}
+	for _, v := range vals {
+		var i int
+		switch s := s.(type) {
+		case hist.Linear:
+			i = s.Index(v)
+		case hist.Log2Upper:
+			i = s.Index(uint64(max(v, 0)))
+		case hist.LogLinearUpper:
+			i = s.Index(uint64(max(v, 0)))
+		}
+		g.Buckets[i]++
+		g.Count++
+		g.Sum += uint64(v)
+	}
+	return g
+}
+
+// oracle observes vals (divided by div) in a client_golang histogram with
+// the bounds les, which counts them by Prometheus' rule, and returns its
+// buckets and sum.
+func oracle(t *testing.T, les []float64, div float64, vals ...float64) ([][2]float64, float64) {
+	t.Helper()
+	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "oracle", Buckets: les})
+	for _, v := range vals {
+		h.Observe(v / div)
+	}
+	var m dto.Metric
+	if err := h.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	return buckets(m.GetHistogram()), m.GetHistogram().GetSampleSum()
+}
+
+// les returns the finite upper bounds of a histogram.
+func les(h *dto.Histogram) []float64 {
+	var out []float64
+	for _, b := range h.GetBucket() {
+		if !math.IsInf(b.GetUpperBound(), 1) {
+			out = append(out, b.GetUpperBound())
+		}
+	}
+	return out
+}
+
+// checkOracle compares a series with what client_golang makes of the same
+// values in the same bounds.
+func checkOracle(t *testing.T, name string, h *dto.Histogram, div float64, vals ...float64) {
+	t.Helper()
+	want, sum := oracle(t, les(h), div, vals...)
+	if got := buckets(h); !equal(got, want) {
+		t.Errorf("%s: buckets %v\nPrometheus counts %v", name, got, want)
+	}
+	if h.GetSampleSum() != sum || h.GetSampleCount() != uint64(len(vals)) {
+		t.Errorf("%s: count %d sum %v, want %d and %v", name, h.GetSampleCount(), h.GetSampleSum(), len(vals), sum)
+	}
+}
+
+// cumulativeAt returns the cumulative count of the bucket le of h.
+func cumulativeAt(t *testing.T, h *dto.Histogram, le float64) uint64 {
+	t.Helper()
+	for _, b := range h.GetBucket() {
+		if b.GetUpperBound() == le {
+			return b.GetCumulativeCount()
+		}
+	}
+	t.Errorf("no bucket le=%v in %v", le, buckets(h))
+	return 0
+}
+
+func floats(vals []int64) []float64 {
+	out := make([]float64, len(vals))
+	for i, v := range vals {
+		out[i] = float64(v)
+	}
+	return out
+}
+
 func TestMetricsCollectorHist(t *testing.T) {
 	cfg := parse(t, `metrics:
   - {name: sizes, type: hist, events: x:y, value: ret, by: [comm]}
 `)
-	groups := []*aggregate.Group{
-		// 0 → index 0; 1 → 1; [2,4) → 2; [8,16) → 4.
-		{Key: comm("a"), Count: 6, Buckets: map[int]uint64{0: 1, 1: 2, 4: 3}},
-		{Key: comm("b"), Count: 1, Buckets: map[int]uint64{2: 1}},
+	if cfg.Metrics[0].Scheme() != (hist.Log2Upper{}) || !cfg.Metrics[0].Aggregation().Sum {
+		t.Fatalf("a hist's kernel scheme %v, sum %v", cfg.Metrics[0].Scheme(), cfg.Metrics[0].Aggregation().Sum)
 	}
+	s := hist.Log2Upper{}
+	a := []int64{0, 1, 2, 3, 4, 4095, 4096, 4096, 4097}
+	b := []int64{-5, 3, 1 << 40}
+	groups := []*aggregate.Group{kernelGroup(s, comm("a"), a...), kernelGroup(s, comm("b"), b...)}
 	c, err := New(cfg, []Source{fakeSource(func() (*aggregate.Snapshot, error) {
-		return &aggregate.Snapshot{Groups: groups}, nil
+		// The value is signed: b's sum is the int64 -5+3+2^40.
+		return &aggregate.Snapshot{Signed: true, Groups: groups}, nil
 	})})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := gather(t, c)["bpftrail_sizes"]
-	if f.GetType() != dto.MetricType_HISTOGRAM || !strings.Contains(f.GetHelp(), "estimated from the bucket midpoints") {
+	if f.GetType() != dto.MetricType_HISTOGRAM || strings.Contains(f.GetHelp(), "estimated") {
 		t.Fatalf("family %v", f)
 	}
 	hists := map[string]*dto.Histogram{}
 	for _, m := range f.GetMetric() {
 		hists[label(m, "comm")] = m.GetHistogram()
 	}
-	// Every series shows the family's range, indexes 0..4: le 1, 2, 4, 8, 16.
-	wantA := [][2]float64{{1, 1}, {2, 3}, {4, 3}, {8, 3}, {16, 6}}
-	if got := buckets(hists["a"]); !equal(got, wantA) {
-		t.Errorf("a buckets %v, want %v", got, wantA)
+	checkOracle(t, "a", hists["a"], 1, floats(a)...)
+	checkOracle(t, "b", hists["b"], 1, floats(b)...)
+	// Exactly 4096 counts in le="4096": (2048, 4096] holds 4095 and 4096.
+	for le, want := range map[float64]uint64{0: 1, 1: 2, 2: 3, 4: 5, 2048: 5, 4096: 8, 8192: 9} {
+		if got := cumulativeAt(t, hists["a"], le); got != want {
+			t.Errorf("a{le=%v} = %d, want %d", le, got, want)
+		}
 	}
-	if hists["a"].GetSampleCount() != 6 || hists["a"].GetSampleSum() != 0*1+1*2+11.5*3 {
-		t.Errorf("a count %d sum %v", hists["a"].GetSampleCount(), hists["a"].GetSampleSum())
+	if got := hists["a"].GetSampleSum(); got != 0+1+2+3+4+4095+4096+4096+4097 {
+		t.Errorf("a sum %v, want the exact sum 16394", got)
 	}
-	wantB := [][2]float64{{1, 0}, {2, 0}, {4, 1}, {8, 1}, {16, 1}}
-	if got := buckets(hists["b"]); !equal(got, wantB) {
-		t.Errorf("b buckets %v, want %v", got, wantB)
+	if got := hists["b"].GetSampleSum(); got != -5+3+1<<40 {
+		t.Errorf("b sum %v, want %v", got, -5+3+1<<40)
 	}
-	if hists["b"].GetSampleSum() != 2.5 {
-		t.Errorf("b sum %v, want 2.5", hists["b"].GetSampleSum())
+	// Every series shows the family's range, from le=0 to le=2^40.
+	if got := les(hists["b"]); len(got) != 42 || got[0] != 0 || got[41] != 1<<40 {
+		t.Errorf("b's bounds %v, want 0, 1, 2, 4, ..., 2^40", got)
 	}
-	// The range only grows: once b's value leaves, le=16 stays.
-	groups = []*aggregate.Group{{Key: comm("b"), Count: 1, Buckets: map[int]uint64{2: 1}}}
-	f = gather(t, c)["bpftrail_sizes"]
-	if got := buckets(f.GetMetric()[0].GetHistogram()); !equal(got, wantB) {
-		t.Errorf("after shrink: %v, want %v", got, wantB)
+	// The range only grows: with only a value 3 left, le=0 and le=2^40 stay.
+	groups = []*aggregate.Group{kernelGroup(s, comm("b"), 3)}
+	h := gather(t, c)["bpftrail_sizes"].GetMetric()[0].GetHistogram()
+	if got := les(h); len(got) != 42 || cumulativeAt(t, h, 4) != 1 || cumulativeAt(t, h, 1<<40) != 1 {
+		t.Errorf("after shrink: %v", buckets(h))
+	}
+}
+
+func TestMetricsCollectorHistMax(t *testing.T) {
+	// The largest u64 counts in the top bucket, le = 2^64 (as float64s
+	// compare it: 2^64-1 rounds to 2^64), and 2^63 in le = 2^63.
+	cfg := parse(t, `metrics:
+  - {name: sizes, type: hist, events: x:y, value: ret}
+`)
+	maxU := ^uint64(0)
+	g := &aggregate.Group{Count: 2, Sum: 1 << 63, Buckets: map[int]uint64{hist.Log2UpperIndex(maxU): 1, hist.Log2UpperIndex(1 << 63): 1}}
+	g.Sum += maxU // wraps, as the kernel's sum does
+	c, _ := New(cfg, []Source{snap(g)})
+	h := gather(t, c)["bpftrail_sizes"].GetMetric()[0].GetHistogram()
+	want, _ := oracle(t, les(h), 1, float64(maxU), 1<<63)
+	if got := buckets(h); !equal(got, want) || len(got) != 2 {
+		t.Errorf("buckets %v, Prometheus counts %v", got, want)
 	}
 }
 
@@ -181,16 +287,17 @@ func TestMetricsCollectorLinear(t *testing.T) {
 	cfg := parse(t, `metrics:
   - {name: sizes, type: hist, events: x:y, value: v, buckets: linear, min: 0, max: 30, step: 10}
 `)
-	// Indexes: 0 (<0), 1 [0,10), 2 [10,20), 3 [20,30), 4 (>=30, +Inf).
-	c, _ := New(cfg, []Source{snap(&aggregate.Group{Count: 10, Buckets: map[int]uint64{0: 1, 1: 2, 3: 3, 4: 4}})})
+	// Buckets (-Inf, 0], (0, 10], (10, 20], (20, 30], (30, +Inf).
+	vals := []int64{-3, 0, 5, 10, 11, 20, 30, 31, 100}
+	c, _ := New(cfg, []Source{fakeSource(func() (*aggregate.Snapshot, error) {
+		return &aggregate.Snapshot{Signed: true, Groups: []*aggregate.Group{kernelGroup(cfg.Metrics[0].Scheme(), nil, vals...)}}, nil
+	})})
 	h := gather(t, c)["bpftrail_sizes"].GetMetric()[0].GetHistogram()
-	want := [][2]float64{{0, 1}, {10, 3}, {20, 3}, {30, 6}}
+	want := [][2]float64{{0, 2}, {10, 4}, {20, 6}, {30, 7}} // +Inf: 9, the count
 	if got := buckets(h); !equal(got, want) {
 		t.Errorf("buckets %v, want %v", got, want)
 	}
-	if h.GetSampleCount() != 10 || h.GetSampleSum() != 0+2*4.5+3*24.5+4*30 {
-		t.Errorf("count %d sum %v", h.GetSampleCount(), h.GetSampleSum())
-	}
+	checkOracle(t, "linear", h, 1, floats(vals)...)
 }
 
 func TestMetricsCollectorLatency(t *testing.T) {
@@ -198,27 +305,34 @@ func TestMetricsCollectorLatency(t *testing.T) {
   - {name: fine_seconds, type: latency, from: x:y, to: x:z}
   - {name: coarse_seconds, type: latency, from: x:y, to: x:z, buckets: log2}
 `)
-	// LogLinear: 5 → 5 {5}; 1000 = 0b1111101000, k=9: 8*7+((1000>>6)&7)=56+7=63,
-	// [960, 1024); 1100: k=10, 8*8+((1100>>7)&7)=64+0=64, [1024, 1152).
-	g := &aggregate.Group{Count: 3, Sum: 5 + 1000 + 1100, Buckets: map[int]uint64{5: 1, 63: 1, 64: 1}}
-	src := fakeSource(func() (*aggregate.Snapshot, error) {
-		return &aggregate.Snapshot{Groups: []*aggregate.Group{g}, Unmatched: 9}, nil
-	})
-	c, _ := New(cfg, []Source{src, src})
+	vals := []int64{5, 16, 17, 18, 1000, 1024, 1100}
+	mk := func(s hist.Scheme) fakeSource {
+		return func() (*aggregate.Snapshot, error) {
+			return &aggregate.Snapshot{Groups: []*aggregate.Group{kernelGroup(s, nil, vals...)}, Unmatched: 9}, nil
+		}
+	}
+	c, _ := New(cfg, []Source{mk(cfg.Metrics[0].Scheme()), mk(cfg.Metrics[1].Scheme())})
 	fams := gather(t, c)
 	fine := fams["bpftrail_fine_seconds"].GetMetric()[0].GetHistogram()
-	if fine.GetSampleCount() != 3 || fine.GetSampleSum() != 2105/1e9 {
-		t.Errorf("fine count %d sum %v", fine.GetSampleCount(), fine.GetSampleSum())
-	}
-	b := buckets(fine)
-	if len(b) != 64-5+1 || b[0] != [2]float64{6e-9, 1} || b[len(b)-2] != [2]float64{1024e-9, 2} || b[len(b)-1] != [2]float64{1152e-9, 3} {
-		t.Errorf("fine buckets: %d, first %v, last two %v", len(b), b[0], b[len(b)-2:])
-	}
 	coarse := fams["bpftrail_coarse_seconds"].GetMetric()[0].GetHistogram()
-	// Log2: 5 → [4,8) le 8; 1000 → [512,1024) le 1024; 1100 → [1024,2048) le 2048.
-	want := [][2]float64{{8e-9, 1}, {16e-9, 1}, {32e-9, 1}, {64e-9, 1}, {128e-9, 1}, {256e-9, 1}, {512e-9, 1}, {1024e-9, 2}, {2048e-9, 3}}
+	checkOracle(t, "fine", fine, 1e9, floats(vals)...)
+	checkOracle(t, "coarse", coarse, 1e9, floats(vals)...)
+	// Log-linear: ..., (16, 18], ..., (960, 1024], (1024, 1152]: 18 ns
+	// and 1024 ns count in the buckets they bound.
+	for le, want := range map[float64]uint64{5e-9: 1, 16e-9: 2, 18e-9: 4, 1024e-9: 6, 1152e-9: 7} {
+		if got := cumulativeAt(t, fine, le); got != want {
+			t.Errorf("fine{le=%v} = %d, want %d", le, got, want)
+		}
+	}
+	if b := buckets(fine); b[0][0] != 5e-9 || b[len(b)-1][0] != 1152e-9 {
+		t.Errorf("fine buckets from %v to %v, want 5e-09 to 1.152e-06", b[0], b[len(b)-1])
+	}
+	want := [][2]float64{{8e-9, 1}, {16e-9, 2}, {32e-9, 4}, {64e-9, 4}, {128e-9, 4}, {256e-9, 4}, {512e-9, 4}, {1024e-9, 6}, {2048e-9, 7}}
 	if got := buckets(coarse); !equal(got, want) {
 		t.Errorf("coarse buckets %v, want %v", got, want)
+	}
+	if coarse.GetSampleSum() != 3180/1e9 {
+		t.Errorf("coarse sum %v, want %v", coarse.GetSampleSum(), 3180/1e9)
 	}
 	un := map[string]float64{}
 	for _, m := range fams[UnmatchedName].GetMetric() {

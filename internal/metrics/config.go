@@ -13,14 +13,19 @@
 //     log-linear nanosecond buckets (8 per power of two) or, with
 //     buckets: log2, one per power of two.
 //
-// Histograms are real Prometheus histograms: every kernel bucket becomes a
-// cumulative "le" bucket whose bound is the bucket's exclusive upper end
-// (converted to seconds for latencies). To keep series few, a family exposes
-// the contiguous range of buckets between the lowest and the highest bucket
-// that any of its keys has used so far; the range only grows. The sum of a
-// latency histogram is exact (the kernel adds up the nanoseconds); the sum
-// of a hist histogram is estimated from the bucket midpoints, since the
-// kernel keeps only bucket counts.
+// Histograms are real Prometheus histograms, exact under Prometheus' rule
+// that a value counts in every bucket whose "le" is at least the value: the
+// kernel computes upper-inclusive buckets ([Metric.Scheme]) and every kernel
+// bucket becomes one cumulative "le" bucket whose bound is the bucket's
+// inclusive upper end (converted to seconds for latencies). So a read of
+// exactly 4096 bytes counts in le="4096" (log2 buckets are (2^(i-1), 2^i],
+// 0 has le="0"), linear buckets are (min+j*step, min+(j+1)*step], and
+// log-linear latencies (16, 18], (18, 20], ... nanoseconds. To keep series
+// few, a family exposes the contiguous range of buckets between the lowest
+// and the highest bucket that any of its keys has used so far; the range
+// only grows. The sum of every histogram is exact: the kernel adds up the
+// values (a signed value's negative ones too, which count in le="0") and
+// the nanoseconds beside the buckets.
 //
 // Every metric also has a series in bpftrail_map_full_total{metric="NAME"}
 // (events not counted because the key map was full) and every latency
@@ -370,6 +375,10 @@ func (m *Metric) validateHistBuckets() error {
 		}
 		if err := (hist.Linear{Min: *m.Min, Max: *m.Max, Step: *m.Step}).Validate(); err != nil {
 			return fmt.Errorf("buckets: %s", strings.TrimPrefix(err.Error(), "hist: "))
+		}
+		if *m.Max >= hist.MaxLinearAbs {
+			// The kernel buckets (min, max] as hist.Linear{min+1, max+1}.
+			return fmt.Errorf("buckets: linear max %d must be below 2^53", *m.Max)
 		}
 	default:
 		return fmt.Errorf("buckets: %q is unknown for a hist (want log2 or linear)", m.Buckets)

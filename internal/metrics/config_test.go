@@ -36,19 +36,21 @@ func TestMetricsConfigValidFile(t *testing.T) {
 	if !reflect.DeepEqual(ac, want) {
 		t.Errorf("Aggregation = %+v\nwant %+v", ac, want)
 	}
-	if ac := cfg.Metrics[1].Aggregation(); ac.Mode != aggregate.Hist || ac.Value != "ret" || ac.Scheme != (hist.Log2{}) || len(ac.Probes.Specs) != 2 {
+	if ac := cfg.Metrics[1].Aggregation(); ac.Mode != aggregate.Hist || ac.Value != "ret" || ac.Scheme != (hist.Log2Upper{}) || !ac.Sum || len(ac.Probes.Specs) != 2 {
 		t.Errorf("read_bytes Aggregation = %+v", ac)
 	}
-	if ac := cfg.Metrics[2].Aggregation(); ac.Scheme != (hist.Linear{Min: 0, Max: 4096, Step: 512}) {
+	// Linear (0, 512], ..., (3584, 4096]: the integers of [1, 513), ...
+	if ac := cfg.Metrics[2].Aggregation(); ac.Scheme != (hist.Linear{Min: 1, Max: 4097, Step: 512}) {
 		t.Errorf("write_sizes scheme = %+v", ac.Scheme)
 	}
 	ac = cfg.Metrics[3].Aggregation()
 	if ac.Mode != aggregate.Latency || ac.Match != "pid,next_pid" || len(ac.Probes.Specs) != 0 ||
-		!reflect.DeepEqual(ac.From, []string{"sched:sched_wakeup"}) || !reflect.DeepEqual(ac.To, []string{"sched:sched_switch"}) {
+		!reflect.DeepEqual(ac.From, []string{"sched:sched_wakeup"}) || !reflect.DeepEqual(ac.To, []string{"sched:sched_switch"}) ||
+		ac.Scheme != (hist.LogLinearUpper{}) {
 		t.Errorf("runqueue Aggregation = %+v", ac)
 	}
-	if got := helpText(cfg.Metrics[1]); !strings.Contains(got, "estimated from the bucket midpoints") {
-		t.Errorf("hist help %q does not say its sum is estimated", got)
+	if got := helpText(cfg.Metrics[1]); got != "Distribution of ret of events syscalls:sys_exit_read, syscalls:sys_exit_pread64." {
+		t.Errorf("hist help = %q", got)
 	}
 	if got := helpText(cfg.Metrics[4]); got != "Seconds from raw_syscalls:sys_enter to raw_syscalls:sys_exit (matched by tid)." {
 		t.Errorf("latency help = %q", got)

@@ -263,6 +263,10 @@ func TestMetricsEndToEnd(t *testing.T) {
 			}
 		}
 	}
+	// The hist's sum is exact, kept in kernel.
+	if h := series(fams, "bpftrail_open_modes", "comm", workloadComm).GetHistogram(); h != nil && h.GetSampleSum() != workloadN*workloadMode {
+		t.Errorf("bpftrail_open_modes sum %v, want %d", h.GetSampleSum(), workloadN*workloadMode)
+	}
 	// The latency sum is exact: positive, and below a second per call.
 	if h := series(fams, "bpftrail_open_seconds", "comm", workloadComm).GetHistogram(); h != nil {
 		if s := h.GetSampleSum(); s <= 0 || s > workloadN {

@@ -20,8 +20,9 @@ type Aggregate struct {
 	Filters     []*filter.Expr
 	Layouts     []record.Layout
 	Keys        record.KeyLayout
-	Starts      int // number of probes that are latency starts
-	MaxRecord   int // the largest record, rounded up to 8 bytes
+	Starts      int  // number of probes that are latency starts
+	MaxRecord   int  // the largest record, rounded up to 8 bytes
+	Signed      bool // Hist: the value is a signed field in some event
 }
 
 // ScratchSize is the scratch value the aggregation's programs need: a
@@ -159,7 +160,9 @@ func (p *Aggregate) check() error {
 				return fmt.Errorf("--match %s: %s has no integer field %q", p.Match, pr.Event.Name, name)
 			}
 		}
-		p.Scheme = hist.LogLinear{}
+		if p.Scheme == nil {
+			p.Scheme = hist.LogLinear{}
+		}
 	}
 	return nil
 }
@@ -177,6 +180,7 @@ func (p *Aggregate) checkHist() error {
 		if info.Type != filter.Int {
 			return fmt.Errorf("--value %s: %s's %s is a string, not a number", p.Value, pr.Event.Name, p.Value)
 		}
+		p.Signed = p.Signed || info.Signed
 	}
 	if p.Scheme == nil {
 		p.Scheme = hist.Log2{}

@@ -48,7 +48,10 @@ type Aggregation struct {
 	Probes Probes
 	By     []string    // key members: "event", builtins (pid, tid, comm, cpu), fields
 	Value  string      // Hist: the field to bucket
-	Scheme hist.Scheme // Hist: Log2 (default) or Linear; Latency: LogLinear
+	Scheme hist.Scheme // Hist: Log2 (default) or any scheme; Latency: LogLinear (default) or any
+	// Sum keeps, for a Hist, the exact sum of the values in kernel beside
+	// the buckets (a latency always keeps its sum).
+	Sum bool
 	// Latency: start and end events, and what pairs them: "tid"
 	// (default), "pid", "FIELD" or "START_FIELD,END_FIELD".
 	From, To []string
