@@ -12,7 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bpftrail/bpftrail/internal/engine"
 	"github.com/bpftrail/bpftrail/internal/lang"
+	"github.com/bpftrail/bpftrail/internal/preset"
 	"github.com/bpftrail/bpftrail/internal/scriptrun"
 )
 
@@ -25,6 +27,8 @@ type runFlags struct {
 	includes                          []string
 	kflag, noWarnings                 bool
 	usdtFileActivation                bool
+	trace, preset                     string
+	record                            []string
 }
 
 func newRun() *cobra.Command {
@@ -39,6 +43,7 @@ bpftrace's: maps are printed at exit, histograms with bpftrace's labels, and
 -f json writes bpftrace's NDJSON. Started under the name bpftrace (through a
 symbolic link, say), bpftrail behaves as this command.`,
 		Example: `  bpftrail run -e 'tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }'
+  bpftrail run --trace out --record sched:sched_switch -e 'tracepoint:syscalls:sys_enter_openat { printf("%s %s\n", comm, str(args.filename)); }'
   bpftrail run -e 'tracepoint:syscalls:sys_exit_read /pid == 1234/ { @bytes = hist(args.ret); }'
   bpftrail run script.bt arg1 arg2
   bpftrail run -l 'tracepoint:sched:*'`,
@@ -68,6 +73,9 @@ symbolic link, say), bpftrail behaves as this command.`,
 	// -p: the flag asks for what is done anyway.
 	fl.BoolVar(&f.usdtFileActivation, "usdt-file-activation", false, "activate USDT semaphores in every process that maps the file (always done)")
 	fl.BoolVarP(&f.version, "version", "V", false, "print the version of bpftrace's language this follows")
+	fl.StringVar(&f.trace, "trace", "", "also write the script's events into a CTF trace in `DIR`: each printf call site an event class with typed fields and the formatted text")
+	fl.StringArrayVar(&f.record, "record", nil, "with --trace, also record the kernel events of `SPEC` as record -e does (repeatable)")
+	fl.StringVar(&f.preset, "preset", "", "with --trace, also record a preset's kernel events in LTTng's layout, as record --preset does: "+strings.Join(preset.Names(), ", "))
 	fl.MarkHidden("verify-llvm-ir")
 	fl.MarkHidden("include")
 	fl.MarkHidden("k")
@@ -146,6 +154,10 @@ func runScript(c *cobra.Command, f *runFlags, args []string) error {
 	o.Params = args
 	if f.cmd != "" {
 		o.Command = strings.Fields(f.cmd)
+	}
+	if err := traceFlags(f, &o); err != nil {
+		fmt.Fprintf(os.Stderr, "ERROR: %s\n", oneLine(err))
+		return &exitError{code: 1}
 	}
 	err := scriptrun.Run(o)
 	var le *lang.Error
@@ -290,4 +302,30 @@ func checkPid(s string) string {
 		return "Pid out of range: " + s
 	}
 	return ""
+}
+
+// traceFlags sets the trace of a run from --trace, --record and --preset.
+func traceFlags(f *runFlags, o *scriptrun.Options) error {
+	if f.trace == "" {
+		if len(f.record) > 0 || f.preset != "" {
+			return errors.New("--record and --preset add kernel events to the trace of --trace DIR: give it")
+		}
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(f.trace, "metadata")); err == nil {
+		return fmt.Errorf("%s already holds a trace; choose another --trace", f.trace)
+	}
+	specs := append([]string(nil), f.record...)
+	if f.preset != "" {
+		p, err := preset.Lookup(f.preset)
+		if err != nil {
+			return err
+		}
+		specs = append(append([]string(nil), p.Specs...), specs...)
+	}
+	if len(specs) > 0 {
+		o.Record = &engine.Probes{Specs: specs}
+	}
+	o.Trace = &engine.TraceOutput{Dir: f.trace, LTTng: f.preset != "", Options: traceOptions("bpftrail_script", o.Name)}
+	return nil
 }

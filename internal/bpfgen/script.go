@@ -388,6 +388,9 @@ type ScriptEvent struct {
 	P      lang.Pos
 	// Special is set for the events of begin and end probes.
 	Special Special
+	// Names are the arguments' names in a trace: the variable's, field's
+	// or map's name an argument reads, else "" (see ArgNames).
+	Names []string
 }
 
 // Size is the size of the event's records.
@@ -398,10 +401,13 @@ const scriptHeader = 40 // record.HeaderSize
 
 // Script is a compiled script: typed, with every layout decided.
 type Script struct {
-	Prog   *lang.Program
-	Probes []ScriptProbe
-	Maps   []*ScriptMap
-	Events []*ScriptEvent // indexed by ID - FirstEventID
+	// PrintfText, when set, formats a printf's record, for the text
+	// field of its class in a trace.
+	PrintfText func(*ScriptEvent, []scriptout.Value) string
+	Prog       *lang.Program
+	Probes     []ScriptProbe
+	Maps       []*ScriptMap
+	Events     []*ScriptEvent // indexed by ID - FirstEventID
 	// StrSize is the size of strings read from memory (max_strlen).
 	StrSize int
 	Params  []string
@@ -591,14 +597,21 @@ func (s *Script) MapNames() []string {
 }
 
 // EventClass returns the record schema of an event, for the decoder and
-// the trace: the arguments as fields.
+// the trace: the arguments as fields, named after what they read (see
+// ArgNames), integers in their declared size and sign.
 func (e *ScriptEvent) EventClass(name string) *event.Schema {
 	s := &event.Schema{Name: name}
+	names := e.ArgNames()
 	for i, t := range e.Args.Elems {
-		f := event.Field{Name: "arg" + strconv.Itoa(i)}
+		f := event.Field{Name: names[i]}
 		switch t.Kind {
 		case TInt, TBool:
-			f.Kind, f.Size, f.Signed = event.Int, 8, t.Signed
+			// The record keeps every integer in 8 bytes, little-endian:
+			// its first Width bytes are the value in its own size.
+			f.Kind, f.Size, f.Signed, f.Hex = event.Int, min(max(t.Width, 1), 8), t.Signed, t.Ptr > 0
+			if t.Kind == TBool {
+				f.Size, f.Signed = 1, false
+			}
 		case TStr:
 			f.Kind, f.Size = event.String, t.Size
 		default:
@@ -607,4 +620,82 @@ func (e *ScriptEvent) EventClass(name string) *event.Schema {
 		s.Fields = append(s.Fields, f)
 	}
 	return s
+}
+
+// ArgNames returns the names of the event's arguments as fields: the name
+// of what each reads ($file: file, args.filename: filename, @m: m, comm),
+// else argN; a name taken twice gets its position after it, and "text"
+// is left for the formatted text of a printf.
+func (e *ScriptEvent) ArgNames() []string {
+	out := make([]string, len(e.Args.Elems))
+	seen := map[string]int{"text": 1}
+	for i := range out {
+		n := ""
+		if i < len(e.Names) {
+			n = e.Names[i]
+		}
+		if n == "" {
+			n = "arg" + strconv.Itoa(i)
+		}
+		seen[n]++
+		out[i] = n
+	}
+	for i, n := range out {
+		if seen[n] > 1 {
+			out[i] = n + "_" + strconv.Itoa(i)
+		}
+	}
+	return out
+}
+
+// ClassName is the name of the event's class in a trace: script:KIND and
+// the line (and column when two share a line) of its call.
+func (e *ScriptEvent) ClassName(sameLine bool) string {
+	kind := map[EventKind]string{EvPrintf: "printf", EvPrint: "print", EvPrintMap: "print", EvClear: "clear", EvZero: "zero",
+		EvExit: "exit", EvTime: "time", EvSystem: "system", EvCat: "cat", EvJoin: "join", EvMapFull: "map_full",
+		EvErrorf: "errorf", EvWarnf: "warnf", EvDivZero: "div_zero"}[e.Kind]
+	if kind == "" {
+		kind = "event"
+	}
+	if sameLine {
+		return fmt.Sprintf("script:%s:%d:%d", kind, e.P.Line, e.P.Col)
+	}
+	return fmt.Sprintf("script:%s:%d", kind, e.P.Line)
+}
+
+// ArgName is the name an argument takes in a trace: that of the variable,
+// field or map it reads, through casts and str(); "" when it has none.
+func ArgName(x lang.Expr) string {
+	switch x := x.(type) {
+	case *lang.Var:
+		return identName(strings.TrimPrefix(x.Name, "$"))
+	case *lang.Ident:
+		return identName(x.Name)
+	case *lang.Field:
+		return identName(x.Name)
+	case *lang.MapExpr:
+		return identName(strings.TrimPrefix(x.Name, "@"))
+	case *lang.Cast:
+		return ArgName(x.X)
+	case *lang.Call:
+		switch x.Name {
+		case "str", "buf", "ksym", "usym", "kaddr", "uaddr", "ntop", "bswap", "strftime", "path":
+			if len(x.Args) > 0 {
+				return ArgName(x.Args[len(x.Args)-1])
+			}
+		case "kstack", "ustack", "nsecs", "elapsed", "cgroup":
+			return x.Name
+		}
+	}
+	return ""
+}
+
+// identName keeps a name that is a C identifier.
+func identName(n string) string {
+	for i, r := range n {
+		if !(r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && r >= '0' && r <= '9') {
+			return ""
+		}
+	}
+	return n
 }

@@ -160,13 +160,33 @@ func (s *Script) Event(r record.Record) (*ScriptEvent, []scriptout.Value, error)
 // class id from the first event's.
 func (s *Script) Classes() []*record.Class {
 	out := make([]*record.Class, len(s.Events))
+	type at struct {
+		kind EventKind
+		line int
+	}
+	perLine := map[at]int{}
+	for _, ev := range s.Events {
+		perLine[at{ev.Kind, ev.P.Line}]++
+	}
 	for i, ev := range s.Events {
-		sch := ev.EventClass(fmt.Sprintf("script:%d", i))
+		sch := ev.EventClass(ev.ClassName(perLine[at{ev.Kind, ev.P.Line}] > 1))
 		l := record.Layout{Size: ev.Size()}
 		for _, off := range ev.Args.Offs {
 			l.Off = append(l.Off, scriptHeader+off)
 		}
 		out[i] = &record.Class{ID: ev.ID, Schema: sch, Layout: l}
+		if ev.Kind == EvPrintf {
+			out[i].Text = func(r record.Record) string {
+				if s.PrintfText == nil {
+					return ""
+				}
+				ev, args, err := s.Event(r)
+				if err != nil {
+					return ""
+				}
+				return s.PrintfText(ev, args)
+			}
+		}
 	}
 	return out
 }

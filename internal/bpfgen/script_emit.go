@@ -1119,6 +1119,9 @@ func (c *checker) async(call *lang.Call, kind EventKind, format string, args []l
 		types[i] = storage(t)
 	}
 	ev := &ScriptEvent{Kind: kind, Format: format, Args: tupleType(types), P: call.P}
+	for _, a := range args {
+		ev.Names = append(ev.Names, ArgName(a))
+	}
 	if check != nil {
 		if err := check(ev, types); err != nil {
 			return err

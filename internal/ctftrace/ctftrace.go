@@ -121,6 +121,9 @@ func NewWriter(w *ctf.Writer, classes []*record.Class, cpus int, opts Options) (
 		if opts.LTTng {
 			n = lttngNaming(rc.Schema)
 		}
+		if rc.Text != nil {
+			n.outs = append(n.outs, out{name: "text", field: computedText})
+		}
 		p := plan(rc.Schema, n)
 		ec, err := w.AddEventClass(n.name, p.typ)
 		if err != nil {
@@ -172,8 +175,12 @@ func (tw *Writer) WriteRecord(r record.Record) error {
 
 // encode writes one member of the event.
 func (tw *Writer) encode(enc *ctf.Encoder, r record.Record, o out) {
-	if o.field == headerPID {
+	switch o.field {
+	case headerPID:
 		enc.Raw(r.B[record.OffPID : record.OffPID+4])
+		return
+	case computedText:
+		enc.String(r.Class.Text(r))
 		return
 	}
 	f := &r.Class.Schema.Fields[o.field]

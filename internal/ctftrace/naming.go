@@ -8,8 +8,12 @@ import (
 	"github.com/bpftrail/bpftrail/internal/lttng"
 )
 
-// headerPID, as an out field's source, is the record header's pid.
-const headerPID = -1
+// headerPID, as an out field's source, is the record header's pid;
+// computedText is the text the record's class computes (record.Class.Text).
+const (
+	headerPID    = -1
+	computedText = -2
+)
 
 // out is one member of a written event: a field of the record (or the
 // header's pid), under a name, plus a bias for integers.
@@ -89,8 +93,12 @@ type planned struct {
 func plan(s *event.Schema, n naming) planned {
 	var fields []ctf.Field
 	for _, o := range n.outs {
-		if o.field == headerPID {
+		switch o.field {
+		case headerPID:
 			fields = append(fields, ctf.F(FieldName(o.name), ctf.Int(32)))
+			continue
+		case computedText:
+			fields = append(fields, ctf.F(FieldName(o.name), ctf.String()))
 			continue
 		}
 		f := s.Fields[o.field]

@@ -33,6 +33,21 @@ func PlanScript(prog *lang.Program, o ScriptOptions) (*Script, error) {
 	return plan.Script(prog, o)
 }
 
+// RecordedClasses is the number of record classes the kernel events of p
+// take in a session of target t: a script recorded beside them numbers
+// its events from there (ScriptOptions.FirstClass).
+func RecordedClasses(p Probes, t Target) (int, error) {
+	po := plan.Options{FS: tracefs.Open}
+	if t.Kind == Process {
+		po.PID = t.PID
+	}
+	rp, err := plan.Record(p, po)
+	if err != nil {
+		return 0, err
+	}
+	return len(rp.Classes), nil
+}
+
 // ScriptEvent is one of a script's events (see package bpfgen).
 type ScriptEvent = bpfgen.ScriptEvent
 

@@ -82,7 +82,11 @@ func Open(cfg Config) (*Session, error) {
 		s.classes = s.rec.Classes
 	}
 	if cfg.Script != nil {
-		s.classes = append(s.classes, cfg.Script.Classes()...)
+		sc := cfg.Script.Classes()
+		if len(sc) > 0 && int(sc[0].ID) != len(s.classes) {
+			return nil, fmt.Errorf("engine: the script's events start at class %d, the recorded events take %d (see RecordedClasses)", sc[0].ID, len(s.classes))
+		}
+		s.classes = append(s.classes, sc...)
 	}
 	aggs := make([]*plan.Aggregate, len(cfg.Aggregates))
 	for i, a := range cfg.Aggregates {

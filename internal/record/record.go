@@ -62,6 +62,9 @@ type Class struct {
 	ID     uint32
 	Schema *event.Schema
 	Layout Layout
+	// Text, when set, is a string computed in user space from each
+	// record (a script's formatted printf), written after the fields.
+	Text func(Record) string
 }
 
 // Record is one record of a class, borrowed: B is valid only for the call

@@ -24,6 +24,7 @@ import (
 	"github.com/bpftrail/bpftrail/internal/record"
 	"github.com/bpftrail/bpftrail/internal/scriptout"
 	"github.com/bpftrail/bpftrail/internal/symbolize"
+	"github.com/bpftrail/bpftrail/internal/tracedir"
 )
 
 // Options describe a run.
@@ -45,6 +46,10 @@ type Options struct {
 	DryRun bool
 	// NoWarnings silences warnf() and the script's warnings.
 	NoWarnings bool
+	// Trace, when set, writes the script's events into a CTF trace, with
+	// the kernel events of Record beside them.
+	Trace  *engine.TraceOutput
+	Record *engine.Probes
 }
 
 // ExitError is a run that ends with a status of its own (exit(N)).
@@ -80,7 +85,17 @@ func Run(o Options) error {
 			params = append(params, p)
 		}
 	}
-	sc, err := engine.PlanScript(prog, engine.ScriptOptions{Params: params, Named: named, PID: o.PID, Unsafe: o.Unsafe})
+	target := engine.Target{Kind: engine.All}
+	if o.PID != 0 {
+		target = engine.Target{Kind: engine.Process, PID: o.PID}
+	}
+	var first int
+	if o.Record != nil {
+		if first, err = engine.RecordedClasses(*o.Record, target); err != nil {
+			return err
+		}
+	}
+	sc, err := engine.PlanScript(prog, engine.ScriptOptions{Params: params, Named: named, PID: o.PID, Unsafe: o.Unsafe, FirstClass: uint32(first)})
 	if err != nil {
 		return err
 	}
@@ -89,11 +104,7 @@ func Run(o Options) error {
 			fmt.Fprintln(o.Err, w)
 		}
 	}
-	target := engine.Target{Kind: engine.All}
-	if o.PID != 0 {
-		target = engine.Target{Kind: engine.Process, PID: o.PID}
-	}
-	s, err := engine.Open(engine.Config{Target: target, Script: sc, BufferSize: ringSize(prog)})
+	s, err := engine.Open(engine.Config{Target: target, Script: sc, Record: o.Record, BufferSize: ringSize(prog)})
 	if err != nil {
 		return err
 	}
@@ -101,10 +112,16 @@ func Run(o Options) error {
 	if o.DryRun {
 		return nil
 	}
-	r := &runner{o: o, s: s, sc: sc, p: &scriptout.Printer{W: o.Out, Err: o.Err, JSON: o.JSON}, stop: make(chan struct{})}
+	r := &runner{o: o, s: s, sc: sc, p: &scriptout.Printer{W: o.Out, Err: o.Err, JSON: o.JSON}, stop: make(chan struct{}), first: uint32(first)}
 	r.offset = clockOffset()
 	r.syms = symbolize.NewCache()
 	sc.Decoder = &bpfgen.Decoder{Time: r.strftime, Stack: r.stack, Sym: r.sym, Trailer: truncTrailer(prog)}
+	sc.PrintfText = r.printfText
+	if o.Trace != nil {
+		if err := writeScriptInfo(o.Trace.Dir, o, sc); err != nil {
+			return err
+		}
+	}
 	return r.run()
 }
 
@@ -122,6 +139,7 @@ type runner struct {
 	offset   time.Duration // wall clock minus the monotonic clock
 	syms     *symbolize.Cache
 	formats  map[uint32]scriptout.Format // parsed once per call site
+	first    uint32                      // class id of the script's first event; kernel events before
 }
 
 func (r *runner) run() error {
@@ -132,12 +150,16 @@ func (r *runner) run() error {
 		Started: r.started,
 		Stopped: func() error { return r.s.RunSpecial(bpfgen.End) },
 		Wake:    true,
+		Trace:   r.o.Trace,
 	})
 	if err != nil {
 		return err
 	}
 	if res.Lost > 0 {
 		r.p.Lost(res.Lost)
+	}
+	if res.Trace != nil && !r.o.Quiet {
+		fmt.Fprintf(r.o.Err, "bpftrail: wrote %d events to %s (%d lost)\n", res.Trace.Events, r.o.Trace.Dir, res.Lost)
 	}
 	if r.err != nil {
 		return r.err
@@ -231,6 +253,9 @@ func printMapsOnExit(prog *lang.Program) bool {
 
 // WriteRecord performs the action of one record of the script.
 func (r *runner) WriteRecord(rec record.Record) error {
+	if rec.Class.ID < r.first {
+		return nil // a kernel event recorded beside the script's: for the trace only
+	}
 	ev, args, err := r.s.ScriptEventOf(rec)
 	if err != nil {
 		return err
@@ -251,6 +276,16 @@ func (r *runner) strftime(idx int, ns uint64) string {
 		return ""
 	}
 	return scriptout.StrftimeMaxLen(r.sc.Formats[idx], ns, r.offset, time.Local, r.sc.StrSize)
+}
+
+// printfText formats a printf's arguments as the script prints them, for
+// the text field of its events in a trace.
+func (r *runner) printfText(ev *engine.ScriptEvent, args []scriptout.Value) string {
+	f, err := r.format(ev)
+	if err != nil {
+		return ""
+	}
+	return f.Sprint(args)
 }
 
 func (r *runner) action(ev *engine.ScriptEvent, args []scriptout.Value) error {
@@ -500,4 +535,39 @@ func (r *runner) format(ev *engine.ScriptEvent) (scriptout.Format, error) {
 	}
 	r.formats[ev.ID] = f
 	return f, nil
+}
+
+// ScriptInfo is what a trace keeps of the script that wrote it
+// (tracedir.Script): its source and, for each of its event classes, the
+// call it comes from.
+type ScriptInfo struct {
+	Name    string            `json:"name"`
+	Source  string            `json:"source"`
+	Params  []string          `json:"params,omitempty"`
+	Classes []ScriptClassInfo `json:"classes"`
+}
+
+// ScriptClassInfo is one event class of a script in a trace.
+type ScriptClassInfo struct {
+	Name   string   `json:"name"`
+	Kind   string   `json:"kind"`
+	Format string   `json:"format,omitempty"`
+	Line   int      `json:"line"`
+	Col    int      `json:"col"`
+	Fields []string `json:"fields"`
+}
+
+// writeScriptInfo keeps the script beside its trace, so that the format
+// of each printf's class is known to readers.
+func writeScriptInfo(dir string, o Options, sc *engine.Script) error {
+	info := ScriptInfo{Name: o.Name, Source: o.Source, Params: o.Params}
+	for i, c := range sc.Classes() {
+		ev := sc.Events[i]
+		info.Classes = append(info.Classes, ScriptClassInfo{Name: c.Schema.Name, Kind: strings.SplitN(c.Schema.Name, ":", 3)[1],
+			Format: ev.Format, Line: ev.P.Line, Col: ev.P.Col, Fields: ev.ArgNames()})
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return tracedir.WriteJSON(dir, tracedir.Script, info)
 }

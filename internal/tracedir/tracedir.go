@@ -44,6 +44,7 @@ const SubDir = "bpftrail"
 const (
 	Symbols    = "symbols.json"     // recorded: names of the stack addresses
 	Aggregates = "aggregates.jsonl" // recorded: snapshots of record --aggregate
+	Script     = "script.json"      // recorded: the script of run --trace and its event classes
 	Analysis   = "analysis.json"    // derived: the analyses of the trace
 	ViewData   = "view-data.json"   // derived: the web viewer's data
 	manifest   = "derived.json"     // derived sidecars' signatures and versions
@@ -51,7 +52,7 @@ const (
 
 // recorded are the sidecars written with the trace; they count in its
 // signature (the view shows the aggregates, for one).
-var recorded = []string{Symbols, Aggregates}
+var recorded = []string{Symbols, Aggregates, Script}
 
 // Path returns the path of sidecar name of the trace in dir.
 func Path(dir, name string) string { return filepath.Join(dir, SubDir, name) }
