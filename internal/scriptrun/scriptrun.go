@@ -45,6 +45,13 @@ type Options struct {
 	DryRun bool
 	// NoWarnings silences warnf() and the script's warnings.
 	NoWarnings bool
+	// Duration ends the run after this long, as Ctrl-C would (0: no
+	// limit).
+	Duration time.Duration
+	// Target, when set, restricts every probe of the script to these
+	// processes (a pid, or the Command and its descendants), as the
+	// built-in tools' -p does; bpftrace's -p (PID) only places uprobes.
+	Target *engine.Target
 }
 
 // ExitError is a run that ends with a status of its own (exit(N)).
@@ -89,11 +96,14 @@ func Run(o Options) error {
 			fmt.Fprintln(o.Err, w)
 		}
 	}
-	target := engine.Target{Kind: engine.All}
-	if o.PID != 0 {
-		target = engine.Target{Kind: engine.Process, PID: o.PID}
+	cfg := engine.Config{Target: engine.Target{Kind: engine.All}, Script: sc, BufferSize: ringSize(prog)}
+	switch {
+	case o.Target != nil:
+		cfg.Target, cfg.ScriptTarget = *o.Target, true
+	case o.PID != 0:
+		cfg.Target = engine.Target{Kind: engine.Process, PID: o.PID}
 	}
-	s, err := engine.Open(engine.Config{Target: target, Script: sc, BufferSize: ringSize(prog)})
+	s, err := engine.Open(cfg)
 	if err != nil {
 		return err
 	}
@@ -126,8 +136,9 @@ type runner struct {
 
 func (r *runner) run() error {
 	res, err := r.s.Run(engine.RunOptions{
-		Command: r.o.Command,
-		Sinks:   []engine.Sink{r},
+		Command:  r.o.Command,
+		Duration: r.o.Duration,
+		Sinks:    []engine.Sink{r},
 		Stop:    r.stop,
 		Started: r.started,
 		Stopped: func() error { return r.s.RunSpecial(bpfgen.End) },
