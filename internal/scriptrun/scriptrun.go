@@ -139,10 +139,10 @@ func (r *runner) run() error {
 		Command:  r.o.Command,
 		Duration: r.o.Duration,
 		Sinks:    []engine.Sink{r},
-		Stop:    r.stop,
-		Started: r.started,
-		Stopped: func() error { return r.s.RunSpecial(bpfgen.End) },
-		Wake:    true,
+		Stop:     r.stop,
+		Started:  r.started,
+		Stopped:  func() error { return r.s.RunSpecial(bpfgen.End) },
+		Wake:     true,
 	})
 	if err != nil {
 		return err
