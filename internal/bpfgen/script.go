@@ -427,6 +427,10 @@ type Script struct {
 	// Decoder, when set, shows what only user space can name as values
 	// are decoded: strftime()'s times, stacks, symbols.
 	Decoder *Decoder
+	// Target, when its PID or Follow is set, restricts the probes (not
+	// begin and end) to those processes, as record's programs are. Left
+	// zero, every process is seen: bpftrace's -p only places uprobes.
+	Target Options
 	// scratch is the size of the largest program's scratch area.
 	scratch int
 }

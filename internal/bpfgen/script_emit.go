@@ -32,10 +32,12 @@ func (c *checker) probe(p *lang.Probe) error {
 	c.g.emit(asm.Mov.Reg(rCtx, asm.R1))
 	if c.emit {
 		m := c.maps
+		target := Options{PID: c.s.Target.PID, Follow: c.s.Target.Follow}
 		if c.sp.Special != NotSpecial {
 			m.Control = nil // begin and end run while the session is stopped
+			target = Options{}
 		}
-		if err := c.g.prologue(m, Options{}); err != nil {
+		if err := c.g.prologue(m, target); err != nil {
 			return err
 		}
 		if c.stackScratch {
@@ -578,6 +580,13 @@ func (c *checker) constInt(e lang.Expr) (int64, bool) {
 	case *lang.Param:
 		if v, ok := c.param(e); ok && !v.isStr {
 			return v.n, true
+		}
+	case *lang.Call:
+		// getopt("top", 10): the named parameter, known when compiling.
+		if e.Name == "getopt" {
+			if v, err := c.getopt(e); err == nil && !v.isStr {
+				return v.n, true
+			}
 		}
 	case *lang.Binary:
 		x, ok1 := c.constInt(e.X)

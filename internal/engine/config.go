@@ -62,6 +62,10 @@ type Config struct {
 	// Script is a program in bpftrace's language: its maps, its programs
 	// and its events, recorded into the ring buffer.
 	Script *Script
+	// ScriptTarget makes the script's probes see only the Target's
+	// processes, as record's do (the built-in tools). Without it the
+	// Target only places uprobes, as bpftrace's -p does.
+	ScriptTarget bool
 }
 
 // DefaultBufferSize is the ring buffer size when none is given.

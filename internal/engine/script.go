@@ -61,6 +61,10 @@ type special struct {
 // point.
 func (s *Session) loadScript() error {
 	sc := s.cfg.Script
+	if s.cfg.ScriptTarget {
+		o := s.options(0)
+		sc.Target = bpfgen.Options{PID: o.PID, Follow: o.Follow}
+	}
 	var err error
 	if s.maps.Globals, err = s.newMap(&ebpf.MapSpec{Name: "bt_globals", Type: ebpf.Array, KeySize: 4, ValueSize: 24, MaxEntries: 1}); err != nil {
 		return err

@@ -50,6 +50,13 @@ type Options struct {
 	// the kernel events of Record beside them.
 	Trace  *engine.TraceOutput
 	Record *engine.Probes
+	// Duration ends the run after this long, as Ctrl-C would (0: no
+	// limit).
+	Duration time.Duration
+	// Target, when set, restricts every probe of the script to these
+	// processes (a pid, or the Command and its descendants), as the
+	// built-in tools' -p does; bpftrace's -p (PID) only places uprobes.
+	Target *engine.Target
 }
 
 // ExitError is a run that ends with a status of its own (exit(N)).
@@ -85,8 +92,11 @@ func Run(o Options) error {
 			params = append(params, p)
 		}
 	}
-	target := engine.Target{Kind: engine.All}
-	if o.PID != 0 {
+	target, scriptTarget := engine.Target{Kind: engine.All}, false
+	switch {
+	case o.Target != nil:
+		target, scriptTarget = *o.Target, true
+	case o.PID != 0:
 		target = engine.Target{Kind: engine.Process, PID: o.PID}
 	}
 	var first int
@@ -104,7 +114,7 @@ func Run(o Options) error {
 			fmt.Fprintln(o.Err, w)
 		}
 	}
-	s, err := engine.Open(engine.Config{Target: target, Script: sc, Record: o.Record, BufferSize: ringSize(prog)})
+	s, err := engine.Open(engine.Config{Target: target, ScriptTarget: scriptTarget, Script: sc, Record: o.Record, BufferSize: ringSize(prog)})
 	if err != nil {
 		return err
 	}
@@ -144,13 +154,14 @@ type runner struct {
 
 func (r *runner) run() error {
 	res, err := r.s.Run(engine.RunOptions{
-		Command: r.o.Command,
-		Sinks:   []engine.Sink{r},
-		Stop:    r.stop,
-		Started: r.started,
-		Stopped: func() error { return r.s.RunSpecial(bpfgen.End) },
-		Wake:    true,
-		Trace:   r.o.Trace,
+		Command:  r.o.Command,
+		Duration: r.o.Duration,
+		Sinks:    []engine.Sink{r},
+		Stop:     r.stop,
+		Started:  r.started,
+		Stopped:  func() error { return r.s.RunSpecial(bpfgen.End) },
+		Wake:     true,
+		Trace:    r.o.Trace,
 	})
 	if err != nil {
 		return err
