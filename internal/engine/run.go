@@ -41,6 +41,10 @@ type RunOptions struct {
 	// Progress, when set, is called twice a second with the figures so
 	// far.
 	Progress func(Progress)
+	// BeforeAttach, when set, is called just before the probes are
+	// attached (a script's begin probes run there, as in bpftrace: their
+	// records come before any probe's).
+	BeforeAttach func() error
 	// Started, when set, is called once everything is attached.
 	Started func()
 	// Stop, when set, ends the run when it is closed (a script's exit()).
@@ -223,6 +227,11 @@ func (s *Session) hasStacks() bool {
 
 // startAll attaches, arms the duration, and releases the command.
 func (r *run) startAll(ctx context.Context, cancel context.CancelFunc) error {
+	if r.o.BeforeAttach != nil {
+		if err := r.o.BeforeAttach(); err != nil {
+			return err
+		}
+	}
 	if err := r.s.Attach(); err != nil {
 		return err
 	}

@@ -158,10 +158,13 @@ func (r *runner) run() error {
 		Duration: r.o.Duration,
 		Sinks:    []engine.Sink{r},
 		Stop:     r.stop,
-		Started:  r.started,
-		Stopped:  func() error { return r.s.RunSpecial(bpfgen.End) },
-		Wake:     true,
-		Trace:    r.o.Trace,
+		BeforeAttach: func() error {
+			return r.s.RunSpecial(bpfgen.Begin)
+		},
+		Started: r.started,
+		Stopped: func() error { return r.s.RunSpecial(bpfgen.End) },
+		Wake:    true,
+		Trace:   r.o.Trace,
 	})
 	if err != nil {
 		return err
@@ -184,17 +187,14 @@ func (r *runner) run() error {
 	return nil
 }
 
-// started runs once every probe is attached: the notice, then begin.
+// started runs once every probe is attached (begin ran before, as in
+// bpftrace: what it prints comes first): the notice.
 func (r *runner) started() {
 	if !r.o.Quiet {
 		r.p.AttachedProbes(uint64(r.s.AttachedProbes()))
 	}
 	if r.o.NotifyAttached {
 		fmt.Fprintln(r.o.Out, "__BPFTRACE_NOTIFY_PROBES_ATTACHED")
-	}
-	if err := r.s.RunSpecial(bpfgen.Begin); err != nil {
-		r.fail(err)
-		return
 	}
 	if r.s.OnlySpecial() {
 		r.end()
