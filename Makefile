@@ -3,7 +3,7 @@
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: setup build demo test bench cover
+.PHONY: setup build demo test bench cover generate
 
 setup:
 	@./scripts/setup.sh
@@ -43,3 +43,8 @@ cover: setup
 	rm -rf $(COVERDIR) && mkdir -p $(COVERDIR)/unit $(COVERDIR)/bin
 	BPFTRAIL_COVERDIR=$(COVERDIR)/bin $(GO) test -count=1 -cover -coverpkg=github.com/bpftrail/bpftrail/... ./... -args -test.gocoverdir=$(COVERDIR)/unit
 	$(GO) tool covdata percent -i=$(COVERDIR)/unit,$(COVERDIR)/bin
+
+# Rebuilds the BPF objects committed with the examples (needs clang and
+# libbpf-dev; building and testing do not).
+generate:
+	$(GO) generate ./examples/...

@@ -25,6 +25,7 @@ var stage = map[string]int{
 	"internal/suggest":  0,
 	"internal/golden":   0,
 	"internal/event":    1,
+	"recorder":          1, // public: a user's BPF records into ctf
 	"internal/probe":    1,
 	"internal/hist":     1,
 	"internal/lttng":    1,

@@ -105,7 +105,18 @@ type Writer struct {
 	mu      sync.Mutex
 	streams map[int]*StreamWriter
 	closed  bool
+	classes []classInfo // by event class ID; elements never change once appended
 }
+
+// classInfo is what Encoder.Commit knows of an event class.
+type classInfo struct {
+	ec      *EventClass
+	fix     *classFix // non-nil for a fixed-size class
+	aligned bool      // context or payload aligned on more than a byte
+}
+
+// noInfo is the info of a class the writer did not declare: no checks.
+var noInfo classInfo
 
 // Create makes dir (which must not already hold a trace) and writes the
 // trace's metadata.
@@ -288,9 +299,15 @@ func (w *Writer) AddEventClass(name string, fields *Type) (*EventClass, error) {
 		}
 	}
 	ec := &EventClass{ID: uint64(len(sc.Events)), Name: name, Fields: fields}
+	w.classes = append(w.classes, classInfo{
+		ec:      ec,
+		fix:     newClassFix(sc.EventContext, fields),
+		aligned: fields != nil && fields.Alignment() > 8 || sc.EventContext != nil && sc.EventContext.Alignment() > 8,
+	})
 	sc.Events = append(sc.Events, ec)
 	if err := w.writeMetadata(); err != nil {
 		sc.Events = sc.Events[:len(sc.Events)-1]
+		w.classes = w.classes[:len(w.classes)-1]
 		return nil, err
 	}
 	return ec, nil
@@ -303,8 +320,16 @@ func checkType(t *Type) error {
 	}
 	switch t.Kind {
 	case KindInteger:
+		if t.Align == 1 {
+			// Bit-packed (a C bit-field): written by Encoder.Struct
+			// only, as part of a record's memory layout.
+			if t.Size < 1 || t.Size > 64 {
+				return fmt.Errorf("bit-packed integer of %d bits (1 to 64)", t.Size)
+			}
+			break
+		}
 		if t.Size != 8 && t.Size != 16 && t.Size != 32 && t.Size != 64 {
-			return fmt.Errorf("integer of %d bits (the writer takes 8, 16, 32 or 64)", t.Size)
+			return fmt.Errorf("integer of %d bits (the writer takes 8, 16, 32 or 64, or 1 to 64 bit-packed with align 1)", t.Size)
 		}
 		if t.Align%8 != 0 {
 			return fmt.Errorf("integer aligned on %d bits (the writer takes whole bytes)", t.Align)
@@ -449,6 +474,8 @@ type StreamWriter struct {
 	pktBegin uint64 // timestamp_begin of the open packet
 	pktEvs   int    // events in the open packet
 	evStart  int    // offset of the event being encoded
+	hdrEnd   int    // offset of the end of its header
+	classes  []classInfo
 	scratch  []byte
 
 	last      uint64 // clock value of the last event (or packet bound)
@@ -463,11 +490,32 @@ type StreamWriter struct {
 // Encoder appends one event's payload. Its methods must be called in the
 // order of the event class's fields, with the types declared there; it is
 // the fast path for byte-aligned payloads (what the package's type
-// constructors build). It is valid until Commit.
+// constructors build) and, through [Encoder.Struct], for fixed-size structs
+// in their memory layout, alignment included. It is valid until Commit.
+//
+// Commit checks what it can: an event of a fixed-size class (no strings
+// nor sequences) must have exactly the class's size, so that a field
+// missing or left over is refused rather than shifting every field after
+// it.
 type Encoder struct {
 	s     *StreamWriter
 	class *EventClass
+	info  *classInfo
 	ts    uint64
+	check bool // a fixed-size class, or err set
+	err   error
+}
+
+// info returns what the writer knows of ec, a class the stream has not
+// seen yet.
+func (s *StreamWriter) info(ec *EventClass) *classInfo {
+	s.w.mu.Lock()
+	s.classes = s.w.classes
+	s.w.mu.Unlock()
+	if id := ec.ID; id < uint64(len(s.classes)) && s.classes[id].ec == ec {
+		return &s.classes[id]
+	}
+	return &noInfo
 }
 
 // Begin starts an event of class ec at clock value ts and returns the
@@ -488,8 +536,16 @@ func (s *StreamWriter) Begin(ec *EventClass, ts uint64) *Encoder {
 		s.buf = binary.LittleEndian.AppendUint32(s.buf, uint32(ec.ID))
 		s.buf = binary.LittleEndian.AppendUint64(s.buf, ts)
 	}
+	s.hdrEnd = len(s.buf)
 	s.enc.class = ec
+	if id := ec.ID; id < uint64(len(s.classes)) && s.classes[id].ec == ec {
+		s.enc.info = &s.classes[id]
+	} else {
+		s.enc.info = s.info(ec)
+	}
 	s.enc.ts = ts
+	s.enc.check = s.enc.info.fix != nil
+	s.enc.err = nil
 	return &s.enc
 }
 
@@ -583,6 +639,12 @@ func (e *Encoder) Commit() error {
 		s.buf = s.buf[:s.evStart]
 		return s.failed
 	}
+	if e.check {
+		if err := e.verify(); err != nil {
+			s.buf = s.buf[:s.evStart]
+			return err
+		}
+	}
 	s.last = e.ts
 	s.stats.Events++
 	s.pktEvs++
@@ -591,12 +653,11 @@ func (e *Encoder) Commit() error {
 	}
 	if s.pktEvs > 1 {
 		// Move this event to a packet of its own.
-		s.scratch = append(s.scratch[:0], s.buf[s.evStart:]...)
-		s.buf = s.buf[:s.evStart]
-		s.pktEvs--
-		s.closePacket()
-		s.openPacket(s.last)
-		s.buf = append(s.buf, s.scratch...)
+		if err := s.moveEvent(e.class, e.info); err != nil {
+			s.stats.Events--
+			s.pktEvs--
+			return err
+		}
 		s.pktEvs = 1
 		if len(s.buf)-s.pktStart < s.pkt {
 			return s.maybeFlush()
@@ -606,6 +667,70 @@ func (e *Encoder) Commit() error {
 	s.closePacket()
 	s.openPacket(s.last)
 	return s.maybeFlush()
+}
+
+// moveEvent moves the event being committed (the last one of the open
+// packet) to a new packet. Alignment is relative to the packet start, so
+// the padding of an aligned event is laid out anew: a fixed-size class's
+// context and payload are moved as blocks; an aligned event of variable
+// size is refused unless its padding stays the same.
+func (s *StreamWriter) moveEvent(ec *EventClass, info *classInfo) error {
+	old := s.evStart - s.pktStart
+	if !info.aligned || (preambleSize-old)%64 == 0 {
+		s.scratch = append(s.scratch[:0], s.buf[s.evStart:]...)
+		s.buf = s.buf[:s.evStart]
+		s.closePacket()
+		s.openPacket(s.last)
+		s.buf = append(s.buf, s.scratch...)
+		return nil
+	}
+	f := info.fix
+	if f == nil {
+		s.buf = s.buf[:s.evStart]
+		return fmt.Errorf("ctf: event %q of %d bytes does not fit in the packet and its aligned fields cannot move: write it with StreamWriter.Write", ec.Name, len(s.buf)-s.evStart)
+	}
+	hdr := s.hdrEnd - s.evStart
+	off := s.hdrEnd - s.pktStart
+	s.scratch = append(s.scratch[:0], s.buf[s.evStart:s.hdrEnd]...)
+	if f.hasCtx {
+		off = alignUp(off, f.ctxAlign)
+		s.scratch = append(s.scratch, s.buf[s.pktStart+off:s.pktStart+off+f.ctxSize]...)
+		off += f.ctxSize
+	}
+	off = alignUp(off, f.payAlign)
+	s.scratch = append(s.scratch, s.buf[s.pktStart+off:s.pktStart+off+f.paySize]...)
+	s.buf = s.buf[:s.evStart]
+	s.closePacket()
+	s.openPacket(s.last)
+	s.evStart = len(s.buf)
+	b := s.scratch
+	s.buf = append(s.buf, b[:hdr]...)
+	b = b[hdr:]
+	s.hdrEnd = len(s.buf)
+	if f.hasCtx {
+		s.enc.Align(f.ctxAlign)
+		s.buf = append(s.buf, b[:f.ctxSize]...)
+		b = b[f.ctxSize:]
+	}
+	s.enc.Align(f.payAlign)
+	s.buf = append(s.buf, b...)
+	return nil
+}
+
+// verify checks the event of a fixed-size class, or one an encoder method
+// found wrong.
+func (e *Encoder) verify() error {
+	s := e.s
+	if e.err != nil {
+		return fmt.Errorf("ctf: event %q: %w", e.class.Name, e.err)
+	}
+	if f := e.info.fix; f != nil {
+		if want := f.end(s.hdrEnd - s.pktStart); len(s.buf)-s.pktStart != want {
+			return fmt.Errorf("ctf: event %q: %d bytes after the header where the class takes %d: fields missing or left over",
+				e.class.Name, len(s.buf)-s.hdrEnd, want-(s.hdrEnd-s.pktStart))
+		}
+	}
+	return nil
 }
 
 func (s *StreamWriter) maybeFlush() error {
