@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,9 +31,10 @@ func TestBPFRunTrace(t *testing.T) {
 	}
 	target := buildC(t, "peer_target", []string{"-static", "-O0"}, "peer_target.c")
 	dir := filepath.Join(t.TempDir(), "trace")
-	prog := `tracepoint:syscalls:sys_enter_write /comm == "peer_target"/ { $size = args.count; printf("write %d bytes to %d\n", $size, args.fd); }
+	prog := `tracepoint:syscalls:sys_enter_write /comm == "peer_target"/ { $size = args.count; printf("write %d bytes to %d\n", $size, args.fd); @w = hist($size); @n[comm] = count(); }
 tracepoint:syscalls:sys_enter_openat /comm == "peer_target"/ { printf("open %s\n", str(args.filename)); }
-tracepoint:syscalls:sys_exit_openat /comm == "peer_target"/ { printf("-> %d\n", args.ret); }`
+tracepoint:syscalls:sys_exit_openat /comm == "peer_target"/ { printf("-> %d\n", args.ret); }
+END { print(@n); }`
 	out, err := exec.Command(bpftrailBn, "run", "--trace", dir, "--record", "sched:sched_switch", "-c", target, "-e", prog).CombinedOutput()
 	if err != nil {
 		t.Fatalf("run --trace: %v\n%s", err, out)
@@ -67,6 +69,8 @@ tracepoint:syscalls:sys_exit_openat /comm == "peer_target"/ { printf("-> %d\n", 
 			opens = append(opens, fields)
 		case strings.HasPrefix(name, "script:printf:3"):
 			rets = append(rets, fields)
+		case name == "script:print:4":
+			continue // END's print(@n), after the workload
 		case name == "sched:sched_switch":
 			if first < 0 {
 				kernelBefore++
@@ -131,7 +135,71 @@ tracepoint:syscalls:sys_exit_openat /comm == "peer_target"/ { printf("-> %d\n", 
 	if err := json.Unmarshal(b, &info); err != nil {
 		t.Fatal(err)
 	}
-	if len(info.Classes) != 3 || info.Classes[0].Format != "write %d bytes to %d\n" || strings.Join(info.Classes[0].Fields, ",") != "size,fd" {
-		t.Errorf("the trace's script classes: %s", b)
+	checkScriptAggregates(t, dir)
+	found := false
+	for _, c := range info.Classes {
+		if c.Name == "script:printf:1" {
+			found = c.Format == "write %d bytes to %d\n" && strings.Join(c.Fields, ",") == "size,fd"
+		}
+	}
+	if !found {
+		t.Errorf("the trace's script.json has no class script:printf:1 with its format and fields: %s", b)
+	}
+}
+
+// checkScriptAggregates: the maps of TestBPFRunTrace's script are kept in
+// the trace's aggregates.jsonl as record --aggregate keeps its own: @n at
+// its print() and both at exit, with the workload's values.
+func checkScriptAggregates(t *testing.T, dir string) {
+	t.Helper()
+	b, err := os.ReadFile(tracedir.Path(dir, tracedir.Aggregates))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type bucket struct {
+		Low   float64 `json:"low"`
+		Count uint64  `json:"count"`
+	}
+	var printed bool
+	finals := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var line struct {
+			Aggregate string
+			Final     bool
+			Counts    []struct {
+				Key   map[string]any
+				Count uint64
+			}
+			Histograms []struct{ Buckets []bucket }
+		}
+		if err := json.Unmarshal([]byte(l), &line); err != nil {
+			t.Fatalf("aggregates.jsonl: %v in %s", err, l)
+		}
+		var got []string
+		for _, c := range line.Counts {
+			got = append(got, fmt.Sprint(c.Key["key"], "=", c.Count))
+		}
+		for _, h := range line.Histograms {
+			for _, bk := range h.Buckets {
+				if bk.Count > 0 {
+					got = append(got, fmt.Sprint(bk.Low, ":", bk.Count))
+				}
+			}
+		}
+		if line.Final {
+			finals[line.Aggregate] = strings.Join(got, " ")
+		} else if line.Aggregate == "@n" {
+			printed = true
+		}
+	}
+	// Writes of 5, 12, 100, 1, 40, 300, 12 and 2000 bytes, by power of two.
+	want := map[string]string{"@n": "peer_target=8", "@w": "1:1 4:1 8:2 32:1 64:1 256:1 1024:1"}
+	for name, w := range want {
+		if finals[name] != w {
+			t.Errorf("final snapshot of %s: %q, want %q\n%s", name, finals[name], w, b)
+		}
+	}
+	if !printed {
+		t.Errorf("no snapshot of @n at its print():\n%s", b)
 	}
 }

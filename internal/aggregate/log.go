@@ -54,3 +54,17 @@ func (l *Log) write(snap *Snapshot, now int64, final bool) error {
 	_, err = fmt.Fprintf(l.w, "{\"aggregate\":%s,\"time_ns\":%d,\"final\":%v,%s\n", name, now, final, body[1:])
 	return err
 }
+
+// WriteSnapshots appends snapshots taken elsewhere (a script's maps),
+// stamped with the time of the call.
+func (l *Log) WriteSnapshots(snaps []*Snapshot, final bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now().UnixNano()
+	for _, snap := range snaps {
+		if err := l.write(snap, now, final); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -44,6 +44,8 @@ type ScriptProbe struct {
 	Name    string // the probe's full name: the `probe` builtin
 	Func    string // the `func` builtin
 	Special Special
+	// Interval is set for an interval probe (see MarkIntervals).
+	Interval bool
 	// Probe gives the context's fields (args.X, argN, retval) and the
 	// target; nil for special probes.
 	Probe *resolve.Probe
@@ -373,6 +375,7 @@ const (
 	EvErrorf                        // errorf(format, args): an error at P
 	EvWarnf                         // warnf(format, args): a warning at P
 	EvDivZero                       // a division or modulo by 0 at P
+	EvInterval                      // an interval probe ended (ScriptOptions.MarkIntervals)
 )
 
 // ScriptEvent is one call site of an async action: the class of its
@@ -404,10 +407,12 @@ type Script struct {
 	// PrintfText, when set, formats a printf's record, for the text
 	// field of its class in a trace.
 	PrintfText func(*ScriptEvent, []scriptout.Value) string
-	Prog       *lang.Program
-	Probes     []ScriptProbe
-	Maps       []*ScriptMap
-	Events     []*ScriptEvent // indexed by ID - FirstEventID
+	// markIntervals: see ScriptOptions.MarkIntervals.
+	markIntervals bool
+	Prog          *lang.Program
+	Probes        []ScriptProbe
+	Maps          []*ScriptMap
+	Events        []*ScriptEvent // indexed by ID - FirstEventID
 	// StrSize is the size of strings read from memory (max_strlen).
 	StrSize int
 	Params  []string
@@ -461,6 +466,9 @@ type ScriptOptions struct {
 	StrSize    int      // default 64
 	FirstClass uint32   // class id of the first event
 	MaxEntries int      // per map; default 4096
+	// MarkIntervals makes every interval probe send an EvInterval record
+	// as it ends, so that user space can snapshot the maps then.
+	MarkIntervals bool
 }
 
 // Map returns the map named name.
@@ -497,7 +505,8 @@ func CompileScript(prog *lang.Program, probes []ScriptProbe, o ScriptOptions) (s
 			s, err = nil, fmt.Errorf("internal error compiling the script (please report it): %v", r)
 		}
 	}()
-	s = &Script{Prog: prog, Probes: probes, StrSize: o.StrSize, Params: o.Params, Named: o.Named, byName: map[string]int{}, varTypes: map[string]*Type{}}
+	s = &Script{Prog: prog, Probes: probes, StrSize: o.StrSize, Params: o.Params, Named: o.Named, byName: map[string]int{}, varTypes: map[string]*Type{},
+		markIntervals: o.MarkIntervals}
 	if s.StrSize <= 0 {
 		s.StrSize = 64
 	}
@@ -657,7 +666,7 @@ func (e *ScriptEvent) ArgNames() []string {
 func (e *ScriptEvent) ClassName(sameLine bool) string {
 	kind := map[EventKind]string{EvPrintf: "printf", EvPrint: "print", EvPrintMap: "print", EvClear: "clear", EvZero: "zero",
 		EvExit: "exit", EvTime: "time", EvSystem: "system", EvCat: "cat", EvJoin: "join", EvMapFull: "map_full",
-		EvErrorf: "errorf", EvWarnf: "warnf", EvDivZero: "div_zero"}[e.Kind]
+		EvErrorf: "errorf", EvWarnf: "warnf", EvDivZero: "div_zero", EvInterval: "interval"}[e.Kind]
 	if kind == "" {
 		kind = "event"
 	}

@@ -53,8 +53,17 @@ func (c *checker) probe(p *lang.Probe) error {
 		c.g.emit(asm.JEq.Imm(asm.R0, 0, labelExit))
 	}
 	c.exit = labelExit
+	mark := c.sp.Interval && c.s.markIntervals
+	if mark {
+		c.exit = c.g.label("mark") // a return still marks the interval
+	}
 	if err := c.block(p.Body, false); err != nil {
 		return err
+	}
+	if mark {
+		c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(c.exit))
+		ev := c.newEvent(&ScriptEvent{Kind: EvInterval, Args: tupleType(nil), P: p.P})
+		c.send(ev, c.alloc(ev.Size()))
 	}
 	c.g.emit(asm.Mov.Imm(asm.R0, 0).WithSymbol(labelExit), asm.Return())
 	c.g.emit(c.callbacks...)

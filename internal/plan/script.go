@@ -30,7 +30,9 @@ type ScriptOptions struct {
 	// FirstClass is the class id of the script's first event (after the
 	// classes of the events recorded beside it).
 	FirstClass uint32
-	FS         func() (tracefs.FS, error)
+	// MarkIntervals: see bpfgen.ScriptOptions.
+	MarkIntervals bool
+	FS            func() (tracefs.FS, error)
 }
 
 // Scripted is a script planned for this kernel: its attach points
@@ -108,7 +110,7 @@ func Script(prog *lang.Program, o ScriptOptions) (*Scripted, error) {
 	}
 	var err error
 	out.Script, err = bpfgen.CompileScript(prog, probes, bpfgen.ScriptOptions{Params: o.Params, Named: o.Named,
-		StrSize: strSize(prog), FirstClass: o.FirstClass, MaxEntries: int(configInt(prog, "max_map_keys"))})
+		StrSize: strSize(prog), FirstClass: o.FirstClass, MaxEntries: int(configInt(prog, "max_map_keys")), MarkIntervals: o.MarkIntervals})
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +243,7 @@ func attachPoint(prog *lang.Program, block int, ap *lang.AttachPoint, o ScriptOp
 			return nil, apError(prog, ap, "%v", err)
 		}
 		name := prov + ":" + strings.Join(rest, ":")
-		return []bpfgen.ScriptProbe{{Block: block, Name: name, Probe: &resolve.Probe{Event: perfSchema(name), Target: t}}}, nil
+		return []bpfgen.ScriptProbe{{Block: block, Name: name, Probe: &resolve.Probe{Event: perfSchema(name), Target: t}, Interval: prov == "interval"}}, nil
 	case "tracepoint", "uprobe", "uretprobe", "usdt", "kprobe", "kretprobe", "profile":
 		if prov == "usdt" || prov == "uprobe" || prov == "uretprobe" {
 			return userProbes(prog, block, ap, prov, rest, o)

@@ -288,3 +288,6 @@ func WriteMapJSON(w io.Writer, m *Map, top, div int) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// KeyText is a key as map lines show it ("bpftrace, 2" for a tuple).
+func KeyText(k Value) string { return keyText(k) }

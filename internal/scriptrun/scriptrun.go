@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bpftrail/bpftrail/internal/aggregate"
 	"github.com/bpftrail/bpftrail/internal/bpfgen"
 	"github.com/bpftrail/bpftrail/internal/engine"
 	"github.com/bpftrail/bpftrail/internal/lang"
@@ -105,7 +106,8 @@ func Run(o Options) error {
 			return err
 		}
 	}
-	sc, err := engine.PlanScript(prog, engine.ScriptOptions{Params: params, Named: named, PID: o.PID, Unsafe: o.Unsafe, FirstClass: uint32(first)})
+	sc, err := engine.PlanScript(prog, engine.ScriptOptions{Params: params, Named: named, PID: o.PID, Unsafe: o.Unsafe, FirstClass: uint32(first),
+		MarkIntervals: o.Trace != nil})
 	if err != nil {
 		return err
 	}
@@ -131,6 +133,12 @@ func Run(o Options) error {
 		if err := writeScriptInfo(o.Trace.Dir, o, sc); err != nil {
 			return err
 		}
+		f, err := tracedir.Create(o.Trace.Dir, tracedir.Aggregates)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r.agglog = aggregate.NewLog(f, nil)
 	}
 	return r.run()
 }
@@ -150,6 +158,31 @@ type runner struct {
 	syms     *symbolize.Cache
 	formats  map[uint32]scriptout.Format // parsed once per call site
 	first    uint32                      // class id of the script's first event; kernel events before
+	agglog   *aggregate.Log              // --trace: the maps' snapshots beside the trace
+}
+
+// snapshot logs the maps (the ones of indices, all when none) beside the
+// trace, at a print, at the end of an interval probe and at exit.
+func (r *runner) snapshot(final bool, indices ...int) error {
+	if r.agglog == nil {
+		return nil
+	}
+	if len(indices) == 0 {
+		for i := range r.sc.Maps {
+			indices = append(indices, i)
+		}
+	}
+	var snaps []*aggregate.Snapshot
+	for _, i := range indices {
+		m, err := r.s.ScriptMap(i)
+		if err != nil {
+			return err
+		}
+		if snap, ok := Snapshot(m); ok {
+			snaps = append(snaps, snap)
+		}
+	}
+	return r.agglog.WriteSnapshots(snaps, final)
 }
 
 func (r *runner) run() error {
@@ -171,6 +204,9 @@ func (r *runner) run() error {
 	}
 	if res.Lost > 0 {
 		r.p.Lost(res.Lost)
+	}
+	if err := r.snapshot(true); err != nil {
+		return err
 	}
 	if res.Trace != nil && !r.o.Quiet {
 		fmt.Fprintf(r.o.Err, "bpftrail: wrote %d events to %s (%d lost)\n", res.Trace.Events, r.o.Trace.Dir, res.Lost)
@@ -314,7 +350,12 @@ func (r *runner) action(ev *engine.ScriptEvent, args []scriptout.Value) error {
 		if err != nil {
 			return err
 		}
-		return r.p.Map(m, int(ev.Top), int(ev.Div))
+		if err := r.p.Map(m, int(ev.Top), int(ev.Div)); err != nil {
+			return err
+		}
+		return r.snapshot(false, ev.Map)
+	case bpfgen.EvInterval:
+		return r.snapshot(false)
 	case bpfgen.EvClear:
 		return r.s.ClearMap(ev.Map)
 	case bpfgen.EvZero:
