@@ -537,7 +537,7 @@ func (c *checker) fieldExprType(e *lang.Field) (*Type, error) {
 	if st := c.structOf(t); st != nil {
 		f, ok := member(st, e.Name)
 		if !ok {
-			return nil, c.errorf(e.P, "Struct/union of type '%s' does not contain a field named '%s'", st.CName, e.Name)
+			return nil, c.noMember(e.P, st, e.Name)
 		}
 		return userLike(f.T, t), nil
 	}
@@ -588,7 +588,7 @@ func (c *checker) castType(e *lang.Cast) (*Type, error) {
 		case strings.HasPrefix(e.Type.Name, "struct ") || strings.HasPrefix(e.Type.Name, "union "):
 			st, err := c.s.namedType(e.Type.Name)
 			if err != nil {
-				return nil, c.errorf(e.Type.P, "Cannot resolve unknown type \"%s\"", e.Type.Name)
+				return nil, c.unknownType(e.Type.P, e.Type.Name)
 			}
 			target = st
 		default:
@@ -609,13 +609,13 @@ func (c *checker) castType(e *lang.Cast) (*Type, error) {
 		if ct, err := c.s.cTypes(); err == nil && ct.enumsBy[e.Type.Name] != nil {
 			t.Enum = ct.enumsBy[e.Type.Name]
 		} else if t.Enum = kernelEnumType(e.Type.Name); t.Enum == nil {
-			return nil, c.errorf(e.Type.P, "Cannot resolve unknown type \"%s\"", e.Type.Name)
+			return nil, c.unknownType(e.Type.P, e.Type.Name)
 		}
 		return t, nil
 	}
 	t, ok := intTypes[e.Type.Name]
 	if !ok || e.Type.Array > 0 {
-		return nil, c.errorf(e.Type.P, "Cannot resolve unknown type \"%s\"", e.Type.Name)
+		return nil, c.unknownType(e.Type.P, e.Type.Name)
 	}
 	if t.Kind == TBool && x.Kind == TStr {
 		return tBool, nil // a string is true when not empty

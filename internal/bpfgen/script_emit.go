@@ -245,7 +245,7 @@ func (c *checker) varDecl(d *lang.VarDecl) error {
 		case d.Type.Name == "string":
 			t = strType(c.s.StrSize)
 		default:
-			return c.errorf(d.Type.P, "Cannot resolve unknown type \"%s\"", d.Type.Name)
+			return c.unknownType(d.Type.P, d.Type.Name)
 		}
 	}
 	if d.Value != nil {
@@ -1816,7 +1816,7 @@ func (c *checker) intExpr(e lang.Expr) error {
 			default:
 				st, err := c.s.namedType(x.Type.Name)
 				if err != nil {
-					return c.errorf(x.P, "Cannot resolve unknown type \"%s\"", x.Type.Name)
+					return c.unknownType(x.P, x.Type.Name)
 				}
 				n = st.Size
 			}

@@ -16,6 +16,9 @@ import (
 // report; their messages are bpftrace's where bpftrace has one.
 var scriptErrorCases = []struct{ name, src string }{
 	{"unknown_builtin", `BEGIN { @x = nosuchbuiltin; }`},
+	{"kernel_member_typo", `BEGIN { @x = curtask->real_parnt->tgid; }`},
+	{"kernel_struct_typo", `BEGIN { $t = (struct task_strct *)0; @x = $t->pid; }`},
+	{"script_member_typo", `struct point { int xpos; int ypos; } BEGIN { $p = (struct point *)0; @x = $p->ypso; }`},
 	{"unknown_function", `BEGIN { nosuchfunc(1); }`},
 	{"undefined_variable", `BEGIN { @x = $nope; }`},
 	{"map_two_value_types", `BEGIN { @m = 1; @m = "str"; }`},

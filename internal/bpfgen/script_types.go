@@ -617,7 +617,7 @@ func (c *checker) locate(e lang.Expr) (l loc, t *Type, bits [2]int, err error) {
 		}
 		f, ok := member(st, x.Name)
 		if !ok {
-			return l, nil, bits, c.errorf(x.P, "Struct/union of type '%s' does not contain a field named '%s'", st.CName, x.Name)
+			return l, nil, bits, c.noMember(x.P, st, x.Name)
 		}
 		if xt.Ptr > 0 {
 			l, err = c.pointer(x.X, xt)
@@ -815,7 +815,7 @@ func (c *checker) offsetof(x *lang.Offsetof) (int, error) {
 	if x.Type != nil {
 		t, err := c.s.namedType(x.Type.Name)
 		if err != nil {
-			return 0, c.errorf(x.P, "Cannot resolve unknown type \"%s\"", x.Type.Name)
+			return 0, c.unknownType(x.P, x.Type.Name)
 		}
 		st = t
 	} else {
@@ -832,7 +832,7 @@ func (c *checker) offsetof(x *lang.Offsetof) (int, error) {
 		}
 		f, ok := member(st, name)
 		if !ok {
-			return 0, c.errorf(x.P, "Struct/union of type '%s' does not contain a field named '%s'", st.CName, name)
+			return 0, c.noMember(x.P, st, name)
 		}
 		off += f.Off
 		st = f.T
