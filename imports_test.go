@@ -49,6 +49,7 @@ var stage = map[string]int{
 	"internal/attach":            5,
 	"internal/collect":           5,
 	"internal/ctftrace":          5,
+	"internal/traceout":          6,
 	"internal/command":           5,
 	"internal/aggregate":         4,
 	"internal/plan":              6,
@@ -74,14 +75,14 @@ var stage = map[string]int{
 // (ctftrace, for test traces).
 var (
 	writeSide = []string{"internal/resolve", "internal/record", "internal/bpfgen", "internal/plan", "internal/attach", "internal/collect",
-		"internal/command", "internal/aggregate", "internal/engine", "internal/tools", "internal/metrics", "internal/sink/table"}
+		"internal/command", "internal/aggregate", "internal/traceout", "internal/engine", "internal/tools", "internal/metrics", "internal/sink/table"}
 	readSide = []string{"internal/analyze", "internal/sink/chrome", "internal/sink/stacks", "internal/sink/text",
 		"internal/sink/jsonl", "internal/web"}
 	// cmdForbidden are the pipeline's internals: the command layer wires
 	// flags to the engine, the sinks and the read side, and reaches no
 	// further.
 	cmdForbidden = []string{"internal/bpfgen", "internal/collect", "internal/ctftrace", "internal/event", "internal/plan",
-		"internal/record", "internal/resolve", "internal/attach"}
+		"internal/record", "internal/resolve", "internal/attach", "internal/traceout"}
 )
 
 type pkg struct {

@@ -21,8 +21,11 @@ var ErrTruncated = errors.New("ctf: stream ends inside a packet")
 // Trace is a CTF trace opened for reading with [Open].
 type Trace struct {
 	Dir      string
-	Metadata *Metadata
+	Metadata *Metadata // of the first part when several traces are merged
 	Streams  []*Stream
+	// Parts are the traces merged into this one when it was opened from a
+	// directory of traces (nil otherwise), in the order of [Find].
+	Parts []*Trace
 
 	hdr       *decNode // packet header
 	iMagic    int
@@ -47,6 +50,7 @@ type Stream struct {
 	cls     *rdClass
 	packets []rdPacket
 	ra      io.ReaderAt // set when the stream is not read from Path
+	t       *Trace      // the trace whose metadata describes the stream
 }
 
 // Discarded is a range of events a tracer could not record in a stream. It
@@ -97,8 +101,16 @@ type rdEvClass struct {
 // non-hidden, non-empty regular file other than "metadata" as a data stream,
 // and reads the header and context of each packet. A stream that ends inside
 // a packet is indexed up to its last complete packet (see [Trace.Check]).
+//
+// When dir has no metadata file, Open opens every trace below it (see
+// [Find]: the chunks of a rotated recording, snapshots, one trace per
+// domain) and merges them into one Trace whose events are read in time
+// order across all of them, as babeltrace2 does with such a directory.
 func Open(dir string) (*Trace, error) {
 	data, err := os.ReadFile(filepath.Join(dir, "metadata"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return openTree(dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ctf: %w", err)
 	}
@@ -450,7 +462,7 @@ func (t *Trace) packet(d *decoder, hdr, ctx *Value, want *rdClass) (rdPacketInfo
 
 // index reads the headers and contexts of every packet of a stream file.
 func (t *Trace) index(path string, ra io.ReaderAt, size int64) (*Stream, error) {
-	s := &Stream{Path: path, InstanceID: -1, CPU: -1, size: size}
+	s := &Stream{Path: path, InstanceID: -1, CPU: -1, size: size, t: t}
 	d := &decoder{path: path}
 	var hdr, ctx Value
 	var off int64
@@ -676,7 +688,7 @@ func (it *Iterator) Next() bool {
 			if s.cls == nil {
 				continue
 			}
-			c := &rdCursor{t: it.t, s: s, ra: s.ra}
+			c := &rdCursor{t: s.t, s: s, ra: s.ra}
 			c.d.path, c.d.chunkMax = s.Path, s.size
 			it.curs = append(it.curs, c)
 			ok, err := c.next()

@@ -106,6 +106,7 @@ type Writer struct {
 	streams map[int]*StreamWriter
 	closed  bool
 	classes []classInfo // by event class ID; elements never change once appended
+	ring    *Ring       // packets go to this in-memory ring instead of files
 }
 
 // classInfo is what Encoder.Commit knows of an event class.
@@ -127,7 +128,13 @@ func Create(dir string, opts Options) (*Writer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("ctf: %w", err)
 	}
-	w := &Writer{dir: dir, opts: opts, streams: map[int]*StreamWriter{}}
+	return newWriter(dir, opts, nil)
+}
+
+// newWriter makes a writer of the trace in dir, or, when ring is set, of
+// packets kept in ring (dir then only names the trace).
+func newWriter(dir string, opts Options, ring *Ring) (*Writer, error) {
+	w := &Writer{dir: dir, opts: opts, streams: map[int]*StreamWriter{}, ring: ring}
 	w.pkt = opts.PacketSize
 	if w.pkt <= 0 {
 		w.pkt = PageSize
@@ -269,6 +276,9 @@ func baseStreamClass(ctx *Type) *StreamClass {
 
 // writeMetadata writes the metadata file atomically (temporary file + rename).
 func (w *Writer) writeMetadata() error {
+	if w.ring != nil {
+		return nil // written with each snapshot
+	}
 	final := filepath.Join(w.dir, "metadata")
 	tmp := filepath.Join(w.dir, ".metadata.tmp")
 	if err := os.WriteFile(tmp, w.meta.TSDL(), 0o644); err != nil {
@@ -382,10 +392,16 @@ func (w *Writer) Stream(id int) (*StreamWriter, error) {
 	if id < 0 {
 		return nil, fmt.Errorf("ctf: negative stream id %d", id)
 	}
-	path := filepath.Join(w.dir, fmt.Sprintf("stream_%d", id))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("ctf: %w", err)
+	var f packetFile
+	if w.ring != nil {
+		f = w.ring.stream(id)
+	} else {
+		path := filepath.Join(w.dir, fmt.Sprintf("stream_%d", id))
+		of, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("ctf: %w", err)
+		}
+		f = of
 	}
 	s := &StreamWriter{
 		w:   w,
@@ -465,7 +481,7 @@ type StreamStats struct {
 // [StreamWriter.Write] from Go values.
 type StreamWriter struct {
 	w   *Writer
-	f   *os.File
+	f   packetFile
 	id  int
 	pkt int
 
@@ -652,10 +668,11 @@ func (e *Encoder) Commit() error {
 		return nil
 	}
 	if s.pktEvs > 1 {
-		// Move this event to a packet of its own.
+		// Move this event to a packet of its own: the packet it leaves
+		// closes without it.
+		s.pktEvs--
 		if err := s.moveEvent(e.class, e.info); err != nil {
 			s.stats.Events--
-			s.pktEvs--
 			return err
 		}
 		s.pktEvs = 1
@@ -734,7 +751,7 @@ func (e *Encoder) verify() error {
 }
 
 func (s *StreamWriter) maybeFlush() error {
-	if s.pktStart >= batchSize {
+	if s.pktStart >= batchSize || s.w.ring != nil {
 		return s.flush()
 	}
 	return nil
@@ -771,6 +788,9 @@ func (s *StreamWriter) closePacket() {
 	le.PutUint32(p[offCPU:], uint32(s.id))
 	for i := content; i < size; i++ {
 		s.buf = append(s.buf, 0)
+	}
+	if s.w.ring != nil {
+		s.w.ring.add(s.f.(*ringStream), s.buf[s.pktStart:], s.pktEvs)
 	}
 	s.seq++
 	s.stats.Packets++
@@ -819,6 +839,20 @@ func (s *StreamWriter) AddDiscarded(n uint64, ts uint64) {
 
 // Stats returns the stream's counters.
 func (s *StreamWriter) Stats() StreamStats { return s.stats }
+
+// Size returns the bytes of the stream so far: those in the file and
+// those gathered for the next write (the open packet included).
+func (s *StreamWriter) Size() int64 { return s.written + int64(len(s.buf)) }
+
+// packetFile is where a stream's whole packets go: its file, or a stream
+// of a [Ring].
+type packetFile interface {
+	Write(b []byte) (int, error)
+	Truncate(size int64) error
+	Seek(offset int64, whence int) (int64, error)
+	Close() error
+	Name() string
+}
 
 // Flush closes the open packet (when it holds events) and writes every whole
 // packet to the file, so that a reader sees all events committed so far.

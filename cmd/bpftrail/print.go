@@ -65,10 +65,12 @@ func openTrace(dir string) (*ctf.Trace, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%s is not a directory: a CTF trace is a directory with a metadata file", dir)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "metadata")); err != nil {
-		return nil, fmt.Errorf("%s is not a CTF trace (no metadata file)", dir)
-	}
+	// ctf.Open also reads a directory of traces (rotated chunks,
+	// snapshots) as one trace, merged in time order.
 	t, err := ctf.Open(dir)
+	if errors.Is(err, ctf.ErrNoTrace) {
+		return nil, fmt.Errorf("%s is not a CTF trace (no metadata file, here or in a sub-directory)", dir)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}

@@ -30,6 +30,11 @@ type recordFlags struct {
 	aggregate  []string
 	fields     string
 	stack      string
+	rotate     string
+	keep       int
+	snapshot   bool
+	snapSize   string
+	snapAtExit bool
 }
 
 func newRecord() *cobra.Command {
@@ -50,7 +55,9 @@ on pid, tid, comm and cpu, joined by && || ! and parentheses; strings compare
 with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 		Example: `  bpftrail record -e syscalls:sys_enter_openat -- ls /etc
   bpftrail record -e 'sched:*' -a -d 10s -o sched-trace
-  bpftrail record -e syscall:openat --filter 'comm == "bash" && ret < 0' -d 30s`,
+  bpftrail record -e syscall:openat --filter 'comm == "bash" && ret < 0' -d 30s
+  bpftrail record -e 'sched:*' -a --rotate 64MiB --keep 10 -o sched   # sched/archives/BEGIN-END-ID/
+  bpftrail record -e 'syscalls:*' -a --snapshot -o fr                 # kill -USR2 PID writes fr/snapshot-1-.../`,
 		RunE: func(c *cobra.Command, args []string) error {
 			return runRecord(c, f, args)
 		},
@@ -69,6 +76,11 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 	fl.StringVar(&f.fields, "fields", "", "what uprobes record: arg0..arg5, retval, str(argN), str(retval) (default: all arguments, or retval)")
 	fl.StringArrayVar(&f.aggregate, "aggregate", nil, "also aggregate in kernel, saved every second and at the end in DIR/bpftrail/aggregates.jsonl: count[:KEY,...] or hist:FIELD[:KEY,...] (repeatable)")
 	fl.StringVar(&f.preset, "preset", "", "record a kernel trace in LTTng's layout for Trace Compass: "+strings.Join(preset.Names(), ", "))
+	fl.StringVar(&f.rotate, "rotate", "", "cut the trace into chunks of this size (64MiB) or duration (10m), each a complete trace in DIR/archives/BEGIN-END-ID/; SIGUSR2 ends a chunk at once")
+	fl.IntVar(&f.keep, "keep", 0, "with --rotate, keep only the N newest chunks")
+	fl.BoolVar(&f.snapshot, "snapshot", false, "flight recorder: keep the newest events in memory and write a trace DIR/snapshot-1-YYYYMMDD-HHMMSS-N/ on SIGUSR2 (and at the end with --snapshot-at-exit)")
+	fl.StringVar(&f.snapSize, "snapshot-size", "16MiB", "with --snapshot, memory kept (older events are reported as discarded in snapshots)")
+	fl.BoolVar(&f.snapAtExit, "snapshot-at-exit", false, "with --snapshot, write a snapshot when the recording ends")
 	return c
 }
 
@@ -105,16 +117,23 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	if _, err := os.Stat(filepath.Join(dir, "metadata")); err == nil {
 		return fmt.Errorf("%s already holds a trace; choose another -o", dir)
 	}
+	trace := &engine.TraceOutput{
+		Dir: dir, LTTng: f.preset != "", Options: traceOptions("bpftrail_command", strings.Join(os.Args, " ")),
+	}
+	if err := longRunFlags(c, f, trace); err != nil {
+		return err
+	}
 	sess, err := engine.Open(cfg)
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	run := engine.RunOptions{Command: args, Duration: f.duration, Trace: &engine.TraceOutput{
-		Dir: dir, LTTng: f.preset != "", Options: traceOptions("bpftrail_command", strings.Join(os.Args, " ")),
-	}}
+	run := engine.RunOptions{Command: args, Duration: f.duration, Trace: trace}
 	if !f.quiet && isTerminal(os.Stderr) {
 		run.Progress = progressLine()
+	}
+	if !f.quiet {
+		trace.Written = reportWritten(run.Progress != nil)
 	}
 	res, err := sess.Run(run)
 	if run.Progress != nil {

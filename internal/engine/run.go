@@ -19,6 +19,7 @@ import (
 	"github.com/bpftrail/bpftrail/internal/record"
 	"github.com/bpftrail/bpftrail/internal/symbolize"
 	"github.com/bpftrail/bpftrail/internal/tracedir"
+	"github.com/bpftrail/bpftrail/internal/traceout"
 )
 
 // RunOptions describe a run of a session.
@@ -69,7 +70,24 @@ type TraceOutput struct {
 	Options ctf.Options
 	// LTTng writes LTTng's kernel layout (see package ctftrace).
 	LTTng bool
+	// Rotate, when set, cuts the trace into chunks in LTTng's layout
+	// (Dir/archives/BEGIN-END-ID/); SIGUSR2 ends a chunk at once.
+	Rotate *Rotation
+	// Snapshot, when set, keeps the trace in a ring in memory and writes
+	// snapshots of it (Dir/snapshot-1-YYYYMMDD-HHMMSS-N/) on SIGUSR2, on
+	// a trigger record, and at the end when asked.
+	Snapshot *SnapshotRing
+	// Written, when set, is told of every chunk and snapshot written.
+	Written func(Written)
 }
+
+// Rotation, SnapshotRing and Written are the trace output's (see package
+// traceout).
+type (
+	Rotation     = traceout.Rotation
+	SnapshotRing = traceout.Ring
+	Written      = traceout.Written
+)
 
 // Progress are the figures of a run so far.
 type Progress struct {
@@ -102,8 +120,7 @@ type run struct {
 	s       *Session
 	o       RunOptions
 	cmd     *command.Cmd
-	trace   *ctf.Writer
-	writer  *ctftrace.Writer
+	out     *traceout.Output
 	stacks  *symbolize.Collector
 	col     *collect.Collector
 	agglog  *aggregate.Log
@@ -129,6 +146,7 @@ func (s *Session) Run(o RunOptions) (*Result, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	defer r.interrupts(cancel)()
+	defer r.triggers()()
 	if err := r.startAll(ctx, cancel); err != nil {
 		r.abort()
 		return nil, err
@@ -152,7 +170,7 @@ func (r *run) open() error {
 		if err := r.openTrace(t); err != nil {
 			return err
 		}
-		sinks = append(sinks, r.writer)
+		sinks = append(sinks, r.out)
 	}
 	for _, sk := range r.o.Sinks {
 		sinks = append(sinks, sk)
@@ -191,19 +209,17 @@ func (r *run) openTrace(t *TraceOutput) error {
 	if t.LTTng {
 		opts = ctftrace.LTTngOptions(opts)
 	}
-	w, err := ctf.Create(t.Dir, opts)
-	if err != nil {
-		return err
-	}
-	r.trace = w
 	wo := ctftrace.Options{LTTng: t.LTTng}
 	if r.s.hasStacks() {
 		r.stacks = symbolize.NewCollector()
 		wo.OnStack = r.stacks.Add
 	}
-	if r.writer, err = ctftrace.NewWriter(w, r.s.classes, CPUs(), wo); err != nil {
+	out, err := traceout.Open(traceout.Options{Dir: t.Dir, CTF: opts, Writer: wo, Classes: r.s.classes, CPUs: CPUs(),
+		Rotate: t.Rotate, Ring: t.Snapshot, Written: t.Written})
+	if err != nil {
 		return err
 	}
+	r.out = out
 	if len(r.s.readers) > 0 {
 		if r.aggfile, err = tracedir.Create(t.Dir, tracedir.Aggregates); err != nil {
 			return err
@@ -291,6 +307,33 @@ func (r *run) interrupts(cancel context.CancelFunc) func() {
 		}
 		fmt.Fprintln(os.Stderr, "bpftrail: interrupted again, stopping at once")
 		os.Exit(130)
+	}()
+	return func() {
+		signal.Stop(sig)
+		close(done)
+	}
+}
+
+// triggers makes SIGUSR2 end the current chunk, or write a snapshot, when
+// the trace is rotated or kept in a ring. The returned func stops
+// listening.
+func (r *run) triggers() func() {
+	t := r.o.Trace
+	if r.out == nil || t.Rotate == nil && t.Snapshot == nil {
+		return func() {}
+	}
+	sig := make(chan os.Signal, 1)
+	done := make(chan struct{})
+	signal.Notify(sig, syscall.SIGUSR2)
+	go func() {
+		for {
+			select {
+			case <-sig:
+				_ = r.out.Trigger() // an error is returned by the next write
+			case <-done:
+				return
+			}
+		}
 	}()
 	return func() {
 		signal.Stop(sig)
@@ -393,11 +436,11 @@ func (r *run) finish() (*Result, error) {
 	if werr := r.writeSymbols(res); err == nil {
 		err = werr
 	}
-	if r.trace != nil {
-		if cerr := r.trace.Close(); err == nil {
+	if r.out != nil {
+		st, cerr := r.out.Close()
+		if err == nil {
 			err = cerr
 		}
-		st := r.trace.Stats()
 		res.Trace = &st
 	}
 	return res, err
@@ -427,7 +470,7 @@ func (r *run) abort() {
 	if r.aggfile != nil {
 		r.aggfile.Close()
 	}
-	if r.trace != nil {
-		r.trace.Close()
+	if r.out != nil {
+		r.out.Close()
 	}
 }

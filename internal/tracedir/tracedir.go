@@ -35,6 +35,8 @@ import (
 	"path/filepath"
 	"sort"
 	"syscall"
+
+	"github.com/bpftrail/bpftrail/ctf"
 )
 
 // SubDir is the trace directory's sub-directory for bpftrail's own files.
@@ -76,6 +78,20 @@ func Signature(dir string) (string, error) {
 	for _, e := range ents {
 		if e.Type().IsRegular() || e.Type()&fs.ModeSymlink != 0 {
 			add(e.Name(), filepath.Join(dir, e.Name()))
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "metadata")); err != nil {
+		// A directory of traces (rotated chunks, snapshots): the files of
+		// each.
+		subs, _ := ctf.Find(dir)
+		for _, sub := range subs {
+			rel, _ := filepath.Rel(dir, sub)
+			files, _ := os.ReadDir(sub)
+			for _, e := range files {
+				if e.Type().IsRegular() {
+					add(rel+"/"+e.Name(), filepath.Join(sub, e.Name()))
+				}
+			}
 		}
 	}
 	for _, name := range recorded {

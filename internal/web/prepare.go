@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
+	"github.com/bpftrail/bpftrail/ctf"
 	"github.com/bpftrail/bpftrail/internal/analyze"
 	"github.com/bpftrail/bpftrail/internal/tracedir"
 )
@@ -60,8 +60,8 @@ func checkTrace(dir string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "metadata")); err != nil {
-		return fmt.Errorf("%s: not a CTF trace (no metadata file)", dir)
+	if _, err := ctf.Find(dir); err != nil {
+		return fmt.Errorf("%s: not a CTF trace (no metadata file, here or in a sub-directory)", dir)
 	}
 	return nil
 }
