@@ -623,7 +623,8 @@ func TestBPFAggBadInput(t *testing.T) {
 		{"latency unknown --by", []string{"latency", "--from", "syscalls:sys_enter_getppid", "--to", "syscalls:sys_exit_getppid", "--by", "nosuch"}, []string{"--by nosuch", "syscalls:sys_exit_getppid"}},
 		{"latency -e", []string{"latency", "-e", write}, []string{"unknown shorthand flag"}},
 		{"tool bad --unit", []string{"runqlat", "--unit", "parsecs"}, []string{"--unit", "parsecs"}},
-		{"tool unknown --by", []string{"syscount", "--by", "nosuch"}, []string{"--by nosuch"}},
+		{"tool unknown flag", []string{"syscount", "--by", "nosuch"}, []string{"unknown flag: --by"}},
+		{"tool bad -T", []string{"syscount", "-T", "abc"}, []string{"--top", "abc"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// A command that would leave a mark if it ran.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -33,7 +34,10 @@ func main() {
 			return fmt.Errorf("ERROR: %w", err)
 		})
 	}
-	if err := root.Execute(); err != nil {
+	stopProfile := startProfile()
+	err := root.Execute()
+	stopProfile()
+	if err != nil {
 		var ee *exitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.code)
@@ -79,4 +83,31 @@ that babeltrace2 and Trace Compass read, with every lost event accounted for.`,
 	root.AddCommand(newTools()...)
 	root.AddCommand(newRecord(), newList(), newPrint(), newRecover(), newCount(), newHist(), newLatency(), newProfile(), newMetrics(), newConvert(), newAnalyze(), newView(), newReport(), newRun())
 	return root
+}
+
+// ProfileEnv names a file that receives the CPU profile of the whole run
+// (go tool pprof): how the bench splits the collector's time by stage.
+const ProfileEnv = "BPFTRAIL_CPUPROFILE"
+
+// startProfile starts the CPU profile ProfileEnv asks for; the returned
+// func writes it.
+func startProfile() func() {
+	path := os.Getenv(ProfileEnv)
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bpftrail: %s: %v\n", ProfileEnv, err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		fmt.Fprintf(os.Stderr, "bpftrail: %s: %v\n", ProfileEnv, err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
