@@ -1,6 +1,7 @@
 package ctf
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -1052,12 +1053,19 @@ type KV struct {
 }
 
 // Fields is a struct as an ordered list of members; it marshals to a JSON
-// object with the members in order.
+// object with the members in order. Floating-point values, in it and in
+// the arrays it holds, marshal as JSON floats (0.0, 1.5e+300), never as
+// integers, so that a consumer sees one type per field; NaN and infinities,
+// which JSON cannot hold, marshal as null.
 type Fields []KV
 
 // MarshalJSON writes the members as a JSON object, in order.
 func (f Fields) MarshalJSON() ([]byte, error) {
-	b := []byte{'{'}
+	return rdAppendFields(nil, f)
+}
+
+func rdAppendFields(b []byte, f Fields) ([]byte, error) {
+	b = append(b, '{')
 	for i, kv := range f {
 		if i > 0 {
 			b = append(b, ',')
@@ -1068,13 +1076,66 @@ func (f Fields) MarshalJSON() ([]byte, error) {
 		}
 		b = append(b, k...)
 		b = append(b, ':')
-		val, err := json.Marshal(kv.Value)
-		if err != nil {
+		if b, err = rdAppendJSON(b, kv.Value); err != nil {
 			return nil, err
 		}
-		b = append(b, val...)
 	}
 	return append(b, '}'), nil
+}
+
+// rdAppendJSON appends v as JSON, floats as JSON floats.
+func rdAppendJSON(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case float64:
+		return rdAppendFloat(b, x), nil
+	case Fields:
+		return rdAppendFields(b, x)
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = rdAppendJSON(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, j...), nil
+}
+
+// rdAppendFloat appends f as encoding/json writes it, with ".0" added to
+// an integral value.
+func rdAppendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	start := len(b)
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// Like encoding/json: e-07 becomes e-7.
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+		return b
+	}
+	if !bytes.ContainsAny(b[start:], ".") {
+		b = append(b, ".0"...)
+	}
+	return b
 }
 
 // Interface returns the value as plain Go data, ready for encoding/json:
