@@ -391,7 +391,8 @@ func decFieldIndex(fields []Field, name string) int {
 }
 
 // resolve locates the field named by path as seen from the field being
-// compiled.
+// compiled: an absolute path from its scope, a relative one among the
+// fields before it in its enclosing structs, innermost first.
 func (c *decCompiler) resolve(path string) (*decRef, error) {
 	if path == "" {
 		return nil, errors.New("empty field reference")
@@ -420,20 +421,8 @@ func (c *decCompiler) resolve(path string) (*decRef, error) {
 			return r, nil
 		}
 	}
-	// The previous scopes, latest first.
-	for s := c.scope - 1; s >= 0; s-- {
-		t := c.roots[s]
-		if t == nil || t.Kind != KindStruct {
-			continue
-		}
-		if i := decFieldIndex(t.Fields, parts[0]); i >= 0 {
-			r := &decRef{path: path, up: -1, root: s, steps: []decStep{{idx: i}}}
-			if err := c.walk(r, t.Fields[i].Type, parts[1:]); err != nil {
-				return nil, fmt.Errorf("%q: %w", path, err)
-			}
-			return r, nil
-		}
-	}
+	// A relative path does not reach into the previous scopes (as in
+	// babeltrace2 2.0): those take an absolute path.
 	return nil, fmt.Errorf("field %q not found", path)
 }
 

@@ -1015,10 +1015,16 @@ func (p *tsdlParser) parseVariant() (*Type, error) {
 	tag := ""
 	if p.isPunct("<") {
 		p.next()
-		var err error
-		if tag, err = p.parsePath(); err != nil {
+		// One field name, as babeltrace2 2.0's grammar takes it: it
+		// refuses a path such as event.fields.tag here.
+		tok, err := p.expectIdent("variant tag")
+		if err != nil {
 			return nil, err
 		}
+		if tsdlKeywords[tok.text] || p.isPunct(".") {
+			return nil, tsdlErrorf(tok.line, "variant tag: a field name is expected, not a path")
+		}
+		tag = tok.text
 		if err := p.expect(">"); err != nil {
 			return nil, err
 		}

@@ -612,7 +612,7 @@ func TestParseFeatures(t *testing.T) {
 	want := Struct(
 		F("c", color),
 		F("v", choice("c")),
-		F("v2", choice("event.fields.c")),
+		F("v2", choice("c")),
 		F("matrix", Array(Array(i32, 3), 2)),
 		F("bits", u3), F("morebits", u3),
 		F("_a", bin), F("_b", Array(bin, 4)),
