@@ -78,8 +78,9 @@ type decField struct {
 // decRef locates the field a sequence length or a variant tag refers to.
 type decRef struct {
 	path  string
-	up    int // frames up from the innermost struct, or -1 for a root scope
-	root  int // with up == -1
+	typ   *Type // the type of the field referred to
+	up    int   // frames up from the innermost struct, or -1 for a root scope
+	root  int   // with up == -1
 	steps []decStep
 }
 
@@ -89,15 +90,17 @@ type decStep struct {
 	name    string // option name
 }
 
-// decError is a decoding error located in a file.
+// decError is a decoding error located in a file and one of its packets.
 type decError struct {
-	Path   string
-	Offset int64 // byte offset in the file
-	Err    error
+	Path      string
+	Packet    int   // index of the packet in the file
+	PacketOff int64 // byte offset of the packet in the file
+	Offset    int64 // byte offset of the error in the file
+	Err       error
 }
 
 func (e *decError) Error() string {
-	return fmt.Sprintf("ctf: %s: offset %d: %v", e.Path, e.Offset, e.Err)
+	return fmt.Sprintf("ctf: %s: packet %d (at offset %d), offset %d: %v", e.Path, e.Packet, e.PacketOff, e.Offset, e.Err)
 }
 
 func (e *decError) Unwrap() error { return e.Err }
@@ -124,17 +127,26 @@ type decCFrame struct {
 // decCompileScope compiles the root type of scope; roots holds every scope's
 // type (nil when absent).
 func decCompileScope(scope int, roots [decNumScopes]*Type, implicitTS, beDefault bool) (*decNode, error) {
+	n, err := decCompileRoot(scope, roots, implicitTS, beDefault)
+	if err != nil {
+		return nil, fmt.Errorf("ctf: %w", err)
+	}
+	return n, nil
+}
+
+// decCompileRoot is decCompileScope with errors that start with the scope.
+func decCompileRoot(scope int, roots [decNumScopes]*Type, implicitTS, beDefault bool) (*decNode, error) {
 	t := roots[scope]
 	if t == nil {
 		return nil, nil
 	}
 	if t.Kind != KindStruct {
-		return nil, fmt.Errorf("ctf: %s is a %v, not a struct", decScopeNames[scope], t.Kind)
+		return nil, fmt.Errorf("%s is a %v, not a struct", decScopeNames[scope], t.Kind)
 	}
 	c := &decCompiler{scope: scope, roots: roots, implicitTS: implicitTS, beDefault: beDefault}
 	n, err := c.compile(t)
 	if err != nil {
-		return nil, fmt.Errorf("ctf: %s: %w", decScopeNames[scope], err)
+		return nil, fmt.Errorf("%s: %w", decScopeNames[scope], err)
 	}
 	return n, nil
 }
@@ -234,6 +246,9 @@ func (c *decCompiler) compileList(n *decNode, t *Type) error {
 	if err != nil {
 		return fmt.Errorf("sequence length: %w", err)
 	}
+	if !decUnsigned(r.typ) {
+		return fmt.Errorf("sequence length %q is %s, not an unsigned integer", t.LengthField, decDescribe(r.typ))
+	}
 	n.lenRef = r
 	return nil
 }
@@ -277,6 +292,9 @@ func (c *decCompiler) compileVariant(n *decNode, t *Type) error {
 	if err != nil {
 		return fmt.Errorf("variant tag: %w", err)
 	}
+	if r.typ == nil || r.typ.Kind != KindEnum {
+		return fmt.Errorf("variant tag %q is %s, not an enum", t.Tag, decDescribe(r.typ))
+	}
 	n.tagRef = r
 	n.fields = make([]decField, len(t.Fields))
 	for i, f := range t.Fields {
@@ -287,6 +305,30 @@ func (c *decCompiler) compileVariant(n *decNode, t *Type) error {
 		n.fields[i] = decField{name: f.Name, node: fn}
 	}
 	return nil
+}
+
+// decUnsigned reports whether t is an unsigned integer or an enum with an
+// unsigned container, what babeltrace2 takes as a sequence length.
+func decUnsigned(t *Type) bool {
+	if t != nil && t.Kind == KindEnum {
+		t = t.Container
+	}
+	return t != nil && t.Kind == KindInteger && !t.Signed
+}
+
+// decDescribe names the kind of t for errors ("a signed integer").
+func decDescribe(t *Type) string {
+	switch {
+	case t == nil:
+		return "untyped"
+	case t.Kind == KindInteger && t.Signed:
+		return "a signed integer"
+	case t.Kind == KindEnum && t.Container != nil && t.Container.Signed:
+		return "an enum of signed integers"
+	case t.Kind == KindInteger || t.Kind == KindEnum || t.Kind == KindArray:
+		return "an " + t.Kind.String()
+	}
+	return "a " + t.Kind.String()
 }
 
 // decMinBits returns a lower bound of the size of a value of type t.
@@ -349,7 +391,8 @@ func decFieldIndex(fields []Field, name string) int {
 }
 
 // resolve locates the field named by path as seen from the field being
-// compiled.
+// compiled: an absolute path from its scope, a relative one among the
+// fields before it in its enclosing structs, innermost first.
 func (c *decCompiler) resolve(path string) (*decRef, error) {
 	if path == "" {
 		return nil, errors.New("empty field reference")
@@ -378,20 +421,8 @@ func (c *decCompiler) resolve(path string) (*decRef, error) {
 			return r, nil
 		}
 	}
-	// The previous scopes, latest first.
-	for s := c.scope - 1; s >= 0; s-- {
-		t := c.roots[s]
-		if t == nil || t.Kind != KindStruct {
-			continue
-		}
-		if i := decFieldIndex(t.Fields, parts[0]); i >= 0 {
-			r := &decRef{path: path, up: -1, root: s, steps: []decStep{{idx: i}}}
-			if err := c.walk(r, t.Fields[i].Type, parts[1:]); err != nil {
-				return nil, fmt.Errorf("%q: %w", path, err)
-			}
-			return r, nil
-		}
-	}
+	// A relative path does not reach into the previous scopes (as in
+	// babeltrace2 2.0): those take an absolute path.
 	return nil, fmt.Errorf("field %q not found", path)
 }
 
@@ -412,12 +443,14 @@ func (c *decCompiler) walk(r *decRef, t *Type, parts []string) error {
 	if len(r.steps) == 0 {
 		return errors.New("path names a scope, not a field")
 	}
+	r.typ = t
 	return nil
 }
 
 // decoder decodes one packet at a time from a window of its bytes.
 type decoder struct {
 	path string
+	pkt  int // index of the packet in the file, for errors
 
 	src    io.ReaderAt
 	srcOff int64 // file offset of the packet
@@ -444,11 +477,11 @@ type decoder struct {
 }
 
 func (d *decoder) errf(format string, args ...any) error {
-	return &decError{Path: d.path, Offset: d.srcOff + d.pos/8, Err: fmt.Errorf(format, args...)}
+	return &decError{Path: d.path, Packet: d.pkt, PacketOff: d.srcOff, Offset: d.srcOff + d.pos/8, Err: fmt.Errorf(format, args...)}
 }
 
 func (d *decoder) short(what string) error {
-	return &decError{Path: d.path, Offset: d.srcOff + d.pos/8, Err: fmt.Errorf("%s: %w (%d bits at packet offset %d)", what, errDecShort, d.limit, d.srcOff)}
+	return &decError{Path: d.path, Packet: d.pkt, PacketOff: d.srcOff, Offset: d.srcOff + d.pos/8, Err: fmt.Errorf("%s: %w (%d bits of content)", what, errDecShort, d.limit)}
 }
 
 // start prepares decoding the packet at file offset off: limitBits may be
@@ -503,7 +536,7 @@ func (d *decoder) read(b []byte, off int64) error {
 	if err == nil || err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
-	return &decError{Path: d.path, Offset: off + int64(n), Err: fmt.Errorf("read: %w", err)}
+	return &decError{Path: d.path, Packet: d.pkt, PacketOff: d.srcOff, Offset: off + int64(n), Err: fmt.Errorf("read: %w", err)}
 }
 
 // fill makes the window hold the packet up to bit end.

@@ -1,12 +1,13 @@
 package ctf
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"math/bits"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -45,6 +46,11 @@ type Stream struct {
 	Discarded  []Discarded // discarded-event ranges, as babeltrace2 reports them
 	TornBytes  int64       // bytes after the last complete packet; 0 if none
 
+	// DiscardedPackets are the gaps in the packets' packet_seq_num, as
+	// babeltrace2 reports them: Count packets lost between the end of
+	// the previous packet and the beginning of the next one.
+	DiscardedPackets []Discarded
+
 	index   int
 	size    int64
 	cls     *rdClass
@@ -76,6 +82,8 @@ type rdPacket struct {
 	hasEnd     bool
 	discarded  uint64
 	hasDisc    bool
+	seq        uint64
+	hasSeq     bool
 	cpu        int
 	inexact    bool // no content or packet size: the content ends with the file
 }
@@ -88,8 +96,9 @@ type rdClass struct {
 	byMap            map[uint64]*rdEvClass
 	only             *rdEvClass
 	clock            *Clock
+	clk              rdClock
 	// Packet context members by meaning, -1 if absent.
-	iBegin, iEnd, iContent, iPacket, iDisc, iCPU int
+	iBegin, iEnd, iContent, iPacket, iDisc, iSeq, iCPU int
 }
 
 type rdEvClass struct {
@@ -289,12 +298,15 @@ func (t *Trace) class(sc *StreamClass) (*rdClass, error) {
 		// babeltrace2 maps unmapped timestamps to the only clock.
 		c.clock = m.Clocks[0]
 	}
+	var err error
+	if c.clk, err = rdNewClock(c.clock); err != nil {
+		return nil, fmt.Errorf("ctf: %w (stream class %d)", err, sc.ID)
+	}
 	var roots [decNumScopes]*Type
 	roots[decScopePacketHeader] = m.PacketHeader
 	roots[decScopePacketContext] = sc.PacketContext
 	roots[decScopeEventHeader] = sc.EventHeader
 	roots[decScopeStreamContext] = sc.EventContext
-	var err error
 	if c.pctx, err = decCompileScope(decScopePacketContext, roots, false, t.beDefault); err != nil {
 		return nil, fmt.Errorf("%w (stream class %d)", err, sc.ID)
 	}
@@ -310,6 +322,7 @@ func (t *Trace) class(sc *StreamClass) (*rdClass, error) {
 	c.iContent = rdMember(pc, "content_size")
 	c.iPacket = rdMember(pc, "packet_size")
 	c.iDisc = rdMember(pc, "events_discarded")
+	c.iSeq = rdMember(pc, "packet_seq_num")
 	c.iCPU = rdMember(pc, "cpu_id")
 	for _, ec := range sc.Events {
 		if ec == nil {
@@ -355,28 +368,92 @@ func (c *rdClass) event(id uint64, haveID bool) *rdEvClass {
 	return c.byMap[id]
 }
 
-// ns converts a clock value to ns since the clock's origin.
-func rdNs(c *Clock, cyc uint64) int64 {
+// rdClock converts the values of a clock to ns since its origin exactly as
+// babeltrace2 2.0 does, so that both readers give every event the same
+// time: the offset is split into whole seconds and cycles below one second,
+// each converted on its own, and a value of a clock whose frequency is not
+// 1 GHz is converted in double precision and truncated. A result beyond
+// the int64 range of ns is an error, not a wrapped time.
+type rdClock struct {
+	freq  uint64
+	base  int64  // the offset in ns
+	limit uint64 // the largest value in ns that base can be added to
+}
+
+// rdNsFromValue converts cycles of a clock of frequency freq to ns.
+func rdNsFromValue(freq, cyc uint64) uint64 {
+	if freq == 1_000_000_000 {
+		return cyc
+	}
+	d := 1e9 * float64(cyc) / float64(freq)
+	if d >= math.MaxUint64 {
+		return math.MaxUint64
+	}
+	return uint64(d)
+}
+
+// rdNewClock returns the converter of clock c (nil: values are ns from an
+// unknown origin), or an error when its offset is beyond 64-bit ns.
+func rdNewClock(c *Clock) (rdClock, error) {
 	if c == nil {
-		return int64(cyc)
+		return rdClock{freq: 1_000_000_000, limit: math.MaxInt64 - 1}, nil
 	}
+	k := rdClock{freq: c.Frequency()}
+	offS, ok := rdClockOffsetS(c)
+	// Leave room for the cycles part (below one second), as babeltrace2 does.
+	if !ok || offS <= math.MinInt64/1_000_000_000-1 || offS >= math.MaxInt64/1_000_000_000-1 {
+		return k, fmt.Errorf("clock %q: offset of %d s + %d cycles is beyond 64-bit nanoseconds from origin", c.Name, c.OffsetS, c.Offset)
+	}
+	// The cycles below one second (a negative offset, which only a
+	// Clock built in Go can have, borrows from the seconds).
+	var off uint64
+	if k.freq <= math.MaxInt64 {
+		r := c.Offset % int64(k.freq)
+		if r < 0 {
+			r += int64(k.freq)
+		}
+		off = uint64(r)
+	} else if c.Offset >= 0 {
+		off = uint64(c.Offset)
+	} else {
+		off = k.freq - uint64(-c.Offset)
+	}
+	k.base = offS*1_000_000_000 + int64(rdNsFromValue(k.freq, off))
+	k.limit = math.MaxInt64 - 1
+	if k.base > 0 {
+		k.limit = uint64(math.MaxInt64 - k.base)
+	}
+	return k, nil
+}
+
+// rdClockOffsetS returns the clock offset's whole seconds, those of offset
+// (in cycles) included; false when they overflow int64.
+func rdClockOffsetS(c *Clock) (int64, bool) {
 	f := c.Frequency()
-	if f == 1_000_000_000 {
-		return c.OffsetS*1_000_000_000 + c.Offset + int64(cyc)
+	if f > math.MaxInt64 {
+		if c.Offset < 0 {
+			return c.OffsetS - 1, c.OffsetS > math.MinInt64
+		}
+		return c.OffsetS, true
 	}
-	x := int64(cyc) + c.Offset
-	fi := int64(f)
-	if fi < 0 { // absurd frequency
-		return c.OffsetS * 1_000_000_000
-	}
-	q, r := x/fi, x%fi
+	q, r := c.Offset/int64(f), c.Offset%int64(f)
 	if r < 0 {
 		q--
-		r += fi
 	}
-	hi, lo := bits.Mul64(uint64(r), 1_000_000_000)
-	frac, _ := bits.Div64(hi, lo, f)
-	return c.OffsetS*1_000_000_000 + q*1_000_000_000 + int64(frac)
+	s := c.OffsetS + q
+	if (q > 0 && s < c.OffsetS) || (q < 0 && s > c.OffsetS) {
+		return 0, false
+	}
+	return s, true
+}
+
+// ns converts clock value cyc; false when the time is beyond int64 ns.
+func (k *rdClock) ns(cyc uint64) (int64, bool) {
+	v := rdNsFromValue(k.freq, cyc)
+	if v > k.limit {
+		return 0, false
+	}
+	return k.base + int64(v), true
 }
 
 func rdUint(v *Value, i int) (uint64, bool) {
@@ -442,6 +519,7 @@ func (t *Trace) packet(d *decoder, hdr, ctx *Value, want *rdClass) (rdPacketInfo
 	p.begin, p.hasBegin = rdUint(ctx, c.iBegin)
 	p.end, p.hasEnd = rdUint(ctx, c.iEnd)
 	p.discarded, p.hasDisc = rdUint(ctx, c.iDisc)
+	p.seq, p.hasSeq = rdUint(ctx, c.iSeq)
 	if v, ok := rdUint(ctx, c.iCPU); ok {
 		p.cpu = int(v)
 	}
@@ -468,6 +546,7 @@ func (t *Trace) index(path string, ra io.ReaderAt, size int64) (*Stream, error) 
 	var off int64
 	for off < size {
 		rem := size - off
+		d.pkt = len(s.packets)
 		if err := d.start(ra, off, rem*8, 4096); err != nil {
 			return nil, err
 		}
@@ -547,22 +626,32 @@ func rdZero(ra io.ReaderAt, off, n int64) bool {
 	return true
 }
 
-// discarded computes the discarded-event ranges from the packet index.
+// discarded computes the discarded-event and discarded-packet ranges from
+// the packet index.
 func (s *Stream) discarded() {
-	var clk *Clock
+	clk, _ := rdNewClock(nil)
 	if s.cls != nil {
-		clk = s.cls.clock
+		clk = s.cls.clk
 	}
 	ns := func(p *rdPacket, end bool) int64 {
+		var v int64
 		switch {
 		case end && p.hasEnd:
-			return rdNs(clk, p.end)
+			v, _ = clk.ns(p.end)
 		case p.hasBegin:
-			return rdNs(clk, p.begin)
+			v, _ = clk.ns(p.begin)
 		case p.hasEnd:
-			return rdNs(clk, p.end)
+			v, _ = clk.ns(p.end)
 		}
-		return 0
+		return v
+	}
+	for i := 1; i < len(s.packets); i++ {
+		// A gap in the sequence numbers (uint64 arithmetic, as
+		// babeltrace2's); the first packet's number is not checked.
+		p, q := &s.packets[i], &s.packets[i-1]
+		if p.hasSeq && q.hasSeq && p.seq-q.seq > 1 {
+			s.DiscardedPackets = append(s.DiscardedPackets, Discarded{Stream: s, Count: p.seq - q.seq - 1, BeginNs: ns(q, true), EndNs: ns(p, false)})
+		}
 	}
 	for i := range s.packets {
 		p := &s.packets[i]
@@ -588,6 +677,18 @@ func (t *Trace) DiscardedTotal() uint64 {
 	var n uint64
 	for _, s := range t.Streams {
 		for _, d := range s.Discarded {
+			n += d.Count
+		}
+	}
+	return n
+}
+
+// DiscardedPacketsTotal returns the number of packets missing from the
+// sequence numbers of all streams.
+func (t *Trace) DiscardedPacketsTotal() uint64 {
+	var n uint64
+	for _, s := range t.Streams {
+		for _, d := range s.DiscardedPackets {
 			n += d.Count
 		}
 	}
@@ -810,6 +911,7 @@ func (c *rdCursor) startPacket() error {
 		first = decWindow
 	}
 	d := &c.d
+	d.pkt = c.pkt
 	if err := d.start(c.ra, p.off, p.content, first); err != nil {
 		return err
 	}
@@ -884,7 +986,11 @@ func (c *rdCursor) next() (bool, error) {
 		ev := &c.ev
 		ev.Class = e.ec
 		ev.Stream = c.s
-		ev.Ns = rdNs(cls.clock, ev.Cycles)
+		var ok bool
+		if ev.Ns, ok = cls.clk.ns(ev.Cycles); !ok {
+			d.pos = start
+			return false, d.errf("event time of %d cycles is beyond 64-bit nanoseconds from the clock's origin", ev.Cycles)
+		}
 		ev.CPU = c.cpu
 		ev.Context = st.ctx
 		ev.Payload = st.payload
@@ -959,12 +1065,19 @@ type KV struct {
 }
 
 // Fields is a struct as an ordered list of members; it marshals to a JSON
-// object with the members in order.
+// object with the members in order. Floating-point values, in it and in
+// the arrays it holds, marshal as JSON floats (0.0, 1.5e+300), never as
+// integers, so that a consumer sees one type per field; NaN and infinities,
+// which JSON cannot hold, marshal as null.
 type Fields []KV
 
 // MarshalJSON writes the members as a JSON object, in order.
 func (f Fields) MarshalJSON() ([]byte, error) {
-	b := []byte{'{'}
+	return rdAppendFields(nil, f)
+}
+
+func rdAppendFields(b []byte, f Fields) ([]byte, error) {
+	b = append(b, '{')
 	for i, kv := range f {
 		if i > 0 {
 			b = append(b, ',')
@@ -975,13 +1088,66 @@ func (f Fields) MarshalJSON() ([]byte, error) {
 		}
 		b = append(b, k...)
 		b = append(b, ':')
-		val, err := json.Marshal(kv.Value)
-		if err != nil {
+		if b, err = rdAppendJSON(b, kv.Value); err != nil {
 			return nil, err
 		}
-		b = append(b, val...)
 	}
 	return append(b, '}'), nil
+}
+
+// rdAppendJSON appends v as JSON, floats as JSON floats.
+func rdAppendJSON(b []byte, v any) ([]byte, error) {
+	switch x := v.(type) {
+	case float64:
+		return rdAppendFloat(b, x), nil
+	case Fields:
+		return rdAppendFields(b, x)
+	case []any:
+		b = append(b, '[')
+		for i, e := range x {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = rdAppendJSON(b, e); err != nil {
+				return nil, err
+			}
+		}
+		return append(b, ']'), nil
+	}
+	j, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return append(b, j...), nil
+}
+
+// rdAppendFloat appends f as encoding/json writes it, with ".0" added to
+// an integral value.
+func rdAppendFloat(b []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(b, "null"...)
+	}
+	start := len(b)
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// Like encoding/json: e-07 becomes e-7.
+		n := len(b)
+		if n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+		return b
+	}
+	if !bytes.ContainsAny(b[start:], ".") {
+		b = append(b, ".0"...)
+	}
+	return b
 }
 
 // Interface returns the value as plain Go data, ready for encoding/json:

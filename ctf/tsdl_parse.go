@@ -45,6 +45,9 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 			return nil, err
 		}
 	}
+	if tsdlIsCTF2(text) {
+		return nil, fmt.Errorf("metadata: %w (JSON fragments; only CTF 1.8 is read)", ErrCTF2)
+	}
 	if len(text) > tsdlMaxText {
 		return nil, tsdlLimitf(0, "text larger than %d bytes", tsdlMaxText)
 	}
@@ -61,6 +64,17 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 		return nil, err
 	}
 	return p.md, nil
+}
+
+// ErrCTF2 reports a trace whose metadata is CTF 2 (a JSON text sequence),
+// which the reader does not read.
+var ErrCTF2 = errors.New("CTF 2 is not supported")
+
+// tsdlIsCTF2 reports whether metadata text is a CTF 2 JSON text sequence:
+// its first fragment starts with the record separator 0x1e.
+func tsdlIsCTF2(text []byte) bool {
+	t := bytes.TrimLeft(text, " \t\r\n")
+	return len(t) > 0 && t[0] == 0x1e
 }
 
 // tsdlIsPacketized reports whether data starts with a metadata packet magic
@@ -363,7 +377,9 @@ func (p *tsdlParser) parseDeclaration() error {
 	return p.expect(";")
 }
 
-// parseTypealias parses "typealias TYPE := NAME WORDS" (without ';').
+// parseTypealias parses "typealias TYPE := NAME WORDS" (without ';'). The
+// name may hold pointer declarators, as in "void *" (a C-style name the
+// metadata then uses as a type, as babeltrace2 accepts it).
 func (p *tsdlParser) parseTypealias() error {
 	p.next()
 	t, err := p.parseTypeSpec()
@@ -378,7 +394,7 @@ func (p *tsdlParser) parseTypealias() error {
 	}
 	var words []string
 	line := p.peek().line
-	for p.peek().kind == tsdlIdent {
+	for p.peek().kind == tsdlIdent || p.isPunct("*") && len(words) > 0 {
 		if len(words) == tsdlMaxAliasWord {
 			return tsdlLimitf(line, "type alias name longer than %d words", tsdlMaxAliasWord)
 		}
@@ -525,7 +541,7 @@ func (p *tsdlParser) parseTypeName() (*Type, error) {
 	best, bestLen := (*Type)(nil), 0
 	for k := 0; k < tsdlMaxAliasWord; k++ {
 		w := p.peekAt(k)
-		if w.kind != tsdlIdent {
+		if w.kind != tsdlIdent && !(k > 0 && w.kind == tsdlPunct && w.text == "*") {
 			break
 		}
 		words = append(words, w.text)
@@ -999,10 +1015,16 @@ func (p *tsdlParser) parseVariant() (*Type, error) {
 	tag := ""
 	if p.isPunct("<") {
 		p.next()
-		var err error
-		if tag, err = p.parsePath(); err != nil {
+		// One field name, as babeltrace2 2.0's grammar takes it: it
+		// refuses a path such as event.fields.tag here.
+		tok, err := p.expectIdent("variant tag")
+		if err != nil {
 			return nil, err
 		}
+		if tsdlKeywords[tok.text] || p.isPunct(".") {
+			return nil, tsdlErrorf(tok.line, "variant tag: a field name is expected, not a path")
+		}
+		tag = tok.text
 		if err := p.expect(">"); err != nil {
 			return nil, err
 		}
@@ -1179,12 +1201,16 @@ func (p *tsdlParser) trace(line int, attrs []tsdlAttr) error {
 	p.traceLine = line
 	md := p.md
 	var err error
+	var hasMajor, hasMinor bool
+	versionLine := line
 	for _, a := range attrs {
 		switch a.name {
 		case "major":
 			md.Major, err = a.smallInt(0, math.MaxInt32)
+			hasMajor, versionLine = true, a.line
 		case "minor":
 			md.Minor, err = a.smallInt(0, math.MaxInt32)
+			hasMinor = true
 		case "uuid":
 			var s string
 			if s, err = a.str(); err == nil {
@@ -1209,6 +1235,14 @@ func (p *tsdlParser) trace(line int, attrs []tsdlAttr) error {
 	}
 	if !p.hasByteOrder {
 		return tsdlErrorf(line, "trace block without byte_order")
+	}
+	// babeltrace2 2.0 refuses a trace block without major and minor, and
+	// any version but 1.8.
+	switch {
+	case !hasMajor || !hasMinor:
+		return tsdlErrorf(line, "trace block without major and minor (CTF version 1.8)")
+	case md.Major != 1 || md.Minor != 8:
+		return tsdlErrorf(versionLine, "CTF %d.%d is not supported (only 1.8)", md.Major, md.Minor)
 	}
 	return nil
 }
@@ -1265,7 +1299,13 @@ func (p *tsdlParser) clock(line int, attrs []tsdlAttr) error {
 		case "offset_s":
 			c.OffsetS, err = a.int64()
 		case "offset":
-			c.Offset, err = a.int64()
+			// Cycles; babeltrace2 refuses a negative value (offset_s
+			// may be negative).
+			var u uint64
+			if u, err = a.uint64(); err == nil && u > math.MaxInt64 {
+				err = a.errorf("integer out of range")
+			}
+			c.Offset = int64(u)
 		case "absolute":
 			c.Absolute, err = a.boolean()
 		}
@@ -1278,6 +1318,10 @@ func (p *tsdlParser) clock(line int, attrs []tsdlAttr) error {
 	}
 	if p.md.Clock(c.Name) != nil {
 		return tsdlErrorf(line, "duplicate clock %q", c.Name)
+	}
+	if _, err := rdNewClock(c); err != nil {
+		// babeltrace2 cannot give its events a time either.
+		return tsdlErrorf(line, "%v", err)
 	}
 	p.md.Clocks = append(p.md.Clocks, c)
 	return nil
@@ -1368,6 +1412,45 @@ func (p *tsdlParser) finish() error {
 		}
 		seen[k] = e
 		s.Events = append(s.Events, e)
+	}
+	return p.checkReferences()
+}
+
+// checkReferences resolves every sequence length and variant tag, as
+// babeltrace2 does when it reads the metadata: a reference to a field that
+// does not exist, or to a length that is not an unsigned integer or a tag
+// that is not an enum, is an error of the metadata, not of an event.
+func (p *tsdlParser) checkReferences() error {
+	md := p.md
+	var roots [decNumScopes]*Type
+	roots[decScopePacketHeader] = md.PacketHeader
+	if _, err := decCompileRoot(decScopePacketHeader, roots, false, false); err != nil {
+		return tsdlErrorf(p.traceLine, "trace: %v", err)
+	}
+	for _, ps := range p.streams {
+		sc := ps.sc
+		roots[decScopePacketContext] = sc.PacketContext
+		roots[decScopeEventHeader] = sc.EventHeader
+		roots[decScopeStreamContext] = sc.EventContext
+		for s := decScopePacketContext; s <= decScopeStreamContext; s++ {
+			if _, err := decCompileRoot(s, roots, false, false); err != nil {
+				return tsdlErrorf(ps.line, "stream %d: %v", sc.ID, err)
+			}
+		}
+	}
+	for _, pe := range p.events {
+		sc := md.Stream(pe.ec.StreamID)
+		r := roots
+		r[decScopePacketContext] = sc.PacketContext
+		r[decScopeEventHeader] = sc.EventHeader
+		r[decScopeStreamContext] = sc.EventContext
+		r[decScopeEventContext] = pe.ec.Context
+		r[decScopePayload] = pe.ec.Fields
+		for s := decScopeEventContext; s <= decScopePayload; s++ {
+			if _, err := decCompileRoot(s, r, false, false); err != nil {
+				return tsdlErrorf(pe.line, "event %q: %v", pe.ec.Name, err)
+			}
+		}
 	}
 	return nil
 }

@@ -612,7 +612,7 @@ func TestParseFeatures(t *testing.T) {
 	want := Struct(
 		F("c", color),
 		F("v", choice("c")),
-		F("v2", choice("event.fields.c")),
+		F("v2", choice("c")),
 		F("matrix", Array(Array(i32, 3), 2)),
 		F("bits", u3), F("morebits", u3),
 		F("_a", bin), F("_b", Array(bin, 4)),
@@ -783,14 +783,14 @@ func TestParseMetadataAccepts(t *testing.T) {
 		in   string
 	}{
 		{"no signature", "trace { major = 1; minor = 8; byte_order = be; };"},
-		{"line comments and stray semicolons", "// c\ntrace { byte_order = le; ; };;\n// end"},
-		{"callsite ignored", "trace { byte_order = le; }; callsite { name = \"x\"; ip = 0x1234; };"},
-		{"unknown attributes ignored", "trace { byte_order = le; foo = bar; }; event { name = e; model.emf.uri = \"u\"; weird.attr = -1; };"},
-		{"typealias inside blocks", "trace { byte_order = le; }; event { typealias integer { size = 8; } := b; fields := struct { b x; }; };"},
-		{"empty metadata struct", "trace { byte_order = le; }; event { fields := struct { }; };"},
-		{"trace after types", "typealias integer { size = 8; byte_order = native; } := u8; trace { byte_order = be; };"},
-		{"char literal env", "trace { byte_order = le; }; env { c = 'x'; };"},
-		{"string escapes", `trace { byte_order = le; }; env { s = "\a\b\f\n\r\t\v\\\'\"\?\101\x41"; };`},
+		{"line comments and stray semicolons", "// c\ntrace { major = 1; minor = 8; byte_order = le; ; };;\n// end"},
+		{"callsite ignored", "trace { major = 1; minor = 8; byte_order = le; }; callsite { name = \"x\"; ip = 0x1234; };"},
+		{"unknown attributes ignored", "trace { major = 1; minor = 8; byte_order = le; foo = bar; }; event { name = e; model.emf.uri = \"u\"; weird.attr = -1; };"},
+		{"typealias inside blocks", "trace { major = 1; minor = 8; byte_order = le; }; event { typealias integer { size = 8; } := b; fields := struct { b x; }; };"},
+		{"empty metadata struct", "trace { major = 1; minor = 8; byte_order = le; }; event { fields := struct { }; };"},
+		{"trace after types", "typealias integer { size = 8; byte_order = native; } := u8; trace { major = 1; minor = 8; byte_order = be; };"},
+		{"char literal env", "trace { major = 1; minor = 8; byte_order = le; }; env { c = 'x'; };"},
+		{"string escapes", `trace { major = 1; minor = 8; byte_order = le; }; env { s = "\a\b\f\n\r\t\v\\\'\"\?\101\x41"; };`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := ParseMetadata([]byte(tc.in)); err != nil {
@@ -798,7 +798,7 @@ func TestParseMetadataAccepts(t *testing.T) {
 			}
 		})
 	}
-	m, err := ParseMetadata([]byte(`trace { byte_order = le; }; env { s = "\a\b\f\n\r\t\v\\\'\"\?\101\x41\0"; };`))
+	m, err := ParseMetadata([]byte(`trace { major = 1; minor = 8; byte_order = le; }; env { s = "\a\b\f\n\r\t\v\\\'\"\?\101\x41\0"; };`))
 	if err != nil {
 		t.Fatal(err)
 	}

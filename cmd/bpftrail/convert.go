@@ -132,6 +132,9 @@ func convertTrace(dir, to, output string, stdout, stderr io.Writer) (err error) 
 	if n := t.DiscardedTotal(); n > 0 {
 		fmt.Fprintf(stderr, "bpftrail: warning: the trace discarded %d events\n", n)
 	}
+	if n := t.DiscardedPacketsTotal(); n > 0 {
+		fmt.Fprintf(stderr, "bpftrail: warning: the trace discarded %d packets\n", n)
+	}
 	return nil
 }
 

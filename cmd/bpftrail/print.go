@@ -25,8 +25,8 @@ func newPrint() *cobra.Command {
 		Long: `print shows every event of a CTF trace, merged in time order, one line per
 event: time, CPU, event name, context fields and payload fields, in the
 spirit of babeltrace2's text output. It reads traces from bpftrail and from
-other CTF 1.8 writers such as LTTng. Discarded events and a torn last packet
-are reported on stderr.
+other CTF 1.8 writers such as LTTng. Discarded events, discarded packets
+(gaps in packet_seq_num) and a torn last packet are reported on stderr.
 
 With --json each line is an object:
   {"timestamp_ns": <ns since the Unix epoch>, "name": "...", "cpu": <int or null>,
@@ -101,6 +101,10 @@ func printTrace(dir string, asJSON bool, stdout, stderr io.Writer) error {
 			}
 			fmt.Fprintf(stderr, "bpftrail: warning: stream %s (cpu %d) discarded %d events between %s and %s\n",
 				name, s.CPU, d.Count, clockText(d.BeginNs), clockText(d.EndNs))
+		}
+		for _, d := range s.DiscardedPackets {
+			fmt.Fprintf(stderr, "bpftrail: warning: stream %s (cpu %d) discarded %d packets between %s and %s\n",
+				filepath.Base(s.Path), s.CPU, d.Count, clockText(d.BeginNs), clockText(d.EndNs))
 		}
 	}
 	return nil
