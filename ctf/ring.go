@@ -244,8 +244,12 @@ func (r *Ring) writeSnapshot(dir string, ids []int, streams []*StreamWriter) (*S
 		snap.Bytes += int64(len(out))
 	}
 	if snap.Events > 0 {
-		c := r.w.meta.Clocks[0]
-		snap.BeginNs, snap.EndNs = rdNs(c, first), rdNs(c, last)
+		k, err := rdNewClock(r.w.meta.Clocks[0])
+		if err != nil {
+			return nil, err
+		}
+		snap.BeginNs, _ = k.ns(first)
+		snap.EndNs, _ = k.ns(last)
 	}
 	return snap, nil
 }
