@@ -79,8 +79,11 @@ const DefaultPoll = 10 * time.Millisecond
 // counter map lost, decoding records of dec's classes into sink. poll is
 // the interval between drains (DefaultPoll when 0).
 func New(events, lost *ebpf.Map, dec *record.Decoder, sink record.Sink, poll time.Duration) (*Collector, error) {
-	rd, err := ringbuf.NewReader(events)
-	if err != nil {
+	var rd Ring
+	mr, err := NewMapRing(events)
+	if err == nil {
+		rd = mr
+	} else if rd, err = ringbuf.NewReader(events); err != nil {
 		return nil, fmt.Errorf("collect: %w", err)
 	}
 	var losses Losses
@@ -106,6 +109,9 @@ func NewFrom(ring Ring, losses Losses, dec *record.Decoder, sink record.Sink, po
 // record makes the producing CPU wait on the cache lines of the ring's
 // positions, which costs every traced event.
 func (c *Collector) Run(ctx context.Context) error {
+	if mr, ok := c.ring.(*MapRing); ok {
+		return c.runMapped(ctx, mr)
+	}
 	var rec ringbuf.Record
 	// A deadline in the past: reads never block, the ticker paces them.
 	c.ring.SetDeadline(time.Unix(1, 0))
@@ -158,8 +164,51 @@ func (c *Collector) Run(ctx context.Context) error {
 	}
 }
 
+// runMapped is Run on a ring read through its own mapping: a batch per
+// poll interval, handled in place.
+func (c *Collector) runMapped(ctx context.Context, mr *MapRing) error {
+	t := time.NewTicker(c.poll)
+	defer t.Stop()
+	for {
+		if _, err := mr.Batch(c.record); err != nil {
+			return err
+		}
+		c.publish()
+		if err := c.readLost(); err != nil {
+			return err
+		}
+		if c.Wake {
+			if ctx.Err() != nil {
+				return nil
+			}
+			if _, err := mr.Wait(c.poll); err != nil {
+				return err
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
 // Drain reads every record left in the ring and the final loss counts.
 func (c *Collector) Drain() error {
+	if mr, ok := c.ring.(*MapRing); ok {
+		for {
+			n, err := mr.Batch(c.record)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				break
+			}
+		}
+		c.publish()
+		return c.readLost()
+	}
 	var rec ringbuf.Record
 	c.ring.SetDeadline(time.Unix(1, 0))
 	for {
