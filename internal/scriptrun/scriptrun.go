@@ -12,8 +12,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -159,6 +161,8 @@ type runner struct {
 	formats  map[uint32]scriptout.Format // parsed once per call site
 	first    uint32                      // class id of the script's first event; kernel events before
 	agglog   *aggregate.Log              // --trace: the maps' snapshots beside the trace
+	// refreshed is when each process's mappings were last read again.
+	refreshed map[int]mapsRead
 }
 
 // snapshot logs the maps (the ones of indices, all when none) beside the
@@ -520,6 +524,14 @@ func (r *runner) sym(user bool, pid int, addr uint64, offset bool) string {
 			return r.binarySym(addr, offset)
 		}
 		f = p.Symbolize(addr)
+		if f.Module == symbolize.ModuleUnknown && r.refreshMaps(pid) {
+			// The process may have exec'd (a command is started as a
+			// copy of bpftrail) or mapped a library since its mappings
+			// were read.
+			if p, err := r.syms.Refresh(pid); err == nil {
+				f = p.Symbolize(addr)
+			}
+		}
 	} else {
 		k, err := r.syms.Kernel()
 		if err != nil {
@@ -534,6 +546,35 @@ func (r *runner) sym(user bool, pid int, addr uint64, offset bool) string {
 		return fmt.Sprintf("%s+%d", f.Function, f.Offset)
 	}
 	return f.Function
+}
+
+// refreshMaps reports whether a process's mappings should be read again,
+// after an address in none of them: when its executable changed (it
+// exec'd: a command starts as a copy of bpftrail), or at most every
+// second (it mapped a library).
+func (r *runner) refreshMaps(pid int) bool {
+	if r.refreshed == nil {
+		r.refreshed = map[int]mapsRead{}
+	}
+	var st syscall.Stat_t
+	exe := [2]uint64{}
+	if err := syscall.Stat("/proc/"+strconv.Itoa(pid)+"/exe", &st); err == nil {
+		exe = [2]uint64{uint64(st.Dev), st.Ino}
+	}
+	now := time.Now()
+	last, seen := r.refreshed[pid]
+	if seen && last.exe == exe && now.Sub(last.at) < time.Second {
+		return false
+	}
+	r.refreshed[pid] = mapsRead{at: now, exe: exe}
+	return true
+}
+
+// mapsRead is when a process's mappings were last read again, and its
+// executable then.
+type mapsRead struct {
+	at  time.Time
+	exe [2]uint64
 }
 
 // binarySym names an address through the binaries the script's uprobes
