@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ type recordFlags struct {
 	snapshot   bool
 	snapSize   string
 	snapAtExit bool
+	snapOn     string
 }
 
 func newRecord() *cobra.Command {
@@ -57,7 +59,8 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
   bpftrail record -e 'sched:*' -a -d 10s -o sched-trace
   bpftrail record -e syscall:openat --filter 'comm == "bash" && ret < 0' -d 30s
   bpftrail record -e 'sched:*' -a --rotate 64MiB --keep 10 -o sched   # sched/archives/BEGIN-END-ID/
-  bpftrail record -e 'syscalls:*' -a --snapshot -o fr                 # kill -USR2 PID writes fr/snapshot-1-.../`,
+  bpftrail record -e 'syscalls:*' -a --snapshot -o fr                 # kill -USR2 PID writes fr/snapshot-1-.../
+  bpftrail record -e 'sched:*' -a --snapshot --snapshot-on 'syscalls:sys_enter_kill:sig == 9' -o fr`,
 		RunE: func(c *cobra.Command, args []string) error {
 			return runRecord(c, f, args)
 		},
@@ -81,6 +84,7 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 	fl.BoolVar(&f.snapshot, "snapshot", false, "flight recorder: keep the newest events in memory and write a trace DIR/snapshot-1-YYYYMMDD-HHMMSS-N/ on SIGUSR2 (and at the end with --snapshot-at-exit)")
 	fl.StringVar(&f.snapSize, "snapshot-size", "16MiB", "with --snapshot, memory kept (older events are reported as discarded in snapshots)")
 	fl.BoolVar(&f.snapAtExit, "snapshot-at-exit", false, "with --snapshot, write a snapshot when the recording ends")
+	fl.StringVar(&f.snapOn, "snapshot-on", "", "with --snapshot, write a snapshot when an event of SPEC that passes FILTER fires: SPEC[:FILTER], e.g. 'syscalls:sys_enter_kill:sig == 9' (at most one a second)")
 	return c
 }
 
@@ -122,6 +126,9 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	}
 	if err := longRunFlags(c, f, trace); err != nil {
 		return err
+	}
+	if trace.SnapshotOn != nil && !slices.Contains(probes.Specs, trace.SnapshotOn.Spec) {
+		probes.Specs = append(probes.Specs, trace.SnapshotOn.Spec) // the trigger's events are recorded too
 	}
 	sess, err := engine.Open(cfg)
 	if err != nil {

@@ -77,6 +77,9 @@ type TraceOutput struct {
 	// snapshots of it (Dir/snapshot-1-YYYYMMDD-HHMMSS-N/) on SIGUSR2, on
 	// a trigger record, and at the end when asked.
 	Snapshot *SnapshotRing
+	// SnapshotOn, when set, also writes a snapshot when a recorded event
+	// matches it (Snapshot must be set).
+	SnapshotOn *SnapshotTrigger
 	// Written, when set, is told of every chunk and snapshot written.
 	Written func(Written)
 }
@@ -214,8 +217,12 @@ func (r *run) openTrace(t *TraceOutput) error {
 		r.stacks = symbolize.NewCollector()
 		wo.OnStack = r.stacks.Add
 	}
+	ring, err := r.s.snapshotOn(t)
+	if err != nil {
+		return err
+	}
 	out, err := traceout.Open(traceout.Options{Dir: t.Dir, CTF: opts, Writer: wo, Classes: r.s.classes, CPUs: CPUs(),
-		Rotate: t.Rotate, Ring: t.Snapshot, Written: t.Written})
+		Rotate: t.Rotate, Ring: ring, Written: t.Written})
 	if err != nil {
 		return err
 	}
