@@ -41,7 +41,8 @@ if ! dpkg -s prometheus >/dev/null 2>&1; then
 	fi
 fi
 command -v go >/dev/null || { echo "setup: Go is missing (expected at /usr/local/go/bin)"; exit 1; }
-"$(dirname "$0")/otelcol.sh" >/dev/null
+"$(dirname "$0")/otelcol.sh" >/dev/null ||
+	echo "setup: the OpenTelemetry Collector could not be built (scripts/otelcol.sh); TestBPFMetricsOTLP cannot run"
 if ! grep -q ' tracefs ' /proc/self/mountinfo; then
 	mount -t tracefs nodev /sys/kernel/tracing || true
 fi

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -241,4 +242,52 @@ service:
 	}
 	t.Logf("Collector: %d writes, sum %d, zero %d, buckets %v; latency %d in %d bounds, sum %v s",
 		dp.Count, int64(dp.GetSum()), dp.ZeroCount, got, lp.Count, len(lp.ExplicitBounds), lp.GetSum())
+}
+
+// A receiver that is not there is reported on one line, retried, and
+// never stops bpftrail; a bad URL is a one-line error at once.
+func TestBPFMetricsOTLPUnreachable(t *testing.T) {
+	bpftest.Require(t)
+	buildOnce.Do(func() { buildErr = build() })
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	conf := filepath.Join(t.TempDir(), "metrics.yaml")
+	if err := os.WriteFile(conf, []byte(`metrics:
+  - name: otlpdown_total
+    type: count
+    events: ["syscalls:sys_enter_getppid"]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	addr := freePort(t) // nothing listens there
+	m := start(t, bpftrailBn, "metrics", "-f", conf, "--otlp", "http://"+addr, "--otlp-interval", "100ms")
+	time.Sleep(1500 * time.Millisecond)
+	if m.exited() {
+		t.Fatalf("bpftrail metrics ended: %v\n%s", m.err, m.stderr.String())
+	}
+	if code := m.interrupt(t); code != 0 {
+		t.Fatalf("bpftrail metrics: exit status %d\n%s", code, m.stderr.String())
+	}
+	var refused int
+	for _, l := range strings.Split(m.stderr.String(), "\n") {
+		if strings.Contains(l, "connection refused") {
+			refused++
+			if !strings.HasPrefix(l, "bpftrail: otlp: ") || !strings.Contains(l, "retrying every 100ms") {
+				t.Errorf("failure line %q", l)
+			}
+		}
+	}
+	if refused != 1 {
+		t.Errorf("%d lines say the connection was refused, want 1 (once until the error changes):\n%s", refused, m.stderr.String())
+	}
+
+	for _, url := range []string{"127.0.0.1:4318", "ftp://127.0.0.1/v1/metrics"} {
+		p := start(t, bpftrailBn, "metrics", "-f", conf, "--otlp", url)
+		code := p.wait(t)
+		checkOneLineError(t, code, p.stderr.String())
+		if !strings.Contains(p.stderr.String(), "--otlp") {
+			t.Errorf("--otlp %s: %q does not name the flag", url, p.stderr.String())
+		}
+	}
 }
