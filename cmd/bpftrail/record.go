@@ -35,8 +35,8 @@ type recordFlags struct {
 	keep       int
 	snapshot   bool
 	snapSize   string
-	snapAtExit bool
 	snapOn     string
+	snapAtExit bool
 }
 
 func newRecord() *cobra.Command {
@@ -58,9 +58,9 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 		Example: `  bpftrail record -e syscalls:sys_enter_openat -- ls /etc
   bpftrail record -e 'sched:*' -a -d 10s -o sched-trace
   bpftrail record -e syscall:openat --filter 'comm == "bash" && ret < 0' -d 30s
+  bpftrail record -e 'sched:*' -a --snapshot --snapshot-on 'syscalls:sys_enter_kill:sig == 9' -o fr
   bpftrail record -e 'sched:*' -a --rotate 64MiB --keep 10 -o sched   # sched/archives/BEGIN-END-ID/
-  bpftrail record -e 'syscalls:*' -a --snapshot -o fr                 # kill -USR2 PID writes fr/snapshot-1-.../
-  bpftrail record -e 'sched:*' -a --snapshot --snapshot-on 'syscalls:sys_enter_kill:sig == 9' -o fr`,
+  bpftrail record -e 'syscalls:*' -a --snapshot -o fr                 # kill -USR2 PID writes fr/snapshot-1-.../`,
 		RunE: func(c *cobra.Command, args []string) error {
 			return runRecord(c, f, args)
 		},
@@ -83,8 +83,8 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 	fl.IntVar(&f.keep, "keep", 0, "with --rotate, keep only the N newest chunks")
 	fl.BoolVar(&f.snapshot, "snapshot", false, "flight recorder: keep the newest events in memory and write a trace DIR/snapshot-1-YYYYMMDD-HHMMSS-N/ on SIGUSR2 (and at the end with --snapshot-at-exit)")
 	fl.StringVar(&f.snapSize, "snapshot-size", "16MiB", "with --snapshot, memory kept (older events are reported as discarded in snapshots)")
-	fl.BoolVar(&f.snapAtExit, "snapshot-at-exit", false, "with --snapshot, write a snapshot when the recording ends")
 	fl.StringVar(&f.snapOn, "snapshot-on", "", "with --snapshot, write a snapshot when an event of SPEC that passes FILTER fires: SPEC[:FILTER], e.g. 'syscalls:sys_enter_kill:sig == 9' (at most one a second)")
+	fl.BoolVar(&f.snapAtExit, "snapshot-at-exit", false, "with --snapshot, write a snapshot when the recording ends")
 	return c
 }
 
@@ -114,6 +114,9 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	if cfg.Aggregates, err = recordAggregates(f.aggregate, probes); err != nil {
 		return err
 	}
+	if spec, _ := splitTrigger(f.snapOn); spec != "" && !slices.Contains(probes.Specs, spec) {
+		probes.Specs = append(probes.Specs, spec) // the trigger's events are recorded too
+	}
 	dir := f.output
 	if dir == "" {
 		dir = "bpftrail-" + time.Now().Format("20060102-150405")
@@ -126,9 +129,6 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	}
 	if err := longRunFlags(c, f, trace); err != nil {
 		return err
-	}
-	if trace.SnapshotOn != nil && !slices.Contains(probes.Specs, trace.SnapshotOn.Spec) {
-		probes.Specs = append(probes.Specs, trace.SnapshotOn.Spec) // the trigger's events are recorded too
 	}
 	sess, err := engine.Open(cfg)
 	if err != nil {

@@ -207,6 +207,10 @@ func (r *run) open() error {
 // openTrace creates the trace, its writer, the collection of its stacks
 // and the log of the aggregates beside it.
 func (r *run) openTrace(t *TraceOutput) error {
+	t, err := r.s.snapshotOn(t)
+	if err != nil {
+		return err
+	}
 	opts := t.Options
 	opts.EventContext = ctftrace.ContextType()
 	if t.LTTng {
@@ -217,12 +221,8 @@ func (r *run) openTrace(t *TraceOutput) error {
 		r.stacks = symbolize.NewCollector()
 		wo.OnStack = r.stacks.Add
 	}
-	ring, err := r.s.snapshotOn(t)
-	if err != nil {
-		return err
-	}
 	out, err := traceout.Open(traceout.Options{Dir: t.Dir, CTF: opts, Writer: wo, Classes: r.s.classes, CPUs: CPUs(),
-		Rotate: t.Rotate, Ring: ring, Written: t.Written})
+		Rotate: t.Rotate, Ring: t.Snapshot, Written: t.Written})
 	if err != nil {
 		return err
 	}

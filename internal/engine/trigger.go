@@ -19,10 +19,11 @@ type SnapshotTrigger struct {
 	Filter string
 }
 
-// snapshotOn returns the ring of t with its trigger set.
-func (s *Session) snapshotOn(t *TraceOutput) (*SnapshotRing, error) {
+// snapshotOn returns t, or a copy of it whose snapshot ring has
+// t.SnapshotOn as its trigger.
+func (s *Session) snapshotOn(t *TraceOutput) (*TraceOutput, error) {
 	if t.SnapshotOn == nil {
-		return t.Snapshot, nil
+		return t, nil
 	}
 	if t.Snapshot == nil {
 		return nil, errors.New("engine: a snapshot trigger needs a snapshot ring")
@@ -43,5 +44,7 @@ func (s *Session) snapshotOn(t *TraceOutput) (*SnapshotRing, error) {
 		e, ok := on[r.Class.ID]
 		return ok && (e == nil || e.Eval(r.Value))
 	}
-	return &ring, nil
+	c := *t
+	c.Snapshot = &ring
+	return &c, nil
 }
