@@ -5,7 +5,9 @@
 # tools the uprobe, USDT and symbolization tests build with, the AArch64
 # cross compiler the USDT and pt_regs tests build arm64 binaries with,
 # Chromium for the web-view tests, the Prometheus server the metrics test
-# scrapes with, and tracefs mounted.
+# scrapes with, the OpenTelemetry Collector the OTLP test pushes to (built
+# once from the Collector's Go modules into a cache, see otelcol.sh), and
+# tracefs mounted.
 set -euo pipefail
 
 packages=(babeltrace2 python3-bt2 lttng-tools liblttng-ust-dev linux-perf gcc gcc-aarch64-linux-gnu make systemtap-sdt-dev binutils xz-utils tmux bpftrace chromium)
@@ -39,6 +41,8 @@ if ! dpkg -s prometheus >/dev/null 2>&1; then
 	fi
 fi
 command -v go >/dev/null || { echo "setup: Go is missing (expected at /usr/local/go/bin)"; exit 1; }
+"$(dirname "$0")/otelcol.sh" >/dev/null ||
+	echo "setup: the OpenTelemetry Collector could not be built (scripts/otelcol.sh); TestBPFMetricsOTLP cannot run"
 if ! grep -q ' tracefs ' /proc/self/mountinfo; then
 	mount -t tracefs nodev /sys/kernel/tracing || true
 fi

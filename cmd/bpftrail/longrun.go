@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,8 +22,8 @@ func longRunFlags(c *cobra.Command, f recordFlags, t *engine.TraceOutput) error 
 	if fl.Changed("keep") && f.rotate == "" {
 		return errors.New("--keep needs --rotate")
 	}
-	if (fl.Changed("snapshot-size") || f.snapAtExit) && !f.snapshot {
-		return errors.New("--snapshot-size and --snapshot-at-exit need --snapshot")
+	if (fl.Changed("snapshot-size") || f.snapAtExit || f.snapOn != "") && !f.snapshot {
+		return errors.New("--snapshot-size, --snapshot-at-exit and --snapshot-on need --snapshot")
 	}
 	if f.rotate != "" {
 		rot, err := parseRotate(f.rotate)
@@ -44,8 +45,33 @@ func longRunFlags(c *cobra.Command, f recordFlags, t *engine.TraceOutput) error 
 			return fmt.Errorf("--snapshot-size %s: the ring needs at least 8KiB (two packets)", f.snapSize)
 		}
 		t.Snapshot = &engine.SnapshotRing{Size: int64(size), AtExit: f.snapAtExit}
+		if f.snapOn != "" {
+			spec, filter := splitTrigger(f.snapOn)
+			if spec == "" {
+				return fmt.Errorf("--snapshot-on %q: want SPEC[:FILTER], e.g. 'syscalls:sys_enter_kill:sig == 9'", f.snapOn)
+			}
+			t.SnapshotOn = &engine.SnapshotTrigger{Spec: spec, Filter: filter}
+		}
 	}
 	return nil
+}
+
+// splitTrigger splits --snapshot-on's SPEC[:FILTER]. A probe spec has
+// colons but never a blank, a quote, a parenthesis or any of = ! < > & |,
+// and a filter always has one of them (a comparison): the filter starts
+// after the last colon before the first such character. Without one, the
+// whole text is the spec.
+func splitTrigger(s string) (spec, filter string) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexAny(s, " \t\"()=!<>&|")
+	if i < 0 {
+		return s, ""
+	}
+	c := strings.LastIndexByte(s[:i], ':')
+	if c < 0 {
+		return "", s // a filter without a spec
+	}
+	return strings.TrimSpace(s[:c]), strings.TrimSpace(s[c+1:])
 }
 
 // parseRotate reads --rotate: a duration (30s, 10m, 1h) or a size (64MiB).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -34,6 +35,7 @@ type recordFlags struct {
 	keep       int
 	snapshot   bool
 	snapSize   string
+	snapOn     string
 	snapAtExit bool
 }
 
@@ -56,6 +58,7 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 		Example: `  bpftrail record -e syscalls:sys_enter_openat -- ls /etc
   bpftrail record -e 'sched:*' -a -d 10s -o sched-trace
   bpftrail record -e syscall:openat --filter 'comm == "bash" && ret < 0' -d 30s
+  bpftrail record -e 'sched:*' -a --snapshot --snapshot-on 'syscalls:sys_enter_kill:sig == 9' -o fr
   bpftrail record -e 'sched:*' -a --rotate 64MiB --keep 10 -o sched   # sched/archives/BEGIN-END-ID/
   bpftrail record -e 'syscalls:*' -a --snapshot -o fr                 # kill -USR2 PID writes fr/snapshot-1-.../`,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -80,6 +83,7 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 	fl.IntVar(&f.keep, "keep", 0, "with --rotate, keep only the N newest chunks")
 	fl.BoolVar(&f.snapshot, "snapshot", false, "flight recorder: keep the newest events in memory and write a trace DIR/snapshot-1-YYYYMMDD-HHMMSS-N/ on SIGUSR2 (and at the end with --snapshot-at-exit)")
 	fl.StringVar(&f.snapSize, "snapshot-size", "16MiB", "with --snapshot, memory kept (older events are reported as discarded in snapshots)")
+	fl.StringVar(&f.snapOn, "snapshot-on", "", "with --snapshot, write a snapshot when an event of SPEC that passes FILTER fires: SPEC[:FILTER], e.g. 'syscalls:sys_enter_kill:sig == 9' (at most one a second)")
 	fl.BoolVar(&f.snapAtExit, "snapshot-at-exit", false, "with --snapshot, write a snapshot when the recording ends")
 	return c
 }
@@ -109,6 +113,9 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	}
 	if cfg.Aggregates, err = recordAggregates(f.aggregate, probes); err != nil {
 		return err
+	}
+	if spec, _ := splitTrigger(f.snapOn); spec != "" && !slices.Contains(probes.Specs, spec) {
+		probes.Specs = append(probes.Specs, spec) // the trigger's events are recorded too
 	}
 	dir := f.output
 	if dir == "" {

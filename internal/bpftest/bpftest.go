@@ -88,6 +88,21 @@ func RequireTool(t testing.TB, name string) string {
 	return p
 }
 
+// RequireFile returns path when it is an executable file, and otherwise
+// skips t saying how to make it (hint); under CI=true it fails t instead.
+// It is for programs a script builds into a cache rather than installs.
+func RequireFile(t testing.TB, path, hint string) string {
+	t.Helper()
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		missing(t, fmt.Sprintf("%v (%s)", err, hint))
+	case st.IsDir() || st.Mode()&0o111 == 0:
+		missing(t, fmt.Sprintf("%s is not an executable file (%s)", path, hint))
+	}
+	return path
+}
+
 // CoverEnv names the directory where the tests' own builds of bpftrail
 // write their coverage counters ("make cover" sets it): binaries built by
 // [Build] are then instrumented for every package of the module, and

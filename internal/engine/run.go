@@ -77,6 +77,9 @@ type TraceOutput struct {
 	// snapshots of it (Dir/snapshot-1-YYYYMMDD-HHMMSS-N/) on SIGUSR2, on
 	// a trigger record, and at the end when asked.
 	Snapshot *SnapshotRing
+	// SnapshotOn, when set, also writes a snapshot when a recorded event
+	// matches it (Snapshot must be set).
+	SnapshotOn *SnapshotTrigger
 	// Written, when set, is told of every chunk and snapshot written.
 	Written func(Written)
 }
@@ -204,6 +207,10 @@ func (r *run) open() error {
 // openTrace creates the trace, its writer, the collection of its stacks
 // and the log of the aggregates beside it.
 func (r *run) openTrace(t *TraceOutput) error {
+	t, err := r.s.snapshotOn(t)
+	if err != nil {
+		return err
+	}
 	opts := t.Options
 	opts.EventContext = ctftrace.ContextType()
 	if t.LTTng {

@@ -1,7 +1,9 @@
 // Package metrics serves bpftrail's in-kernel aggregations as Prometheus
-// metrics: "bpftrail metrics -f CONFIG" loads one aggregation session
-// ([engine.AggSession]) per configured metric and a [Collector] turns their
-// BPF maps into metric families each time a Prometheus server scrapes.
+// metrics and pushes them over OTLP: "bpftrail metrics -f CONFIG" loads one
+// aggregation session ([engine.AggSession]) per configured metric and a
+// [Collector] turns their BPF maps into metric families each time a
+// Prometheus server scrapes; a [Pusher] sends the same values to an
+// OpenTelemetry receiver at an interval.
 //
 // A configuration file (YAML, see [Parse]) lists metrics of three types:
 //
