@@ -131,7 +131,7 @@ func Start(o Options) (*Streamer, error) {
 		o.MaxRetry = max(5*time.Second, o.Retry)
 	}
 	s := &Streamer{o: o, q: make(chan item, o.Queue), done: make(chan struct{}), streams: map[int]*stream{}, backoff: o.Retry}
-	s.session = Session{Name: o.Session, Hostname: o.Hostname, ID: 1, CreationTime: uint64(time.Now().Unix())}
+	s.session = Session{Name: o.Session, Hostname: o.Hostname}
 	if o.Live > 0 {
 		s.session.LiveTimer = uint32(max(o.Live.Microseconds(), 1))
 	}
@@ -379,6 +379,10 @@ func (s *Streamer) connect() error {
 	if err != nil {
 		return err
 	}
+	// Each connection is a session of its own on relayd (a directory of
+	// its own, named after its creation time).
+	s.session.ID++
+	s.session.CreationTime = uint64(time.Now().Unix())
 	fail := func(err error) error {
 		c.close()
 		return fmt.Errorf("lttng-relayd at %s: %w", s.o.Addr.control(), err)

@@ -113,8 +113,10 @@ func (out *Output) liveTick() error {
 			continue
 		}
 		// Nothing to send: move the stream's clock to the mark (what
-		// comes later starts no earlier) and tell viewers.
-		st.AddDiscarded(0, mark)
+		// comes later starts no earlier) and tell viewers. The streams'
+		// marks differ by a nanosecond, so that a viewer never sees two
+		// idle streams with identical next messages (babeltrace2 warns).
+		st.AddDiscarded(0, mark-uint64(cpu))
 		out.relay.Beacon(cpu, st.Last())
 	}
 	return nil
