@@ -91,6 +91,10 @@ func ParseURL(s string) (Addr, error) {
 	return a, nil
 }
 
+// announceMinor is the minor this client announces (tests lower it to
+// speak older layouts to a newer relayd).
+var announceMinor uint32 = VersionMinor
+
 // conn is one connection to relayd: its control and data sockets and the
 // negotiated protocol version.
 type conn struct {
@@ -115,7 +119,7 @@ func dial(a Addr, timeout time.Duration) (*conn, error) {
 		c.ctrl.Close()
 		return nil, fmt.Errorf("cannot reach lttng-relayd at %s: %w", a.data(), unwrapOp(err))
 	}
-	reply, err := c.call(versionMsg(VersionMajor, VersionMinor), versionReplySize)
+	reply, err := c.call(versionMsg(VersionMajor, announceMinor), versionReplySize)
 	if err != nil {
 		c.close()
 		return nil, fmt.Errorf("cannot reach lttng-relayd at %s: version: %w", a.control(), err)
@@ -125,7 +129,7 @@ func dial(a Addr, timeout time.Duration) (*conn, error) {
 		c.close()
 		return nil, fmt.Errorf("lttng-relayd at %s speaks protocol %d.%d; this client speaks %d.x", a.control(), major, minor, VersionMajor)
 	}
-	c.minor = min(minor, VersionMinor)
+	c.minor = min(minor, announceMinor)
 	if c.minor < MinVersionMinor {
 		c.close()
 		return nil, fmt.Errorf("lttng-relayd at %s speaks protocol 2.%d; 2.%d or later is needed (lttng-tools 2.11)", a.control(), minor, MinVersionMinor)

@@ -241,3 +241,54 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestStreamerVersions streams a small trace to relayd announcing each
+// protocol minor from 2.11 to the newest (relayd adapts down to the
+// lower): relayd's copy holds every event each time.
+func TestStreamerVersions(t *testing.T) {
+	r := startRelayd(t)
+	defer func() { announceMinor = VersionMinor }()
+	for minor := uint32(MinVersionMinor); minor <= VersionMinor; minor++ {
+		announceMinor = minor
+		name := fmt.Sprintf("v2_%d", minor)
+		rs, err := Start(Options{Addr: r.addr, Session: name})
+		if err != nil {
+			t.Fatalf("2.%d: %v", minor, err)
+		}
+		w, err := ctf.NewPacketWriter(name, ctf.Options{}, rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ec, err := w.AddEventClass("ev", ctf.Struct(ctf.F("n", ctf.Uint(32))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := w.Stream(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 300 {
+			if err := s.Begin(ec, ctf.MonotonicNow()).U32(uint32(i)).Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		st, err := rs.Close()
+		if err != nil {
+			t.Fatalf("2.%d: %v", minor, err)
+		}
+		if st.Minor > minor || st.Minor < MinVersionMinor {
+			t.Errorf("announcing 2.%d, 2.%d was used", minor, st.Minor)
+		}
+		dirs := r.sessions(t, name)
+		if len(dirs) != 1 {
+			t.Fatalf("2.%d: %d copies of the session", minor, len(dirs))
+		}
+		if n, _ := countEvents(t, dirs[0]); n != 300 {
+			t.Errorf("2.%d: relayd's copy holds %d events, want 300", minor, n)
+		}
+		t.Logf("announced 2.%d, used 2.%d: %d packets", minor, st.Minor, st.Packets)
+	}
+}
