@@ -32,6 +32,7 @@ var stage = map[string]int{
 	"internal/syscalls": 1,
 	"internal/tracedir": 1,
 	"internal/ptregs":   1,
+	"internal/relayd":   1, // streams a trace (ctf packets) to lttng-relayd
 	// Reading the host: tracefs, ELF, USDT notes, symbols; filters.
 	"internal/tracefs":   2,
 	"internal/usdt":      2,
@@ -75,7 +76,7 @@ var stage = map[string]int{
 // (ctftrace, for test traces).
 var (
 	writeSide = []string{"internal/resolve", "internal/record", "internal/bpfgen", "internal/plan", "internal/attach", "internal/collect",
-		"internal/command", "internal/aggregate", "internal/traceout", "internal/engine", "internal/tools", "internal/metrics", "internal/sink/table"}
+		"internal/command", "internal/aggregate", "internal/traceout", "internal/relayd", "internal/engine", "internal/tools", "internal/metrics", "internal/sink/table"}
 	readSide = []string{"internal/analyze", "internal/sink/chrome", "internal/sink/stacks", "internal/sink/text",
 		"internal/sink/jsonl", "internal/web"}
 	// cmdForbidden are the pipeline's internals: the command layer wires

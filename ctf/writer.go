@@ -87,6 +87,9 @@ type Options struct {
 	// babeltrace2 needs to mix the trace with others. Default true unless
 	// TracerName is an LTTng tracer (babeltrace2 forces that itself).
 	ClockAbsolute *bool
+	// Packets, when set, sees the metadata and every packet as they are
+	// written (see [PacketSink]).
+	Packets PacketSink
 }
 
 // Writer writes one CTF trace directory. Create it with [Create], declare
@@ -107,6 +110,7 @@ type Writer struct {
 	closed  bool
 	classes []classInfo // by event class ID; elements never change once appended
 	ring    *Ring       // packets go to this in-memory ring instead of files
+	noFiles bool        // packets go only to opts.Packets
 }
 
 // classInfo is what Encoder.Commit knows of an event class.
@@ -135,6 +139,12 @@ func Create(dir string, opts Options) (*Writer, error) {
 // packets kept in ring (dir then only names the trace).
 func newWriter(dir string, opts Options, ring *Ring) (*Writer, error) {
 	w := &Writer{dir: dir, opts: opts, streams: map[int]*StreamWriter{}, ring: ring}
+	return w.init()
+}
+
+// init sets the writer's defaults and writes its first metadata.
+func (w *Writer) init() (*Writer, error) {
+	opts := w.opts
 	w.pkt = opts.PacketSize
 	if w.pkt <= 0 {
 		w.pkt = PageSize
@@ -276,8 +286,11 @@ func baseStreamClass(ctx *Type) *StreamClass {
 
 // writeMetadata writes the metadata file atomically (temporary file + rename).
 func (w *Writer) writeMetadata() error {
-	if w.ring != nil {
-		return nil // written with each snapshot
+	if w.opts.Packets != nil {
+		w.opts.Packets.Metadata(w.meta.TSDL())
+	}
+	if w.ring != nil || w.noFiles {
+		return nil // written with each snapshot, or not at all
 	}
 	final := filepath.Join(w.dir, "metadata")
 	tmp := filepath.Join(w.dir, ".metadata.tmp")
@@ -393,9 +406,12 @@ func (w *Writer) Stream(id int) (*StreamWriter, error) {
 		return nil, fmt.Errorf("ctf: negative stream id %d", id)
 	}
 	var f packetFile
-	if w.ring != nil {
+	switch {
+	case w.ring != nil:
 		f = w.ring.stream(id)
-	} else {
+	case w.noFiles:
+		f = nullStream{id}
+	default:
 		path := filepath.Join(w.dir, fmt.Sprintf("stream_%d", id))
 		of, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if err != nil {
@@ -791,6 +807,9 @@ func (s *StreamWriter) closePacket() {
 	}
 	if s.w.ring != nil {
 		s.w.ring.add(s.f.(*ringStream), s.buf[s.pktStart:], s.pktEvs)
+	}
+	if ps := s.w.opts.Packets; ps != nil {
+		ps.Packet(s.id, s.buf[s.pktStart:], s.pktEvs)
 	}
 	s.seq++
 	s.stats.Packets++

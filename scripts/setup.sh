@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what bpftrail's build, demo and tests need on a Debian machine:
 # the peer tools the conformance tests compare against (babeltrace2,
-# python3-bt2, LTTng-UST, bpftrace), perf for the benchmark, the headers and
+# python3-bt2, LTTng-UST, bpftrace), lttng-tools' lttng-relayd (the relayd
+# streaming tests run their own on loopback ports), perf for the benchmark, the headers and
 # tools the uprobe, USDT and symbolization tests build with, the AArch64
 # cross compiler the USDT and pt_regs tests build arm64 binaries with,
 # Chromium for the web-view tests, the Prometheus server the metrics test

@@ -37,6 +37,9 @@ type recordFlags struct {
 	snapSize   string
 	snapOn     string
 	snapAtExit bool
+	relayd     string
+	live       time.Duration
+	session    string
 }
 
 func newRecord() *cobra.Command {
@@ -60,7 +63,9 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
   bpftrail record -e syscall:openat --filter 'comm == "bash" && ret < 0' -d 30s
   bpftrail record -e 'sched:*' -a --snapshot --snapshot-on 'syscalls:sys_enter_kill:sig == 9' -o fr
   bpftrail record -e 'sched:*' -a --rotate 64MiB --keep 10 -o sched   # sched/archives/BEGIN-END-ID/
-  bpftrail record -e 'syscalls:*' -a --snapshot -o fr                 # kill -USR2 PID writes fr/snapshot-1-.../`,
+  bpftrail record -e 'syscalls:*' -a --snapshot -o fr                 # kill -USR2 PID writes fr/snapshot-1-.../
+  bpftrail record -e 'sched:*' -a --relayd net://collector --live -o sched
+      # babeltrace2 --input-format=lttng-live net://collector/host/$(hostname)/sched`,
 		RunE: func(c *cobra.Command, args []string) error {
 			return runRecord(c, f, args)
 		},
@@ -85,6 +90,10 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 	fl.StringVar(&f.snapSize, "snapshot-size", "16MiB", "with --snapshot, memory kept (older events are reported as discarded in snapshots)")
 	fl.StringVar(&f.snapOn, "snapshot-on", "", "with --snapshot, write a snapshot when an event of SPEC that passes FILTER fires: SPEC[:FILTER], e.g. 'syscalls:sys_enter_kill:sig == 9' (at most one a second)")
 	fl.BoolVar(&f.snapAtExit, "snapshot-at-exit", false, "with --snapshot, write a snapshot when the recording ends")
+	fl.StringVar(&f.relayd, "relayd", "", "stream the trace to lttng-relayd at net://HOST[:CONTROL_PORT[:DATA_PORT]] (relayd keeps a copy; -o still writes the local one, none without -o)")
+	fl.DurationVar(&f.live, "live", 0, "with --relayd, a live session: partial packets are sent every PERIOD (default 1s) so that live viewers follow the recording")
+	fl.Lookup("live").NoOptDefVal = "1s"
+	fl.StringVar(&f.session, "session", "", "with --relayd, the session's name on relayd (default: the base name of -o)")
 	return c
 }
 
@@ -118,16 +127,21 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 		probes.Specs = append(probes.Specs, spec) // the trigger's events are recorded too
 	}
 	dir := f.output
-	if dir == "" {
+	if dir == "" && f.relayd == "" {
 		dir = "bpftrail-" + time.Now().Format("20060102-150405")
 	}
-	if _, err := os.Stat(filepath.Join(dir, "metadata")); err == nil {
-		return fmt.Errorf("%s already holds a trace; choose another -o", dir)
+	if dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "metadata")); err == nil {
+			return fmt.Errorf("%s already holds a trace; choose another -o", dir)
+		}
 	}
 	trace := &engine.TraceOutput{
 		Dir: dir, LTTng: f.preset != "", Options: traceOptions("bpftrail_command", strings.Join(os.Args, " ")),
 	}
 	if err := longRunFlags(c, f, trace); err != nil {
+		return err
+	}
+	if err := relaydFlags(c, f, trace); err != nil {
 		return err
 	}
 	sess, err := engine.Open(cfg)
@@ -150,7 +164,11 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 		return err
 	}
 	if !f.quiet {
-		summary(os.Stderr, dir, sess, res)
+		where := dir
+		if dir == "" {
+			where = "lttng-relayd"
+		}
+		summary(os.Stderr, where, sess, res)
 	}
 	return nil
 }
@@ -216,6 +234,7 @@ func summary(out *os.File, dir string, sess *engine.Session, res *engine.Result)
 	if res.Missed > 0 {
 		fmt.Fprintf(out, "  %d events were not seen: the kernel skipped the probe while another BPF program ran on the same CPU\n", res.Missed)
 	}
+	reportRelayd(out, res)
 	reportEnd(out, res)
 }
 

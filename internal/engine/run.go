@@ -17,6 +17,7 @@ import (
 	"github.com/bpftrail/bpftrail/internal/ctftrace"
 	"github.com/bpftrail/bpftrail/internal/event"
 	"github.com/bpftrail/bpftrail/internal/record"
+	"github.com/bpftrail/bpftrail/internal/relayd"
 	"github.com/bpftrail/bpftrail/internal/symbolize"
 	"github.com/bpftrail/bpftrail/internal/tracedir"
 	"github.com/bpftrail/bpftrail/internal/traceout"
@@ -82,6 +83,10 @@ type TraceOutput struct {
 	SnapshotOn *SnapshotTrigger
 	// Written, when set, is told of every chunk and snapshot written.
 	Written func(Written)
+	// Relayd, when set, streams the trace to lttng-relayd as it is
+	// written (live with Relayd.Live). Dir may then be empty: no local
+	// copy, nor the aggregates and symbols kept beside it.
+	Relayd *Relayd
 }
 
 // Rotation, SnapshotRing and Written are the trace output's (see package
@@ -90,6 +95,8 @@ type (
 	Rotation     = traceout.Rotation
 	SnapshotRing = traceout.Ring
 	Written      = traceout.Written
+	Relayd       = relayd.Options
+	RelaydStats  = relayd.Stats
 )
 
 // Progress are the figures of a run so far.
@@ -106,6 +113,8 @@ type Result struct {
 	Lost     uint64   // records the ring had no room for
 	Missed   uint64   // events the kernel did not run the programs for (see Session.Missed)
 	Trace    *ctf.StreamStats
+	// Relayd is what was streamed to lttng-relayd and what it missed.
+	Relayd *RelaydStats
 	// Processes is the number of processes whose user stacks were
 	// recorded.
 	Processes int
@@ -222,12 +231,12 @@ func (r *run) openTrace(t *TraceOutput) error {
 		wo.OnStack = r.stacks.Add
 	}
 	out, err := traceout.Open(traceout.Options{Dir: t.Dir, CTF: opts, Writer: wo, Classes: r.s.classes, CPUs: CPUs(),
-		Rotate: t.Rotate, Ring: t.Snapshot, Written: t.Written})
+		Rotate: t.Rotate, Ring: t.Snapshot, Written: t.Written, Relayd: t.Relayd})
 	if err != nil {
 		return err
 	}
 	r.out = out
-	if len(r.s.readers) > 0 {
+	if len(r.s.readers) > 0 && t.Dir != "" {
 		if r.aggfile, err = tracedir.Create(t.Dir, tracedir.Aggregates); err != nil {
 			return err
 		}
@@ -449,13 +458,17 @@ func (r *run) finish() (*Result, error) {
 			err = cerr
 		}
 		res.Trace = &st
+		if r.o.Trace.Relayd != nil {
+			rs := r.out.RelaydStats()
+			res.Relayd = &rs
+		}
 	}
 	return res, err
 }
 
 // writeSymbols symbolizes the recorded stacks into the trace's symbols.
 func (r *run) writeSymbols(res *Result) error {
-	if r.stacks == nil || r.stacks.Empty() {
+	if r.stacks == nil || r.stacks.Empty() || r.o.Trace.Dir == "" {
 		return nil
 	}
 	res.Processes = r.stacks.Processes()

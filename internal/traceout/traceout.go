@@ -7,6 +7,12 @@
 // its snapshots), with what the ring overwrote reported as discarded
 // events.
 //
+// Any of these can also be streamed to LTTng's relay daemon (see package
+// relayd): every packet and the metadata are sent as they are closed, and,
+// with a live period, partial packets are flushed and idle streams send
+// beacons so that live viewers follow the recording. Without a directory
+// the trace only goes to relayd.
+//
 // An [Output] is a record.Sink. Its methods may be called from several
 // goroutines (the collector, a timer, a signal handler); a rotation or a
 // snapshot happens between two records. Errors of a rotation or snapshot
@@ -25,6 +31,7 @@ import (
 	"github.com/bpftrail/bpftrail/ctf"
 	"github.com/bpftrail/bpftrail/internal/ctftrace"
 	"github.com/bpftrail/bpftrail/internal/record"
+	"github.com/bpftrail/bpftrail/internal/relayd"
 )
 
 // Rotation cuts a trace into chunks. A chunk ends when it holds Size bytes
@@ -58,6 +65,9 @@ type Options struct {
 	// Written, when set, is told of every chunk archived or deleted and of
 	// every snapshot written.
 	Written func(Written)
+	// Relayd, when set, streams the trace to lttng-relayd as well (Dir
+	// may then be empty: no local copy).
+	Relayd *relayd.Options
 }
 
 // Written is a chunk or snapshot an [Output] wrote (or deleted).
@@ -88,6 +98,9 @@ type Output struct {
 	archive []string // archived chunk directories, oldest first
 	snaps   int
 	lastOn  time.Time
+	relay   *relayd.Streamer
+	rstats  relayd.Stats
+	locked  bool // writes take mu: a timer or a trigger acts between them
 }
 
 // Open creates the output's directory and its first trace (or ring).
@@ -98,7 +111,10 @@ func Open(o Options) (*Output, error) {
 	if o.CTF.TraceName == "" {
 		o.CTF.TraceName = filepath.Base(filepath.Clean(o.Dir))
 	}
-	out := &Output{o: o, stop: make(chan struct{})}
+	out := &Output{o: o, stop: make(chan struct{}), locked: o.Rotate != nil || o.Ring != nil || o.Relayd != nil}
+	if o.Relayd != nil {
+		return out, out.openRelayd()
+	}
 	switch {
 	case o.Rotate != nil:
 		return out, out.openRotation()
@@ -134,7 +150,7 @@ func checkFresh(dir string) error {
 
 // WriteRecord implements record.Sink.
 func (out *Output) WriteRecord(r record.Record) error {
-	if out.o.Rotate == nil && out.o.Ring == nil {
+	if !out.locked {
 		return out.tw.WriteRecord(r)
 	}
 	out.mu.Lock()
@@ -142,15 +158,18 @@ func (out *Output) WriteRecord(r record.Record) error {
 	if out.err != nil {
 		return out.err
 	}
-	if out.ring != nil {
+	switch {
+	case out.ring != nil:
 		return out.ringRecord(r)
+	case out.chunk != nil:
+		return out.chunkRecord(r)
 	}
-	return out.chunkRecord(r)
+	return out.tw.WriteRecord(r)
 }
 
 // AddDiscarded implements record.Sink.
 func (out *Output) AddDiscarded(cpu int, n, ts uint64) error {
-	if out.o.Rotate == nil && out.o.Ring == nil {
+	if !out.locked {
 		return out.tw.AddDiscarded(cpu, n, ts)
 	}
 	out.mu.Lock()
@@ -222,6 +241,11 @@ func (out *Output) Close() (ctf.StreamStats, error) {
 	default:
 		err = out.w.Close()
 		out.total = out.w.Stats()
+	}
+	if out.relay != nil {
+		// The local copy is complete whatever became of relayd: its
+		// losses are counted in its stats, not returned as an error.
+		out.rstats, _ = out.relay.Close()
 	}
 	return out.total, err
 }
