@@ -37,9 +37,7 @@ type recordFlags struct {
 	snapSize   string
 	snapOn     string
 	snapAtExit bool
-	relayd     string
-	live       time.Duration
-	session    string
+	relaydOptions
 }
 
 func newRecord() *cobra.Command {
@@ -90,10 +88,7 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 	fl.StringVar(&f.snapSize, "snapshot-size", "16MiB", "with --snapshot, memory kept (older events are reported as discarded in snapshots)")
 	fl.StringVar(&f.snapOn, "snapshot-on", "", "with --snapshot, write a snapshot when an event of SPEC that passes FILTER fires: SPEC[:FILTER], e.g. 'syscalls:sys_enter_kill:sig == 9' (at most one a second)")
 	fl.BoolVar(&f.snapAtExit, "snapshot-at-exit", false, "with --snapshot, write a snapshot when the recording ends")
-	fl.StringVar(&f.relayd, "relayd", "", "stream the trace to lttng-relayd at net://HOST[:CONTROL_PORT[:DATA_PORT]] (relayd keeps a copy; -o still writes the local one, none without -o)")
-	fl.DurationVar(&f.live, "live", 0, "with --relayd, a live session: partial packets are sent every PERIOD (default 1s) so that live viewers follow the recording")
-	fl.Lookup("live").NoOptDefVal = "1s"
-	fl.StringVar(&f.session, "session", "", "with --relayd, the session's name on relayd (default: the base name of -o)")
+	addRelaydFlags(c, &f.relaydOptions)
 	return c
 }
 
@@ -141,7 +136,7 @@ func runRecord(c *cobra.Command, f recordFlags, args []string) error {
 	if err := longRunFlags(c, f, trace); err != nil {
 		return err
 	}
-	if err := relaydFlags(c, f, trace); err != nil {
+	if err := relaydFlags(c, f.relaydOptions, trace); err != nil {
 		return err
 	}
 	sess, err := engine.Open(cfg)

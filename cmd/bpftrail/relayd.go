@@ -13,9 +13,26 @@ import (
 	"github.com/bpftrail/bpftrail/internal/relayd"
 )
 
-// relaydFlags sets the streaming of a recording's trace to lttng-relayd
-// from record's flags.
-func relaydFlags(c *cobra.Command, f recordFlags, t *engine.TraceOutput) error {
+// relaydOptions are the flags that stream a trace to lttng-relayd
+// (record's, run's).
+type relaydOptions struct {
+	relayd  string
+	live    time.Duration
+	session string
+}
+
+// addRelaydFlags declares --relayd, --live and --session.
+func addRelaydFlags(c *cobra.Command, f *relaydOptions) {
+	fl := c.Flags()
+	fl.StringVar(&f.relayd, "relayd", "", "stream the trace to lttng-relayd at net://HOST[:CONTROL_PORT[:DATA_PORT]] (relayd keeps a copy; -o still writes the local one, none without -o)")
+	fl.DurationVar(&f.live, "live", 0, "with --relayd, a live session: partial packets are sent every PERIOD (default 1s) so that live viewers follow the recording")
+	fl.Lookup("live").NoOptDefVal = "1s"
+	fl.StringVar(&f.session, "session", "", "with --relayd, the session's name on relayd (default: the base name of -o)")
+}
+
+// relaydFlags sets the streaming of a trace to lttng-relayd from the
+// flags of c.
+func relaydFlags(c *cobra.Command, f relaydOptions, t *engine.TraceOutput) error {
 	fl := c.Flags()
 	if f.relayd == "" {
 		if fl.Changed("live") || fl.Changed("session") {

@@ -224,3 +224,48 @@ func TestBPFRecordRelaydUnreachable(t *testing.T) {
 		t.Fatalf("stderr %q, want one line with %q", msg, want)
 	}
 }
+
+// TestBPFRunTraceRelayd: `run --trace DIR --relayd URL` streams the
+// script's trace as record does: relayd's copy, read by babeltrace2, has
+// exactly the local copy's events, the script's printf events among them.
+func TestBPFRunTraceRelayd(t *testing.T) {
+	bpftest.Require(t)
+	bt := bpftest.RequireTool(t, "babeltrace2")
+	buildOnce.Do(func() { buildErr = build() })
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	ctrl, data, _, relayOut := startRelaydProc(t)
+	target := buildC(t, "peer_target", []string{"-static", "-O0"}, "peer_target.c")
+	local := filepath.Join(t.TempDir(), "scripttrace")
+	prog := `tracepoint:syscalls:sys_enter_write /comm == "peer_target"/ { printf("write %d\n", args.count); }`
+	url := fmt.Sprintf("net://127.0.0.1:%d:%d", ctrl, data)
+	out, err := exec.Command(bpftrailBn, "run", "--trace", local, "--relayd", url, "--record", "syscalls:sys_enter_getpid", "-c", target, "-e", prog).CombinedOutput()
+	if err != nil {
+		t.Fatalf("run --trace --relayd: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "streamed ") || strings.Contains(string(out), "missed") {
+		t.Errorf("run does not say it streamed to relayd, or relayd missed events:\n%s", out)
+	}
+	localOut, _ := runBT(t, bt, local)
+	want := strings.Split(strings.TrimSpace(localOut), "\n")
+	if n := strings.Count(localOut, " script:printf:1: "); n != 8 {
+		t.Fatalf("the local copy has %d printf events, the workload made 8 writes:\n%s", n, localOut)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(relayOut, "*", "scripttrace-*", "bpftrail"))
+	if len(dirs) != 1 {
+		t.Fatalf("relayd's output holds %d copies of the session: %v", len(dirs), dirs)
+	}
+	var got []string
+	for range 50 { // relayd closes its files once it has every packet
+		text, _ := runBT(t, bt, dirs[0])
+		if got = strings.Split(strings.TrimSpace(text), "\n"); len(got) == len(want) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// The lines differ only in the trace's host field, which is the same.
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("relayd's copy has %d lines, the local copy %d:\n%s\n---\n%s", len(got), len(want), strings.Join(got, "\n"), localOut)
+	}
+}

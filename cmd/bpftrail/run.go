@@ -29,6 +29,7 @@ type runFlags struct {
 	usdtFileActivation                bool
 	trace, preset                     string
 	record                            []string
+	relaydOptions
 }
 
 func newRun() *cobra.Command {
@@ -75,6 +76,7 @@ symbolic link, say), bpftrail behaves as this command.`,
 	fl.BoolVarP(&f.version, "version", "V", false, "print the version of bpftrace's language this follows")
 	fl.StringVar(&f.trace, "trace", "", "also write the script's events into a CTF trace in `DIR`: each printf call site an event class with typed fields and the formatted text")
 	fl.StringArrayVar(&f.record, "record", nil, "with --trace, also record the kernel events of `SPEC` as record -e does (repeatable)")
+	addRelaydFlags(c, &f.relaydOptions)
 	fl.StringVar(&f.preset, "preset", "", "with --trace, also record a preset's kernel events in LTTng's layout, as record --preset does: "+strings.Join(preset.Names(), ", "))
 	fl.MarkHidden("verify-llvm-ir")
 	fl.MarkHidden("include")
@@ -155,7 +157,7 @@ func runScript(c *cobra.Command, f *runFlags, args []string) error {
 	if f.cmd != "" {
 		o.Command = strings.Fields(f.cmd)
 	}
-	if err := traceFlags(f, &o); err != nil {
+	if err := traceFlags(c, f, &o); err != nil {
 		fmt.Fprintf(os.Stderr, "ERROR: %s\n", oneLine(err))
 		return &exitError{code: 1}
 	}
@@ -305,10 +307,10 @@ func checkPid(s string) string {
 }
 
 // traceFlags sets the trace of a run from --trace, --record and --preset.
-func traceFlags(f *runFlags, o *scriptrun.Options) error {
+func traceFlags(c *cobra.Command, f *runFlags, o *scriptrun.Options) error {
 	if f.trace == "" {
-		if len(f.record) > 0 || f.preset != "" {
-			return errors.New("--record and --preset add kernel events to the trace of --trace DIR: give it")
+		if len(f.record) > 0 || f.preset != "" || f.relayd != "" {
+			return errors.New("--record, --preset and --relayd are about the trace of --trace DIR: give it")
 		}
 		return nil
 	}
@@ -327,5 +329,5 @@ func traceFlags(f *runFlags, o *scriptrun.Options) error {
 		o.Record = &engine.Probes{Specs: specs}
 	}
 	o.Trace = &engine.TraceOutput{Dir: f.trace, LTTng: f.preset != "", Options: traceOptions("bpftrail_script", o.Name)}
-	return nil
+	return relaydFlags(c, f.relaydOptions, o.Trace)
 }

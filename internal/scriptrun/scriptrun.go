@@ -215,6 +215,13 @@ func (r *runner) run() error {
 	if res.Trace != nil && !r.o.Quiet {
 		fmt.Fprintf(r.o.Err, "bpftrail: wrote %d events to %s (%d lost)\n", res.Trace.Events, r.o.Trace.Dir, res.Lost)
 	}
+	if rd := res.Relayd; rd != nil && !r.o.Quiet {
+		fmt.Fprintf(r.o.Err, "bpftrail: streamed %d packets to lttng-relayd into %s", rd.Packets, rd.Output)
+		if rd.Missed > 0 {
+			fmt.Fprintf(r.o.Err, " (relayd missed %d events while the connection was lost)", rd.Missed)
+		}
+		fmt.Fprintln(r.o.Err)
+	}
 	if r.err != nil {
 		return r.err
 	}
