@@ -20,6 +20,7 @@ type profileFlags struct {
 	kernel   bool
 	user     bool
 	outputs  []string
+	relaydOptions
 }
 
 func newProfile() *cobra.Command {
@@ -55,6 +56,7 @@ trace, byte for byte.`,
 	fl.BoolVar(&f.kernel, "kernel", false, "kernel stacks (default: both)")
 	fl.BoolVar(&f.user, "user", false, "user stacks (default: both)")
 	fl.StringArrayVarP(&f.outputs, "output", "o", []string{"profile.pb.gz"}, "FILE.pb.gz, FILE.folded, or a trace directory (repeatable)")
+	addRelaydFlags(c, &f.relaydOptions)
 	return c
 }
 
@@ -102,6 +104,7 @@ func runProfile(c *cobra.Command, f profileFlags, args []string) error {
 	if cfg.Target, err = engine.SelectTarget(f.pid, f.all, args); err != nil {
 		return err
 	}
+	named := dir != ""
 	if dir == "" {
 		// The trace is only the way to the files: keep it aside.
 		tmp, err := os.MkdirTemp("", "bpftrail-profile-")
@@ -118,6 +121,12 @@ func runProfile(c *cobra.Command, f profileFlags, args []string) error {
 	defer sess.Close()
 	run := engine.RunOptions{Command: args, Duration: f.duration,
 		Trace: &engine.TraceOutput{Dir: dir, Options: traceOptions("bpftrail_command", strings.Join(os.Args, " "))}}
+	if f.relayd != "" && f.session == "" && !named {
+		f.session = "bpftrail-profile-" + time.Now().Format("20060102-150405")
+	}
+	if err := relaydFlags(c, f.relaydOptions, run.Trace); err != nil {
+		return err
+	}
 	if len(args) == 0 && f.duration == 0 && isTerminal(os.Stderr) {
 		run.Started = func() { fmt.Fprintln(os.Stderr, "Sampling... Hit Ctrl-C to end.") }
 	}
@@ -135,6 +144,7 @@ func runProfile(c *cobra.Command, f profileFlags, args []string) error {
 		fmt.Fprintf(os.Stderr, " (%d samples lost: ring buffer full)", res.Lost)
 	}
 	fmt.Fprintln(os.Stderr)
+	reportRelayd(os.Stderr, res)
 	reportEnd(os.Stderr, res)
 	return nil
 }
