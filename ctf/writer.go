@@ -832,7 +832,11 @@ func (s *StreamWriter) flush() error {
 		// packet boundary, and stop writing this stream.
 		_ = s.f.Truncate(s.written)
 		_, _ = s.f.Seek(s.written, 0)
-		s.failed = fmt.Errorf("ctf: write %s: %w (the trace is kept up to the last whole packet)", s.f.Name(), err)
+		var pe *os.PathError
+		if !errors.As(err, &pe) {
+			err = fmt.Errorf("write %s: %w", s.f.Name(), err)
+		}
+		s.failed = fmt.Errorf("ctf: %w (the trace is kept up to the last whole packet)", err)
 		return s.failed
 	}
 	s.written += int64(wrote)

@@ -232,3 +232,50 @@ func TestBPFLongRunBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestBPFRotateDiskFull: a rotation that fills its disk (a small tmpfs)
+// ends the recording with one line naming the file and the cause; every
+// chunk written, the last one cut at its last whole packet, is read by
+// babeltrace2 and by print with the same events.
+func TestBPFRotateDiskFull(t *testing.T) {
+	bt := setup(t)
+	mnt := t.TempDir()
+	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=160k"); err != nil {
+		t.Fatalf("mount a small tmpfs: %v", err)
+	}
+	defer syscall.Unmount(mnt, 0)
+	dir := filepath.Join(mnt, "rot")
+	cmd := exec.Command(bpftrailBn, "record", "-q", "-e", "syscalls:sys_enter_getppid", "--rotate", "16KiB", "-o", dir, "--", workloadBn, "getppid", "40000")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if err == nil {
+		t.Fatalf("a recording that filled its disk exited 0:\n%s", stderr.String())
+	}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		if !strings.Contains(l, "chunk written to") {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0], "no space left on device") || !strings.Contains(lines[0], dir) || strings.Count(lines[0], "no space") != 1 {
+		t.Errorf("the full disk is not said in one line naming the file:\n%s", stderr.String())
+	}
+	if len(chunks(t, dir)) < 2 {
+		t.Fatalf("the recording did not rotate before the disk was full:\n%s", stderr.String())
+	}
+	out, _ := runBT(t, bt, dir)
+	n := strings.Count(out, "syscalls:sys_enter_getppid:")
+	if n == 0 || n >= 40000 {
+		t.Fatalf("babeltrace2 reads %d events of a full disk", n)
+	}
+	var pout bytes.Buffer
+	p := exec.Command(bpftrailBn, "print", dir)
+	p.Stdout = &pout
+	if err := p.Run(); err != nil {
+		t.Fatalf("print of a full disk's chunks: %v", err)
+	}
+	if got := strings.Count(pout.String(), "syscalls:sys_enter_getppid"); got != n {
+		t.Errorf("print reads %d events, babeltrace2 %d", got, n)
+	}
+}
