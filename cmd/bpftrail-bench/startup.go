@@ -104,7 +104,24 @@ func startOnce(args []string) startRun {
 	case <-attached:
 		run.hwmKiB = vmHWM(cmd.Process.Pid)
 		_ = cmd.Process.Signal(os.Interrupt)
-		if err := wait(60 * time.Second); err != nil && !isExit(err) {
+		// bpftrace 0.17 loses a SIGINT that comes just before it enters
+		// epoll_wait with no timeout: repeat it until the tool ends.
+		stop := make(chan struct{})
+		go func() {
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+					_ = cmd.Process.Signal(os.Interrupt)
+				}
+			}
+		}()
+		err := wait(60 * time.Second)
+		close(stop)
+		if err != nil && !isExit(err) {
 			run.err = err.Error()
 		}
 		<-eof

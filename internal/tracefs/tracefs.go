@@ -59,6 +59,14 @@ func (fsys FS) List(pattern string) ([]Event, error) {
 			return nil, fmt.Errorf("tracefs: invalid event pattern %q: %w", pattern, err)
 		}
 	}
+	if cat, name, ok := strings.Cut(pattern, ":"); ok && !strings.ContainsAny(pattern, "*?[\\") && validComponent(cat) && validComponent(name) {
+		// One event by its name: its format file says whether it exists,
+		// with no walk of the thousands of others.
+		if _, err := os.Stat(filepath.Join(fsys.Root, "events", cat, name, "format")); err != nil {
+			return nil, nil
+		}
+		return []Event{{Category: cat, Name: name}}, nil
+	}
 	all, err := fsys.all()
 	if err != nil {
 		return nil, err
