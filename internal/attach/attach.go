@@ -14,6 +14,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -21,17 +24,43 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpftrail/bpftrail/internal/resolve"
+	"github.com/bpftrail/bpftrail/internal/tracefs"
 )
 
 // Options say which processes a uprobe fires for.
 type Options struct {
 	PID int // uprobes fire only in this process when not 0
+	// Held attaches tracepoints and sampling events disabled: their
+	// programs do not run until the returned Switch is enabled. A session
+	// opens all its probes at once that way, with no test of a flag in
+	// every program run (a memory load that costs about 20 ns here).
+	Held bool
+}
+
+// Switch is an attachment whose programs can be turned on and off: a
+// perf event (tracepoint or sampling).
+type Switch interface {
+	Enable() error
+	Disable() error
+}
+
+// Switchable reports whether a probe on t is attached as a Switch with
+// Options.Held, so that its programs need no run-time gate.
+func Switchable(t resolve.Target) bool {
+	return t.Kind == resolve.TargetTracepoint || t.Kind == resolve.TargetPerfEvent
 }
 
 // Probe attaches prog, named name in errors, to target t.
 func Probe(name string, t resolve.Target, prog *ebpf.Program, o Options) ([]io.Closer, error) {
 	switch t.Kind {
 	case resolve.TargetTracepoint:
+		if o.Held {
+			pe, err := heldTracepoint(t.Category, t.Event, prog)
+			if err != nil {
+				return nil, err
+			}
+			return []io.Closer{pe}, nil
+		}
 		l, err := Tracepoint(t.Category, t.Event, prog)
 		if err != nil {
 			return nil, err
@@ -50,7 +79,7 @@ func Probe(name string, t resolve.Target, prog *ebpf.Program, o Options) ([]io.C
 	case resolve.TargetUprobe, resolve.TargetUretprobe, resolve.TargetUSDT:
 		return uprobes(name, t, prog, o)
 	case resolve.TargetPerfEvent:
-		return perfEvents(t, prog)
+		return perfEvents(t, prog, o.Held)
 	}
 	return nil, fmt.Errorf("attach %s: unknown target kind %v", name, t.Kind)
 }
@@ -102,6 +131,22 @@ type perfEvent struct {
 	link link.Link
 }
 
+// Enable turns the event on.
+func (p *perfEvent) Enable() error {
+	if err := unix.IoctlSetInt(p.fd, unix.PERF_EVENT_IOC_ENABLE, 0); err != nil {
+		return fmt.Errorf("enable a perf event: %w", err)
+	}
+	return nil
+}
+
+// Disable turns the event off: its program no longer runs.
+func (p *perfEvent) Disable() error {
+	if err := unix.IoctlSetInt(p.fd, unix.PERF_EVENT_IOC_DISABLE, 0); err != nil {
+		return fmt.Errorf("disable a perf event: %w", err)
+	}
+	return nil
+}
+
 func (p *perfEvent) Close() error {
 	var err error
 	if p.link != nil {
@@ -113,9 +158,45 @@ func (p *perfEvent) Close() error {
 	return err
 }
 
+// heldTracepoint attaches prog to the tracepoint category:name through a
+// perf event of its own, left disabled.
+func heldTracepoint(category, name string, prog *ebpf.Program) (*perfEvent, error) {
+	root, err := tracefs.Root()
+	if err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(filepath.Join(root, "events", category, name, "id"))
+	if err != nil {
+		return nil, Permission(fmt.Errorf("attach %s:%s: %w", category, name, err))
+	}
+	id, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("attach %s:%s: tracepoint id %q: %w", category, name, b, err)
+	}
+	attr := unix.PerfEventAttr{
+		Type:        unix.PERF_TYPE_TRACEPOINT,
+		Config:      id,
+		Size:        uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
+		Sample:      1,
+		Wakeup:      1,
+		Sample_type: unix.PERF_SAMPLE_RAW,
+		Bits:        unix.PerfBitDisabled,
+	}
+	fd, err := unix.PerfEventOpen(&attr, -1, 0, -1, unix.PERF_FLAG_FD_CLOEXEC)
+	if err != nil {
+		return nil, Permission(fmt.Errorf("attach %s:%s: perf_event_open: %w", category, name, err))
+	}
+	pe := &perfEvent{fd: fd}
+	if pe.link, err = link.AttachRawLink(link.RawLinkOptions{Target: fd, Program: prog, Attach: ebpf.AttachPerfEvent}); err != nil {
+		pe.Close()
+		return nil, Permission(fmt.Errorf("attach %s:%s: %w", category, name, err))
+	}
+	return pe, nil
+}
+
 // perfEvents opens a CPU-clock sampling event on every online CPU and
-// attaches prog to each.
-func perfEvents(t resolve.Target, prog *ebpf.Program) ([]io.Closer, error) {
+// attaches prog to each, enabled unless held.
+func perfEvents(t resolve.Target, prog *ebpf.Program, held bool) ([]io.Closer, error) {
 	n, err := ebpf.PossibleCPU()
 	if err != nil {
 		return nil, err
@@ -151,6 +232,9 @@ func perfEvents(t resolve.Target, prog *ebpf.Program) ([]io.Closer, error) {
 		if pe.link, err = link.AttachRawLink(link.RawLinkOptions{Target: fd, Program: prog, Attach: ebpf.AttachPerfEvent}); err != nil {
 			closeAll(out)
 			return nil, Permission(fmt.Errorf("attach the sampler on CPU %d: %w", cpu, err))
+		}
+		if held {
+			continue
 		}
 		if err := unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_ENABLE, 0); err != nil {
 			closeAll(out)

@@ -27,7 +27,7 @@ func (s *Session) loadAggregation(p *plan.Aggregate) error {
 		}
 		o := s.options(uint32(i))
 		o.Filter = p.Filters[i]
-		spec, err := bpfgen.AggProgram(pr, p.Layouts[i], s.maps, p.MaxRecord, o, &ag)
+		spec, err := bpfgen.AggProgram(pr, p.Layouts[i], s.progMaps(pr.Target), p.MaxRecord, o, &ag)
 		if err != nil {
 			return err
 		}

@@ -23,7 +23,7 @@ func (s *Session) loadRecord() error {
 		}
 		o := s.options(uint32(i))
 		o.Filter = rp.Filters[i]
-		spec, err := bpfgen.Program(p, rp.Layout(i), s.maps, rp.MaxRecord, o)
+		spec, err := bpfgen.Program(p, rp.Layout(i), s.progMaps(p.Target), rp.MaxRecord, o)
 		if err != nil {
 			return err
 		}
@@ -55,12 +55,13 @@ func (s *Session) loadDispatchers() error {
 		}
 		o := s.options(0)
 		o.Filter = rp.DispatchFilter
-		spec, err := bpfgen.Dispatcher(enter, s.maps, tbl, rp.StringSize, rp.MaxRecord, o)
+		name := []string{"sys_enter", "sys_exit"}[k]
+		target := resolve.Target{Kind: resolve.TargetTracepoint, Category: "raw_syscalls", Event: name}
+		spec, err := bpfgen.Dispatcher(enter, s.progMaps(target), tbl, rp.StringSize, rp.MaxRecord, o)
 		if err != nil {
 			return err
 		}
-		name := []string{"sys_enter", "sys_exit"}[k]
-		prog, err := s.loadProgram("raw_syscalls:"+name, spec, resolve.Target{Kind: resolve.TargetTracepoint, Category: "raw_syscalls", Event: name})
+		prog, err := s.loadProgram("raw_syscalls:"+name, spec, target)
 		if err != nil {
 			return attach.Permission(fmt.Errorf("load syscall dispatcher: %w", err))
 		}

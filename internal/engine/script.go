@@ -77,7 +77,11 @@ func (s *Session) loadScript() error {
 		s.scriptMaps = append(s.scriptMaps, bm)
 	}
 	for i, sp := range sc.Probes {
-		spec, err := sc.Program(i, s.scriptMaps, s.maps)
+		m := s.maps
+		if sp.Probe != nil {
+			m = s.progMaps(sp.Probe.Target)
+		}
+		spec, err := sc.Program(i, s.scriptMaps, m)
 		if err != nil {
 			return err
 		}

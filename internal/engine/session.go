@@ -53,7 +53,9 @@ type Session struct {
 	// A script's maps (by index in its Maps) and begin/end programs.
 	scriptMaps []*ebpf.Map
 	specials   []special
-	links      []io.Closer
+	// switches turn the session's perf-event probes on and off with it.
+	switches []attach.Switch
+	links    []io.Closer
 }
 
 // program is a loaded program and where it attaches.
@@ -285,7 +287,7 @@ func (s *Session) Attach() error {
 		}
 		s.links = append(s.links, l)
 	}
-	o := attach.Options{}
+	o := attach.Options{Held: true}
 	if s.cfg.Target.Kind == Process {
 		o.PID = s.cfg.Target.PID
 	}
@@ -295,8 +297,25 @@ func (s *Session) Attach() error {
 			return err
 		}
 		s.links = append(s.links, ls...)
+		for _, l := range ls {
+			if sw, ok := l.(attach.Switch); ok {
+				s.switches = append(s.switches, sw)
+			}
+		}
 	}
 	return s.setEnabled(true)
+}
+
+// progMaps are the maps of a program attached to t: one attached as a
+// switch (a perf event turned on and off with the session) is compiled
+// without the control flag, a memory load on every run that costs more
+// than the rest of a small program.
+func (s *Session) progMaps(t resolve.Target) bpfgen.Maps {
+	m := s.maps
+	if attach.Switchable(t) {
+		m.Control = nil
+	}
+	return m
 }
 
 // attachOrder is the order in which to attach progs so that probes on
@@ -327,6 +346,15 @@ func (s *Session) setEnabled(on bool) error {
 	}
 	if err := s.maps.Control.Put(uint32(0), v); err != nil {
 		return fmt.Errorf("engine: control map: %w", err)
+	}
+	for _, sw := range s.switches {
+		f := sw.Disable
+		if on {
+			f = sw.Enable
+		}
+		if err := f(); err != nil {
+			return fmt.Errorf("engine: %w", err)
+		}
 	}
 	return nil
 }
