@@ -254,6 +254,7 @@ type ScriptMap struct {
 	cacheAt   int  // the cache's index in MapSpecs
 	readIn    bool // read in kernel
 	deletedIn bool // a key is deleted in kernel
+	declared  bool // declared with its size: let @m = hash(N)
 	firstUse  lang.Pos
 }
 
@@ -291,7 +292,9 @@ const cacheSlots = 256
 // there: see Buckets and Cache.
 func (m *ScriptMap) setStorage() {
 	m.Buckets, m.Cache = 0, 0
-	if !m.PerCPU || m.LRU || m.deletedIn {
+	// A map declared with its size keeps every key in the map of that
+	// size: a full map is said as the user expects, not absorbed.
+	if !m.PerCPU || m.LRU || m.deletedIn || m.declared && m.Key != nil {
 		return
 	}
 	switch {
@@ -557,6 +560,7 @@ func CompileScript(prog *lang.Program, probes []ScriptProbe, o ScriptOptions) (s
 			if n, ok := lru[m.Name]; ok {
 				m.LRU = n > 0
 				m.MaxEntries = int(max(n, -n))
+				m.declared = true
 			}
 			m.PerCPU = !m.readIn && m.Kind != scriptout.Plain && m.Kind != scriptout.TSeries
 			m.setStorage()

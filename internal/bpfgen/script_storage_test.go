@@ -53,6 +53,7 @@ func TestScriptMapStorage(t *testing.T) {
 		{w + `{ @m[args->fd] = count(); } ` + w + `{ if (@m[1] > 3) { printf("x\n"); } }`, false, false},
 		{w + `{ @m[args->fd] = count(); delete(@m[2]); }`, false, false},
 		{`let @m = lruhash(100); ` + w + `{ @m[args->fd] = count(); }`, false, false},
+		{`let @m = percpuhash(1); ` + w + `{ @m[args->fd] = count(); }`, false, false},
 		{w + `{ @m[args->fd] = avg(args->count); }`, false, false},
 	}
 	for _, tc := range cases {
