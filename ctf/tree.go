@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // ErrNoTrace is returned (wrapped) by [Open] and [Find] for a directory
@@ -71,6 +72,17 @@ func Find(dir string) ([]string, error) {
 		return nil, fmt.Errorf("ctf: %s: %w", dir, ErrNoTrace)
 	}
 	return out, nil
+}
+
+// StreamName returns the path of stream s relative to the trace's
+// directory, with forward slashes: "stream_0" for a single trace,
+// "kernel/channel0_0" or "ust/uid/0/64-bit/channel0_0" in a directory of
+// traces, where base names repeat from one trace to the next.
+func (t *Trace) StreamName(s *Stream) string {
+	if rel, err := filepath.Rel(t.Dir, s.Path); err == nil && !strings.HasPrefix(rel, "..") {
+		return filepath.ToSlash(rel)
+	}
+	return filepath.Base(s.Path)
 }
 
 // openTree opens every trace below dir and merges them into one.
