@@ -8,8 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
-	"path/filepath"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +33,7 @@ type Trace struct {
 	iInstance int
 	classes   map[*StreamClass]*rdClass
 	beDefault bool
+	src       rdSource // where the stream files are read from
 }
 
 // Stream is one data stream file of a trace.
@@ -55,7 +55,8 @@ type Stream struct {
 	size    int64
 	cls     *rdClass
 	packets []rdPacket
-	ra      io.ReaderAt // set when the stream is not read from Path
+	ra      io.ReaderAt // set when the stream is not read from its file
+	file    string      // the stream's file, a path in t.src
 	t       *Trace      // the trace whose metadata describes the stream
 }
 
@@ -116,25 +117,14 @@ type rdEvClass struct {
 // domain) and merges them into one Trace whose events are read in time
 // order across all of them, as babeltrace2 does with such a directory.
 func Open(dir string) (*Trace, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "metadata"))
-	if errors.Is(err, fs.ErrNotExist) {
-		return openTree(dir)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("ctf: %w", err)
-	}
-	m, err := ParseMetadata(data)
-	if err != nil {
-		return nil, fmt.Errorf("ctf: %s: %w", filepath.Join(dir, "metadata"), err)
-	}
-	return rdOpen(dir, m)
+	return rdOSSource(dir).open(".")
 }
 
-// rdStreamFiles lists the data stream files of dir, in natural order.
-func rdStreamFiles(dir string) ([]string, error) {
-	ents, err := os.ReadDir(dir)
+// streamFiles lists the data stream files of dir, in natural order.
+func (src rdSource) streamFiles(dir string) ([]string, error) {
+	ents, err := fs.ReadDir(src.fsys, dir)
 	if err != nil {
-		return nil, fmt.Errorf("ctf: %w", err)
+		return nil, fmt.Errorf("ctf: %w", src.err(err))
 	}
 	var names []string
 	for _, e := range ents {
@@ -144,7 +134,7 @@ func rdStreamFiles(dir string) ([]string, error) {
 		}
 		mode := e.Type()
 		if mode&fs.ModeSymlink != 0 {
-			fi, err := os.Stat(filepath.Join(dir, n))
+			fi, err := fs.Stat(src.fsys, path.Join(dir, n))
 			if err != nil {
 				continue
 			}
@@ -190,36 +180,45 @@ func rdNaturalLess(a, b string) bool {
 	return len(a) < len(b)
 }
 
-// rdOpen opens the trace in dir with already parsed metadata.
+// rdOpen opens the trace in the operating system's directory dir with
+// already parsed metadata.
 func rdOpen(dir string, m *Metadata) (*Trace, error) {
-	t, err := rdNewTrace(dir, m)
+	return rdOSSource(dir).openWith(".", m)
+}
+
+// openWith opens the trace in dir with already parsed metadata.
+func (src rdSource) openWith(dir string, m *Metadata) (*Trace, error) {
+	t, err := rdNewTrace(src.name(dir), m)
 	if err != nil {
 		return nil, err
 	}
-	names, err := rdStreamFiles(dir)
+	t.src = src
+	names, err := src.streamFiles(dir)
 	if err != nil {
 		return nil, err
 	}
 	for _, n := range names {
-		p := filepath.Join(dir, n)
-		f, err := os.Open(p)
-		if err != nil {
-			return nil, fmt.Errorf("ctf: %w", err)
-		}
-		fi, err := f.Stat()
-		if err != nil {
-			f.Close()
-			return nil, fmt.Errorf("ctf: %w", err)
-		}
-		if fi.Size() == 0 {
-			f.Close()
-			continue
-		}
-		s, err := t.index(p, f, fi.Size())
-		f.Close()
+		p := path.Join(dir, n)
+		ra, closer, size, err := src.stream(p)
 		if err != nil {
 			return nil, err
 		}
+		if size == 0 {
+			if closer != nil {
+				closer.Close()
+			}
+			continue
+		}
+		s, err := t.index(src.name(p), ra, size)
+		if closer != nil {
+			closer.Close()
+		} else if s != nil {
+			s.ra = ra // read into memory: kept for the iterations
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.file = p
 		s.index = len(t.Streams)
 		t.Streams = append(t.Streams, s)
 	}
@@ -762,7 +761,7 @@ type rdCursor struct {
 	t      *Trace
 	s      *Stream
 	ra     io.ReaderAt
-	f      *os.File
+	f      io.Closer
 	d      decoder
 	pkt    int
 	inPkt  bool
@@ -899,11 +898,11 @@ func (c *rdCursor) close() error {
 // startPacket decodes the header and context of the current packet.
 func (c *rdCursor) startPacket() error {
 	if c.ra == nil {
-		f, err := os.Open(c.s.Path)
+		ra, f, _, err := c.s.t.src.stream(c.s.file)
 		if err != nil {
-			return fmt.Errorf("ctf: %w", err)
+			return err
 		}
-		c.f, c.ra = f, f
+		c.f, c.ra = f, ra
 	}
 	p := &c.s.packets[c.pkt]
 	first := (p.content + 7) / 8

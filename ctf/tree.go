@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
+	"path"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
+	"strings"
 )
 
 // ErrNoTrace is returned (wrapped) by [Open] and [Find] for a directory
@@ -22,23 +23,33 @@ var ErrNoTrace = errors.New("no CTF trace (no metadata file, here or in a sub-di
 // are listed in natural order of their paths, so that the chunks of a
 // rotated recording (archives/BEGIN-END-ID) come in time order.
 func Find(dir string) ([]string, error) {
-	st, err := os.Stat(dir)
+	src := rdOSSource(dir)
+	dirs, err := src.find(".")
+	for i, d := range dirs {
+		dirs[i] = src.name(d)
+	}
+	return dirs, err
+}
+
+// find is Find in src: it returns paths in src.fsys.
+func (src rdSource) find(dir string) ([]string, error) {
+	st, err := fs.Stat(src.fsys, dir)
 	if err != nil {
-		return nil, fmt.Errorf("ctf: %w", err)
+		return nil, fmt.Errorf("ctf: %w", src.err(err))
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("ctf: %s is not a directory", dir)
+		return nil, fmt.Errorf("ctf: %s is not a directory", src.name(dir))
 	}
 	var out []string
 	var walk func(d string) error
 	walk = func(d string) error {
-		if fi, err := os.Stat(filepath.Join(d, "metadata")); err == nil && fi.Mode().IsRegular() {
+		if fi, err := fs.Stat(src.fsys, path.Join(d, "metadata")); err == nil && fi.Mode().IsRegular() {
 			out = append(out, d)
 			return nil
 		}
-		ents, err := os.ReadDir(d)
+		ents, err := fs.ReadDir(src.fsys, d)
 		if err != nil {
-			return fmt.Errorf("ctf: %w", err)
+			return fmt.Errorf("ctf: %w", src.err(err))
 		}
 		var subs []string
 		for _, e := range ents {
@@ -46,9 +57,8 @@ func Find(dir string) ([]string, error) {
 			if n[0] == '.' {
 				continue
 			}
-			p := filepath.Join(d, n)
 			if e.Type()&fs.ModeSymlink != 0 {
-				if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
+				if fi, err := fs.Stat(src.fsys, path.Join(d, n)); err != nil || !fi.IsDir() {
 					continue
 				}
 			} else if !e.IsDir() {
@@ -58,7 +68,7 @@ func Find(dir string) ([]string, error) {
 		}
 		sort.SliceStable(subs, func(i, j int) bool { return rdNaturalLess(subs[i], subs[j]) })
 		for _, n := range subs {
-			if err := walk(filepath.Join(d, n)); err != nil {
+			if err := walk(path.Join(d, n)); err != nil {
 				return err
 			}
 		}
@@ -68,21 +78,32 @@ func Find(dir string) ([]string, error) {
 		return nil, err
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("ctf: %s: %w", dir, ErrNoTrace)
+		return nil, fmt.Errorf("ctf: %s: %w", src.name(dir), ErrNoTrace)
 	}
 	return out, nil
 }
 
+// StreamName returns the path of stream s relative to the trace's
+// directory, with forward slashes: "stream_0" for a single trace,
+// "kernel/channel0_0" or "ust/uid/0/64-bit/channel0_0" in a directory of
+// traces, where base names repeat from one trace to the next.
+func (t *Trace) StreamName(s *Stream) string {
+	if rel, err := filepath.Rel(t.Dir, s.Path); err == nil && !strings.HasPrefix(rel, "..") {
+		return filepath.ToSlash(rel)
+	}
+	return filepath.Base(s.Path)
+}
+
 // openTree opens every trace below dir and merges them into one.
-func openTree(dir string) (*Trace, error) {
-	dirs, err := Find(dir)
+func (src rdSource) openTree(dir string) (*Trace, error) {
+	dirs, err := src.find(dir)
 	if err != nil {
 		return nil, err
 	}
-	m := &Trace{Dir: dir}
+	m := &Trace{Dir: src.name(dir), src: src}
 	canon := map[string]*EventClass{}
 	for _, d := range dirs {
-		t, err := Open(d)
+		t, err := src.open(d)
 		if err != nil {
 			return nil, err
 		}

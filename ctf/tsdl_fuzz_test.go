@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/bpftrail/bpftrail/ctf/internal/tsdl"
 )
 
 // FuzzParseMetadata checks that ParseMetadata never panics and that whatever
@@ -24,8 +26,8 @@ func FuzzParseMetadata(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := ParseMetadata(data)
 		if err != nil {
-			var te *tsdlError
-			if errors.As(err, &te) && te.line < 0 {
+			var te *tsdl.Error
+			if errors.As(err, &te) && te.Line < 0 {
 				t.Fatalf("negative line in %v", err)
 			}
 			return
@@ -33,8 +35,8 @@ func FuzzParseMetadata(f *testing.F) {
 		text := m.TSDL()
 		m2, err := ParseMetadata(text)
 		if err != nil {
-			var te *tsdlError
-			if errors.As(err, &te) && te.limit {
+			var te *tsdl.Error
+			if errors.As(err, &te) && te.Limit {
 				return // the written form is larger than the input
 			}
 			t.Fatalf("TSDL output does not parse: %v\n%s", err, text)

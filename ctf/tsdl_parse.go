@@ -1,29 +1,22 @@
 package ctf
 
 import (
-	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/bpftrail/bpftrail/ctf/internal/tsdl"
 )
 
 // Limits that keep ParseMetadata bounded on hostile input.
 const (
-	tsdlMaxText      = 64 << 20 // bytes of TSDL text
-	tsdlMaxDepth     = 64       // nesting of type specifiers and blocks
-	tsdlMaxDims      = 16       // array dimensions of one declarator
-	tsdlMaxArrayLen  = 1 << 24  // elements of a static array
-	tsdlMaxNodes     = 1 << 18  // type nodes copied from named types
-	tsdlMaxAliasWord = 8        // words in a type alias name
+	tsdlMaxDepth     = 64      // nesting of type specifiers and blocks
+	tsdlMaxDims      = 16      // array dimensions of one declarator
+	tsdlMaxArrayLen  = 1 << 24 // elements of a static array
+	tsdlMaxNodes     = 1 << 18 // type nodes copied from named types
+	tsdlMaxAliasWord = 8       // words in a type alias name
 )
-
-// tsdlPacketMagic starts every packet of packetized metadata.
-const tsdlPacketMagic = 0x75D11D57
-
-// tsdlPacketHeaderLen is the size of a metadata packet header in bytes.
-const tsdlPacketHeaderLen = 37
 
 // ParseMetadata parses CTF 1.8 TSDL metadata, either plain text (with or
 // without the "/* CTF 1.8 */" signature) or packetized as LTTng writes it.
@@ -38,20 +31,20 @@ const tsdlPacketHeaderLen = 37
 // `metadata line 12: syntax error: expected ';', got '}'`.
 func ParseMetadata(data []byte) (*Metadata, error) {
 	text := data
-	if tsdlIsPacketized(data) {
+	if tsdl.IsPacketized(data) {
 		var err error
-		text, err = tsdlDepacketize(data)
+		text, err = tsdl.Depacketize(data)
 		if err != nil {
 			return nil, err
 		}
 	}
-	if tsdlIsCTF2(text) {
+	if tsdl.IsCTF2(text) {
 		return nil, fmt.Errorf("metadata: %w (JSON fragments; only CTF 1.8 is read)", ErrCTF2)
 	}
-	if len(text) > tsdlMaxText {
-		return nil, tsdlLimitf(0, "text larger than %d bytes", tsdlMaxText)
+	if len(text) > tsdl.MaxText {
+		return nil, tsdl.Limitf(0, "text larger than %d bytes", tsdl.MaxText)
 	}
-	toks, err := tsdlLex(text)
+	toks, err := tsdl.Lex(text)
 	if err != nil {
 		return nil, err
 	}
@@ -70,62 +63,6 @@ func ParseMetadata(data []byte) (*Metadata, error) {
 // which the reader does not read.
 var ErrCTF2 = errors.New("CTF 2 is not supported")
 
-// tsdlIsCTF2 reports whether metadata text is a CTF 2 JSON text sequence:
-// its first fragment starts with the record separator 0x1e.
-func tsdlIsCTF2(text []byte) bool {
-	t := bytes.TrimLeft(text, " \t\r\n")
-	return len(t) > 0 && t[0] == 0x1e
-}
-
-// tsdlIsPacketized reports whether data starts with a metadata packet magic
-// in either byte order.
-func tsdlIsPacketized(data []byte) bool {
-	if len(data) < 4 {
-		return false
-	}
-	return binary.LittleEndian.Uint32(data) == tsdlPacketMagic ||
-		binary.BigEndian.Uint32(data) == tsdlPacketMagic
-}
-
-// tsdlDepacketize concatenates the TSDL text of the packets in data.
-func tsdlDepacketize(data []byte) ([]byte, error) {
-	var order binary.ByteOrder = binary.LittleEndian
-	if binary.LittleEndian.Uint32(data) != tsdlPacketMagic {
-		order = binary.BigEndian
-	}
-	var text bytes.Buffer
-	for off, n := 0, 0; off < len(data); n++ {
-		rest := data[off:]
-		if len(rest) < tsdlPacketHeaderLen {
-			return nil, fmt.Errorf("metadata packet %d at offset %d: truncated header", n, off)
-		}
-		if order.Uint32(rest) != tsdlPacketMagic {
-			return nil, fmt.Errorf("metadata packet %d at offset %d: bad magic 0x%08x", n, off, order.Uint32(rest))
-		}
-		content := order.Uint32(rest[24:])
-		size := order.Uint32(rest[28:])
-		compression, encryption, checksum := rest[32], rest[33], rest[34]
-		switch {
-		case content%8 != 0 || size%8 != 0:
-			return nil, fmt.Errorf("metadata packet %d at offset %d: size not a multiple of 8 bits", n, off)
-		case content/8 < tsdlPacketHeaderLen:
-			return nil, fmt.Errorf("metadata packet %d at offset %d: content size %d bits smaller than the header", n, off, content)
-		case content > size:
-			return nil, fmt.Errorf("metadata packet %d at offset %d: content size %d bits exceeds packet size %d bits", n, off, content, size)
-		case uint64(size/8) > uint64(len(rest)):
-			return nil, fmt.Errorf("metadata packet %d at offset %d: packet of %d bytes truncated to %d", n, off, size/8, len(rest))
-		case compression != 0 || encryption != 0 || checksum != 0:
-			return nil, fmt.Errorf("metadata packet %d at offset %d: compression, encryption and checksums are not supported", n, off)
-		}
-		if text.Len()+int(content/8) > tsdlMaxText {
-			return nil, tsdlLimitf(0, "text larger than %d bytes", tsdlMaxText)
-		}
-		text.Write(rest[tsdlPacketHeaderLen : content/8])
-		off += int(size / 8)
-	}
-	return text.Bytes(), nil
-}
-
 // tsdlScope holds the type names declared in one lexical scope.
 type tsdlScope struct {
 	aliases  map[string]*Type // typealias and typedef names, words joined by ' '
@@ -136,10 +73,10 @@ type tsdlScope struct {
 
 // tsdlValue is the right-hand side of an attribute assignment.
 type tsdlValue struct {
-	kind tsdlTokKind // tsdlInt, tsdlString, tsdlIdent (a dotted path) or tsdlCharLit
-	neg  bool        // tsdlInt: a '-' preceded it
-	u    uint64      // tsdlInt magnitude
-	s    string      // string, char literal or path
+	kind tsdl.TokKind // tsdl.Int, tsdl.String, tsdl.Ident (a dotted path) or tsdl.CharLit
+	neg  bool         // tsdl.Int: a '-' preceded it
+	u    uint64       // tsdl.Int magnitude
+	s    string       // string, char literal or path
 	line int
 }
 
@@ -168,7 +105,7 @@ type tsdlClockRef struct {
 
 // tsdlParser turns tokens into a Metadata.
 type tsdlParser struct {
-	toks   []tsdlToken
+	toks   []tsdl.Token
 	pos    int
 	depth  int
 	nodes  int
@@ -206,18 +143,18 @@ func (p *tsdlParser) lookup(pick func(*tsdlScope) map[string]*Type, name string)
 	return nil
 }
 
-func (p *tsdlParser) peek() tsdlToken { return p.toks[p.pos] }
+func (p *tsdlParser) peek() tsdl.Token { return p.toks[p.pos] }
 
-func (p *tsdlParser) peekAt(k int) tsdlToken {
+func (p *tsdlParser) peekAt(k int) tsdl.Token {
 	if p.pos+k >= len(p.toks) {
 		return p.toks[len(p.toks)-1]
 	}
 	return p.toks[p.pos+k]
 }
 
-func (p *tsdlParser) next() tsdlToken {
+func (p *tsdlParser) next() tsdl.Token {
 	t := p.toks[p.pos]
-	if t.kind != tsdlEOF {
+	if t.Kind != tsdl.EOF {
 		p.pos++
 	}
 	return t
@@ -225,17 +162,17 @@ func (p *tsdlParser) next() tsdlToken {
 
 func (p *tsdlParser) isPunct(s string) bool {
 	t := p.peek()
-	return t.kind == tsdlPunct && t.text == s
+	return t.Kind == tsdl.Punct && t.Text == s
 }
 
 func (p *tsdlParser) isWord(s string) bool {
 	t := p.peek()
-	return t.kind == tsdlIdent && t.text == s
+	return t.Kind == tsdl.Ident && t.Text == s
 }
 
 func (p *tsdlParser) syntaxError(want string) error {
 	t := p.peek()
-	return tsdlErrorf(t.line, "syntax error: expected %s, got %s", want, t.describe())
+	return tsdl.Errorf(t.Line, "syntax error: expected %s, got %s", want, t.Describe())
 }
 
 func (p *tsdlParser) expect(s string) error {
@@ -246,9 +183,9 @@ func (p *tsdlParser) expect(s string) error {
 	return nil
 }
 
-func (p *tsdlParser) expectIdent(what string) (tsdlToken, error) {
-	if p.peek().kind != tsdlIdent {
-		return tsdlToken{}, p.syntaxError(what)
+func (p *tsdlParser) expectIdent(what string) (tsdl.Token, error) {
+	if p.peek().Kind != tsdl.Ident {
+		return tsdl.Token{}, p.syntaxError(what)
 	}
 	return p.next(), nil
 }
@@ -256,7 +193,7 @@ func (p *tsdlParser) expectIdent(what string) (tsdlToken, error) {
 func (p *tsdlParser) enter() error {
 	p.depth++
 	if p.depth > tsdlMaxDepth {
-		return tsdlLimitf(p.peek().line, "nesting deeper than %d levels", tsdlMaxDepth)
+		return tsdl.Limitf(p.peek().Line, "nesting deeper than %d levels", tsdlMaxDepth)
 	}
 	return nil
 }
@@ -275,10 +212,10 @@ func (p *tsdlParser) clone(t *Type, line int) (*Type, error) {
 	}
 	n := sz[0]
 	if p.depth+sz[1]-1 > tsdlMaxDepth {
-		return nil, tsdlLimitf(line, "nesting deeper than %d levels", tsdlMaxDepth)
+		return nil, tsdl.Limitf(line, "nesting deeper than %d levels", tsdlMaxDepth)
 	}
 	if p.nodes+n > tsdlMaxNodes {
-		return nil, tsdlLimitf(line, "types too large (more than %d nodes)", tsdlMaxNodes)
+		return nil, tsdl.Limitf(line, "types too large (more than %d nodes)", tsdlMaxNodes)
 	}
 	p.nodes += n
 	return tsdlCopy(t), nil
@@ -335,17 +272,17 @@ func (p *tsdlParser) parseTop() error {
 	for {
 		t := p.peek()
 		switch {
-		case t.kind == tsdlEOF:
+		case t.Kind == tsdl.EOF:
 			return nil
-		case t.kind == tsdlPunct && t.text == ";":
+		case t.Kind == tsdl.Punct && t.Text == ";":
 			p.next()
-		case t.kind == tsdlIdent && p.peekAt(1).kind == tsdlPunct && p.peekAt(1).text == "{" &&
-			(t.text == "trace" || t.text == "env" || t.text == "clock" || t.text == "stream" ||
-				t.text == "event" || t.text == "callsite"):
-			if err := p.parseBlock(t.text); err != nil {
+		case t.Kind == tsdl.Ident && p.peekAt(1).Kind == tsdl.Punct && p.peekAt(1).Text == "{" &&
+			(t.Text == "trace" || t.Text == "env" || t.Text == "clock" || t.Text == "stream" ||
+				t.Text == "event" || t.Text == "callsite"):
+			if err := p.parseBlock(t.Text); err != nil {
 				return err
 			}
-		case t.kind == tsdlIdent:
+		case t.Kind == tsdl.Ident:
 			if err := p.parseDeclaration(); err != nil {
 				return err
 			}
@@ -393,12 +330,12 @@ func (p *tsdlParser) parseTypealias() error {
 		return err
 	}
 	var words []string
-	line := p.peek().line
-	for p.peek().kind == tsdlIdent || p.isPunct("*") && len(words) > 0 {
+	line := p.peek().Line
+	for p.peek().Kind == tsdl.Ident || p.isPunct("*") && len(words) > 0 {
 		if len(words) == tsdlMaxAliasWord {
-			return tsdlLimitf(line, "type alias name longer than %d words", tsdlMaxAliasWord)
+			return tsdl.Limitf(line, "type alias name longer than %d words", tsdlMaxAliasWord)
 		}
-		words = append(words, p.next().text)
+		words = append(words, p.next().Text)
 	}
 	if len(words) == 0 {
 		return p.syntaxError("type alias name")
@@ -424,14 +361,14 @@ func (p *tsdlParser) parseTypedef() error {
 		}
 		t := base
 		if !first {
-			if t, err = p.clone(base, name.line); err != nil {
+			if t, err = p.clone(base, name.Line); err != nil {
 				return err
 			}
 		}
 		if t, err = p.parseDims(t); err != nil {
 			return err
 		}
-		p.scope().aliases[name.text] = t
+		p.scope().aliases[name.Text] = t
 		if !p.isPunct(",") {
 			return nil
 		}
@@ -450,17 +387,17 @@ func (p *tsdlParser) parseDims(t *Type) (*Type, error) {
 	for p.isPunct("[") {
 		p.next()
 		if len(dims) == tsdlMaxDims {
-			return nil, tsdlLimitf(p.peek().line, "more than %d array dimensions", tsdlMaxDims)
+			return nil, tsdl.Limitf(p.peek().Line, "more than %d array dimensions", tsdlMaxDims)
 		}
 		tok := p.peek()
-		switch tok.kind {
-		case tsdlInt:
+		switch tok.Kind {
+		case tsdl.Int:
 			p.next()
-			if tok.val > tsdlMaxArrayLen {
-				return nil, tsdlLimitf(tok.line, "array length %d larger than %d", tok.val, tsdlMaxArrayLen)
+			if tok.Val > tsdlMaxArrayLen {
+				return nil, tsdl.Limitf(tok.Line, "array length %d larger than %d", tok.Val, tsdlMaxArrayLen)
 			}
-			dims = append(dims, dim{n: int(tok.val)})
-		case tsdlIdent:
+			dims = append(dims, dim{n: int(tok.Val)})
+		case tsdl.Ident:
 			path, err := p.parsePath()
 			if err != nil {
 				return nil, err
@@ -489,12 +426,12 @@ func (p *tsdlParser) parsePath() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	parts := []string{tok.text}
-	for p.isPunct(".") && p.peekAt(1).kind == tsdlIdent {
+	parts := []string{tok.Text}
+	for p.isPunct(".") && p.peekAt(1).Kind == tsdl.Ident {
 		p.next()
-		parts = append(parts, p.next().text)
+		parts = append(parts, p.next().Text)
 		if len(parts) > tsdlMaxDepth {
-			return "", tsdlLimitf(tok.line, "path longer than %d components", tsdlMaxDepth)
+			return "", tsdl.Limitf(tok.Line, "path longer than %d components", tsdlMaxDepth)
 		}
 	}
 	return strings.Join(parts, "."), nil
@@ -510,16 +447,16 @@ func (p *tsdlParser) parseTypeSpec() (*Type, error) {
 		p.next()
 	}
 	tok := p.peek()
-	if tok.kind != tsdlIdent {
+	if tok.Kind != tsdl.Ident {
 		return nil, p.syntaxError("type")
 	}
-	switch tok.text {
+	switch tok.Text {
 	case "integer":
 		p.next()
-		return p.parseInteger(tok.line)
+		return p.parseInteger(tok.Line)
 	case "floating_point":
 		p.next()
-		return p.parseFloat(tok.line)
+		return p.parseFloat(tok.Line)
 	case "string":
 		p.next()
 		return p.parseString()
@@ -541,27 +478,27 @@ func (p *tsdlParser) parseTypeName() (*Type, error) {
 	best, bestLen := (*Type)(nil), 0
 	for k := 0; k < tsdlMaxAliasWord; k++ {
 		w := p.peekAt(k)
-		if w.kind != tsdlIdent && !(k > 0 && w.kind == tsdlPunct && w.text == "*") {
+		if w.Kind != tsdl.Ident && !(k > 0 && w.Kind == tsdl.Punct && w.Text == "*") {
 			break
 		}
-		words = append(words, w.text)
+		words = append(words, w.Text)
 		if t := p.lookup(func(s *tsdlScope) map[string]*Type { return s.aliases }, strings.Join(words, " ")); t != nil {
 			best, bestLen = t, k+1
 		}
 	}
 	if best == nil {
-		name := tok.text
+		name := tok.Text
 		if tsdlCTypeWord(name) {
 			for k := 1; k < len(words) && tsdlCTypeWord(words[k]); k++ {
 				name += " " + words[k]
 			}
-		} else if tsdlKeywords[name] {
+		} else if tsdl.Keywords[name] {
 			return nil, p.syntaxError("type")
 		}
-		return nil, tsdlErrorf(tok.line, "unknown type %q", name)
+		return nil, tsdl.Errorf(tok.Line, "unknown type %q", name)
 	}
 	p.pos += bestLen
-	return p.clone(best, tok.line)
+	return p.clone(best, tok.Line)
 }
 
 func tsdlCTypeWord(w string) bool {
@@ -581,12 +518,12 @@ func (p *tsdlParser) parseAttrs(blocks bool) ([]tsdlAttr, error) {
 	var attrs []tsdlAttr
 	for !p.isPunct("}") {
 		tok := p.peek()
-		if tok.kind == tsdlPunct && tok.text == ";" {
+		if tok.Kind == tsdl.Punct && tok.Text == ";" {
 			p.next()
 			continue
 		}
-		if blocks && tok.kind == tsdlIdent {
-			switch tok.text {
+		if blocks && tok.Kind == tsdl.Ident {
+			switch tok.Text {
 			case "typealias", "typedef", "struct", "variant", "enum":
 				if err := p.parseDeclaration(); err != nil {
 					return nil, err
@@ -594,14 +531,14 @@ func (p *tsdlParser) parseAttrs(blocks bool) ([]tsdlAttr, error) {
 				continue
 			}
 		}
-		if tok.kind != tsdlIdent {
+		if tok.Kind != tsdl.Ident {
 			return nil, p.syntaxError("attribute name")
 		}
 		name, err := p.parsePath()
 		if err != nil {
 			return nil, err
 		}
-		a := tsdlAttr{name: name, line: tok.line}
+		a := tsdlAttr{name: name, line: tok.Line}
 		switch {
 		case p.isPunct("="):
 			p.next()
@@ -632,28 +569,28 @@ func (p *tsdlParser) parseAttrs(blocks bool) ([]tsdlAttr, error) {
 // character literal, or a dotted identifier path.
 func (p *tsdlParser) parseValue() (tsdlValue, error) {
 	tok := p.peek()
-	v := tsdlValue{line: tok.line}
-	switch tok.kind {
-	case tsdlPunct:
-		if tok.text != "-" && tok.text != "+" {
+	v := tsdlValue{line: tok.Line}
+	switch tok.Kind {
+	case tsdl.Punct:
+		if tok.Text != "-" && tok.Text != "+" {
 			return v, p.syntaxError("value")
 		}
 		p.next()
-		if p.peek().kind != tsdlInt {
+		if p.peek().Kind != tsdl.Int {
 			return v, p.syntaxError("integer")
 		}
-		v.neg = tok.text == "-"
-		v.kind, v.u = tsdlInt, p.next().val
-	case tsdlInt:
-		v.kind, v.u = tsdlInt, p.next().val
-	case tsdlString, tsdlCharLit:
-		v.kind, v.s = tok.kind, p.next().text
-	case tsdlIdent:
+		v.neg = tok.Text == "-"
+		v.kind, v.u = tsdl.Int, p.next().Val
+	case tsdl.Int:
+		v.kind, v.u = tsdl.Int, p.next().Val
+	case tsdl.String, tsdl.CharLit:
+		v.kind, v.s = tok.Kind, p.next().Text
+	case tsdl.Ident:
 		path, err := p.parsePath()
 		if err != nil {
 			return v, err
 		}
-		v.kind, v.s = tsdlIdent, path
+		v.kind, v.s = tsdl.Ident, path
 	default:
 		return v, p.syntaxError("value")
 	}
@@ -661,18 +598,18 @@ func (p *tsdlParser) parseValue() (tsdlValue, error) {
 }
 
 func (a tsdlAttr) errorf(format string, args ...any) error {
-	return tsdlErrorf(a.line, "%s: %s", a.name, fmt.Sprintf(format, args...))
+	return tsdl.Errorf(a.line, "%s: %s", a.name, fmt.Sprintf(format, args...))
 }
 
 func (a tsdlAttr) uint64() (uint64, error) {
-	if a.typ != nil || a.val.kind != tsdlInt || a.val.neg && a.val.u != 0 {
+	if a.typ != nil || a.val.kind != tsdl.Int || a.val.neg && a.val.u != 0 {
 		return 0, a.errorf("expected an unsigned integer")
 	}
 	return a.val.u, nil
 }
 
 func (a tsdlAttr) int64() (int64, error) {
-	if a.typ != nil || a.val.kind != tsdlInt {
+	if a.typ != nil || a.val.kind != tsdl.Int {
 		return 0, a.errorf("expected an integer")
 	}
 	return tsdlSigned(a.val, a)
@@ -704,7 +641,7 @@ func (a tsdlAttr) smallInt(lo, hi int64) (int, error) {
 }
 
 func (a tsdlAttr) str() (string, error) {
-	if a.typ != nil || a.val.kind != tsdlString {
+	if a.typ != nil || a.val.kind != tsdl.String {
 		return "", a.errorf("expected a string")
 	}
 	return a.val.s, nil
@@ -712,7 +649,7 @@ func (a tsdlAttr) str() (string, error) {
 
 // label returns a string or a bare identifier.
 func (a tsdlAttr) label() (string, error) {
-	if a.typ == nil && (a.val.kind == tsdlString || a.val.kind == tsdlIdent) {
+	if a.typ == nil && (a.val.kind == tsdl.String || a.val.kind == tsdl.Ident) {
 		return a.val.s, nil
 	}
 	return "", a.errorf("expected a name")
@@ -721,14 +658,14 @@ func (a tsdlAttr) label() (string, error) {
 func (a tsdlAttr) boolean() (bool, error) {
 	if a.typ == nil {
 		switch a.val.kind {
-		case tsdlIdent:
+		case tsdl.Ident:
 			switch a.val.s {
 			case "true", "TRUE":
 				return true, nil
 			case "false", "FALSE":
 				return false, nil
 			}
-		case tsdlInt:
+		case tsdl.Int:
 			if !a.val.neg && a.val.u <= 1 {
 				return a.val.u == 1, nil
 			}
@@ -738,7 +675,7 @@ func (a tsdlAttr) boolean() (bool, error) {
 }
 
 func (a tsdlAttr) byteOrder() (ByteOrder, error) {
-	if a.typ == nil && a.val.kind == tsdlIdent {
+	if a.typ == nil && a.val.kind == tsdl.Ident {
 		switch a.val.s {
 		case "le":
 			return LittleEndian, nil
@@ -752,7 +689,7 @@ func (a tsdlAttr) byteOrder() (ByteOrder, error) {
 }
 
 func (a tsdlAttr) encoding() (Encoding, error) {
-	if a.typ == nil && a.val.kind == tsdlIdent {
+	if a.typ == nil && a.val.kind == tsdl.Ident {
 		switch strings.ToUpper(a.val.s) {
 		case "NONE":
 			return EncodingNone, nil
@@ -799,7 +736,7 @@ func (p *tsdlParser) parseInteger(line int) (*Type, error) {
 		case "map":
 			const pre, suf = "clock.", ".value"
 			s := a.val.s
-			if a.val.kind != tsdlIdent || !strings.HasPrefix(s, pre) || !strings.HasSuffix(s, suf) ||
+			if a.val.kind != tsdl.Ident || !strings.HasPrefix(s, pre) || !strings.HasSuffix(s, suf) ||
 				len(s) <= len(pre)+len(suf) || strings.Contains(s[len(pre):len(s)-len(suf)], ".") {
 				return nil, a.errorf("expected clock.NAME.value")
 			}
@@ -811,7 +748,7 @@ func (p *tsdlParser) parseInteger(line int) (*Type, error) {
 		}
 	}
 	if t.Size == 0 {
-		return nil, tsdlErrorf(line, "integer without size")
+		return nil, tsdl.Errorf(line, "integer without size")
 	}
 	if t.Align == 0 {
 		t.Align = t.Alignment()
@@ -821,14 +758,14 @@ func (p *tsdlParser) parseInteger(line int) (*Type, error) {
 
 func tsdlBase(a tsdlAttr) (int, error) {
 	switch a.val.kind {
-	case tsdlInt:
+	case tsdl.Int:
 		if !a.val.neg {
 			switch a.val.u {
 			case 2, 8, 10, 16:
 				return int(a.val.u), nil
 			}
 		}
-	case tsdlIdent:
+	case tsdl.Ident:
 		switch a.val.s {
 		case "decimal", "dec", "d", "i", "u":
 			return 10, nil
@@ -866,7 +803,7 @@ func (p *tsdlParser) parseFloat(line int) (*Type, error) {
 	}
 	t.Size = t.ExpDig + t.MantDig
 	if !(t.ExpDig == 8 && t.MantDig == 24) && !(t.ExpDig == 11 && t.MantDig == 53) {
-		return nil, tsdlErrorf(line, "floating_point with exp_dig = %d, mant_dig = %d is not supported (only 8/24 and 11/53)", t.ExpDig, t.MantDig)
+		return nil, tsdl.Errorf(line, "floating_point with exp_dig = %d, mant_dig = %d is not supported (only 8/24 and 11/53)", t.ExpDig, t.MantDig)
 	}
 	if t.Align == 0 {
 		t.Align = t.Alignment()
@@ -904,12 +841,12 @@ func (p *tsdlParser) parseMembers() ([]Field, error) {
 	for !p.isPunct("}") {
 		tok := p.peek()
 		switch {
-		case tok.kind == tsdlPunct && tok.text == ";":
+		case tok.Kind == tsdl.Punct && tok.Text == ";":
 			p.next()
 			continue
-		case tok.kind == tsdlEOF:
+		case tok.Kind == tsdl.EOF:
 			return nil, p.syntaxError("'}'")
-		case tok.kind == tsdlIdent && (tok.text == "typealias" || tok.text == "typedef"):
+		case tok.Kind == tsdl.Ident && (tok.Text == "typealias" || tok.Text == "typedef"):
 			if err := p.parseDeclaration(); err != nil {
 				return nil, err
 			}
@@ -931,14 +868,14 @@ func (p *tsdlParser) parseMembers() ([]Field, error) {
 			}
 			t := base
 			if !first {
-				if t, err = p.clone(base, name.line); err != nil {
+				if t, err = p.clone(base, name.Line); err != nil {
 					return nil, err
 				}
 			}
 			if t, err = p.parseDims(t); err != nil {
 				return nil, err
 			}
-			fields = append(fields, Field{Name: name.text, Type: t})
+			fields = append(fields, Field{Name: name.Text, Type: t})
 			if !p.isPunct(",") {
 				break
 			}
@@ -955,9 +892,9 @@ func (p *tsdlParser) parseMembers() ([]Field, error) {
 // parseOptionalName returns the name after struct/variant/enum, if any.
 func (p *tsdlParser) parseOptionalName() string {
 	t := p.peek()
-	if t.kind == tsdlIdent && !tsdlKeywords[t.text] {
+	if t.Kind == tsdl.Ident && !tsdl.Keywords[t.Text] {
 		p.next()
-		return t.text
+		return t.Text
 	}
 	return ""
 }
@@ -978,26 +915,26 @@ func (p *tsdlParser) parseStruct() (*Type, error) {
 		}
 		named := p.lookup(func(s *tsdlScope) map[string]*Type { return s.structs }, name)
 		if named == nil {
-			return nil, tsdlErrorf(kw.line, "unknown type \"struct %s\"", name)
+			return nil, tsdl.Errorf(kw.Line, "unknown type \"struct %s\"", name)
 		}
 		var err error
-		if t, err = p.clone(named, kw.line); err != nil {
+		if t, err = p.clone(named, kw.Line); err != nil {
 			return nil, err
 		}
 		name = "" // a reference, not a declaration
 	}
-	if p.isWord("align") && p.peekAt(1).kind == tsdlPunct && p.peekAt(1).text == "(" {
+	if p.isWord("align") && p.peekAt(1).Kind == tsdl.Punct && p.peekAt(1).Text == "(" {
 		p.next()
 		p.next()
 		tok := p.peek()
-		if tok.kind != tsdlInt {
+		if tok.Kind != tsdl.Int {
 			return nil, p.syntaxError("alignment")
 		}
 		p.next()
-		if tok.val == 0 || tok.val > 1<<30 || tok.val&(tok.val-1) != 0 {
-			return nil, tsdlErrorf(tok.line, "alignment %d is not a power of two", tok.val)
+		if tok.Val == 0 || tok.Val > 1<<30 || tok.Val&(tok.Val-1) != 0 {
+			return nil, tsdl.Errorf(tok.Line, "alignment %d is not a power of two", tok.Val)
 		}
-		t.MinAlign = int(tok.val)
+		t.MinAlign = int(tok.Val)
 		if err := p.expect(")"); err != nil {
 			return nil, err
 		}
@@ -1021,10 +958,10 @@ func (p *tsdlParser) parseVariant() (*Type, error) {
 		if err != nil {
 			return nil, err
 		}
-		if tsdlKeywords[tok.text] || p.isPunct(".") {
-			return nil, tsdlErrorf(tok.line, "variant tag: a field name is expected, not a path")
+		if tsdl.Keywords[tok.Text] || p.isPunct(".") {
+			return nil, tsdl.Errorf(tok.Line, "variant tag: a field name is expected, not a path")
 		}
-		tag = tok.text
+		tag = tok.Text
 		if err := p.expect(">"); err != nil {
 			return nil, err
 		}
@@ -1045,9 +982,9 @@ func (p *tsdlParser) parseVariant() (*Type, error) {
 	}
 	named := p.lookup(func(s *tsdlScope) map[string]*Type { return s.variants }, name)
 	if named == nil {
-		return nil, tsdlErrorf(kw.line, "unknown type \"variant %s\"", name)
+		return nil, tsdl.Errorf(kw.Line, "unknown type \"variant %s\"", name)
 	}
-	t, err := p.clone(named, kw.line)
+	t, err := p.clone(named, kw.Line)
 	if err != nil {
 		return nil, err
 	}
@@ -1068,7 +1005,7 @@ func (p *tsdlParser) parseEnum() (*Type, error) {
 			return nil, err
 		}
 		if container.Kind != KindInteger {
-			return nil, tsdlErrorf(kw.line, "enum container must be an integer, not %v", container.Kind)
+			return nil, tsdl.Errorf(kw.Line, "enum container must be an integer, not %v", container.Kind)
 		}
 	}
 	if !p.isPunct("{") {
@@ -1077,14 +1014,14 @@ func (p *tsdlParser) parseEnum() (*Type, error) {
 		}
 		named := p.lookup(func(s *tsdlScope) map[string]*Type { return s.enums }, name)
 		if named == nil {
-			return nil, tsdlErrorf(kw.line, "unknown type \"enum %s\"", name)
+			return nil, tsdl.Errorf(kw.Line, "unknown type \"enum %s\"", name)
 		}
-		return p.clone(named, kw.line)
+		return p.clone(named, kw.Line)
 	}
 	if container == nil {
 		c := p.lookup(func(s *tsdlScope) map[string]*Type { return s.aliases }, "int")
 		if c == nil || c.Kind != KindInteger {
-			return nil, tsdlErrorf(kw.line, "unknown type \"int\" (enum without container type)")
+			return nil, tsdl.Errorf(kw.Line, "unknown type \"int\" (enum without container type)")
 		}
 		container = tsdlCopy(c)
 	}
@@ -1108,9 +1045,9 @@ func (p *tsdlParser) parseEnumerators(container *Type) ([]EnumMapping, error) {
 	for !p.isPunct("}") {
 		tok := p.peek()
 		var label string
-		switch tok.kind {
-		case tsdlString, tsdlIdent:
-			label = p.next().text
+		switch tok.Kind {
+		case tsdl.String, tsdl.Ident:
+			label = p.next().Text
 		default:
 			return nil, p.syntaxError("enumerator")
 		}
@@ -1129,7 +1066,7 @@ func (p *tsdlParser) parseEnumerators(container *Type) ([]EnumMapping, error) {
 				}
 			}
 			if container.Signed && m.Start > m.End || !container.Signed && uint64(m.Start) > uint64(m.End) {
-				return nil, tsdlErrorf(tok.line, "enumerator %q: range start greater than end", label)
+				return nil, tsdl.Errorf(tok.Line, "enumerator %q: range start greater than end", label)
 			}
 		}
 		next = m.End + 1
@@ -1154,7 +1091,7 @@ func (p *tsdlParser) parseEnumValue(container *Type) (int64, error) {
 		return 0, err
 	}
 	a := tsdlAttr{name: "enumerator", val: v, line: v.line}
-	if v.kind != tsdlInt {
+	if v.kind != tsdl.Int {
 		return 0, a.errorf("expected an integer")
 	}
 	if !container.Signed && !v.neg {
@@ -1181,22 +1118,22 @@ func (p *tsdlParser) parseBlock(kind string) error {
 	}
 	switch kind {
 	case "trace":
-		return p.trace(kw.line, attrs)
+		return p.trace(kw.Line, attrs)
 	case "env":
 		return p.env(attrs)
 	case "clock":
-		return p.clock(kw.line, attrs)
+		return p.clock(kw.Line, attrs)
 	case "stream":
-		return p.stream(kw.line, attrs)
+		return p.stream(kw.Line, attrs)
 	case "event":
-		return p.event(kw.line, attrs)
+		return p.event(kw.Line, attrs)
 	}
 	return nil // callsite
 }
 
 func (p *tsdlParser) trace(line int, attrs []tsdlAttr) error {
 	if p.traceLine != 0 {
-		return tsdlErrorf(line, "duplicate trace block (first on line %d)", p.traceLine)
+		return tsdl.Errorf(line, "duplicate trace block (first on line %d)", p.traceLine)
 	}
 	p.traceLine = line
 	md := p.md
@@ -1215,7 +1152,7 @@ func (p *tsdlParser) trace(line int, attrs []tsdlAttr) error {
 			var s string
 			if s, err = a.str(); err == nil {
 				var ok bool
-				if md.UUID, ok = tsdlParseUUID(s); !ok {
+				if md.UUID, ok = tsdl.ParseUUID(s); !ok {
 					err = a.errorf("invalid UUID %q", s)
 				}
 				md.HasUUID = true
@@ -1234,15 +1171,15 @@ func (p *tsdlParser) trace(line int, attrs []tsdlAttr) error {
 		}
 	}
 	if !p.hasByteOrder {
-		return tsdlErrorf(line, "trace block without byte_order")
+		return tsdl.Errorf(line, "trace block without byte_order")
 	}
 	// babeltrace2 2.0 refuses a trace block without major and minor, and
 	// any version but 1.8.
 	switch {
 	case !hasMajor || !hasMinor:
-		return tsdlErrorf(line, "trace block without major and minor (CTF version 1.8)")
+		return tsdl.Errorf(line, "trace block without major and minor (CTF version 1.8)")
 	case md.Major != 1 || md.Minor != 8:
-		return tsdlErrorf(versionLine, "CTF %d.%d is not supported (only 1.8)", md.Major, md.Minor)
+		return tsdl.Errorf(versionLine, "CTF %d.%d is not supported (only 1.8)", md.Major, md.Minor)
 	}
 	return nil
 }
@@ -1264,7 +1201,7 @@ func (p *tsdlParser) env(attrs []tsdlAttr) error {
 		switch {
 		case a.typ != nil:
 			return a.errorf("env values must be integers or strings")
-		case a.val.kind == tsdlInt:
+		case a.val.kind == tsdl.Int:
 			v, err := a.int64()
 			if err != nil {
 				return err
@@ -1314,14 +1251,14 @@ func (p *tsdlParser) clock(line int, attrs []tsdlAttr) error {
 		}
 	}
 	if c.Name == "" {
-		return tsdlErrorf(line, "clock block without name")
+		return tsdl.Errorf(line, "clock block without name")
 	}
 	if p.md.Clock(c.Name) != nil {
-		return tsdlErrorf(line, "duplicate clock %q", c.Name)
+		return tsdl.Errorf(line, "duplicate clock %q", c.Name)
 	}
 	if _, err := rdNewClock(c); err != nil {
 		// babeltrace2 cannot give its events a time either.
-		return tsdlErrorf(line, "%v", err)
+		return tsdl.Errorf(line, "%v", err)
 	}
 	p.md.Clocks = append(p.md.Clocks, c)
 	return nil
@@ -1347,7 +1284,7 @@ func (p *tsdlParser) stream(line int, attrs []tsdlAttr) error {
 	}
 	for _, o := range p.streams {
 		if o.sc.ID == s.ID {
-			return tsdlErrorf(line, "duplicate stream id %d (first on line %d)", s.ID, o.line)
+			return tsdl.Errorf(line, "duplicate stream id %d (first on line %d)", s.ID, o.line)
 		}
 	}
 	p.streams = append(p.streams, tsdlPendingStream{sc: s, line: line})
@@ -1389,7 +1326,7 @@ func (p *tsdlParser) finish() error {
 	}
 	for _, r := range p.clockRefs {
 		if md.Clock(r.name) == nil {
-			return tsdlErrorf(r.line, "unknown clock %q", r.name)
+			return tsdl.Errorf(r.line, "unknown clock %q", r.name)
 		}
 	}
 	if len(p.streams) == 0 {
@@ -1404,11 +1341,11 @@ func (p *tsdlParser) finish() error {
 		e := pe.ec
 		s := md.Stream(e.StreamID)
 		if s == nil {
-			return tsdlErrorf(pe.line, "event %q: unknown stream_id %d", e.Name, e.StreamID)
+			return tsdl.Errorf(pe.line, "event %q: unknown stream_id %d", e.Name, e.StreamID)
 		}
 		k := key{s.ID, e.ID}
 		if o := seen[k]; o != nil {
-			return tsdlErrorf(pe.line, "event %q: duplicate id %d in stream %d (also %q)", e.Name, e.ID, s.ID, o.Name)
+			return tsdl.Errorf(pe.line, "event %q: duplicate id %d in stream %d (also %q)", e.Name, e.ID, s.ID, o.Name)
 		}
 		seen[k] = e
 		s.Events = append(s.Events, e)
@@ -1425,7 +1362,7 @@ func (p *tsdlParser) checkReferences() error {
 	var roots [decNumScopes]*Type
 	roots[decScopePacketHeader] = md.PacketHeader
 	if _, err := decCompileRoot(decScopePacketHeader, roots, false, false); err != nil {
-		return tsdlErrorf(p.traceLine, "trace: %v", err)
+		return tsdl.Errorf(p.traceLine, "trace: %v", err)
 	}
 	for _, ps := range p.streams {
 		sc := ps.sc
@@ -1434,7 +1371,7 @@ func (p *tsdlParser) checkReferences() error {
 		roots[decScopeStreamContext] = sc.EventContext
 		for s := decScopePacketContext; s <= decScopeStreamContext; s++ {
 			if _, err := decCompileRoot(s, roots, false, false); err != nil {
-				return tsdlErrorf(ps.line, "stream %d: %v", sc.ID, err)
+				return tsdl.Errorf(ps.line, "stream %d: %v", sc.ID, err)
 			}
 		}
 	}
@@ -1448,7 +1385,7 @@ func (p *tsdlParser) checkReferences() error {
 		r[decScopePayload] = pe.ec.Fields
 		for s := decScopeEventContext; s <= decScopePayload; s++ {
 			if _, err := decCompileRoot(s, r, false, false); err != nil {
-				return tsdlErrorf(pe.line, "event %q: %v", pe.ec.Name, err)
+				return tsdl.Errorf(pe.line, "event %q: %v", pe.ec.Name, err)
 			}
 		}
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/bpftrail/bpftrail/ctf/internal/tsdl"
 )
 
 // tsdlLTTngHeaders returns LTTng's packet context and large event header.
@@ -414,7 +416,7 @@ func tsdlEnvInt(t *testing.T, m *Metadata, key string) int64 {
 // partly filled) and as babeltrace2 -o ctf-metadata printed it.
 func TestParseLTTngUSTReal(t *testing.T) {
 	raw := tsdlReadFile(t, "lttng-ust-2.13.packetized")
-	if !tsdlIsPacketized(raw) {
+	if !tsdl.IsPacketized(raw) {
 		t.Fatal("fixture is not packetized")
 	}
 	m := tsdlParseFile(t, "lttng-ust-2.13.packetized")
@@ -424,7 +426,7 @@ func TestParseLTTngUSTReal(t *testing.T) {
 	}
 
 	if m.Major != 1 || m.Minor != 8 || m.ByteOrder != LittleEndian || !m.HasUUID ||
-		tsdlFormatUUID(m.UUID) != "58cfa7e6-289a-4c05-adc9-e8049c79bfc4" {
+		tsdl.FormatUUID(m.UUID) != "58cfa7e6-289a-4c05-adc9-e8049c79bfc4" {
 		t.Errorf("trace = %d.%d %v uuid %x", m.Major, m.Minor, m.ByteOrder, m.UUID)
 	}
 	if diff := cmp.Diff(tsdlPacketHeader(), m.PacketHeader); diff != "" {
@@ -648,11 +650,11 @@ func tsdlPacketize(text []byte, chunk, pad int, order binary.ByteOrder) []byte {
 	var out []byte
 	for len(text) > 0 {
 		n := min(chunk, len(text))
-		hdr := make([]byte, tsdlPacketHeaderLen)
-		order.PutUint32(hdr, tsdlPacketMagic)
+		hdr := make([]byte, tsdl.PacketHeaderLen)
+		order.PutUint32(hdr, tsdl.PacketMagic)
 		copy(hdr[4:20], "0123456789abcdef")
-		order.PutUint32(hdr[24:], uint32(tsdlPacketHeaderLen+n)*8)
-		order.PutUint32(hdr[28:], uint32(tsdlPacketHeaderLen+n+pad)*8)
+		order.PutUint32(hdr[24:], uint32(tsdl.PacketHeaderLen+n)*8)
+		order.PutUint32(hdr[28:], uint32(tsdl.PacketHeaderLen+n+pad)*8)
 		hdr[35], hdr[36] = 1, 8
 		out = append(out, hdr...)
 		out = append(out, text[:n]...)
@@ -676,7 +678,7 @@ func TestParsePacketized(t *testing.T) {
 	}{
 		{"le-one-packet", len(text), 0, binary.LittleEndian},
 		{"le-small-padded", 100, 13, binary.LittleEndian},
-		{"be-padded", 1000, 4096 - 1000 - tsdlPacketHeaderLen, binary.BigEndian},
+		{"be-padded", 1000, 4096 - 1000 - tsdl.PacketHeaderLen, binary.BigEndian},
 		{"be-tiny", 1, 0, binary.BigEndian},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -769,9 +771,9 @@ func TestParseMetadataErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q\nwant it to contain %q", err, tc.want)
 			}
-			var te *tsdlError
+			var te *tsdl.Error
 			if strings.HasPrefix(tc.want, "metadata line") && !errors.As(err, &te) {
-				t.Errorf("error %T is not a *tsdlError", err)
+				t.Errorf("error %T is not a *tsdl.Error", err)
 			}
 		})
 	}

@@ -5,46 +5,9 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"strings"
+
+	"github.com/bpftrail/bpftrail/ctf/internal/tsdl"
 )
-
-// tsdlSignature starts every plain-text metadata file; babeltrace2 refuses
-// metadata without it.
-const tsdlSignature = "/* CTF 1.8 */\n"
-
-// tsdlKeywords are the TSDL reserved words (CTF 1.8 §C.1.2, babeltrace2's
-// lexer). A field called one of them is a syntax error.
-var tsdlKeywords = map[string]bool{
-	"align": true, "callsite": true, "const": true, "char": true, "clock": true,
-	"double": true, "enum": true, "env": true, "event": true,
-	"floating_point": true, "float": true, "integer": true, "int": true,
-	"long": true, "short": true, "signed": true, "stream": true, "string": true,
-	"struct": true, "trace": true, "typealias": true, "typedef": true,
-	"unsigned": true, "variant": true, "void": true, "_Bool": true,
-	"_Complex": true, "_Imaginary": true,
-}
-
-// tsdlAliases are the type names TSDL declares before everything else. The
-// lexer of babeltrace2 turns a declared type name into a type token, so a
-// field may not be called like one either.
-var tsdlAliases = []struct{ name, decl string }{
-	{"uint8_t", "integer { size = 8; align = 8; signed = false; }"},
-	{"uint16_t", "integer { size = 16; align = 8; signed = false; }"},
-	{"uint32_t", "integer { size = 32; align = 8; signed = false; }"},
-	{"uint64_t", "integer { size = 64; align = 8; signed = false; }"},
-	{"unsigned long", "integer { size = 64; align = 8; signed = false; }"},
-}
-
-// tsdlScopePrefixes are the dynamic scope prefixes that may start a field
-// path in a sequence length or variant tag.
-var tsdlScopePrefixes = []string{
-	"trace.packet.header.",
-	"stream.packet.context.",
-	"stream.event.header.",
-	"stream.event.context.",
-	"event.context.",
-	"event.fields.",
-}
 
 // TSDL returns m as plain-text CTF 1.8 metadata, beginning with the
 // "/* CTF 1.8 */" signature. The output is deterministic.
@@ -63,10 +26,10 @@ var tsdlScopePrefixes = []string{
 // integer fields) is the caller's responsibility.
 func (m *Metadata) TSDL() []byte {
 	w := &tsdlWriter{}
-	w.buf.WriteString(tsdlSignature)
+	w.buf.WriteString(tsdl.Signature)
 	w.buf.WriteString("\n")
-	for _, a := range tsdlAliases {
-		fmt.Fprintf(&w.buf, "typealias %s := %s;\n", a.decl, a.name)
+	for _, a := range tsdl.Aliases {
+		fmt.Fprintf(&w.buf, "typealias %s := %s;\n", a.Decl, a.Name)
 	}
 	w.buf.WriteString("\n")
 	w.traceBlock(m)
@@ -108,7 +71,7 @@ func (w *tsdlWriter) traceBlock(m *Metadata) {
 	w.line(1, "major = %d;", major)
 	w.line(1, "minor = %d;", minor)
 	if m.HasUUID {
-		w.line(1, "uuid = %s;", tsdlQuote(tsdlFormatUUID(m.UUID)))
+		w.line(1, "uuid = %s;", tsdl.Quote(tsdl.FormatUUID(m.UUID)))
 	}
 	if m.ByteOrder == BigEndian {
 		w.line(1, "byte_order = be;")
@@ -125,9 +88,9 @@ func (w *tsdlWriter) envBlock(env []EnvValue) {
 	w.line(0, "env {")
 	for _, e := range env {
 		if e.IsInt {
-			w.line(1, "%s = %d;", tsdlLegalName(e.Key), e.Int)
+			w.line(1, "%s = %d;", tsdl.LegalName(e.Key), e.Int)
 		} else {
-			w.line(1, "%s = %s;", tsdlLegalName(e.Key), tsdlQuote(e.Str))
+			w.line(1, "%s = %s;", tsdl.LegalName(e.Key), tsdl.Quote(e.Str))
 		}
 	}
 	w.endBlock()
@@ -135,12 +98,12 @@ func (w *tsdlWriter) envBlock(env []EnvValue) {
 
 func (w *tsdlWriter) clockBlock(c *Clock) {
 	w.line(0, "clock {")
-	w.line(1, "name = %s;", tsdlQuote(tsdlLegalName(c.Name)))
-	if _, ok := tsdlParseUUID(c.UUID); ok {
-		w.line(1, "uuid = %s;", tsdlQuote(c.UUID))
+	w.line(1, "name = %s;", tsdl.Quote(tsdl.LegalName(c.Name)))
+	if _, ok := tsdl.ParseUUID(c.UUID); ok {
+		w.line(1, "uuid = %s;", tsdl.Quote(c.UUID))
 	}
 	if c.Description != "" {
-		w.line(1, "description = %s;", tsdlQuote(c.Description))
+		w.line(1, "description = %s;", tsdl.Quote(c.Description))
 	}
 	w.line(1, "freq = %d;", c.Frequency())
 	if c.Precision != 0 {
@@ -172,7 +135,7 @@ func (w *tsdlWriter) streamBlock(s *StreamClass, withID bool) {
 
 func (w *tsdlWriter) eventBlock(e *EventClass, streamID uint64, withStreamID bool) {
 	w.line(0, "event {")
-	w.line(1, "name = %s;", tsdlQuote(e.Name))
+	w.line(1, "name = %s;", tsdl.Quote(e.Name))
 	w.line(1, "id = %d;", e.ID)
 	if withStreamID {
 		w.line(1, "stream_id = %d;", streamID)
@@ -235,14 +198,14 @@ func (w *tsdlWriter) field(depth int, f Field) {
 		if t.Kind == KindArray {
 			dims = append(dims, strconv.Itoa(max(t.Length, 0)))
 		} else {
-			dims = append(dims, tsdlPath(t.LengthField))
+			dims = append(dims, tsdl.Path(t.LengthField))
 		}
 		t = t.Elem
 	}
 	w.indent(depth)
 	w.typeSpec(depth, t)
 	w.buf.WriteByte(' ')
-	w.buf.WriteString(tsdlLegalName(f.Name))
+	w.buf.WriteString(tsdl.LegalName(f.Name))
 	for _, d := range dims {
 		w.buf.WriteByte('[')
 		w.buf.WriteString(d)
@@ -293,7 +256,7 @@ func (w *tsdlWriter) typeSpec(depth int, t *Type) {
 		}
 		for i, mp := range maps {
 			w.indent(depth + 1)
-			w.buf.WriteString(tsdlQuote(mp.Label))
+			w.buf.WriteString(tsdl.Quote(mp.Label))
 			w.buf.WriteString(" = ")
 			w.buf.WriteString(tsdlEnumValue(c, mp.Start))
 			if mp.End != mp.Start {
@@ -318,7 +281,7 @@ func (w *tsdlWriter) typeSpec(depth int, t *Type) {
 			fmt.Fprintf(&w.buf, " align(%d)", t.MinAlign)
 		}
 	case KindVariant:
-		fmt.Fprintf(&w.buf, "variant <%s> {\n", tsdlPath(t.Tag))
+		fmt.Fprintf(&w.buf, "variant <%s> {\n", tsdl.Path(t.Tag))
 		for _, f := range t.Fields {
 			w.field(depth+1, f)
 		}
@@ -353,7 +316,7 @@ func (w *tsdlWriter) integer(t *Type) {
 	fmt.Fprintf(&w.buf, "integer { size = %d; align = %d; signed = %d; encoding = %s; base = %d;%s",
 		t.Size, t.Alignment(), signed, enc, base, tsdlOrderAttr(t.ByteOrder))
 	if t.Clock != "" {
-		fmt.Fprintf(&w.buf, " map = clock.%s.value;", tsdlLegalName(t.Clock))
+		fmt.Fprintf(&w.buf, " map = clock.%s.value;", tsdl.LegalName(t.Clock))
 	}
 	w.buf.WriteString(" }")
 }
@@ -396,141 +359,4 @@ func tsdlEnumValue(container *Type, v int64) string {
 		return strconv.FormatInt(v, 10)
 	}
 	return strconv.FormatUint(uint64(v), 10)
-}
-
-// tsdlLegalName returns name as a legal TSDL identifier: invalid characters become
-// '_', and a name that starts with a digit, is a keyword or a predeclared
-// type name gets a leading '_'.
-func tsdlLegalName(name string) string {
-	if name == "" {
-		return "_"
-	}
-	b := []byte(name)
-	for i, c := range b {
-		if !tsdlIdentByte(c, true) {
-			b[i] = '_'
-		}
-	}
-	s := string(b)
-	if s[0] >= '0' && s[0] <= '9' || tsdlKeywords[s] || tsdlIsAlias(s) {
-		s = "_" + s
-	}
-	return s
-}
-
-func tsdlIsAlias(s string) bool {
-	for _, a := range tsdlAliases {
-		if a.name == s {
-			return true
-		}
-	}
-	return false
-}
-
-func tsdlIdentByte(c byte, digitOK bool) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || digitOK && c >= '0' && c <= '9'
-}
-
-// tsdlPath returns a field path (sequence length, variant tag) with every
-// field-name component made legal the way [tsdlLegalName] makes field names
-// legal; a leading dynamic scope prefix such as "event.fields." is kept.
-func tsdlPath(p string) string {
-	prefix := ""
-	for _, s := range tsdlScopePrefixes {
-		if strings.HasPrefix(p, s) && len(p) > len(s) {
-			prefix, p = s, p[len(s):]
-			break
-		}
-	}
-	parts := strings.Split(p, ".")
-	for i, part := range parts {
-		parts[i] = tsdlLegalName(part)
-	}
-	return prefix + strings.Join(parts, ".")
-}
-
-// tsdlQuote returns s as a TSDL string literal. Quotes, backslashes and
-// control characters are escaped; other bytes are copied.
-func tsdlQuote(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch c {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\r':
-			b.WriteString(`\r`)
-		default:
-			if c < 0x20 || c == 0x7f {
-				fmt.Fprintf(&b, `\%03o`, c)
-			} else {
-				b.WriteByte(c)
-			}
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
-}
-
-// tsdlFormatUUID formats u as 8-4-4-4-12 lowercase hex.
-func tsdlFormatUUID(u [16]byte) string {
-	const hex = "0123456789abcdef"
-	var b [36]byte
-	j := 0
-	for i, c := range u {
-		if i == 4 || i == 6 || i == 8 || i == 10 {
-			b[j] = '-'
-			j++
-		}
-		b[j], b[j+1] = hex[c>>4], hex[c&15]
-		j += 2
-	}
-	return string(b[:])
-}
-
-// tsdlParseUUID parses an 8-4-4-4-12 hex UUID.
-func tsdlParseUUID(s string) ([16]byte, bool) {
-	var u [16]byte
-	if len(s) != 36 {
-		return u, false
-	}
-	j := 0
-	for i := 0; i < 36; {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			if s[i] != '-' {
-				return u, false
-			}
-			i++
-			continue
-		}
-		hi, ok1 := tsdlHexVal(s[i])
-		lo, ok2 := tsdlHexVal(s[i+1])
-		if !ok1 || !ok2 {
-			return u, false
-		}
-		u[j] = hi<<4 | lo
-		j++
-		i += 2
-	}
-	return u, true
-}
-
-func tsdlHexVal(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }

@@ -3,7 +3,9 @@
 // A trace is a directory holding a plain-text or packetized TSDL "metadata"
 // file and one binary data stream file per stream. The package knows nothing
 // of BPF: it models field types ([Type]), trace metadata ([Metadata]), writes
-// traces with [Create] and reads them with [Open].
+// traces with [Create] and reads them with [Open], or with [OpenFS] from any
+// [io/fs.FS] (an embedded directory, a zip archive). Both read a directory of
+// traces (an LTTng session, the chunks of a rotated recording) as one trace.
 //
 // Errors wrap their cause with %w. A trace that ends inside a packet is read up
 // to its last complete packet and reported through [ErrTruncated]; [Recover]

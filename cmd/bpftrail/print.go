@@ -6,7 +6,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"syscall"
 	"time"
 
@@ -94,7 +93,7 @@ func printTrace(dir string, asJSON bool, stdout, stderr io.Writer) error {
 	}
 	for _, s := range t.Streams {
 		for _, d := range s.Discarded {
-			name := filepath.Base(s.Path)
+			name := t.StreamName(s)
 			if d.Unknown {
 				fmt.Fprintf(stderr, "bpftrail: warning: stream %s (cpu %d) may have discarded events before %s\n", name, s.CPU, clockText(d.EndNs))
 				continue
@@ -104,7 +103,7 @@ func printTrace(dir string, asJSON bool, stdout, stderr io.Writer) error {
 		}
 		for _, d := range s.DiscardedPackets {
 			fmt.Fprintf(stderr, "bpftrail: warning: stream %s (cpu %d) discarded %d packets between %s and %s\n",
-				filepath.Base(s.Path), s.CPU, d.Count, clockText(d.BeginNs), clockText(d.EndNs))
+				t.StreamName(s), s.CPU, d.Count, clockText(d.BeginNs), clockText(d.EndNs))
 		}
 	}
 	return nil

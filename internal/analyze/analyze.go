@@ -17,7 +17,6 @@
 package analyze
 
 import (
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -249,7 +248,7 @@ func (a *Analysis) Report(t *ctf.Trace, w Walked) *Report {
 		return a.Name < b.Name
 	})
 	for _, s := range t.Streams {
-		st := Stream{Stream: filepath.Base(s.Path), CPU: s.CPU, Events: w.StreamEvents[s]}
+		st := Stream{Stream: t.StreamName(s), CPU: s.CPU, Events: w.StreamEvents[s]}
 		for _, d := range s.Discarded {
 			st.Discarded += d.Count
 			st.Unknown = st.Unknown || d.Unknown

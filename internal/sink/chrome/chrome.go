@@ -380,7 +380,7 @@ func (c *converter) discarded(t *ctf.Trace) {
 			c.b = append(c.b, ",\"args\":{\"count\":"...)
 			c.b = append(c.b, n...)
 			c.b = append(c.b, ",\"stream\":"...)
-			c.b = appendString(c.b, filepath.Base(s.Path))
+			c.b = appendString(c.b, t.StreamName(s))
 			c.b = append(c.b, ",\"cpu\":"...)
 			c.b = strconv.AppendInt(c.b, int64(s.CPU), 10)
 			c.ts(",\"end_ts\":", d.EndNs)
