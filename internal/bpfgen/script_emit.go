@@ -1399,16 +1399,6 @@ func (c *checker) storeStr(dst, n int, e lang.Expr, et *Type) error {
 			if n > 16 {
 				c.zero(dst+16, n-16) // the helper writes (and pads) the first 16
 			}
-			if off, ok := commOffset(); ok && n >= 16 {
-				c.g.emit(
-					asm.FnGetCurrentTaskBtf.Call(),
-					asm.LoadMem(asm.R1, asm.R0, int16(off), asm.DWord),
-					asm.StoreMem(rRec, int16(dst), asm.R1, asm.DWord),
-					asm.LoadMem(asm.R1, asm.R0, int16(off+8), asm.DWord),
-					asm.StoreMem(rRec, int16(dst+8), asm.R1, asm.DWord),
-				)
-				return nil
-			}
 			c.g.emit(
 				asm.Mov.Reg(asm.R1, rRec),
 				asm.Add.Imm(asm.R1, int32(dst)),
@@ -3327,12 +3317,4 @@ func (c *checker) newEvent(ev *ScriptEvent) *ScriptEvent {
 	c.nextEvent++
 	c.s.Events = append(c.s.Events, ev)
 	return ev
-}
-
-func commOffset() (int, bool) {
-	_, r, err := resolve.TaskField("comm", "comm")
-	if err != nil || len(r.TaskPath) != 1 {
-		return 0, false
-	}
-	return r.TaskPath[0], true
 }

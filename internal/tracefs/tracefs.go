@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // Event names one tracepoint, e.g. {Category: "sched", Name: "sched_switch"}.
@@ -83,8 +84,25 @@ func (fsys FS) List(pattern string) ([]Event, error) {
 	return out, nil
 }
 
+// allCache keeps the event list of each root: the events of a run's
+// tracefs do not change, and listing them stats thousands of files.
+var allCache sync.Map // root → []Event
+
 // all lists every events/*/*/format below the root, sorted.
 func (fsys FS) all() ([]Event, error) {
+	if evs, ok := allCache.Load(fsys.Root); ok {
+		return evs.([]Event), nil
+	}
+	evs, err := fsys.list()
+	if err != nil {
+		return nil, err
+	}
+	allCache.Store(fsys.Root, evs)
+	return evs, nil
+}
+
+// list walks events/*/*/format below the root.
+func (fsys FS) list() ([]Event, error) {
 	eventsDir := filepath.Join(fsys.Root, "events")
 	cats, err := os.ReadDir(eventsDir)
 	if err != nil {
