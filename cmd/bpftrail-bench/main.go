@@ -53,6 +53,7 @@ type bench struct {
 	bpftrailArgs []string
 	tmp          string
 	keep         bool
+	stages       bool
 	agg          bool
 	uprobe       bool
 	script       bool
@@ -88,6 +89,7 @@ func main() {
 	flag.StringVar(&b.bpftrail, "bpftrail", "", "bpftrail binary (default: go build ./cmd/bpftrail into a temp dir)")
 	flag.StringVar(&extra, "bpftrail-args", "", "extra arguments for bpftrail record, space separated (e.g. \"--buffer-size 64MiB\")")
 	flag.BoolVar(&b.keep, "keep", false, "keep the traces in the temp dir")
+	flag.BoolVar(&b.stages, "stages", true, "after the rounds, record once more with bpftrail's CPU profile and print its time by stage (ring read, decode, CTF encode, write)")
 	flag.BoolVar(&b.uprobe, "uprobe", false, "benchmark a uprobe on a function of the load (bpftrail record and count against bpftrace)")
 	flag.BoolVar(&b.agg, "agg", false, "benchmark in-kernel aggregation (count, hist) against bpftrace instead of recording against perf")
 	flag.BoolVar(&b.script, "run", false, "benchmark bpftrail run against bpftrace on the same programs (@[comm] = count() on a getpid loop, hist(args->count) on a write loop)")
@@ -169,6 +171,11 @@ func (b *bench) main() error {
 		uprobeReport(os.Stdout, all)
 	default:
 		report(os.Stdout, b, all)
+		if b.stages {
+			if err := b.runStages(os.Stdout); err != nil {
+				fmt.Fprintf(os.Stderr, "bpftrail-bench: stages: %v\n", err)
+			}
+		}
 	}
 	return nil
 }
