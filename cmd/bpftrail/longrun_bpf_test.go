@@ -279,3 +279,22 @@ func TestBPFRotateDiskFull(t *testing.T) {
 		t.Errorf("print reads %d events, babeltrace2 %d", got, n)
 	}
 }
+
+// TestBPFRecordStartsAtOnce: a session's probes start together, once all
+// are attached: the tracer's own work while it attaches (it reads each
+// tracepoint's id) is not in a system-wide recording.
+func TestBPFRecordStartsAtOnce(t *testing.T) {
+	bt := setup(t)
+	dir := filepath.Join(t.TempDir(), "all")
+	cmd := exec.Command(bpftrailBn, "record", "-q", "-a", "-d", "300ms", "-e", "syscalls:sys_enter_openat", "-e", "syscalls:sys_exit_openat", "-e", "sched:sched_switch", "-o", dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("record -a: %v\n%s", err, out)
+	}
+	out, _ := runBT(t, bt, dir)
+	tracer := fmt.Sprintf("pid = %d,", cmd.Process.Pid)
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, tracer) && strings.Contains(l, "/events/") {
+			t.Fatalf("the tracer's own attach is in its recording: %s", l)
+		}
+	}
+}

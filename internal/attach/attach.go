@@ -14,9 +14,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -24,16 +21,18 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpftrail/bpftrail/internal/resolve"
-	"github.com/bpftrail/bpftrail/internal/tracefs"
 )
 
 // Options say which processes a uprobe fires for.
 type Options struct {
 	PID int // uprobes fire only in this process when not 0
-	// Held attaches tracepoints and sampling events disabled: their
-	// programs do not run until the returned Switch is enabled. A session
-	// opens all its probes at once that way, with no test of a flag in
-	// every program run (a memory load that costs about 20 ns here).
+	// Held attaches sampling events disabled: their programs do not run
+	// until the returned Switch is enabled. A session opens all its
+	// sampling probes at once that way, with no test of a flag in every
+	// program run (a memory load that costs about 20 ns here).
+	// Tracepoints cannot be held so: the kernel runs a tracepoint's
+	// programs from the moment they are attached, whether their perf
+	// event is enabled or not.
 	Held bool
 }
 
@@ -47,20 +46,13 @@ type Switch interface {
 // Switchable reports whether a probe on t is attached as a Switch with
 // Options.Held, so that its programs need no run-time gate.
 func Switchable(t resolve.Target) bool {
-	return t.Kind == resolve.TargetTracepoint || t.Kind == resolve.TargetPerfEvent
+	return t.Kind == resolve.TargetPerfEvent
 }
 
 // Probe attaches prog, named name in errors, to target t.
 func Probe(name string, t resolve.Target, prog *ebpf.Program, o Options) ([]io.Closer, error) {
 	switch t.Kind {
 	case resolve.TargetTracepoint:
-		if o.Held {
-			pe, err := heldTracepoint(t.Category, t.Event, prog)
-			if err != nil {
-				return nil, err
-			}
-			return []io.Closer{pe}, nil
-		}
 		l, err := Tracepoint(t.Category, t.Event, prog)
 		if err != nil {
 			return nil, err
@@ -156,42 +148,6 @@ func (p *perfEvent) Close() error {
 		err = cerr
 	}
 	return err
-}
-
-// heldTracepoint attaches prog to the tracepoint category:name through a
-// perf event of its own, left disabled.
-func heldTracepoint(category, name string, prog *ebpf.Program) (*perfEvent, error) {
-	root, err := tracefs.Root()
-	if err != nil {
-		return nil, err
-	}
-	b, err := os.ReadFile(filepath.Join(root, "events", category, name, "id"))
-	if err != nil {
-		return nil, Permission(fmt.Errorf("attach %s:%s: %w", category, name, err))
-	}
-	id, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return nil, fmt.Errorf("attach %s:%s: tracepoint id %q: %w", category, name, b, err)
-	}
-	attr := unix.PerfEventAttr{
-		Type:        unix.PERF_TYPE_TRACEPOINT,
-		Config:      id,
-		Size:        uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
-		Sample:      1,
-		Wakeup:      1,
-		Sample_type: unix.PERF_SAMPLE_RAW,
-		Bits:        unix.PerfBitDisabled,
-	}
-	fd, err := unix.PerfEventOpen(&attr, -1, 0, -1, unix.PERF_FLAG_FD_CLOEXEC)
-	if err != nil {
-		return nil, Permission(fmt.Errorf("attach %s:%s: perf_event_open: %w", category, name, err))
-	}
-	pe := &perfEvent{fd: fd}
-	if pe.link, err = link.AttachRawLink(link.RawLinkOptions{Target: fd, Program: prog, Attach: ebpf.AttachPerfEvent}); err != nil {
-		pe.Close()
-		return nil, Permission(fmt.Errorf("attach %s:%s: %w", category, name, err))
-	}
-	return pe, nil
 }
 
 // perfEvents opens a CPU-clock sampling event on every online CPU and
