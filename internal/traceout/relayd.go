@@ -75,23 +75,11 @@ func (out *Output) openRelayd() error {
 // viewer, which merges the streams in time order, never waits on a quiet
 // CPU.
 func (out *Output) liveTimer(period time.Duration) {
-	defer out.done.Done()
-	t := time.NewTicker(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-out.stop:
-			return
-		case <-t.C:
+	out.every(period, func() {
+		if err := out.liveTick(); err != nil {
+			out.err = err
 		}
-		out.mu.Lock()
-		if !out.closed && out.err == nil {
-			if err := out.liveTick(); err != nil {
-				out.err = err
-			}
-		}
-		out.mu.Unlock()
-	}
+	})
 }
 
 // liveTick flushes the partial packets and sends the beacons (out.mu held).

@@ -76,8 +76,18 @@ func (out *Output) openRotation() error {
 
 // timer ends a chunk once it has lasted Rotation.Every.
 func (out *Output) timer(tick time.Duration) {
+	out.every(tick, func() {
+		if out.chunk != nil && time.Since(out.chunk.begin) >= out.o.Rotate.Every {
+			_ = out.rotate() // the error is kept in out.err
+		}
+	})
+}
+
+// every calls fn each period, with out.mu held, while the output is open
+// and has not failed, until it stops; it is a goroutine of out.done.
+func (out *Output) every(period time.Duration, fn func()) {
 	defer out.done.Done()
-	t := time.NewTicker(tick)
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
@@ -86,8 +96,8 @@ func (out *Output) timer(tick time.Duration) {
 		case <-t.C:
 		}
 		out.mu.Lock()
-		if !out.closed && out.err == nil && out.chunk != nil && time.Since(out.chunk.begin) >= out.o.Rotate.Every {
-			_ = out.rotate() // the error is kept in out.err
+		if !out.closed && out.err == nil {
+			fn()
 		}
 		out.mu.Unlock()
 	}
