@@ -30,6 +30,14 @@ type Maps struct {
 	Pids    *ebpf.Map // hash u32 tgid -> u8; the processes to record when Options.Follow is set
 	Control *ebpf.Map // array of one u32: programs record only while it is non-zero
 	Globals *ebpf.Map // scripts: array of one value, u64s: start time (ns), CPU count, the command's pid
+
+	// CPURing, when set, is where recording programs write instead of
+	// Events and Lost: an mmapable array of one ring per CPU, each of
+	// CPURingSize data bytes (a power of two) for records of at most
+	// MaxRecord bytes (see CPURingValueSize).
+	CPURing     *ebpf.Map
+	CPURingSize int
+	MaxRecord   int
 }
 
 // Options configure one program.
@@ -44,6 +52,9 @@ type Options struct {
 	// Wakeup makes the ring buffer wake the reader for each record; by
 	// default records are submitted without a wake-up and the reader polls.
 	Wakeup bool
+	// Guard makes a program writing to a per-CPU ring take the ring first
+	// (a session whose programs may nest on a CPU: uprobes).
+	Guard bool
 }
 
 // Registers with a fixed role in the generated code.
@@ -70,6 +81,9 @@ func Program(p *resolve.Probe, l record.Layout, m Maps, maxRecord int, o Options
 	}
 	g := &gen{}
 	g.emit(asm.Mov.Reg(rCtx, asm.R1))
+	if m.CPURing != nil {
+		return g.cpuProgram(p, l, m, o)
+	}
 	if err := g.prologue(m, o); err != nil {
 		return nil, err
 	}
@@ -326,6 +340,7 @@ func (g *gen) submit(o Options) {
 type gen struct {
 	insns  asm.Instructions
 	labels int
+	reject string // where to go to keep no record: labelExit when empty
 }
 
 func (g *gen) emit(ins ...asm.Instruction) { g.insns = append(g.insns, ins...) }

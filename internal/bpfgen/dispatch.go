@@ -95,7 +95,12 @@ func Dispatcher(enter bool, m Maps, table *ebpf.Map, stringSize, maxRecord int, 
 	}
 	g := &gen{}
 	g.emit(asm.Mov.Reg(rCtx, asm.R1))
-	if err := g.prologue(m, o); err != nil {
+	perCPU := m.CPURing != nil
+	if perCPU {
+		if err := g.cpuPrologue(m, o); err != nil {
+			return nil, err
+		}
+	} else if err := g.prologue(m, o); err != nil {
 		return nil, err
 	}
 	// r9 = table[id], or exit.
@@ -112,7 +117,9 @@ func Dispatcher(enter bool, m Maps, table *ebpf.Map, stringSize, maxRecord int, 
 		asm.LoadMem(asm.R1, rTmp, 0, asm.Word),
 		asm.JEq.Imm(asm.R1, 0, labelExit),
 	)
-	if err := g.scratch(m); err != nil {
+	if perCPU {
+		g.claim(m, o, DispatchRecordSize(stringSize), o.Filter != nil)
+	} else if err := g.scratch(m); err != nil {
 		return nil, err
 	}
 	// Header, with the class from the table.
@@ -144,7 +151,11 @@ func Dispatcher(enter bool, m Maps, table *ebpf.Map, stringSize, maxRecord int, 
 	} else {
 		g.emit(asm.Mov.Imm(asm.R3, DispatchOffArgs+8))
 	}
-	g.output(m, o, asm.R3)
+	if perCPU {
+		g.commit(o, 0, asm.R3, o.Filter != nil)
+	} else {
+		g.output(m, o, asm.R3)
+	}
 	return &ebpf.ProgramSpec{
 		Name:         map[bool]string{true: "bt_sys_enter", false: "bt_sys_exit"}[enter],
 		Type:         ebpf.TracePoint,

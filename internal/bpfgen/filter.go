@@ -77,7 +77,7 @@ func locate(s *event.Schema, l record.Layout, name string) (off, size int, err e
 // filter emits code that jumps to the exit (dropping the record) unless the
 // filter holds for the record in rRec.
 func (g *gen) filter(e *filter.Expr, s *event.Schema, l record.Layout) error {
-	return g.jump(e, s, l, false, labelExit)
+	return g.jump(e, s, l, false, g.rejectLabel())
 }
 
 // jump emits code that jumps to target when e evaluates to want, and falls

@@ -11,6 +11,7 @@ import (
 	"github.com/bpftrail/bpftrail/internal/golden"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpftrail/bpftrail/internal/bpfgen"
 	"github.com/bpftrail/bpftrail/internal/bpftest"
@@ -31,6 +32,7 @@ const (
 type env struct {
 	t       testing.TB
 	maps    bpfgen.Maps
+	cpu     bpfgen.Maps // maps with per-CPU rings
 	pending *ebpf.Map
 	table   *ebpf.Map
 	names   map[int]string
@@ -47,6 +49,10 @@ func newEnv(t testing.TB) *env {
 		Pids:    e.newMap("pids", &ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 1, MaxEntries: 64}),
 		Control: e.newMap("control", &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1}),
 	}
+	e.cpu = e.maps
+	e.cpu.CPURingSize, e.cpu.MaxRecord = 1<<16, maxRecord
+	e.cpu.CPURing = e.newMap("cpurings", &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, MaxEntries: 2,
+		ValueSize: uint32(bpfgen.CPURingValueSize(e.cpu.CPURingSize, maxRecord)), Flags: unix.BPF_F_MMAPABLE})
 	e.pending = e.newMap("pending", &ebpf.MapSpec{Type: ebpf.Hash, KeySize: 4, ValueSize: 1, MaxEntries: 64})
 	e.table = e.newMap("sysdisp", &ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: bpfgen.DispatchEntrySize, MaxEntries: bpfgen.DispatchTableSize})
 	return e
@@ -168,6 +174,21 @@ func record1(p func(t testing.TB) *resolve.Probe, o bpfgen.Options, filterSrc st
 	}
 }
 
+// cpuRecord1 is record1 writing to per-CPU rings.
+func cpuRecord1(p func(t testing.TB) *resolve.Probe, o bpfgen.Options, filterSrc string) func(testing.TB, *env) (*ebpf.ProgramSpec, error) {
+	return func(t testing.TB, e *env) (*ebpf.ProgramSpec, error) {
+		pr := p(t)
+		if filterSrc != "" {
+			o.Filter = parseFilter(t, filterSrc, pr.Event)
+		}
+		m := e.cpu
+		if pr.Target.Kind == resolve.TargetPerfEvent {
+			m.Control = nil // attached held off
+		}
+		return bpfgen.Program(pr, record.Sequential(pr.Event), m, maxRecord, o)
+	}
+}
+
 func agg1(p func(t testing.TB) *resolve.Probe, o bpfgen.Options, filterSrc string, a bpfgen.Agg) func(testing.TB, *env) (*ebpf.ProgramSpec, error) {
 	return func(t testing.TB, e *env) (*ebpf.ProgramSpec, error) {
 		pr := p(t)
@@ -222,6 +243,20 @@ func genCases() []genCase {
 		{"dispatch_enter_filter_follow", func(t testing.TB, e *env) (*ebpf.ProgramSpec, error) {
 			f := parseFilter(t, `comm != "sshd" && tid > 1`, &event.Schema{})
 			return bpfgen.Dispatcher(true, e.maps, e.table, stringSize, maxRecord, bpfgen.Options{Filter: f, Follow: true})
+		}},
+		{"cpu_record_openat", cpuRecord1(openat, bpfgen.Options{ClassID: 3}, "")},
+		{"cpu_record_openat_filter", cpuRecord1(openat, bpfgen.Options{ClassID: 3}, `comm == "bash" && dfd < 0 || filename == "/etc/*"`)},
+		{"cpu_record_exec_stacks", cpuRecord1(tp("sched:sched_process_exec", resolve.Options{Stack: "both", StringSize: 64}), bpfgen.Options{ClassID: 1}, "")},
+		{"cpu_record_follow", cpuRecord1(exitOpenat, bpfgen.Options{Follow: true}, "")},
+		{"cpu_uprobe_str_guard", cpuRecord1(fixed(uprobeStr), bpfgen.Options{Guard: true}, "")},
+		{"cpu_usdt_filter_guard", cpuRecord1(fixed(usdtArgs), bpfgen.Options{Guard: true}, "arg0 == 42")},
+		{"cpu_profile_stacks", cpuRecord1(tp("profile:hz:99", resolve.Options{Stack: "both"}), bpfgen.Options{}, "")},
+		{"cpu_dispatch_enter_filter_follow", func(t testing.TB, e *env) (*ebpf.ProgramSpec, error) {
+			f := parseFilter(t, `comm != "sshd" && tid > 1`, &event.Schema{})
+			return bpfgen.Dispatcher(true, e.cpu, e.table, stringSize, maxRecord, bpfgen.Options{Filter: f, Follow: true})
+		}},
+		{"cpu_dispatch_exit_guard", func(t testing.TB, e *env) (*ebpf.ProgramSpec, error) {
+			return bpfgen.Dispatcher(false, e.cpu, e.table, stringSize, maxRecord, bpfgen.Options{Guard: true})
 		}},
 		{"fork_follower", func(t testing.TB, e *env) (*ebpf.ProgramSpec, error) {
 			f, err := fixtures.Format("sched", "sched_process_fork")

@@ -54,9 +54,16 @@ type Stats struct {
 	Lost    atomic.Uint64
 }
 
+// batchRing is a ring read in batches of records in place: a MapRing or
+// CPURings.
+type batchRing interface {
+	Batch(fn func([]byte) error) (int, error)
+}
+
 // Collector reads one ring and one set of loss counters.
 type Collector struct {
-	ring   Ring
+	ring    Ring      // nil for per-CPU rings
+	batches batchRing // the ring when it is read in batches
 	losses Losses
 	dec    *record.Decoder
 	sink   record.Sink
@@ -98,7 +105,20 @@ func NewFrom(ring Ring, losses Losses, dec *record.Decoder, sink record.Sink, po
 	if poll <= 0 {
 		poll = DefaultPoll
 	}
-	return &Collector{ring: ring, losses: losses, dec: dec, sink: sink, poll: poll, perClass: make([]uint64, len(dec.Classes))}
+	c := &Collector{ring: ring, losses: losses, dec: dec, sink: sink, poll: poll, perClass: make([]uint64, len(dec.Classes))}
+	if mr, ok := ring.(*MapRing); ok {
+		c.batches = mr
+	}
+	return c
+}
+
+// NewPerCPU returns a collector of per-CPU rings, which stay the
+// caller's to close.
+func NewPerCPU(rings *CPURings, dec *record.Decoder, sink record.Sink, poll time.Duration) *Collector {
+	if poll <= 0 {
+		poll = DefaultPoll
+	}
+	return &Collector{batches: rings, losses: rings.Lost, dec: dec, sink: sink, poll: poll, perClass: make([]uint64, len(dec.Classes))}
 }
 
 // Run drains the ring until ctx is done, then returns; call Drain after the
@@ -109,8 +129,8 @@ func NewFrom(ring Ring, losses Losses, dec *record.Decoder, sink record.Sink, po
 // record makes the producing CPU wait on the cache lines of the ring's
 // positions, which costs every traced event.
 func (c *Collector) Run(ctx context.Context) error {
-	if mr, ok := c.ring.(*MapRing); ok {
-		return c.runMapped(ctx, mr)
+	if c.batches != nil {
+		return c.runMapped(ctx, c.batches)
 	}
 	var rec ringbuf.Record
 	// A deadline in the past: reads never block, the ticker paces them.
@@ -166,18 +186,19 @@ func (c *Collector) Run(ctx context.Context) error {
 
 // runMapped is Run on a ring read through its own mapping: a batch per
 // poll interval, handled in place.
-func (c *Collector) runMapped(ctx context.Context, mr *MapRing) error {
+func (c *Collector) runMapped(ctx context.Context, br batchRing) error {
+	mr, _ := br.(*MapRing)
 	t := time.NewTicker(c.poll)
 	defer t.Stop()
 	for {
-		if _, err := mr.Batch(c.record); err != nil {
+		if _, err := br.Batch(c.record); err != nil {
 			return err
 		}
 		c.publish()
 		if err := c.readLost(); err != nil {
 			return err
 		}
-		if c.Wake {
+		if c.Wake && mr != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
@@ -196,9 +217,9 @@ func (c *Collector) runMapped(ctx context.Context, mr *MapRing) error {
 
 // Drain reads every record left in the ring and the final loss counts.
 func (c *Collector) Drain() error {
-	if mr, ok := c.ring.(*MapRing); ok {
+	if c.batches != nil {
 		for {
-			n, err := mr.Batch(c.record)
+			n, err := c.batches.Batch(c.record)
 			if err != nil {
 				return err
 			}
@@ -273,5 +294,11 @@ func (c *Collector) readLost() error {
 // after Drain.
 func (c *Collector) PerClass() []uint64 { return c.perClass }
 
-// Close releases the ring reader.
-func (c *Collector) Close() error { return c.ring.Close() }
+// Close releases the ring reader (not per-CPU rings, which are the
+// caller's).
+func (c *Collector) Close() error {
+	if c.ring == nil {
+		return nil
+	}
+	return c.ring.Close()
+}

@@ -188,9 +188,14 @@ func (r *run) open() error {
 		sinks = append(sinks, sk)
 	}
 	if len(sinks) > 0 {
-		col, err := collect.New(s.maps.Events, s.maps.Lost, &record.Decoder{Classes: s.classes}, sinks, 0)
-		if err != nil {
-			return err
+		var col *collect.Collector
+		if s.rings != nil {
+			col = collect.NewPerCPU(s.rings, &record.Decoder{Classes: s.classes}, sinks, 0)
+		} else {
+			var err error
+			if col, err = collect.New(s.maps.Events, s.maps.Lost, &record.Decoder{Classes: s.classes}, sinks, 0); err != nil {
+				return err
+			}
 		}
 		col.Wake = r.o.Wake
 		r.col = col

@@ -22,10 +22,12 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/rlimit"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpftrail/bpftrail/internal/aggregate"
 	"github.com/bpftrail/bpftrail/internal/attach"
 	"github.com/bpftrail/bpftrail/internal/bpfgen"
+	"github.com/bpftrail/bpftrail/internal/collect"
 	"github.com/bpftrail/bpftrail/internal/plan"
 	"github.com/bpftrail/bpftrail/internal/record"
 	"github.com/bpftrail/bpftrail/internal/resolve"
@@ -53,6 +55,7 @@ type Session struct {
 	// A script's maps (by index in its Maps) and begin/end programs.
 	scriptMaps []*ebpf.Map
 	specials   []special
+	rings      *collect.CPURings // the recording's per-CPU rings, mapped
 	// switches turn the session's perf-event probes on and off with it.
 	switches []attach.Switch
 	links    []io.Closer
@@ -190,7 +193,21 @@ func (s *Session) loadShared(scratch int) error {
 	}
 	s.maps.Control = mk(&ebpf.MapSpec{Name: "bt_control", Type: ebpf.Array, KeySize: 4, ValueSize: 4, MaxEntries: 1})
 	s.maps.Scratch = mk(&ebpf.MapSpec{Name: "bt_scratch", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: uint32(scratch), MaxEntries: 1})
-	if s.rec != nil || s.cfg.Script != nil {
+	switch {
+	case s.rec != nil && s.cfg.Script == nil:
+		// A recording: a ring per CPU (see bpfgen's CPURing). A script's
+		// output is ordered across CPUs, as its printf lines are: one ring.
+		n := CPUs()
+		size := cpuRingSize(s.cfg.BufferSize, n)
+		s.maps.CPURing = mk(&ebpf.MapSpec{Name: "bt_cpurings", Type: ebpf.Array, KeySize: 4,
+			ValueSize: uint32(bpfgen.CPURingValueSize(size, s.rec.MaxRecord)), MaxEntries: uint32(n), Flags: unix.BPF_F_MMAPABLE})
+		s.maps.CPURingSize, s.maps.MaxRecord = size, s.rec.MaxRecord
+		if err == nil {
+			if s.rings, err = collect.NewCPURings(s.maps.CPURing, size); err != nil {
+				return err
+			}
+		}
+	case s.rec != nil || s.cfg.Script != nil:
 		s.maps.Events = mk(&ebpf.MapSpec{Name: "bt_events", Type: ebpf.RingBuf, MaxEntries: ringSize(s.cfg.BufferSize)})
 		s.maps.Lost = mk(&ebpf.MapSpec{Name: "bt_lost", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
 	}
@@ -199,6 +216,19 @@ func (s *Session) loadShared(scratch int) error {
 		s.pending = mk(&ebpf.MapSpec{Name: "bt_pending", Type: ebpf.Hash, KeySize: 4, ValueSize: 1, MaxEntries: 64})
 	}
 	return err
+}
+
+// cpuRingSize is the data size of each of n per-CPU rings sharing a
+// buffer of total bytes: a power of two of at least 64 KiB.
+func cpuRingSize(total, n int) int {
+	if total <= 0 {
+		total = DefaultBufferSize
+	}
+	size := 64 << 10
+	for size*2*n <= total {
+		size <<= 1
+	}
+	return size
 }
 
 func ringSize(n int) uint32 {
@@ -212,9 +242,25 @@ func ringSize(n int) uint32 {
 	return uint32(size)
 }
 
+// nests reports whether the recording's programs may nest on a CPU:
+// uprobe programs run preemptible and outside the kernel's one-program-
+// per-CPU rule, so per-CPU rings are taken before they are written.
+func (s *Session) nests() bool {
+	if s.rec == nil {
+		return false
+	}
+	for _, p := range s.rec.Probes {
+		switch p.Target.Kind {
+		case resolve.TargetUprobe, resolve.TargetUretprobe, resolve.TargetUSDT:
+			return true
+		}
+	}
+	return false
+}
+
 // options are the bpfgen options every program of the session shares.
 func (s *Session) options(classID uint32) bpfgen.Options {
-	o := bpfgen.Options{ClassID: classID, Follow: s.cfg.Target.Kind == Command}
+	o := bpfgen.Options{ClassID: classID, Follow: s.cfg.Target.Kind == Command, Guard: s.nests()}
 	if s.cfg.Target.Kind == Process {
 		o.PID = uint32(s.cfg.Target.PID)
 	}
@@ -347,6 +393,9 @@ func (s *Session) setEnabled(on bool) error {
 	if err := s.maps.Control.Put(uint32(0), v); err != nil {
 		return fmt.Errorf("engine: control map: %w", err)
 	}
+	if s.rings != nil {
+		s.rings.SetEnabled(on)
+	}
 	for _, sw := range s.switches {
 		f := sw.Disable
 		if on {
@@ -414,6 +463,10 @@ func (s *Session) Close() {
 		p.prog.Close()
 	}
 	s.specials = nil
+	if s.rings != nil {
+		s.rings.Close()
+		s.rings = nil
+	}
 	for _, m := range s.own {
 		m.Close()
 	}

@@ -1,0 +1,186 @@
+package collect
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/bpftrail/bpftrail/internal/bpfgen"
+	"github.com/bpftrail/bpftrail/internal/record"
+)
+
+// CPURings reads the per-CPU rings of recording programs (an mmapable
+// array map with one element per CPU, laid out as bpfgen describes) through
+// one mapping of the whole map. Records are handed over in place; each
+// CPU's consumer position is stored once per batch.
+//
+// A batch takes what every CPU has published when it starts and hands the
+// records over in time order across CPUs (each ring is in time order).
+type CPURings struct {
+	mu    sync.Mutex // guards mem against Close while SetEnabled writes
+	mem   []byte
+	elems [][]byte // one element per CPU
+	mask  uint64
+	heads []uint64 // per batch
+	poss  []uint64
+}
+
+// NewCPURings maps the per-CPU ring map m, whose elements hold size data
+// bytes each.
+func NewCPURings(m *ebpf.Map, size int) (*CPURings, error) {
+	if m.Type() != ebpf.Array {
+		return nil, fmt.Errorf("collect: map %v is not an array", m)
+	}
+	if size <= 0 || size&(size-1) != 0 {
+		return nil, fmt.Errorf("collect: per-CPU ring of %d bytes: want a power of two", size)
+	}
+	elem := int(m.ValueSize())
+	n := int(m.MaxEntries())
+	page := os.Getpagesize()
+	if elem%8 != 0 || elem < bpfgen.CPURingData+size {
+		return nil, fmt.Errorf("collect: per-CPU ring element of %d bytes for %d data bytes", elem, size)
+	}
+	length := (elem*n + page - 1) &^ (page - 1)
+	mem, err := unix.Mmap(m.FD(), 0, length, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("collect: map the per-CPU rings: %w", err)
+	}
+	r := &CPURings{mem: mem, mask: uint64(size - 1), heads: make([]uint64, n), poss: make([]uint64, n)}
+	for i := 0; i < n; i++ {
+		r.elems = append(r.elems, mem[i*elem:(i+1)*elem:(i+1)*elem])
+	}
+	return r, nil
+}
+
+func word64(b []byte, off int) *uint64 { return (*uint64)(unsafe.Pointer(&b[off])) }
+func word32(b []byte, off int) *uint32 { return (*uint32)(unsafe.Pointer(&b[off])) }
+
+// SetEnabled turns the programs' switch in every CPU's ring on or off.
+func (r *CPURings) SetEnabled(on bool) {
+	v := uint32(0)
+	if on {
+		v = 1
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.elems {
+		atomic.StoreUint32(word32(e, bpfgen.CPURingEnabled), v)
+	}
+}
+
+// Lost returns each CPU's count of records its ring had no room for
+// (running totals).
+func (r *CPURings) Lost() ([]uint64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mem == nil {
+		return nil, fmt.Errorf("collect: per-CPU rings closed")
+	}
+	out := make([]uint64, len(r.elems))
+	for i, e := range r.elems {
+		out[i] = atomic.LoadUint64(word64(e, bpfgen.CPURingLost))
+	}
+	return out, nil
+}
+
+// Pending is the number of bytes published and not read yet, over all
+// CPUs.
+func (r *CPURings) Pending() int {
+	n := 0
+	for _, e := range r.elems {
+		n += int(atomic.LoadUint64(word64(e, bpfgen.CPURingHead)) - atomic.LoadUint64(word64(e, bpfgen.CPURingTail)))
+	}
+	return n
+}
+
+// Batch calls fn on every record published when it starts, in time order
+// across CPUs, with the record's bytes in place (valid until fn returns).
+// It stops at the first error of fn (the record counts as read) and
+// returns the bytes consumed.
+func (r *CPURings) Batch(fn func([]byte) error) (int, error) {
+	busy := 0 // CPUs with records
+	last := -1
+	for i, e := range r.elems {
+		r.heads[i] = atomic.LoadUint64(word64(e, bpfgen.CPURingHead))
+		r.poss[i] = atomic.LoadUint64(word64(e, bpfgen.CPURingTail))
+		if r.poss[i] != r.heads[i] {
+			busy++
+			last = i
+		}
+	}
+	total := 0
+	var err error
+	switch {
+	case busy == 0:
+		return 0, nil
+	case busy == 1:
+		// One CPU: its records in order.
+		for r.poss[last] < r.heads[last] && err == nil {
+			var n int
+			n, err = r.one(last, fn)
+			total += n
+		}
+	default:
+		for err == nil {
+			cpu, best := -1, uint64(0)
+			for i := range r.elems {
+				if r.poss[i] >= r.heads[i] {
+					continue
+				}
+				e := r.elems[i]
+				off := bpfgen.CPURingData + int(r.poss[i]&r.mask) + bpfgen.CPURingPrefix
+				ts := binary.LittleEndian.Uint64(e[off+record.OffTime:])
+				if cpu < 0 || ts < best {
+					cpu, best = i, ts
+				}
+			}
+			if cpu < 0 {
+				break
+			}
+			var n int
+			n, err = r.one(cpu, fn)
+			total += n
+		}
+	}
+	for i, e := range r.elems {
+		if r.poss[i] != atomic.LoadUint64(word64(e, bpfgen.CPURingTail)) {
+			atomic.StoreUint64(word64(e, bpfgen.CPURingTail), r.poss[i])
+		}
+	}
+	return total, err
+}
+
+// one hands the next record of cpu's ring to fn and moves past it.
+func (r *CPURings) one(cpu int, fn func([]byte) error) (int, error) {
+	e := r.elems[cpu]
+	off := bpfgen.CPURingData + int(r.poss[cpu]&r.mask)
+	n := int(binary.LittleEndian.Uint32(e[off:]))
+	step := bpfgen.CPURingRecordSize(n)
+	start := off + bpfgen.CPURingPrefix
+	if n < record.HeaderSize || start+n > len(e) || uint64(step) > r.heads[cpu]-r.poss[cpu] {
+		// Not a record the programs write: the ring cannot be trusted
+		// past here. Skip what is left of it.
+		skipped := int(r.heads[cpu] - r.poss[cpu])
+		r.poss[cpu] = r.heads[cpu]
+		return skipped, fmt.Errorf("collect: CPU %d: corrupt per-CPU ring: record of %d bytes at %d", cpu, n, off-bpfgen.CPURingData)
+	}
+	r.poss[cpu] += uint64(step)
+	return step, fn(e[start : start+n : start+n])
+}
+
+// Close unmaps the rings.
+func (r *CPURings) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.mem != nil {
+		unix.Munmap(r.mem)
+		r.mem, r.elems = nil, nil
+	}
+	return nil
+}
