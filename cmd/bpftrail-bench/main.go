@@ -58,6 +58,7 @@ type bench struct {
 	uprobe       bool
 	script       bool
 	startup      bool
+	breakdown    bool
 	toolsDir     string
 	loadEnv      []string // added to the load's environment
 	notify       bool     // tracers print notifyMarker once attached: wait for it
@@ -93,6 +94,7 @@ func main() {
 	flag.BoolVar(&b.uprobe, "uprobe", false, "benchmark a uprobe on a function of the load (bpftrail record and count against bpftrace)")
 	flag.BoolVar(&b.agg, "agg", false, "benchmark in-kernel aggregation (count, hist) against bpftrace instead of recording against perf")
 	flag.BoolVar(&b.script, "run", false, "benchmark bpftrail run against bpftrace on the same programs (@[comm] = count() on a getpid loop, hist(args->count) on a write loop)")
+	flag.BoolVar(&b.breakdown, "breakdown", false, "cost breakdown: hand-built programs on sys_enter_getpid, one helper at a time, then the ring's reserve and submit unread and read")
 	flag.BoolVar(&b.startup, "startup", false, "time bpftrail run and bpftrace from start to attached, and their peak RSS, on the tools in -tools")
 	flag.StringVar(&b.toolsDir, "tools", "", "directory of bpftrace tools (*.bt) for -startup, e.g. bpftrace's tools/; none: -startup is skipped")
 	flag.Usage = func() {
@@ -142,6 +144,9 @@ func (b *bench) main() error {
 		return err
 	}
 
+	if b.breakdown {
+		return b.runBreakdown(os.Stdout)
+	}
 	if b.script {
 		// bpftrace 0.17 opens its perf buffers (perf_event fds) before it
 		// attaches: wait for its own word that every probe is attached.
