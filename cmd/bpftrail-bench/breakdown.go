@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -15,13 +17,20 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/cilium/ebpf/rlimit"
 	"golang.org/x/sys/unix"
+
+	"github.com/bpftrail/bpftrail/internal/bpfgen"
+	"github.com/bpftrail/bpftrail/internal/collect"
 )
 
-// The cost breakdown (-breakdown) loads hand-built programs on
-// syscalls:sys_enter_getpid, each one step more than the last, and runs the
-// load under each: what every helper of a recording program costs, what the
-// ring's reserve and submit cost with nobody reading, with a reader that
-// gives the space back unread, and with one that reads every record.
+// The cost breakdown (-breakdown) has two parts. First it loads
+// hand-built programs on syscalls:sys_enter_getpid, each one part more of
+// the program bpftrail record generates (pid, this CPU's ring, the
+// switch, the time, comm, the record written and published), and the same
+// record through a BPF ring buffer as before, and runs the load under
+// each, with the rings given back unread every 10 ms. Then it runs
+// bpftrail record itself with its collector stopping after each stage:
+// the records given back unread, read and decoded, and the whole
+// recording.
 
 // bdStep is one program of the breakdown.
 type bdStep struct {
@@ -37,39 +46,8 @@ type consumeMode int
 const (
 	consumeNone    consumeMode = iota // no ring
 	consumeDiscard                    // give the space back unread, every 10 ms
-	consumeRead                       // read every record's words, every 10 ms
 	consumePercpu                     // per-CPU array ring, given back unread
 )
-
-// Program pieces. R6 holds the context, R7 pid_tgid, R8 the record.
-func bdHelpers(pid, ktime, cpu, ctl, comm bool, ctlMap *ebpf.Map) asm.Instructions {
-	var in asm.Instructions
-	if ctl {
-		in = append(in,
-			asm.LoadMapValue(asm.R1, ctlMap.FD(), 0),
-			asm.LoadMem(asm.R1, asm.R1, 0, asm.Word),
-			asm.JEq.Imm(asm.R1, 0, "exit"),
-		)
-	}
-	if pid {
-		in = append(in, asm.FnGetCurrentPidTgid.Call(), asm.Mov.Reg(asm.R7, asm.R0))
-	}
-	if ktime {
-		in = append(in, asm.FnKtimeGetNs.Call(), asm.StoreMem(asm.RFP, -8, asm.R0, asm.DWord))
-	}
-	if cpu {
-		in = append(in, asm.FnGetSmpProcessorId.Call(), asm.StoreMem(asm.RFP, -16, asm.R0, asm.Word))
-	}
-	if comm {
-		in = append(in,
-			asm.Mov.Reg(asm.R1, asm.RFP),
-			asm.Add.Imm(asm.R1, -40),
-			asm.Mov.Imm(asm.R2, 16),
-			asm.FnGetCurrentComm.Call(),
-		)
-	}
-	return in
-}
 
 func bdExit() asm.Instructions {
 	return asm.Instructions{asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"), asm.Return()}
@@ -132,33 +110,102 @@ func bdRecord(size int32, full bool, ctl bool) func(ring, ctlMap *ebpf.Map) asm.
 }
 
 func bdSteps() []bdStep {
-	helpers := func(pid, ktime, cpu, ctl, comm bool) func(ring, ctlMap *ebpf.Map) asm.Instructions {
-		return func(_, ctlMap *ebpf.Map) asm.Instructions {
-			return append(bdHelpers(pid, ktime, cpu, ctl, comm, ctlMap), bdExit()...)
-		}
+	step := func(o pcOpts) func(ring, ctlMap *ebpf.Map) asm.Instructions {
+		return func(ring, _ *ebpf.Map) asm.Instructions { return bdPerCPU(ring, o) }
 	}
 	return []bdStep{
-		{"empty program", helpers(false, false, false, false, false), consumeNone},
-		{"+ get_current_pid_tgid", helpers(true, false, false, false, false), consumeNone},
-		{"+ ktime_get_ns", helpers(true, true, false, false, false), consumeNone},
-		{"+ get_smp_processor_id", helpers(true, true, true, false, false), consumeNone},
-		{"+ control flag (map load)", helpers(true, true, true, true, false), consumeNone},
-		{"+ get_current_comm", helpers(true, true, true, true, true), consumeNone},
-		{"24 B reserve+submit, unread", bdRecord(24, false, false), consumeDiscard},
-		{"24 B reserve+submit, read", bdRecord(24, false, false), consumeRead},
-		{"44 B record, unread", bdRecord(44, true, true), consumeDiscard},
-		{"44 B record, read", bdRecord(44, true, true), consumeRead},
-		{"ktime_get_boot_ns alone", bdTime(asm.FnKtimeGetBootNs), consumeNone},
-		{"jiffies64 alone", bdTime(asm.FnJiffies64), consumeNone},
-		{"get_current_comm alone", helpers(false, false, false, false, true), consumeNone},
-		{"percpu array 24 B", bdPercpu(24, false, false, false), consumePercpu},
-		{"percpu array 44 B record", bdPercpu(44, true, true, true), consumePercpu},
-		{"percpu, flag in ring", bdPercpu(44, true, false, true), consumePercpu},
-		{"percpu, flag in ring, no comm", bdPercpu(44, true, false, false), consumePercpu},
+		{"empty program", step(pcOpts{}), consumeNone},
+		{"+ get_current_pid_tgid", step(pcOpts{pid: true}), consumeNone},
+		{"+ this CPU's ring (processor id, lookup)", step(pcOpts{pid: true, elem: true}), consumePercpu},
+		{"+ the session's switch, in the ring", step(pcOpts{pid: true, elem: true, flag: true}), consumePercpu},
+		{"+ ktime_get_ns", step(pcOpts{pid: true, elem: true, flag: true, ktime: true}), consumePercpu},
+		{"+ get_current_comm", step(pcOpts{pid: true, elem: true, flag: true, ktime: true, comm: true}), consumePercpu},
+		{"+ 48 B record written, published", step(pcOpts{pid: true, elem: true, flag: true, ktime: true, comm: true, write: true}), consumePercpu},
+		{"same record, BPF ring buffer (before)", bdRecord(44, true, true), consumeDiscard},
 	}
 }
 
-// runBreakdown runs every step once per round and prints the medians.
+// pcOpts are the parts of a per-CPU ring recording program bdPerCPU
+// builds, in the generated program's order.
+type pcOpts struct {
+	pid, elem, flag, ktime, comm, write bool
+}
+
+// bdPerCPU builds the generated recording program of a 44-byte record
+// (bpfgen's per-CPU ring layout) up to the parts o names. Helpers whose
+// record is not written store to the stack.
+func bdPerCPU(ring *ebpf.Map, o pcOpts) asm.Instructions {
+	const size = 44
+	rsize := int32((8 + size + 7) &^ 7)
+	in := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}
+	if o.elem {
+		in = append(in,
+			asm.FnGetSmpProcessorId.Call(),
+			asm.StoreMem(asm.RFP, -8, asm.R0, asm.Word),
+			asm.LoadMapPtr(asm.R1, ring.FD()),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -8),
+			asm.FnMapLookupElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, "exit"),
+			asm.StoreMem(asm.RFP, -16, asm.R0, asm.DWord),
+		)
+	}
+	if o.flag {
+		in = append(in, asm.LoadMem(asm.R1, asm.R0, 8, asm.Word), asm.JEq.Imm(asm.R1, 0, "exit"))
+	}
+	if o.pid {
+		in = append(in, asm.FnGetCurrentPidTgid.Call(), asm.Mov.Reg(asm.R7, asm.R0))
+	}
+	// The record: in the ring when written, else on the stack.
+	if o.write {
+		in = append(in,
+			asm.LoadMem(asm.R1, asm.RFP, -16, asm.DWord),
+			asm.LoadMem(asm.R2, asm.R1, 0, asm.DWord),
+			asm.LoadMem(asm.R3, asm.R1, 64, asm.DWord),
+			asm.Mov.Reg(asm.R4, asm.R2),
+			asm.Sub.Reg(asm.R4, asm.R3),
+			asm.JGT.Imm(asm.R4, pcData-rsize, "exit"),
+			asm.And.Imm(asm.R2, pcData-1),
+			asm.Mov.Reg(asm.R8, asm.R1),
+			asm.Add.Reg(asm.R8, asm.R2),
+			asm.Add.Imm(asm.R8, bpfgen.CPURingData+bpfgen.CPURingPrefix),
+		)
+	} else {
+		in = append(in, asm.Mov.Reg(asm.R8, asm.RFP), asm.Add.Imm(asm.R8, -64))
+	}
+	if o.ktime {
+		in = append(in, asm.FnKtimeGetNs.Call(), asm.StoreMem(asm.R8, 0, asm.R0, asm.DWord))
+	}
+	if o.comm {
+		in = append(in,
+			asm.Mov.Reg(asm.R1, asm.R8),
+			asm.Add.Imm(asm.R1, 24),
+			asm.Mov.Imm(asm.R2, 16),
+			asm.FnGetCurrentComm.Call(),
+		)
+	}
+	if o.write {
+		in = append(in,
+			asm.StoreImm(asm.R8, 8, 0, asm.Word),
+			asm.FnGetSmpProcessorId.Call(),
+			asm.StoreMem(asm.R8, 12, asm.R0, asm.Word),
+			asm.StoreMem(asm.R8, 16, asm.R7, asm.Word),
+			asm.RSh.Imm(asm.R7, 32),
+			asm.StoreMem(asm.R8, 20, asm.R7, asm.Word),
+			asm.LoadMem(asm.R1, asm.R6, 8, asm.Word),
+			asm.StoreMem(asm.R8, 40, asm.R1, asm.Word),
+			asm.StoreImm(asm.R8, -8, size, asm.Word),
+			asm.LoadMem(asm.R1, asm.RFP, -16, asm.DWord),
+			asm.LoadMem(asm.R3, asm.R1, 0, asm.DWord),
+			asm.Add.Imm(asm.R3, rsize),
+			asm.StoreMem(asm.R1, 0, asm.R3, asm.DWord),
+		)
+	}
+	return append(in, bdExit()...)
+}
+
+// runBreakdown runs every step once per round, then bpftrail record with
+// its collector stopping after each stage, and prints the medians.
 func (b *bench) runBreakdown(out io.Writer) error {
 	_ = rlimit.RemoveMemlock()
 	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
@@ -168,39 +215,83 @@ func (b *bench) runBreakdown(out io.Writer) error {
 	steps := bdSteps()
 	ns := make([][]float64, len(steps))
 	prog := make([][]float64, len(steps))
-	base := []float64{}
+	stages := []struct{ name, skip string }{
+		{"generated program, records given back unread", "decode"},
+		{"+ records read and decoded, nothing written", "sink"},
+		{"+ CTF encoded and written (bpftrail record)", ""},
+	}
+	rec := make([][]result, len(stages))
 	for r := 0; r < b.rounds; r++ {
-		res, err := b.runUntraced()
-		if err != nil {
-			return err
-		}
-		base = append(base, res.nsPerCall)
 		for i, s := range steps {
 			c, p, err := b.runStep(s)
 			if err != nil {
 				return fmt.Errorf("%s: %w", s.name, err)
 			}
-			fmt.Fprintf(os.Stderr, "round %d  %-30s %7.1f ns/call, %6.1f ns in program\n", r+1, s.name, c, p)
+			fmt.Fprintf(os.Stderr, "round %d  %-45s %7.1f ns/call, %6.1f ns in program\n", r+1, s.name, c, p)
 			ns[i] = append(ns[i], c)
 			prog[i] = append(prog[i], p)
 		}
-	}
-	untraced := median(base)
-	empty := median(ns[0])
-	fmt.Fprintf(out, "\nCost breakdown on sys_enter_getpid (%d calls × %d rounds, medians; untraced %.0f ns/call):\n", b.n, b.rounds, untraced)
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "program\tns/call\tabove empty\tstep\tbpf_stats ns/run\t")
-	prev := empty
-	for i, s := range steps {
-		c := median(ns[i])
-		step := c - prev
-		if s.consume != consumeNone && (i == 0 || steps[i-1].consume == consumeNone) {
-			step = c - empty
+		for i, st := range stages {
+			os.Setenv(collect.SkipEnv, st.skip)
+			res, err := b.runBpftrail(r)
+			os.Unsetenv(collect.SkipEnv)
+			if err != nil {
+				return fmt.Errorf("%s: %w", st.name, err)
+			}
+			printRun(r, "record "+st.skip, res)
+			rec[i] = append(rec[i], res)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%+.0f\t%+.0f\t%.0f\t\n", s.name, c, c-empty, step, median(prog[i]))
-		prev = c
 	}
-	return tw.Flush()
+	empty := median(ns[0])
+	fmt.Fprintf(out, "\nCost breakdown on sys_enter_getpid (%d calls × %d rounds, medians; load on CPU %d, consumer on CPU %d).\n", b.n, b.rounds, b.loadCPU, b.tracerCPU)
+	fmt.Fprintf(out, "Hand-built programs, each one part more of bpftrail's recording program; bpf_stats is the kernel's run time per run:\n")
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "program\tns/call\tabove empty\tthis part\tbpf_stats ns/run\tthis part\t")
+	for i, s := range steps {
+		c, p := median(ns[i]), median(prog[i])
+		part, ppart := "", ""
+		if i > 0 && s.consume != consumeDiscard {
+			part = fmt.Sprintf("%+.0f", c-median(ns[i-1]))
+			ppart = fmt.Sprintf("%+.0f", p-median(prog[i-1]))
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%+.0f\t%s\t%.0f\t%s\t\n", s.name, c, c-empty, part, p, ppart)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nbpftrail record, its collector stopping after each stage:\n")
+	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "stages\tns/call\tabove empty\tlost\tcollector CPU ns/event (whole process)\t")
+	for i, st := range stages {
+		var c []float64
+		var lost int64
+		var cpu time.Duration
+		for _, res := range rec[i] {
+			c = append(c, res.nsPerCall)
+			lost += res.lost
+			cpu += res.cpuTotal
+		}
+		events := int64(b.n) * int64(len(rec[i]))
+		fmt.Fprintf(tw, "%s\t%.0f\t%+.0f\t%d\t%.0f\t\n", st.name, median(c), median(c)-empty, lost, perEvent(float64(cpu.Nanoseconds()), events))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nCache traffic between the producing and the consuming CPU: %s\n", cacheCounters())
+	return nil
+}
+
+// cacheCounters says what perf stat's cache counters show on this machine,
+// or that it has none.
+func cacheCounters() string {
+	outb, err := exec.Command("perf", "stat", "-x,", "-e", "cache-misses,cache-references", "--", "true").CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("perf stat failed: %v", err)
+	}
+	if strings.Contains(string(outb), "<not supported>") {
+		return "not measurable here: this VM exposes no hardware counters (perf stat: cache-misses <not supported>)"
+	}
+	return "perf stat has hardware counters here; run perf stat -e cache-misses -C 0,1 beside a recording"
 }
 
 // runStep loads and attaches one step's program, consumes its ring as the
@@ -248,7 +339,7 @@ func (b *bench) runStep(s bdStep) (float64, float64, error) {
 				done <- drainPercpu(ring, &stop)
 				return
 			}
-			done <- consumeRing(ring, s.consume, &stop)
+			done <- consumeRing(ring, &stop)
 		}()
 	} else {
 		close(done)
@@ -262,9 +353,9 @@ func (b *bench) runStep(s bdStep) (float64, float64, error) {
 	return res.nsPerCall, pn, err
 }
 
-// consumeRing maps ring and, every 10 ms until stop, gives back what the
-// producer committed: unread, or after reading every record's words.
-func consumeRing(m *ebpf.Map, mode consumeMode, stop *atomic.Bool) error {
+// consumeRing maps the BPF ring buffer m and, every 10 ms until stop,
+// gives back unread what the producer committed.
+func consumeRing(m *ebpf.Map, stop *atomic.Bool) error {
 	page := os.Getpagesize()
 	size := int(m.MaxEntries())
 	cons, err := unix.Mmap(m.FD(), 0, page, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
@@ -279,32 +370,9 @@ func consumeRing(m *ebpf.Map, mode consumeMode, stop *atomic.Bool) error {
 	defer unix.Munmap(prod)
 	consPos := (*uint64)(unsafe.Pointer(&cons[0]))
 	prodPos := (*uint64)(unsafe.Pointer(&prod[0]))
-	data := prod[page:]
-	mask := uint64(size - 1)
-	var sink uint64
 	for !stop.Load() {
 		time.Sleep(10 * time.Millisecond)
-		c := atomic.LoadUint64(consPos)
-		p := atomic.LoadUint64(prodPos)
-		if mode == consumeRead {
-			for c < p {
-				hdr := atomic.LoadUint32((*uint32)(unsafe.Pointer(&data[c&mask])))
-				if hdr&(1<<31) != 0 {
-					break // not committed yet
-				}
-				n := uint64(hdr &^ (3 << 30))
-				rec := data[c&mask+8 : c&mask+8+n]
-				for i := 0; i+8 <= len(rec); i += 8 {
-					sink += *(*uint64)(unsafe.Pointer(&rec[i]))
-				}
-				c += (8 + n + 7) &^ 7
-			}
-			p = c
-		}
-		atomic.StoreUint64(consPos, p)
-	}
-	if sink == 42 {
-		fmt.Fprint(io.Discard, sink)
+		atomic.StoreUint64(consPos, atomic.LoadUint64(prodPos))
 	}
 	return nil
 }
@@ -313,88 +381,10 @@ func consumeRing(m *ebpf.Map, mode consumeMode, stop *atomic.Bool) error {
 // positions (head at 0, tail at 64) and then the data.
 const (
 	pcData = 1 << 20
-	pcHead = 4096
 )
 
 func pcRing() (*ebpf.Map, error) {
-	return ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: pcHead + pcData + 4096, MaxEntries: uint32(runtimeNumCPU()), Flags: unix.BPF_F_MMAPABLE})
-}
-
-func bdPercpu(size int32, full, ctlMap, comm bool) func(ring, ctlMap *ebpf.Map) asm.Instructions {
-	return func(ring, ctl *ebpf.Map) asm.Instructions {
-		in := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}
-		if full && ctlMap {
-			in = append(in,
-				asm.LoadMapValue(asm.R1, ctl.FD(), 0),
-				asm.LoadMem(asm.R1, asm.R1, 0, asm.Word),
-				asm.JEq.Imm(asm.R1, 0, "exit"))
-		}
-		if full {
-			in = append(in, asm.FnGetCurrentPidTgid.Call(), asm.Mov.Reg(asm.R7, asm.R0))
-		}
-		in = append(in,
-			asm.FnGetSmpProcessorId.Call(),
-			asm.Mov.Reg(asm.R9, asm.R0),
-			asm.StoreMem(asm.RFP, -8, asm.R0, asm.Word),
-			asm.LoadMapPtr(asm.R1, ring.FD()),
-			asm.Mov.Reg(asm.R2, asm.RFP),
-			asm.Add.Imm(asm.R2, -8),
-			asm.FnMapLookupElem.Call(),
-			asm.JEq.Imm(asm.R0, 0, "exit"),
-			asm.Mov.Reg(asm.R5, asm.R0), // element
-		)
-		if full && !ctlMap {
-			in = append(in,
-				asm.LoadMem(asm.R1, asm.R5, 8, asm.Word),
-				asm.JEq.Imm(asm.R1, 0, "exit"))
-		}
-		in = append(in,
-			asm.LoadMem(asm.R1, asm.R5, 0, asm.DWord),
-			asm.LoadMem(asm.R2, asm.R5, 64, asm.DWord),
-			asm.Mov.Reg(asm.R3, asm.R1),
-			asm.Sub.Reg(asm.R3, asm.R2),
-			asm.JGT.Imm(asm.R3, pcData-64, "exit"),
-			asm.Mov.Reg(asm.R8, asm.R1),
-			asm.And.Imm(asm.R8, pcData-1),
-			asm.Add.Reg(asm.R8, asm.R5),
-			asm.Add.Imm(asm.R8, pcHead),
-			asm.Add.Imm(asm.R1, size),
-			asm.StoreMem(asm.RFP, -16, asm.R1, asm.DWord),
-			asm.StoreMem(asm.RFP, -24, asm.R5, asm.DWord),
-		)
-		if full {
-			in = append(in,
-				asm.FnKtimeGetNs.Call(),
-				asm.StoreMem(asm.R8, 0, asm.R0, asm.DWord),
-				asm.StoreImm(asm.R8, 8, 1, asm.Word),
-				asm.StoreMem(asm.R8, 12, asm.R9, asm.Word),
-				asm.StoreMem(asm.R8, 16, asm.R7, asm.Word),
-				asm.RSh.Imm(asm.R7, 32),
-				asm.StoreMem(asm.R8, 20, asm.R7, asm.Word),
-			)
-			if comm {
-				in = append(in,
-					asm.Mov.Reg(asm.R1, asm.R8),
-					asm.Add.Imm(asm.R1, 24),
-					asm.Mov.Imm(asm.R2, 16),
-					asm.FnGetCurrentComm.Call(),
-				)
-			}
-			for off := int16(40); off < int16(size); off += 4 {
-				in = append(in, asm.LoadMem(asm.R1, asm.R6, 8, asm.Word), asm.StoreMem(asm.R8, off, asm.R1, asm.Word))
-			}
-		} else {
-			for off := int16(0); off < int16(size); off += 8 {
-				in = append(in, asm.StoreMem(asm.R8, off, asm.R6, asm.DWord))
-			}
-		}
-		in = append(in,
-			asm.LoadMem(asm.R1, asm.RFP, -16, asm.DWord),
-			asm.LoadMem(asm.R5, asm.RFP, -24, asm.DWord),
-			asm.StoreMem(asm.R5, 0, asm.R1, asm.DWord),
-		)
-		return append(in, bdExit()...)
-	}
+	return ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: uint32(bpfgen.CPURingValueSize(pcData, 64)), MaxEntries: uint32(runtimeNumCPU()), Flags: unix.BPF_F_MMAPABLE})
 }
 
 // consumePercpu gives back, every 10 ms, what each CPU's ring holds.
@@ -406,6 +396,9 @@ func drainPercpu(m *ebpf.Map, stop *atomic.Bool) error {
 		return err
 	}
 	defer unix.Munmap(mem)
+	for c := 0; c < n; c++ {
+		atomic.StoreUint32((*uint32)(unsafe.Pointer(&mem[c*elem+8])), 1)
+	}
 	for !stop.Load() {
 		time.Sleep(10 * time.Millisecond)
 		for c := 0; c < n; c++ {
@@ -415,12 +408,6 @@ func drainPercpu(m *ebpf.Map, stop *atomic.Bool) error {
 		}
 	}
 	return nil
-}
-
-func bdTime(fn asm.BuiltinFunc) func(ring, ctlMap *ebpf.Map) asm.Instructions {
-	return func(_, _ *ebpf.Map) asm.Instructions {
-		return append(asm.Instructions{fn.Call(), asm.StoreMem(asm.RFP, -8, asm.R0, asm.DWord)}, bdExit()...)
-	}
 }
 
 func runtimeNumCPU() int { return runtime.NumCPU() }

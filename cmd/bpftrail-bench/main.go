@@ -17,6 +17,10 @@
 // count() on raw_syscalls:sys_enter over the getpid loop, hist(args->count)
 // on sys_enter_write over a loop of writes of varying sizes), each above an
 // empty program on its tracepoint, and checks the maps against the loop.
+// -breakdown shows where a recording's cost goes: hand-built programs one
+// part of the generated program at a time (bpf_stats run time beside the
+// loop's), then bpftrail record with its collector stopping after each
+// stage.
 // -startup -tools DIR times each bpftrace tool of DIR from process start
 // to attached under both, with their peak RSS.
 //

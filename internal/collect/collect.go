@@ -74,6 +74,11 @@ type Collector struct {
 	// poll (at most a poll interval): records are handled as soon as they
 	// come, at the cost of a wake-up per burst (scripts' async actions).
 	Wake bool
+	// Skip is for measuring the collector's stages (see SkipFromEnv):
+	// SkipDecode hands no record to the sink and decodes none, SkipSink
+	// decodes every record but hands none to the sink. Records are counted
+	// either way; nothing is written.
+	Skip Skip
 
 	records, bytes uint64   // not yet published
 	perClass       []uint64 // records per class id
@@ -248,7 +253,36 @@ func (c *Collector) Drain() error {
 	return c.readLost()
 }
 
+// Skip selects collector stages to leave out, to measure their cost.
+type Skip int
+
+const (
+	SkipNone   Skip = iota
+	SkipDecode      // read the ring's records and give their room back, no more
+	SkipSink        // and decode them, but write nothing
+)
+
+// SkipEnv is the environment variable that sets Skip for a benchmark:
+// "decode" or "sink".
+const SkipEnv = "BPFTRAIL_BENCH_SKIP"
+
+// SkipFromEnv returns the Skip that SkipEnv asks for.
+func SkipFromEnv() Skip {
+	switch os.Getenv(SkipEnv) {
+	case "decode":
+		return SkipDecode
+	case "sink":
+		return SkipSink
+	}
+	return SkipNone
+}
+
 func (c *Collector) record(b []byte) error {
+	if c.Skip == SkipDecode {
+		c.records++
+		c.bytes += uint64(len(b))
+		return nil
+	}
 	r, err := c.dec.Decode(b)
 	if err != nil {
 		return fmt.Errorf("collect: %w", err)
@@ -256,6 +290,9 @@ func (c *Collector) record(b []byte) error {
 	c.records++
 	c.bytes += uint64(len(b))
 	c.perClass[r.Class.ID]++
+	if c.Skip == SkipSink {
+		return nil
+	}
 	return c.sink.WriteRecord(r)
 }
 

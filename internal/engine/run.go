@@ -198,6 +198,7 @@ func (r *run) open() error {
 			}
 		}
 		col.Wake = r.o.Wake
+		col.Skip = collect.SkipFromEnv()
 		r.col = col
 	}
 	if len(r.o.Command) > 0 {
