@@ -75,7 +75,7 @@ with == and !=, and a trailing * matches a prefix ("/etc/*").`,
 	fl.DurationVarP(&f.duration, "duration", "d", 0, "stop after this long (e.g. 10s)")
 	fl.IntVarP(&f.pid, "pid", "p", 0, "record only this process")
 	fl.BoolVarP(&f.all, "all", "a", false, "record every process, also with a command")
-	fl.StringVar(&f.bufferSize, "buffer-size", "16MiB", "ring buffer size (e.g. 8KiB, 64MiB)")
+	fl.StringVar(&f.bufferSize, "buffer-size", "16MiB", "ring buffer size, shared out between the CPUs (a ring each, 64KiB at least; e.g. 8KiB, 64MiB)")
 	fl.IntVar(&f.stringSize, "string-size", 256, "bytes kept of each string copied from memory")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress line and no summary")
 	fl.StringVar(&f.stack, "stack", "", "record the stack of every event: user, kernel or both (symbolized into DIR/bpftrail/symbols.json at the end)")

@@ -30,6 +30,7 @@ import (
 //	8     enabled  u32  record only while non-zero (user space's switch)
 //	16    lost     u64  records there was no room for, or that nested
 //	24    busy     u32  a program is writing (guarded sessions only)
+//	32    followed u32  1 + the last process found followed on this CPU
 //	64    tail     u64  consumer position (user space's)
 //	4096  data     [size]byte, size a power of two
 //	      slack    [CPURingSlack(max)]byte
@@ -51,6 +52,7 @@ const (
 	CPURingEnabled = 8
 	CPURingLost    = 16
 	CPURingBusy    = 24
+	CPURingFollow  = 32
 	CPURingTail    = 64
 	CPURingData    = 4096
 	// CPURingPrefix is the length word before each record.
@@ -255,5 +257,46 @@ func (g *gen) cpuPrologue(m Maps, o Options) error {
 	}
 	g.cpuElem(m)
 	m.Control = nil
-	return g.prologue(m, o)
+	follow := o.Follow
+	o.Follow = false
+	if err := g.prologue(m, o); err != nil {
+		return err
+	}
+	if follow {
+		return g.cpuFollow(m)
+	}
+	return nil
+}
+
+// cpuFollow returns unless the current process is followed. The set of
+// followed processes only grows, so the last process found in it on this
+// CPU is kept in the ring's page, which the program reads anyway: a
+// process that keeps the CPU is not looked up again.
+func (g *gen) cpuFollow(m Maps) error {
+	if m.Pids == nil {
+		return fmt.Errorf("bpfgen: no pid map")
+	}
+	followed := g.label("followed")
+	g.emit(
+		asm.Mov.Reg(asm.R1, rPidTgd),
+		asm.RSh.Imm(asm.R1, 32),
+		asm.Add.Imm(asm.R1, 1),
+		asm.LoadMem(asm.R2, asm.RFP, stackElem, asm.DWord),
+		asm.LoadMem(asm.R2, asm.R2, CPURingFollow, asm.Word),
+		asm.JEq.Reg(asm.R1, asm.R2, followed),
+		asm.Add.Imm(asm.R1, -1),
+		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
+		asm.LoadMapPtr(asm.R1, m.Pids.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stackKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, labelExit),
+		asm.Mov.Reg(asm.R1, rPidTgd),
+		asm.RSh.Imm(asm.R1, 32),
+		asm.Add.Imm(asm.R1, 1),
+		asm.LoadMem(asm.R2, asm.RFP, stackElem, asm.DWord),
+		asm.StoreMem(asm.R2, CPURingFollow, asm.R1, asm.Word),
+		asm.Mov.Reg(asm.R0, asm.R0).WithSymbol(followed),
+	)
+	return nil
 }
