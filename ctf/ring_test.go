@@ -9,7 +9,7 @@ import (
 )
 
 // rgRing makes a ring of max bytes with one event class of a 64-bit
-// payload (14 bytes an event: 286 events fill a 4 KiB packet) and a clock
+// payload (12 bytes an event: 334 events fill a 4 KiB packet) and a clock
 // that advances 1 µs a call.
 func rgRing(t *testing.T, max int64) (*Ring, *EventClass, func() uint64) {
 	t.Helper()
@@ -51,9 +51,9 @@ func TestRingEvictsOldestAndCounts(t *testing.T) {
 	if st.EvictedPackets == 0 || st.EvictedEvents == 0 {
 		t.Fatalf("5000 events in a 16 KiB ring evicted nothing: %+v", st)
 	}
-	// 286 events fill a packet: every closed packet is full.
-	if st.EvictedEvents != st.EvictedPackets*286 || st.Events != uint64(st.Packets)*286 {
-		t.Fatalf("counts do not match full packets of 286 events: %+v", st)
+	// 334 events fill a packet: every closed packet is full.
+	if st.EvictedEvents != st.EvictedPackets*334 || st.Events != uint64(st.Packets)*334 {
+		t.Fatalf("counts do not match full packets of 334 events: %+v", st)
 	}
 	open := uint64(0)
 	for _, s := range r.Writer().streams {

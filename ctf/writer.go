@@ -20,9 +20,15 @@ import (
 //	packet context: u64 timestamp_begin, u64 timestamp_end, u64 content_size,
 //	                u64 packet_size, u64 packet_seq_num, u64 events_discarded,
 //	                u32 cpu_id                                                      (52 bytes)
-//	event header:   LTTng's "large" header: u16 id, u32 timestamp (6 bytes), or
-//	                u16 0xFFFF, u32 id, u64 timestamp (14 bytes) when the id does
-//	                not fit or the time advanced by 2^32 ns or more.
+//	event header:   u8 id and the low 24 bits of the timestamp (4 bytes) for
+//	                ids below 254 and times less than 2^24 ns (16.8 ms) after
+//	                the stream's previous event; else u8 254, u16 id, u32
+//	                timestamp (7 bytes) for ids below 65536 and times less
+//	                than 2^32 ns after; else u8 255, u32 id, u64 timestamp
+//	                (13 bytes). Readers rebuild the full time from the
+//	                previous one (the packet's timestamp_begin for the first
+//	                event), as for LTTng's compact header, and take the event
+//	                class id from the last "id" member they decode.
 const (
 	magic          = 0xC1FC1FC1
 	hdrSize        = 32
@@ -35,7 +41,14 @@ const (
 	offSeqNum      = hdrSize + 32
 	offDiscarded   = hdrSize + 40
 	offCPU         = hdrSize + 48
-	extendedID     = 0xFFFF
+
+	// Tags of the event header's first byte: below compactIDs it is the
+	// id of an event with a 24-bit timestamp; largeTag and extendedTag
+	// announce a 16-bit id with a 32-bit timestamp and a 32-bit id with a
+	// 64-bit one.
+	compactIDs  = 254
+	largeTag    = 254
+	extendedTag = 255
 
 	// PageSize is the default packet size. Packets of exactly one page,
 	// written at page-aligned offsets, are what makes a trace survive a
@@ -256,8 +269,8 @@ func (w *Writer) env(tracer string) []EnvValue {
 }
 
 // baseStreamClass returns the one stream class the writer uses: the packet
-// context and LTTng's large event header of the layout at the top of this
-// file, timed by the monotonic clock, and ctx as the event context.
+// context and the event header of the layout at the top of this file,
+// timed by the monotonic clock, and ctx as the event context.
 func baseStreamClass(ctx *Type) *StreamClass {
 	clk := func(bits int) *Type { t := Uint(bits); t.Clock = "monotonic"; return t }
 	return &StreamClass{
@@ -273,11 +286,13 @@ func baseStreamClass(ctx *Type) *StreamClass {
 			F("cpu_id", Uint(32)),
 		),
 		EventHeader: &Type{Kind: KindStruct, MinAlign: 8, Fields: []Field{
-			F("id", Enum(Uint(16),
-				EnumMapping{Label: "compact", Start: 0, End: extendedID - 1},
-				EnumMapping{Label: "extended", Start: extendedID, End: extendedID})),
+			F("id", Enum(Uint(8),
+				EnumMapping{Label: "compact", Start: 0, End: compactIDs - 1},
+				EnumMapping{Label: "large", Start: largeTag, End: largeTag},
+				EnumMapping{Label: "extended", Start: extendedTag, End: extendedTag})),
 			F("v", Variant("id",
-				F("compact", Struct(F("timestamp", clk(32)))),
+				F("compact", Struct(F("timestamp", clk(24)))),
+				F("large", Struct(F("id", Uint(16)), F("timestamp", clk(32)))),
 				F("extended", Struct(F("id", Uint(32)), F("timestamp", clk(64)))),
 			)),
 		}},
@@ -560,13 +575,18 @@ func (s *StreamWriter) Begin(ec *EventClass, ts uint64) *Encoder {
 		s.stats.Clamped++
 	}
 	s.evStart = len(s.buf)
-	if ec.ID < extendedID && ts-s.last < 1<<32 {
-		s.buf = binary.LittleEndian.AppendUint16(s.buf, uint16(ec.ID))
-		s.buf = binary.LittleEndian.AppendUint32(s.buf, uint32(ts))
-	} else {
-		s.buf = binary.LittleEndian.AppendUint16(s.buf, extendedID)
-		s.buf = binary.LittleEndian.AppendUint32(s.buf, uint32(ec.ID))
-		s.buf = binary.LittleEndian.AppendUint64(s.buf, ts)
+	le := binary.LittleEndian
+	switch d := ts - s.last; {
+	case ec.ID < compactIDs && d < 1<<24:
+		s.buf = le.AppendUint32(s.buf, uint32(ec.ID)|uint32(ts)<<8)
+	case ec.ID < 1<<16 && d < 1<<32:
+		s.buf = append(s.buf, largeTag)
+		s.buf = le.AppendUint16(s.buf, uint16(ec.ID))
+		s.buf = le.AppendUint32(s.buf, uint32(ts))
+	default:
+		s.buf = append(s.buf, extendedTag)
+		s.buf = le.AppendUint32(s.buf, uint32(ec.ID))
+		s.buf = le.AppendUint64(s.buf, ts)
 	}
 	s.hdrEnd = len(s.buf)
 	s.enc.class = ec

@@ -1,6 +1,7 @@
 package ctf
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -433,14 +434,14 @@ func TestWriterAlign64Layout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Second packet: 84 bytes of header and context, a 6-byte compact event
-	// header (offset 84..90), the payload aligned on 8 bytes: 96, odd at 96,
-	// big at 104.
+	// Second packet: 84 bytes of header and context, a 4-byte compact event
+	// header (offset 84..88: id 0, time 2), the payload aligned on 8 bytes:
+	// odd at 88, big at 96.
 	p := data[PageSize:]
-	if p[96] != 0xAB || p[104] != 0x08 || p[111] != 0x01 {
+	if !bytes.Equal(p[84:88], []byte{0, 2, 0, 0}) || p[88] != 0xAB || p[96] != 0x08 || p[103] != 0x01 {
 		t.Fatalf("layout: % x", p[84:112])
 	}
-	for _, i := range []int{90, 91, 92, 93, 94, 95, 97, 98, 99, 100, 101, 102, 103} {
+	for _, i := range []int{89, 90, 91, 92, 93, 94, 95} {
 		if p[i] != 0 {
 			t.Fatalf("padding byte %d is %#x: % x", i, p[i], p[84:112])
 		}
@@ -530,6 +531,75 @@ func TestWriterManyClasses(t *testing.T) {
 		if g.Name != fmt.Sprintf("e%d", ids[i]) || !reflect.DeepEqual(g.Payload, Fields{{"v", uint64(ids[i])}}) {
 			t.Errorf("event %d: %+v", i, g)
 		}
+	}
+}
+
+// TestWriterHeaderTiers writes events at the bounds of each event header
+// size (4, 7 and 13 bytes, by class id and time since the previous event)
+// and reads them back with the reader and babeltrace2: same ids, same
+// times.
+func TestWriterHeaderTiers(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "trace")
+	w, err := Create(dir, Options{Clock: func() uint64 { return 10 }, ClockOffset: wtOffset})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		id    int
+		delta uint64
+		hdr   int
+	}{
+		{0, 1, 4},
+		{253, 1<<24 - 1, 4},
+		{254, 1, 7},
+		{0, 1 << 24, 7},
+		{65535, 1, 7},
+		{65536, 1, 13},
+		{1, 1<<32 - 1, 7},
+		{1, 1 << 32, 13},
+		{2, 0, 4},
+	}
+	sc := w.meta.Streams[0]
+	byID := map[int]*EventClass{}
+	for _, st := range steps {
+		if byID[st.id] == nil {
+			ec := &EventClass{ID: uint64(st.id), Name: fmt.Sprintf("e%d", st.id), Fields: Struct(F("v", Uint(32)))}
+			sc.Events = append(sc.Events, ec)
+			byID[st.id] = ec
+		}
+	}
+	if err := w.writeMetadata(); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := w.Stream(0)
+	ts := uint64(10)
+	var want []int64
+	for i, st := range steps {
+		ts += st.delta
+		before := s.Size()
+		if err := s.Begin(byID[st.id], ts).U32(uint32(i)).Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if got := int(s.Size()-before) - 4; got != st.hdr {
+			t.Errorf("event %d (id %d, %d ns after the previous): %d-byte header, want %d", i, st.id, st.delta, got, st.hdr)
+		}
+		want = append(want, int64(ts)+wtOffset)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := wtReadAll(t, dir)
+	if len(got) != len(steps) {
+		t.Fatalf("%d events, want %d", len(got), len(steps))
+	}
+	for i, g := range got {
+		if g.Name != fmt.Sprintf("e%d", steps[i].id) || g.Ns != want[i] {
+			t.Errorf("event %d: %s at %d, want e%d at %d", i, g.Name, g.Ns, steps[i].id, want[i])
+		}
+	}
+	if _, err := exec.LookPath("babeltrace2"); err == nil || os.Getenv("CI") == "true" {
+		wtNeedBT2(t)
+		wtCompareBT2(t, dir)
 	}
 }
 

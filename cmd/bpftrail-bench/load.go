@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 	"unsafe"
@@ -14,23 +15,34 @@ import (
 )
 
 // loadArg is the hidden first argument that turns this binary into the load
-// generator: "bpftrail-bench __load N CPU".
+// generator: "bpftrail-bench __load N CPU[,CPU...]".
 const loadArg = "__load"
+
+// resultEnv names the file prefix the load writes its times to: the load
+// of CPU c writes PREFIX.c. Without it the load prints them on stdout.
+const resultEnv = "BPFTRAIL_BENCH_RESULT"
 
 // runLoad is the load generator. It pins its thread to cpu, waits for one
 // byte on stdin (so a tracer can attach to its PID first), runs n getpid
-// syscalls (or the loop loopEnv names) at full speed and prints the loop's wall time and its thread's
-// CPU time, in ns, on stdout.
+// syscalls (or the loop loopEnv names) at full speed and prints the loop's
+// wall time, its thread's CPU time and its process's CPU time, in ns, on
+// stdout or into the file resultEnv names.
 // It makes no other getpid call: os.Getpid would be counted by the tracers.
+//
+// Given several CPUs it runs one load per CPU, as children that share its
+// stdin (each takes one byte), and waits for them.
 func runLoad(args []string) {
 	if len(args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: bpftrail-bench __load N CPU")
+		fmt.Fprintln(os.Stderr, "usage: bpftrail-bench __load N CPU[,CPU...]")
 		os.Exit(2)
 	}
 	n, err := strconv.Atoi(args[0])
 	if err != nil || n < 0 {
 		fmt.Fprintf(os.Stderr, "load: bad N %q\n", args[0])
 		os.Exit(2)
+	}
+	if strings.Contains(args[1], ",") {
+		os.Exit(spawnLoads(args[0], strings.Split(args[1], ",")))
 	}
 	cpu, err := strconv.Atoi(args[1])
 	if err != nil {
@@ -86,11 +98,59 @@ func runLoad(args []string) {
 	}
 	_ = unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &c1)
 	elapsed := time.Since(start)
-	fmt.Printf("%d %d\n", elapsed.Nanoseconds(), c1.Nano()-c0.Nano())
+	var ru unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
+	line := fmt.Sprintf("%d %d %d\n", elapsed.Nanoseconds(), c1.Nano()-c0.Nano(), ru.Utime.Nano()+ru.Stime.Nano())
+	if prefix := os.Getenv(resultEnv); prefix != "" {
+		if err := os.WriteFile(prefix+"."+args[1], []byte(line), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "load: %v\n", err)
+			os.Exit(1)
+		}
+	} else {
+		fmt.Print(line)
+	}
 	if uprobeSink < 0 {
 		fmt.Println(uprobeSink)
 	}
 	os.Exit(0)
+}
+
+// spawnLoads runs a load of n calls on each of cpus, sharing stdin, and
+// returns 0 when all of them succeed. It uses fork/exec and wait4
+// directly: os.StartProcess calls getpid once (to probe pidfd support),
+// an event that a tracer following this process would count.
+func spawnLoads(n string, cpus []string) int {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "load: %v\n", err)
+		return 1
+	}
+	var pids []int
+	for _, cpu := range cpus {
+		pid, err := syscall.ForkExec(self, []string{self, loadArg, n, cpu}, &syscall.ProcAttr{
+			Env:   os.Environ(),
+			Files: []uintptr{0, 1, 2},
+		})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "load: start the load of CPU %s: %v\n", cpu, err)
+			return 1
+		}
+		pids = append(pids, pid)
+	}
+	code := 0
+	for _, pid := range pids {
+		var ws syscall.WaitStatus
+		for {
+			_, err = syscall.Wait4(pid, &ws, 0, nil)
+			if err != syscall.EINTR {
+				break
+			}
+		}
+		if err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
+			code = 1
+		}
+	}
+	return code
 }
 
 // loopEnv selects the load's loop: "uprobe" calls uprobeTarget, the

@@ -31,6 +31,7 @@ type result struct {
 	totalB      int64 // bytes on disk including metadata
 	cpuTotal    time.Duration
 	cpuWindow   time.Duration // from the load's release to the tracer's exit
+	expected    int64         // events the loads made (0: unknown, N)
 	note        string
 	mapCount    int64   // -run: the loop's events in the program's map
 	mapOK       bool    // -run: the map agrees with the loop
@@ -38,71 +39,149 @@ type result struct {
 	progRuns    int64
 }
 
-// loadProc is a load generator child held before its loop.
+// loadProc is a load generator held before its loop: one process per CPU
+// that the bench starts, or one command that a tracer starts (cmds nil),
+// which runs a load per CPU. Every load reads one byte of the same pipe
+// before its loop and writes its times to result.CPU.
 type loadProc struct {
-	cmd   *exec.Cmd
-	start *os.File
-	out   bytes.Buffer
-	errb  bytes.Buffer
+	cpus   []int
+	cmds   []*exec.Cmd
+	start  *os.File // the write end of the loads' stdin
+	stdin  *os.File // its read end, until a tracer that runs the load has it
+	result string   // prefix of the loads' result files
+	errb   lockedBuffer
+	proc   time.Duration // after wait: the loads' processes' CPU time
 }
 
-func (b *bench) startLoad() (*loadProc, error) {
-	l := &loadProc{}
-	l.cmd = exec.Command(b.self, loadArg, strconv.Itoa(b.n), strconv.Itoa(b.loadCPU))
+// loadSeq numbers the loads' result files.
+var loadSeq int
+
+// newLoad makes the pipe and names the result files of a load on cpus.
+func (b *bench) newLoad(cpus []int) (*loadProc, error) {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	l.cmd.Stdin, l.cmd.Stdout, l.cmd.Stderr = r, &l.out, &l.errb
-	// No asynchronous preemption: the runtime's preemption signal is sent
-	// with tgkill(getpid(), ...), and sysmon retries it while the loop sits
-	// in RawSyscall, which would add a varying number of getpid events.
-	// GOMAXPROCS=1 keeps the runtime from starting and retiring threads,
-	// which can make perf record -p fail with ESRCH on a vanished thread.
-	l.cmd.Env = append(os.Environ(), "GODEBUG=asyncpreemptoff=1", "GOMAXPROCS=1")
-	l.cmd.Env = append(l.cmd.Env, b.loadEnv...)
-	if err := l.cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
+	loadSeq++
+	return &loadProc{cpus: cpus, start: w, stdin: r, result: filepath.Join(b.tmp, fmt.Sprintf("load-%d", loadSeq))}, nil
+}
+
+// loadEnviron is the environment of a load, beyond the bench's own.
+//
+// No asynchronous preemption: the runtime's preemption signal is sent with
+// tgkill(getpid(), ...), and sysmon retries it while the loop sits in
+// RawSyscall, which would add a varying number of getpid events.
+// GOMAXPROCS=1 keeps the runtime from starting and retiring threads, which
+// can make perf record -p fail with ESRCH on a vanished thread.
+func (b *bench) loadEnviron(l *loadProc) []string {
+	env := []string{"GODEBUG=asyncpreemptoff=1", "GOMAXPROCS=1", resultEnv + "=" + l.result}
+	return append(env, b.loadEnv...)
+}
+
+// startLoad starts a held load on the load CPU.
+func (b *bench) startLoad() (*loadProc, error) { return b.startLoads([]int{b.loadCPU}) }
+
+// startLoads starts a held load process on each of cpus.
+func (b *bench) startLoads(cpus []int) (*loadProc, error) {
+	l, err := b.newLoad(cpus)
+	if err != nil {
 		return nil, err
 	}
-	r.Close()
-	l.start = w
+	defer func() { l.stdin.Close(); l.stdin = nil }()
+	for _, cpu := range cpus {
+		cmd := exec.Command(b.self, loadArg, strconv.Itoa(b.n), strconv.Itoa(cpu))
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = l.stdin, &l.errb, &l.errb
+		cmd.Env = append(os.Environ(), b.loadEnviron(l)...)
+		if err := cmd.Start(); err != nil {
+			l.abort()
+			return nil, err
+		}
+		l.cmds = append(l.cmds, cmd)
+	}
 	return l, nil
 }
 
-func (l *loadProc) pid() int { return l.cmd.Process.Pid }
+// heldCommand returns a load on cpus for a tracer to run as its command
+// (argv), with the tracer's stdin for the load's.
+func (b *bench) heldCommand(cpus []int) (*loadProc, []string, error) {
+	l, err := b.newLoad(cpus)
+	if err != nil {
+		return nil, nil, err
+	}
+	var list []string
+	for _, c := range cpus {
+		list = append(list, strconv.Itoa(c))
+	}
+	argv := append([]string{"env"}, b.loadEnviron(l)...)
+	argv = append(argv, b.self, loadArg, strconv.Itoa(b.n), strings.Join(list, ","))
+	return l, argv, nil
+}
 
-// release starts the loop.
+func (l *loadProc) pid() int { return l.cmds[0].Process.Pid }
+
+// pids returns the processes of the loads the bench started.
+func (l *loadProc) pids() []int {
+	var p []int
+	for _, c := range l.cmds {
+		p = append(p, c.Process.Pid)
+	}
+	return p
+}
+
+// release starts the loops.
 func (l *loadProc) release() error {
-	_, err := l.start.Write([]byte{1})
+	_, err := l.start.Write(make([]byte, len(l.cpus)))
 	l.start.Close()
 	return err
 }
 
-// abort makes a held load exit without running.
+// abort makes held loads exit without running.
 func (l *loadProc) abort() {
 	l.start.Close()
-	_ = l.cmd.Wait()
+	if l.stdin != nil {
+		l.stdin.Close()
+	}
+	for _, c := range l.cmds {
+		_ = c.Wait()
+	}
 }
 
-// wait returns the load's CPU and wall ns per call.
+// wait waits for the loads the bench started, then returns the loads' CPU
+// and wall ns per call, averaged over CPUs.
 func (l *loadProc) wait(n int) (cpu, wall float64, err error) {
-	if err := l.cmd.Wait(); err != nil {
-		return 0, 0, fmt.Errorf("load: %v: %s", err, strings.TrimSpace(l.errb.String()))
+	for _, c := range l.cmds {
+		if err := c.Wait(); err != nil {
+			return 0, 0, fmt.Errorf("load: %v: %s", err, strings.TrimSpace(l.errb.String()))
+		}
 	}
 	var wallNs, cpuNs int64
-	if _, err := fmt.Sscan(l.out.String(), &wallNs, &cpuNs); err != nil {
-		return 0, 0, fmt.Errorf("load output %q: %v", l.out.String(), err)
+	for _, c := range l.cpus {
+		file := fmt.Sprintf("%s.%d", l.result, c)
+		out, err := os.ReadFile(file)
+		if err != nil {
+			return 0, 0, fmt.Errorf("load on CPU %d: %v: %s", c, err, strings.TrimSpace(l.errb.String()))
+		}
+		os.Remove(file)
+		var w, c, p int64
+		if _, err := fmt.Sscan(string(out), &w, &c, &p); err != nil {
+			return 0, 0, fmt.Errorf("load output %q: %v", out, err)
+		}
+		wallNs += w
+		cpuNs += c
+		l.proc += time.Duration(p)
 	}
 	if n == 0 {
 		return 0, 0, nil
 	}
-	return float64(cpuNs) / float64(n), float64(wallNs) / float64(n), nil
+	k := float64(n) * float64(len(l.cpus))
+	return float64(cpuNs) / k, float64(wallNs) / k, nil
 }
 
-func (b *bench) runUntraced() (result, error) {
-	l, err := b.startLoad()
+func (b *bench) runUntraced() (result, error) { return b.runUntracedOn([]int{b.loadCPU}) }
+
+// runUntracedOn runs a load on each of cpus, untraced.
+func (b *bench) runUntracedOn(cpus []int) (result, error) {
+	l, err := b.startLoads(cpus)
 	if err != nil {
 		return result{}, err
 	}
@@ -139,18 +218,20 @@ func emptyProgram(group, name string) (*ebpf.Program, func(), error) {
 	return prog, func() { l.Close(); prog.Close() }, nil
 }
 
-func (b *bench) runEmpty() (result, error) {
-	return b.runEmptyOn("syscalls", "sys_enter_getpid")
-}
-
 // runEmptyOn runs the load with the empty program on group:name.
 func (b *bench) runEmptyOn(group, name string) (result, error) {
+	return b.runEmptyLoads(group, name, []int{b.loadCPU})
+}
+
+// runEmptyLoads runs a load on each of cpus with the empty program on
+// group:name.
+func (b *bench) runEmptyLoads(group, name string, cpus []int) (result, error) {
 	prog, detach, err := emptyProgram(group, name)
 	if err != nil {
 		return result{}, err
 	}
 	defer detach()
-	res, err := b.runUntraced()
+	res, err := b.runUntracedOn(cpus)
 	if b.stats {
 		res.progNs, res.progRuns = progStats(prog)
 	}
@@ -183,10 +264,19 @@ func (l *lockedBuffer) String() string {
 }
 
 func (b *bench) startTracer(args ...string) (*tracer, error) {
+	return b.startTracerOn(strconv.Itoa(b.tracerCPU), nil, args...)
+}
+
+// startTracerOn starts a tracer on the CPUs of the list cpus (taskset's
+// syntax), with stdin (nil: none) as its standard input.
+func (b *bench) startTracerOn(cpus string, stdin *os.File, args ...string) (*tracer, error) {
 	t := &tracer{}
-	all := append([]string{"-c", strconv.Itoa(b.tracerCPU)}, args...)
+	all := append([]string{"-c", cpus}, args...)
 	t.cmd = exec.Command("taskset", all...)
 	t.cmd.Stdout, t.cmd.Stderr = &t.errb, &t.errb
+	if stdin != nil {
+		t.cmd.Stdin = stdin
+	}
 	if b.notify {
 		t.cmd.Env = append(os.Environ(), notifyMarker+"=1")
 	}
@@ -279,6 +369,20 @@ func (t *tracer) stop() error {
 	}
 }
 
+// waitExit waits for a tracer that ends with its command.
+func (t *tracer) waitExit() error {
+	done := make(chan error, 1)
+	go func() { done <- t.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(120 * time.Second):
+		_ = t.cmd.Process.Kill()
+		<-done
+		return errNoStop
+	}
+}
+
 func (t *tracer) cpu() time.Duration {
 	ru, ok := t.cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	if !ok {
@@ -310,6 +414,13 @@ func retry(f func() (result, error)) (result, error) {
 // traced runs the held load under t: wait for attach, release, wait for the
 // load, stop the tracer.
 func (b *bench) traced(l *loadProc, t *tracer, extra func() bool) (result, error) {
+	return b.tracedLoad(l, t, extra, false)
+}
+
+// tracedLoad is traced; with ownsLoad the tracer runs the load as its
+// command and ends with it: it is waited for, not stopped, and the load's
+// CPU time, which its rusage includes, is taken out of the tracer's.
+func (b *bench) tracedLoad(l *loadProc, t *tracer, extra func() bool, ownsLoad bool) (result, error) {
 	var res result
 	if err := b.waitAttached(t, extra); err != nil {
 		l.abort()
@@ -322,11 +433,18 @@ func (b *bench) traced(l *loadProc, t *tracer, extra func() bool) (result, error
 		_ = t.stop()
 		return res, err
 	}
-	cpu, wall, lerr := l.wait(b.n)
-	if b.stats {
-		res.progNs, res.progRuns = tracerProgStats(t.cmd.Process.Pid)
+	var serr, lerr error
+	var cpu, wall float64
+	if ownsLoad {
+		serr = t.waitExit()
+		cpu, wall, lerr = l.wait(b.n)
+	} else {
+		cpu, wall, lerr = l.wait(b.n)
+		if b.stats {
+			res.progNs, res.progRuns = tracerProgStats(t.cmd.Process.Pid)
+		}
+		serr = t.stop()
 	}
-	serr := t.stop()
 	if lerr != nil {
 		return res, lerr
 	}
@@ -342,26 +460,40 @@ func (b *bench) traced(l *loadProc, t *tracer, extra func() bool) (result, error
 	}
 	res.nsPerCall, res.wallPerCall = cpu, wall
 	res.cpuTotal = t.cpu()
+	if ownsLoad {
+		res.cpuTotal -= l.proc
+	}
 	res.cpuWindow = res.cpuTotal - before
+	res.expected = int64(b.n) * int64(len(l.cpus))
 	return res, nil
 }
 
-func (b *bench) runPerf(round int) (result, error) {
-	return retry(func() (result, error) { return b.runPerfOnce(round) })
+func (b *bench) runPerf(v *variant, round int) (result, error) {
+	return retry(func() (result, error) { return b.runPerfOnce(v, round) })
 }
 
-func (b *bench) runPerfOnce(round int) (result, error) {
+func (b *bench) runPerfOnce(v *variant, round int) (result, error) {
 	file := filepath.Join(b.tmp, fmt.Sprintf("perf-%d-%d.data", round, time.Now().UnixNano()))
-	l, err := b.startLoad()
+	l, t, err := b.startTraced(v, func(pids []int) []string {
+		args := []string{"perf", "record", "-q", "-e", "syscalls:sys_enter_getpid", "-o", file}
+		switch v.rec {
+		case recSystem:
+			args = append(args, "-a")
+		case recFilter:
+			var conds []string
+			for _, p := range pids {
+				conds = append(conds, fmt.Sprintf("common_pid == %d", p))
+			}
+			args = append(args, "-a", "--filter", strings.Join(conds, " || "))
+		case recPID:
+			args = append(args, "-p", strconv.Itoa(pids[0]))
+		}
+		return args
+	})
 	if err != nil {
 		return result{}, err
 	}
-	t, err := b.startTracer("perf", "record", "-q", "-e", "syscalls:sys_enter_getpid", "-o", file, "-p", strconv.Itoa(l.pid()))
-	if err != nil {
-		l.abort()
-		return result{}, err
-	}
-	res, err := b.traced(l, t, nil)
+	res, err := b.tracedLoad(l, t, nil, v.rec == recCmd)
 	if err != nil {
 		return res, err
 	}
@@ -379,29 +511,66 @@ func (b *bench) runPerfOnce(round int) (result, error) {
 	return res, nil
 }
 
-var summaryRE = regexp.MustCompile(`recorded (\d+) events in .* \(.*?, (\d+) lost`)
-
-func (b *bench) runBpftrail(round int) (result, error) {
-	return retry(func() (result, error) { return b.runBpftrailOnce(round) })
-}
-
-func (b *bench) runBpftrailOnce(round int) (result, error) {
-	dir := filepath.Join(b.tmp, fmt.Sprintf("bpftrail-%d-%d", round, time.Now().UnixNano()))
-	l, err := b.startLoad()
-	if err != nil {
-		return result{}, err
+// startTraced starts the held load of v and its tracer, whose arguments
+// args returns for the loads' processes (none when the tracer runs the
+// load: args is then followed by "--" and the load's command).
+func (b *bench) startTraced(v *variant, args func(pids []int) []string) (*loadProc, *tracer, error) {
+	cpus, tcpus := b.loadCPUs(*v), b.tracerCPUs(*v)
+	if v.rec == recCmd {
+		l, argv, err := b.heldCommand(cpus)
+		if err != nil {
+			return nil, nil, err
+		}
+		t, err := b.startTracerOn(tcpus, l.stdin, append(append(args(nil), "--"), argv...)...)
+		l.stdin.Close()
+		l.stdin = nil
+		if err != nil {
+			l.abort()
+			return nil, nil, err
+		}
+		return l, t, nil
 	}
-	args := []string{b.bpftrail, "record", "-e", "syscalls:sys_enter_getpid", "-p", strconv.Itoa(l.pid()), "-o", dir}
-	args = append(args, b.bpftrailArgs...)
-	t, err := b.startTracer(args...)
+	l, err := b.startLoads(cpus)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := b.startTracerOn(tcpus, nil, args(l.pids())...)
 	if err != nil {
 		l.abort()
+		return nil, nil, err
+	}
+	return l, t, nil
+}
+
+var summaryRE = regexp.MustCompile(`recorded (\d+) events in .* \(.*?, (\d+) lost`)
+
+func (b *bench) runBpftrail(v *variant, round int) (result, error) {
+	return retry(func() (result, error) { return b.runBpftrailOnce(v, round) })
+}
+
+func (b *bench) runBpftrailOnce(v *variant, round int) (result, error) {
+	dir := filepath.Join(b.tmp, fmt.Sprintf("bpftrail-%d-%d", round, time.Now().UnixNano()))
+	l, t, err := b.startTraced(v, func(pids []int) []string {
+		args := []string{b.bpftrail, "record", "-e", "syscalls:sys_enter_getpid", "-o", dir}
+		switch v.rec {
+		case recFilter:
+			var conds []string
+			for _, p := range pids {
+				conds = append(conds, fmt.Sprintf("pid == %d", p))
+			}
+			args = append(args, "--filter", strings.Join(conds, " || "))
+		case recPID:
+			args = append(args, "-p", strconv.Itoa(pids[0]))
+		}
+		return append(args, b.bpftrailArgs...)
+	})
+	if err != nil {
 		return result{}, err
 	}
-	res, err := b.traced(l, t, func() bool {
+	res, err := b.tracedLoad(l, t, func() bool {
 		_, err := os.Stat(filepath.Join(dir, "metadata"))
 		return err == nil
-	})
+	}, v.rec == recCmd)
 	if err != nil {
 		return res, err
 	}

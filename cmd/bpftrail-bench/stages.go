@@ -54,7 +54,7 @@ func (b *bench) runStages(w io.Writer) error {
 	prof := filepath.Join(b.tmp, "bpftrail-cpu.prof")
 	os.Setenv(profileEnv, prof)
 	defer os.Unsetenv(profileEnv)
-	if _, err := b.runBpftrail(0); err != nil {
+	if _, err := b.runBpftrail(&variant{rec: recSystem}, 0); err != nil {
 		return err
 	}
 	f, err := os.Open(prof)

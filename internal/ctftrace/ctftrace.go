@@ -4,6 +4,11 @@
 // one leading underscore, as LTTng does, so that readers (which strip one)
 // show the names of the tracefs format file unchanged.
 //
+// The __syscall_nr field of syscalls:sys_enter_NAME and sys_exit_NAME
+// events is not written when NAME's number is known ([SyscallNr]): it is
+// that number in every event of the class, which the event's name says.
+// The writer checks it and refuses a record that holds another.
+//
 // By default a class is written under its event's name with its fields as
 // they are. With [Options.LTTng] the kernel events of LTTng's layout
 // (package lttng) are written under LTTng's names instead (sched_switch
@@ -91,6 +96,10 @@ type Class struct {
 	Record *record.Class
 	CTF    *ctf.EventClass
 	outs   []out
+	// nrField is the index of the __syscall_nr field left out of the
+	// event, which must hold nr (-1: none).
+	nrField int
+	nr      int64
 }
 
 // Writer writes records into a CTF trace, routing each to its CPU's
@@ -129,9 +138,23 @@ func NewWriter(w *ctf.Writer, classes []*record.Class, cpus int, opts Options) (
 		if err != nil {
 			return nil, err
 		}
-		tw.classes[rc.ID] = &Class{Record: rc, CTF: ec, outs: p.outs}
+		c := &Class{Record: rc, CTF: ec, outs: p.outs, nrField: -1}
+		if i, nr, ok := SyscallNr(rc.Schema); ok && !writes(p.outs, i) {
+			c.nrField, c.nr = i, nr
+		}
+		tw.classes[rc.ID] = c
 	}
 	return tw, nil
+}
+
+// writes reports whether outs write field i.
+func writes(outs []out, i int) bool {
+	for _, o := range outs {
+		if o.field == i {
+			return true
+		}
+	}
+	return false
 }
 
 // Classes returns the declared classes, indexed by class id.
@@ -160,6 +183,11 @@ func (tw *Writer) WriteRecord(r record.Record) error {
 		return fmt.Errorf("ctftrace: record of undeclared class %d", id)
 	}
 	c := tw.classes[id]
+	if c.nrField >= 0 {
+		if nr := r.Int(c.nrField); nr != c.nr {
+			return fmt.Errorf("ctftrace: %s: __syscall_nr %d, where the event is written for %d only", c.CTF.Name, nr, c.nr)
+		}
+	}
 	st, err := tw.Stream(r.CPU())
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"github.com/bpftrail/bpftrail/internal/event"
 	"github.com/bpftrail/bpftrail/internal/record"
 	"github.com/bpftrail/bpftrail/internal/record/recordtest"
+	"github.com/bpftrail/bpftrail/internal/syscalls"
 )
 
 // class declares schema s as class id with a sequential layout.
@@ -226,6 +227,58 @@ func TestLTTngNaming(t *testing.T) {
 	}
 }
 
+// TestSyscallNrLeftOut writes syscall events without their __syscall_nr
+// when the syscall's number is known, refuses a record holding another
+// number, and keeps the field of a syscall it does not know.
+func TestSyscallNrLeftOut(t *testing.T) {
+	getpid, ok := syscalls.Number("getpid")
+	if !ok {
+		t.Skip("no syscall table for this architecture")
+	}
+	closeNr, _ := syscalls.Number("close")
+	nr := event.Field{Name: "__syscall_nr", Kind: event.Int, Size: 4, Signed: true}
+	enter := &event.Schema{Name: "syscalls:sys_enter_getpid", Fields: []event.Field{nr}}
+	exit := &event.Schema{Name: "syscalls:sys_exit_close", Fields: []event.Field{nr, {Name: "ret", Kind: event.Int, Size: 8, Signed: true}}}
+	unknown := &event.Schema{Name: "syscalls:sys_enter_nosuchcall", Fields: []event.Field{nr}}
+	classes := []*record.Class{class(0, enter), class(1, exit), class(2, unknown)}
+	h := recordtest.Header{Time: 10, PID: 7, TID: 8, Comm: "sh"}
+	recs := [][]byte{
+		recordtest.Build(classes[0], h, map[string]any{"__syscall_nr": int64(getpid)}),
+		recordtest.Build(classes[1], h, map[string]any{"__syscall_nr": int64(closeNr), "ret": int64(-9)}),
+		recordtest.Build(classes[2], h, map[string]any{"__syscall_nr": int64(1000)}),
+	}
+	dir := filepath.Join(t.TempDir(), "trace")
+	writeTrace(t, dir, classes, Options{}, recs, nil)
+	_, evs := readAll(t, dir)
+	want := []string{
+		"syscalls:sys_enter_getpid: { }",
+		"syscalls:sys_exit_close: { ret = -9 }",
+		"syscalls:sys_enter_nosuchcall: { __syscall_nr = 1000 }",
+	}
+	if len(evs) != len(want) {
+		t.Fatalf("%d events, want %d", len(evs), len(want))
+	}
+	for i, e := range evs {
+		if got := e.Class.Name + ": " + e.Payload.String(); got != want[i] {
+			t.Errorf("event %d:\n got %s\nwant %s", i, got, want[i])
+		}
+	}
+
+	w, err := ctf.Create(filepath.Join(t.TempDir(), "trace"), ctf.Options{EventContext: ContextType()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	tw, err := NewWriter(w, classes[:1], 1, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := recordtest.Build(classes[0], h, map[string]any{"__syscall_nr": int64(getpid + 1)})
+	if err := tw.WriteRecord(record.Record{Class: classes[0], B: bad}); err == nil {
+		t.Error("a getpid event with another __syscall_nr was written without it")
+	}
+}
+
 // TestUndeclaredClass refuses a record of a class the writer does not
 // know, rather than writing a corrupt event.
 func TestUndeclaredClass(t *testing.T) {
@@ -277,7 +330,8 @@ func BenchmarkWriteRecord(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rec := recordtest.Build(c, recordtest.Header{PID: 1234, TID: 1234, Comm: "btload"}, nil)
+	nr, _ := syscalls.Number("getpid")
+	rec := recordtest.Build(c, recordtest.Header{PID: 1234, TID: 1234, Comm: "btload"}, map[string]any{"__syscall_nr": int64(nr)})
 	r := record.Record{Class: c, B: rec}
 	b.ReportAllocs()
 	ts := uint64(1)

@@ -6,6 +6,7 @@ import (
 	"github.com/bpftrail/bpftrail/ctf"
 	"github.com/bpftrail/bpftrail/internal/event"
 	"github.com/bpftrail/bpftrail/internal/lttng"
+	"github.com/bpftrail/bpftrail/internal/syscalls"
 )
 
 // headerPID, as an out field's source, is the record header's pid;
@@ -29,13 +30,44 @@ type naming struct {
 	outs []out
 }
 
-// identity writes a schema as it is.
+// identity writes a schema as it is, but for the __syscall_nr of a
+// syscall event whose number is known (see [SyscallNr]).
 func identity(s *event.Schema) naming {
 	n := naming{name: s.Name}
+	nrField, _, constNr := SyscallNr(s)
 	for i, f := range s.Fields {
+		if constNr && i == nrField {
+			continue
+		}
 		n.outs = append(n.outs, out{name: f.Name, field: i})
 	}
 	return n
+}
+
+// SyscallNr returns, for a syscalls:sys_enter_NAME or sys_exit_NAME
+// schema, the index of its __syscall_nr field and NAME's number on this
+// architecture. ok is false for other schemas and for syscalls whose number
+// is not known. The kernel fires such an event for that number only, so
+// the field holds the same value in every event of the class: the trace
+// leaves it out, as LTTng's syscall_entry_NAME does, and the event's name
+// says it.
+func SyscallNr(s *event.Schema) (field int, nr int64, ok bool) {
+	name, enter := strings.CutPrefix(s.Name, "syscalls:sys_enter_")
+	if !enter {
+		var exit bool
+		if name, exit = strings.CutPrefix(s.Name, "syscalls:sys_exit_"); !exit {
+			return -1, 0, false
+		}
+	}
+	field = s.Index("__syscall_nr")
+	if field < 0 || s.Fields[field].Kind != event.Int {
+		return -1, 0, false
+	}
+	n, ok := syscalls.Number(name)
+	if !ok {
+		return -1, 0, false
+	}
+	return field, int64(n), true
 }
 
 // lttngNaming writes the events of LTTng's kernel layout under its names;
