@@ -233,7 +233,7 @@ func (b *bench) runBreakdown(out io.Writer) error {
 		}
 		for i, st := range stages {
 			os.Setenv(collect.SkipEnv, st.skip)
-			res, err := b.runBpftrail(r)
+			res, err := b.runBpftrail(&variant{rec: recSystem}, r)
 			os.Unsetenv(collect.SkipEnv)
 			if err != nil {
 				return fmt.Errorf("%s: %w", st.name, err)
