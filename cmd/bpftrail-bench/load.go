@@ -180,3 +180,6 @@ var uprobeSink int
 //
 //go:noinline
 func uprobeTarget(i int) int { return i & 1 }
+
+// recordComm is the name of the load's thread in the recording modes.
+const recordComm = "loadgen"

@@ -175,6 +175,11 @@ func (b *bench) main() error {
 			b.stats = true
 		}
 	}
+	if !b.script && !b.agg && !b.uprobe {
+		// Every recorded event holds its thread's name: a fixed one keeps
+		// the bytes per event from depending on this binary's name.
+		b.loadEnv = append(b.loadEnv, commEnv+"="+recordComm)
+	}
 	list, err := b.modeList()
 	if err != nil {
 		return err

@@ -190,7 +190,7 @@ func report(out io.Writer, b *bench, ms []modeSpec, all map[string][]result) {
 	}
 	tw.Flush()
 
-	fmt.Fprintf(out, "\ngoals (bpftrail record): cost above the floor ≤ %s perf's; collector CPU ≤ %d ns/event (whole process); 0 lost and none of the loads' events missing; ≤ %d B/event\n", goalRatioText, goalCPU, goalBytes)
+	fmt.Fprintf(out, "\ngoals (bpftrail record): cost above the floor ≤ %s perf's; collector CPU ≤ %d ns/event (whole process); 0 lost and none of the loads' events missing; ≤ %d B/event (the load thread is named %q)\n", goalRatioText, goalCPU, goalBytes, recordComm)
 	for _, v := range b.variants {
 		bt := sum[modeSpec{tracerBpftrail, v}.name()]
 		pf, floor := perfOf(v), floorOf(v)
