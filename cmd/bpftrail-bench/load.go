@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 	"unsafe"
@@ -57,6 +58,11 @@ func runLoad(args []string) {
 		os.Exit(1)
 	}
 	loop := os.Getenv(loopEnv)
+	if loop == "read" {
+		wall, cpu := runReadLoad(n)
+		writeLoadResult(args[1], fmt.Sprintf("%d %d %d\n", wall, cpu, cpu))
+		os.Exit(0)
+	}
 	var devNull int
 	var buf []byte
 	if loop == "write" {
@@ -100,19 +106,24 @@ func runLoad(args []string) {
 	elapsed := time.Since(start)
 	var ru unix.Rusage
 	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru)
-	line := fmt.Sprintf("%d %d %d\n", elapsed.Nanoseconds(), c1.Nano()-c0.Nano(), ru.Utime.Nano()+ru.Stime.Nano())
-	if prefix := os.Getenv(resultEnv); prefix != "" {
-		if err := os.WriteFile(prefix+"."+args[1], []byte(line), 0o644); err != nil {
-			fmt.Fprintf(os.Stderr, "load: %v\n", err)
-			os.Exit(1)
-		}
-	} else {
-		fmt.Print(line)
-	}
+	writeLoadResult(args[1], fmt.Sprintf("%d %d %d\n", elapsed.Nanoseconds(), c1.Nano()-c0.Nano(), ru.Utime.Nano()+ru.Stime.Nano()))
 	if uprobeSink < 0 {
 		fmt.Println(uprobeSink)
 	}
 	os.Exit(0)
+}
+
+// writeLoadResult writes the load's times, the line of the load of cpu,
+// into the file resultEnv names, or on stdout without it.
+func writeLoadResult(cpu, line string) {
+	if prefix := os.Getenv(resultEnv); prefix != "" {
+		if err := os.WriteFile(prefix+"."+cpu, []byte(line), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "load: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	fmt.Print(line)
 }
 
 // spawnLoads runs a load of n calls on each of cpus, sharing stdin, and
@@ -155,7 +166,8 @@ func spawnLoads(n string, cpus []string) int {
 
 // loopEnv selects the load's loop: "uprobe" calls uprobeTarget, the
 // function the uprobe benchmark probes, "write" writes writeSize(i) bytes
-// to /dev/null, and anything else calls getpid.
+// to /dev/null, "read" is runReadLoad's loop, and anything else calls
+// getpid.
 const loopEnv = "BPFTRAIL_BENCH_LOOP"
 
 // commEnv, if set, is the name (comm) the loop thread gives itself.
@@ -183,3 +195,77 @@ func uprobeTarget(i int) int { return i & 1 }
 
 // recordComm is the name of the load's thread in the recording modes.
 const recordComm = "loadgen"
+
+// readLoadPaths are the files the read loop fails to open: the file names
+// of sys_enter_openat, of varying lengths as in a real trace.
+var readLoadPaths = func() []string {
+	dirs := []string{"/nonexistent", "/nonexistent/usr/lib/x86_64-linux-gnu", "/nonexistent/etc/ssl/certs", "/nonexistent/proc/self"}
+	var p []string
+	for i := 0; i < 64; i++ {
+		p = append(p, fmt.Sprintf("%s/bpftrail-bench-%d.conf", dirs[i%len(dirs)], i*i*7919))
+	}
+	return p
+}()
+
+// atFDCWD is AT_FDCWD as a syscall argument.
+var atFDCWD = func() uintptr { fd := unix.AT_FDCWD; return uintptr(fd) }()
+
+// readLoadEvents is how many events of the read benchmark's probes
+// (sys_enter_getpid, sys_enter_openat, sys_exit_openat) one iteration of
+// the read loop makes.
+const readLoadEvents = 3
+
+// runReadLoad runs n iterations of getpid and a failing openat, split over
+// one thread per CPU (each pinned to its CPU), so that every CPU's stream
+// of the trace holds events that interleave in time with the others'.
+// It returns the loop's wall time and the process's CPU time, in ns.
+func runReadLoad(n int) (wall, cpu int64) {
+	cpus := runtime.NumCPU()
+	runtime.GOMAXPROCS(cpus + 1)
+	paths := make([]*byte, len(readLoadPaths))
+	for i, p := range readLoadPaths {
+		b, err := unix.BytePtrFromString(p)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "load: %v\n", err)
+			os.Exit(1)
+		}
+		paths[i] = b
+	}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := 0; c < cpus; c++ {
+		iters := n / cpus
+		if c < n%cpus {
+			iters++
+		}
+		wg.Add(1)
+		go func(cpu, iters int) {
+			defer wg.Done()
+			runtime.LockOSThread()
+			var set unix.CPUSet
+			set.Set(cpu)
+			if err := unix.SchedSetaffinity(0, &set); err != nil {
+				fmt.Fprintf(os.Stderr, "load: sched_setaffinity: %v\n", err)
+				os.Exit(1)
+			}
+			<-start
+			for i := 0; i < iters; i++ {
+				syscall.RawSyscall(syscall.SYS_GETPID, 0, 0, 0)
+				p := uintptr(unsafe.Pointer(paths[(i+cpu)%len(paths)]))
+				syscall.RawSyscall6(syscall.SYS_OPENAT, atFDCWD, p, unix.O_RDONLY, 0, 0, 0)
+			}
+		}(c, iters)
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(os.Stdin, b[:]); err != nil {
+		os.Exit(3) // the parent gave up
+	}
+	var ru0, ru1 unix.Rusage
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru0)
+	t0 := time.Now()
+	close(start)
+	wg.Wait()
+	elapsed := time.Since(t0)
+	_ = unix.Getrusage(unix.RUSAGE_SELF, &ru1)
+	return elapsed.Nanoseconds(), ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano()
+}

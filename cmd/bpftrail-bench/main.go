@@ -30,13 +30,17 @@
 // loop's), then bpftrail record with its collector stopping after each
 // stage.
 // -startup -tools DIR times each bpftrace tool of DIR from process start
-// to attached under both, with their peak RSS.
+// to attached under both, with their peak RSS. -read benchmarks the read
+// side: it records a trace of 10 M events and times babeltrace2's text
+// output against bpftrail print, print --json, convert and analyze on it,
+// with their peak RSS (see read.go).
 //
 // Run it as root from the module root:
 //
 //	go run ./cmd/bpftrail-bench [-n 2000000] [-rounds 3] [-variants all|system,cmd,filter,pid,pinned,both]
 //	go run ./cmd/bpftrail-bench -run [-rounds 5]
 //	go run ./cmd/bpftrail-bench -startup -tools ../bpftrace/tools [-rounds 5]
+//	go run ./cmd/bpftrail-bench -read [-read-events 10000000] [-read-dir DIR]
 package main
 
 import (
@@ -72,6 +76,10 @@ type bench struct {
 	startup      bool
 	breakdown    bool
 	toolsDir     string
+	read         bool
+	readEvents   int
+	readRounds   int
+	readDir      string
 	loadEnv      []string // added to the load's environment
 	notify       bool     // tracers print notifyMarker once attached: wait for it
 	stats        bool     // kernel.bpf_stats_enabled is on: read the programs' run time
@@ -108,6 +116,10 @@ func main() {
 	flag.BoolVar(&b.script, "run", false, "benchmark bpftrail run against bpftrace on the same programs (@[comm] = count() on a getpid loop, hist(args->count) on a write loop)")
 	flag.BoolVar(&b.breakdown, "breakdown", false, "cost breakdown: hand-built programs on sys_enter_getpid, one helper at a time, then the ring's reserve and submit unread and read")
 	flag.BoolVar(&b.startup, "startup", false, "time bpftrail run and bpftrace from start to attached, and their peak RSS, on the tools in -tools")
+	flag.BoolVar(&b.read, "read", false, "benchmark the read side: record a trace of -read-events events, then time babeltrace2 and bpftrail print, print --json, convert --to chrome and analyze on it")
+	flag.IntVar(&b.readEvents, "read-events", 10_000_000, "events of the -read trace")
+	flag.IntVar(&b.readRounds, "read-rounds", 3, "-read: runs of each reader")
+	flag.StringVar(&b.readDir, "read-dir", "", "-read: keep the traces in this directory and reuse those already there (default: a temp dir, removed)")
 	flag.StringVar(&b.toolsDir, "tools", "", "directory of bpftrace tools (*.bt) for -startup, e.g. bpftrace's tools/; none: -startup is skipped")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: bpftrail-bench [flags]\n\nRuns N getpid syscalls untraced, with an empty BPF program, under perf record and\nunder bpftrail record, and compares them.\n\n")
@@ -133,8 +145,12 @@ func (b *bench) main() error {
 	if err := b.check(); err != nil {
 		return err
 	}
-	if err := pinSelf(b.tracerCPU); err != nil {
-		return err
+	// The read side runs its readers on the whole machine, as a user
+	// would; only the recording's tracer is pinned (by taskset).
+	if !b.read {
+		if err := pinSelf(b.tracerCPU); err != nil {
+			return err
+		}
 	}
 	var err error
 	if b.self, err = os.Executable(); err != nil {
@@ -153,6 +169,9 @@ func (b *bench) main() error {
 	}
 	if b.startup {
 		return b.runStartup(os.Stdout)
+	}
+	if b.read {
+		return b.runRead(os.Stdout)
 	}
 
 	// Warm up CPU and caches; not recorded.
@@ -218,6 +237,9 @@ func (b *bench) check() error {
 		return fmt.Errorf("must run as root (BPF and tracepoints)")
 	}
 	tools := []string{"perf", "taskset"}
+	if b.read {
+		tools = []string{"babeltrace2", "taskset"}
+	}
 	if b.agg || b.uprobe || b.script || b.startup {
 		tools = []string{"bpftrace", "taskset"}
 	}
