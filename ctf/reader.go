@@ -1204,95 +1204,95 @@ func (v Value) Interface() any {
 
 // String formats the value as babeltrace2's text output does.
 func (v Value) String() string {
-	var b strings.Builder
-	v.format(&b)
-	return b.String()
+	return string(v.AppendText(nil))
 }
 
-func (v Value) format(b *strings.Builder) {
+// AppendText appends the value formatted as babeltrace2's text output
+// does (see [Value.String]) to b and returns the extended buffer. It
+// allocates nothing beyond b's growth.
+func (v *Value) AppendText(b []byte) []byte {
 	t := v.Type
 	if t == nil {
-		b.WriteString("<none>")
-		return
+		return append(b, "<none>"...)
 	}
 	switch t.Kind {
 	case KindInteger:
-		rdFormatInt(b, t, v)
+		return rdAppendInt(b, t, v)
 	case KindEnum:
-		b.WriteString("( ")
+		b = append(b, "( "...)
 		if v.Label != "" {
-			b.WriteString(strconv.Quote(v.Label))
+			b = strconv.AppendQuote(b, v.Label)
 		} else {
-			b.WriteString("<unknown>")
+			b = append(b, "<unknown>"...)
 		}
-		b.WriteString(" : container = ")
+		b = append(b, " : container = "...)
 		if t.Container != nil {
-			rdFormatInt(b, t.Container, v)
+			b = rdAppendInt(b, t.Container, v)
 		} else {
-			b.WriteString(strconv.FormatInt(v.Int, 10))
+			b = strconv.AppendInt(b, v.Int, 10)
 		}
-		b.WriteString(" )")
+		return append(b, " )"...)
 	case KindFloat:
-		b.WriteString(strconv.FormatFloat(v.Float, 'g', 6, 64))
+		return strconv.AppendFloat(b, v.Float, 'g', 6, 64)
 	case KindString:
-		rdQuote(b, v.Bytes)
+		return rdAppendQuote(b, v.Bytes)
 	case KindArray, KindSequence:
 		if t.IsText() {
-			rdQuote(b, v.Bytes)
-			return
+			return rdAppendQuote(b, v.Bytes)
 		}
 		if len(v.Elems) == 0 {
-			b.WriteString("[ ]")
-			return
+			return append(b, "[ ]"...)
 		}
-		b.WriteString("[ ")
+		b = append(b, "[ "...)
 		for i := range v.Elems {
 			if i > 0 {
-				b.WriteString(", ")
+				b = append(b, ", "...)
 			}
-			b.WriteString("[")
-			b.WriteString(strconv.Itoa(i))
-			b.WriteString("] = ")
-			v.Elems[i].format(b)
+			b = append(b, '[')
+			b = strconv.AppendInt(b, int64(i), 10)
+			b = append(b, "] = "...)
+			b = v.Elems[i].AppendText(b)
 		}
-		b.WriteString(" ]")
+		return append(b, " ]"...)
 	case KindStruct:
 		if len(v.Elems) == 0 {
-			b.WriteString("{ }")
-			return
+			return append(b, "{ }"...)
 		}
-		b.WriteString("{ ")
+		b = append(b, "{ "...)
 		for i := range v.Elems {
 			if i > 0 {
-				b.WriteString(", ")
+				b = append(b, ", "...)
 			}
 			if i < len(t.Fields) {
-				b.WriteString(StripName(t.Fields[i].Name))
+				b = append(b, StripName(t.Fields[i].Name)...)
 			}
-			b.WriteString(" = ")
-			v.Elems[i].format(b)
+			b = append(b, " = "...)
+			b = v.Elems[i].AppendText(b)
 		}
-		b.WriteString(" }")
+		return append(b, " }"...)
 	case KindVariant:
-		b.WriteString("{ ")
+		b = append(b, "{ "...)
 		if len(v.Elems) == 1 {
-			b.WriteString(StripName(v.Label))
-			b.WriteString(" = ")
-			v.Elems[0].format(b)
+			b = append(b, StripName(v.Label)...)
+			b = append(b, " = "...)
+			b = v.Elems[0].AppendText(b)
 		}
-		b.WriteString(" }")
+		return append(b, " }"...)
 	}
+	return b
 }
 
-func rdFormatInt(b *strings.Builder, t *Type, v Value) {
+// rdHexDigits are the digits of hexadecimal integers in text, upper case
+// as babeltrace2 writes them.
+const rdHexDigits = "0123456789ABCDEF"
+
+func rdAppendInt(b []byte, t *Type, v *Value) []byte {
 	base := t.Base
 	if base == 0 || base == 10 {
 		if t.Signed {
-			b.WriteString(strconv.FormatInt(v.Int, 10))
-		} else {
-			b.WriteString(strconv.FormatUint(v.Uint, 10))
+			return strconv.AppendInt(b, v.Int, 10)
 		}
-		return
+		return strconv.AppendUint(b, v.Uint, 10)
 	}
 	u := v.Uint
 	if t.Size > 0 && t.Size < 64 {
@@ -1300,51 +1300,69 @@ func rdFormatInt(b *strings.Builder, t *Type, v Value) {
 	}
 	switch base {
 	case 16:
-		b.WriteString("0x")
-		b.WriteString(strings.ToUpper(strconv.FormatUint(u, 16)))
-	case 8:
-		b.WriteString("0")
-		b.WriteString(strconv.FormatUint(u, 8))
-	case 2:
-		b.WriteString("0b")
-		b.WriteString(strconv.FormatUint(u, 2))
-	default:
-		b.WriteString(strconv.FormatUint(u, 10))
-	}
-}
-
-// rdQuote writes s as a quoted, escaped string.
-func rdQuote(b *strings.Builder, s []byte) {
-	b.WriteByte('"')
-	for _, c := range s {
-		switch c {
-		case '"':
-			b.WriteString(`\"`)
-		case '\\':
-			b.WriteString(`\\`)
-		case '\n':
-			b.WriteString(`\n`)
-		case '\r':
-			b.WriteString(`\r`)
-		case '\t':
-			b.WriteString(`\t`)
-		case '\v':
-			b.WriteString(`\v`)
-		case '\f':
-			b.WriteString(`\f`)
-		case '\a':
-			b.WriteString(`\a`)
-		case '\b':
-			b.WriteString(`\b`)
-		default:
-			if c < 0x20 || c == 0x7f {
-				b.WriteString(`\x`)
-				b.WriteString(strconv.FormatUint(uint64(c)>>4, 16))
-				b.WriteString(strconv.FormatUint(uint64(c)&15, 16))
-			} else {
-				b.WriteByte(c)
+		b = append(b, "0x"...)
+		var d [16]byte
+		i := len(d)
+		for {
+			i--
+			d[i] = rdHexDigits[u&15]
+			u >>= 4
+			if u == 0 {
+				break
 			}
 		}
+		return append(b, d[i:]...)
+	case 8:
+		b = append(b, '0')
+		return strconv.AppendUint(b, u, 8)
+	case 2:
+		b = append(b, "0b"...)
+		return strconv.AppendUint(b, u, 2)
 	}
-	b.WriteByte('"')
+	return strconv.AppendUint(b, u, 10)
+}
+
+// rdAppendQuote appends s as a quoted, escaped string.
+func rdAppendQuote(b []byte, s []byte) []byte {
+	b = append(b, '"')
+	for len(s) > 0 {
+		// The plain run first, in one copy.
+		n := 0
+		for n < len(s) {
+			c := s[n]
+			if c < 0x20 || c == 0x7f || c == '"' || c == '\\' {
+				break
+			}
+			n++
+		}
+		b = append(b, s[:n]...)
+		if n == len(s) {
+			break
+		}
+		c := s[n]
+		s = s[n+1:]
+		switch c {
+		case '"':
+			b = append(b, `\"`...)
+		case '\\':
+			b = append(b, `\\`...)
+		case '\n':
+			b = append(b, `\n`...)
+		case '\r':
+			b = append(b, `\r`...)
+		case '\t':
+			b = append(b, `\t`...)
+		case '\v':
+			b = append(b, `\v`...)
+		case '\f':
+			b = append(b, `\f`...)
+		case '\a':
+			b = append(b, `\a`...)
+		case '\b':
+			b = append(b, `\b`...)
+		default:
+			b = append(b, '\\', 'x', "0123456789abcdef"[c>>4], "0123456789abcdef"[c&15])
+		}
+	}
+	return append(b, '"')
 }

@@ -978,3 +978,49 @@ func TestLargePacketWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestValueAppendText checks the text of each kind of value, escapes and
+// display bases included, and that AppendText appends to what b holds.
+func TestValueAppendText(t *testing.T) {
+	u8 := func(u uint64) Value { return Value{Type: Uint(8), Uint: u, Int: int64(u)} }
+	i32 := Int(32)
+	hex16 := Hex(Int(16))
+	oct := &Type{Kind: KindInteger, Size: 32, Align: 8, Base: 8}
+	bin := &Type{Kind: KindInteger, Size: 8, Align: 8, Base: 2}
+	en := Enum(Int(8), EnumMapping{Label: `a"b`, Start: 1, End: 1})
+	tests := []struct {
+		name string
+		v    Value
+		want string
+	}{
+		{"none", Value{}, "<none>"},
+		{"signed", Value{Type: i32, Int: -5, Uint: ^uint64(4)}, "-5"},
+		{"unsigned", Value{Type: Uint(64), Uint: 1<<64 - 1}, "18446744073709551615"},
+		{"hex masked to its size", Value{Type: hex16, Int: -2, Uint: ^uint64(1)}, "0xFFFE"},
+		{"hex zero", Value{Type: Hex(Uint(32))}, "0x0"},
+		{"octal", Value{Type: oct, Uint: 8}, "010"},
+		{"binary", Value{Type: bin, Uint: 5}, "0b101"},
+		{"enum", Value{Type: en, Int: 1, Uint: 1, Label: `a"b`}, `( "a\"b" : container = 1 )`},
+		{"enum without label", Value{Type: en, Int: -3, Uint: ^uint64(2)}, `( <unknown> : container = -3 )`},
+		{"float", Value{Type: Float64(), Float: 1.0 / 3}, "0.333333"},
+		{"float exponent", Value{Type: Float64(), Float: 1.5e300}, "1.5e+300"},
+		{"string escapes", Value{Type: String(), Bytes: []byte("a\"\\\n\r\t\v\f\a\b\x01\x7f\xc3\xa9z")}, `"a\"\\\n\r\t\v\f\a\b\x01\x7f` + "\xc3\xa9" + `z"`},
+		{"text array", Value{Type: Text(8), Bytes: []byte("comm")}, `"comm"`},
+		{"empty array", Value{Type: Array(Uint(8), 0)}, "[ ]"},
+		{"array", Value{Type: Array(Uint(8), 2), Elems: []Value{u8(1), u8(200)}}, "[ [0] = 1, [1] = 200 ]"},
+		{"empty struct", Value{Type: Struct()}, "{ }"},
+		{"struct", Value{Type: Struct(F("_x", Uint(8)), F("y", Struct(F("_z", Uint(8))))), Elems: []Value{u8(1), {Type: Struct(F("_z", Uint(8))), Elems: []Value{u8(2)}}}},
+			"{ x = 1, y = { z = 2 } }"},
+		{"variant", Value{Type: Variant("tag", F("_num", Uint(8))), Label: "_num", Elems: []Value{u8(7)}}, "{ num = 7 }"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := string(tt.v.AppendText([]byte("pre "))); got != "pre "+tt.want {
+				t.Errorf("AppendText = %q, want %q", got, "pre "+tt.want)
+			}
+			if got := tt.v.String(); got != tt.want {
+				t.Errorf("String = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -24,6 +24,11 @@ type Writer struct {
 	prev  int64
 	first bool
 	line  []byte
+
+	// The "HH:MM:SS." of second sec, formatted once per second.
+	sec    int64
+	secTxt [9]byte
+	secOK  bool
 }
 
 // NewWriter returns a writer to w that names stack addresses with syms
@@ -57,7 +62,7 @@ func Write(w io.Writer, t *ctf.Trace, syms *symbolize.Table) (uint64, error) {
 
 func (w *Writer) append(b []byte, ev *ctf.Event) []byte {
 	b = append(b, '[')
-	b = time.Unix(0, ev.Ns).UTC().AppendFormat(b, "15:04:05.000000000")
+	b = w.appendClock(b, ev.Ns)
 	b = append(b, "] "...)
 	if w.first {
 		b = append(b, "(+?.?????????) "...)
@@ -66,8 +71,13 @@ func (w *Writer) append(b []byte, ev *ctf.Event) []byte {
 		b = append(b, "(+"...)
 		b = strconv.AppendInt(b, d/1e9, 10)
 		b = append(b, '.')
-		frac := strconv.AppendInt(nil, 1e9+d%1e9, 10)
-		b = append(b, frac[1:]...)
+		if d >= 0 {
+			b = append9(b, d%1e9)
+		} else {
+			// Not in time order: the digits the formula has always given.
+			frac := strconv.AppendInt(nil, 1e9+d%1e9, 10)
+			b = append(b, frac[1:]...)
+		}
 		b = append(b, ") "...)
 	}
 	if ev.CPU >= 0 {
@@ -77,11 +87,13 @@ func (w *Writer) append(b []byte, ev *ctf.Event) []byte {
 	}
 	b = append(b, ev.Class.Name...)
 	b = append(b, ": "...)
-	for _, v := range []ctf.Value{ev.StreamContext, ev.Context} {
-		if v.Type != nil {
-			b = append(b, v.String()...)
-			b = append(b, ", "...)
-		}
+	if ev.StreamContext.Type != nil {
+		b = ev.StreamContext.AppendText(b)
+		b = append(b, ", "...)
+	}
+	if ev.Context.Type != nil {
+		b = ev.Context.AppendText(b)
+		b = append(b, ", "...)
 	}
 	c := w.dec.Class(ev.Class)
 	switch {
@@ -90,9 +102,34 @@ func (w *Writer) append(b []byte, ev *ctf.Event) []byte {
 	case w.syms != nil && (c.UStack >= 0 || c.KStack >= 0):
 		b = w.appendPayload(b, ev, c)
 	default:
-		b = append(b, ev.Payload.String()...)
+		b = ev.Payload.AppendText(b)
 	}
 	return b
+}
+
+// appendClock appends ns since the Unix epoch as UTC "HH:MM:SS.nnnnnnnnn",
+// formatting the seconds only when they change.
+func (w *Writer) appendClock(b []byte, ns int64) []byte {
+	sec, frac := ns/1e9, ns%1e9
+	if frac < 0 {
+		sec, frac = sec-1, frac+1e9
+	}
+	if !w.secOK || sec != w.sec {
+		time.Unix(sec, 0).UTC().AppendFormat(w.secTxt[:0], "15:04:05.")
+		w.sec, w.secOK = sec, true
+	}
+	b = append(b, w.secTxt[:]...)
+	return append9(b, frac)
+}
+
+// append9 appends 0 <= x < 1e9 as nine digits.
+func append9(b []byte, x int64) []byte {
+	var d [9]byte
+	for i := 8; i >= 0; i-- {
+		d[i] = byte('0' + x%10)
+		x /= 10
+	}
+	return append(b, d[:]...)
 }
 
 // appendPayload renders the payload with its stacks as frames.
@@ -108,10 +145,10 @@ func (w *Writer) appendPayload(b []byte, ev *ctf.Event, c *analyze.Class) []byte
 		}
 		b = append(b, ctf.StripName(f.Name)...)
 		b = append(b, " = "...)
-		v := ev.Payload.Elems[i]
+		v := &ev.Payload.Elems[i]
 		user, ok := c.Stack(i)
 		if !ok {
-			b = append(b, v.String()...)
+			b = v.AppendText(b)
 			continue
 		}
 		b = append(b, '[')

@@ -2,9 +2,11 @@ package text_test
 
 import (
 	"bytes"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bpftrail/bpftrail/ctf"
 	"github.com/bpftrail/bpftrail/internal/ctftrace"
@@ -85,5 +87,36 @@ func TestStacks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestClock checks the time and the time since the previous event across
+// second, minute and day boundaries, before the epoch included, against
+// package time's formatting.
+func TestClock(t *testing.T) {
+	ec := &ctf.EventClass{Name: "e"}
+	times := []int64{-1, 0, 1_700_000_000_999_999_999, 1_700_000_001_000_000_000, 1_700_000_001_000_000_001,
+		1_700_000_061_000_000_000, 1_700_006_400_000_000_007, 1_700_006_400_000_000_007}
+	var out bytes.Buffer
+	w := text.NewWriter(&out, nil)
+	for _, ns := range times {
+		if err := w.WriteEvent(&ctf.Event{Class: ec, Ns: ns, CPU: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	for i, ns := range times {
+		delta := "+?.?????????"
+		if i > 0 {
+			d := time.Duration(ns - times[i-1])
+			delta = fmt.Sprintf("+%d.%09d", d/time.Second, d%time.Second)
+		}
+		want := fmt.Sprintf("[%s] (%s) e: { }", time.Unix(0, ns).UTC().Format("15:04:05.000000000"), delta)
+		if i >= len(got) || got[i] != want {
+			t.Errorf("event %d (%d ns):\n got %q\nwant %q", i, ns, got[min(i, len(got)-1)], want)
+		}
 	}
 }
