@@ -12,8 +12,8 @@ package jsonl
 
 import (
 	"bufio"
-	"encoding/json"
 	"io"
+	"strconv"
 
 	"github.com/bpftrail/bpftrail/ctf"
 	"github.com/bpftrail/bpftrail/internal/analyze"
@@ -25,6 +25,7 @@ type Writer struct {
 	w    *bufio.Writer
 	syms *symbolize.Table
 	dec  analyze.Decoder
+	line []byte
 }
 
 // NewWriter returns a writer to w that names stack addresses with syms
@@ -33,71 +34,92 @@ func NewWriter(w io.Writer, syms *symbolize.Table) *Writer {
 	return &Writer{w: bufio.NewWriterSize(w, 256<<10), syms: syms}
 }
 
-type event struct {
-	TimestampNs int64  `json:"timestamp_ns"`
-	Name        string `json:"name"`
-	CPU         *int   `json:"cpu"`
-	Fields      any    `json:"fields"`
-	Context     any    `json:"context,omitempty"`
-}
-
 // WriteEvent writes the line of ev.
 func (w *Writer) WriteEvent(ev *ctf.Event) error {
-	je := event{TimestampNs: ev.Ns, Name: ev.Class.Name, Fields: ctf.Fields{}}
-	if ev.CPU >= 0 {
-		cpu := ev.CPU
-		je.CPU = &cpu
-	}
-	if ev.Payload.Type != nil {
-		je.Fields = ev.Payload.Interface()
-		if fs, ok := je.Fields.(ctf.Fields); ok && w.syms != nil {
-			w.frames(fs, ev)
-		}
-	}
-	var ctx ctf.Fields
-	for _, v := range []ctf.Value{ev.StreamContext, ev.Context} {
-		if v.Type != nil {
-			if f, ok := v.Interface().(ctf.Fields); ok {
-				ctx = append(ctx, f...)
-			}
-		}
-	}
-	if len(ctx) > 0 {
-		je.Context = ctx
-	}
-	j, err := json.Marshal(je)
-	if err != nil {
-		return err
-	}
-	j = append(j, '\n')
-	_, err = w.w.Write(j)
+	w.line = w.append(w.line[:0], ev)
+	_, err := w.w.Write(w.line)
 	return err
 }
 
-// frames replaces the stacks of addresses among the fields fs of ev by
-// their frames.
-func (w *Writer) frames(fs ctf.Fields, ev *ctf.Event) {
+// append appends the line of ev to b. It writes what encoding/json writes
+// for {timestamp_ns, name, cpu, fields, context} with the fields and the
+// context as [ctf.Fields], straight from the decoded values.
+func (w *Writer) append(b []byte, ev *ctf.Event) []byte {
+	b = append(b, `{"timestamp_ns":`...)
+	b = strconv.AppendInt(b, ev.Ns, 10)
+	b = append(b, `,"name":`...)
+	b = ctf.AppendJSONString(b, ev.Class.Name)
+	b = append(b, `,"cpu":`...)
+	if ev.CPU >= 0 {
+		b = strconv.AppendInt(b, int64(ev.CPU), 10)
+	} else {
+		b = append(b, "null"...)
+	}
+	b = append(b, `,"fields":`...)
+	switch p := &ev.Payload; {
+	case p.Type == nil:
+		b = append(b, "{}"...)
+	case w.syms != nil && p.Type.Kind == ctf.KindStruct:
+		b = w.appendFrames(b, ev)
+	default:
+		b = p.AppendJSON(b)
+	}
+	sc, c := &ev.StreamContext, &ev.Context
+	if ns, nc := sc.JSONMembers(), c.JSONMembers(); ns+nc > 0 {
+		b = append(b, `,"context":{`...)
+		b = sc.AppendJSONMembers(b)
+		if ns > 0 && nc > 0 {
+			b = append(b, ',')
+		}
+		b = c.AppendJSONMembers(b)
+		b = append(b, '}')
+	}
+	return append(b, "}\n"...)
+}
+
+// appendFrames appends the payload of ev with its stacks of addresses as
+// arrays of their frames.
+func (w *Writer) appendFrames(b []byte, ev *ctf.Event) []byte {
 	c := w.dec.Class(ev.Class)
+	p := &ev.Payload
 	if c.UStack < 0 && c.KStack < 0 {
-		return
+		return p.AppendJSON(b)
 	}
 	em, _ := w.dec.Emitter(ev, c)
-	for i, f := range ev.Payload.Type.Fields {
-		user, ok := c.Stack(i)
-		if !ok || i >= len(ev.Payload.Elems) {
-			continue
+	fields := p.Type.Fields
+	b = append(b, '{')
+	for k := range p.Elems {
+		if k >= len(fields) {
+			break
 		}
-		v := ev.Payload.Elems[i]
-		frames := make([]string, 0, len(v.Elems))
-		for _, a := range v.Elems {
-			frames = append(frames, w.syms.Frame(em.PID, user, a.Uint).String())
+		if k > 0 {
+			b = append(b, ',')
 		}
-		for k := range fs {
-			if fs[k].Key == ctf.StripName(f.Name) {
-				fs[k].Value = frames
+		name := ctf.StripName(fields[k].Name)
+		b = ctf.AppendJSONString(b, name)
+		b = append(b, ':')
+		// A member takes the frames of the last stack of its name.
+		stack := -1
+		for _, i := range []int{c.UStack, c.KStack} {
+			if i >= 0 && i < len(p.Elems) && i < len(fields) && ctf.StripName(fields[i].Name) == name && i > stack {
+				stack = i
 			}
 		}
+		if stack < 0 {
+			b = p.Elems[k].AppendJSON(b)
+			continue
+		}
+		user, _ := c.Stack(stack)
+		b = append(b, '[')
+		for j, a := range p.Elems[stack].Elems {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = ctf.AppendJSONString(b, w.syms.Frame(em.PID, user, a.Uint).String())
+		}
+		b = append(b, ']')
 	}
+	return append(b, '}')
 }
 
 // Flush writes what is buffered.
