@@ -51,13 +51,13 @@ type Stream struct {
 	// the previous packet and the beginning of the next one.
 	DiscardedPackets []Discarded
 
-	index   int
-	size    int64
-	cls     *rdClass
-	packets []rdPacket
-	ra      io.ReaderAt // set when the stream is not read from its file
-	file    string      // the stream's file, a path in t.src
-	t       *Trace      // the trace whose metadata describes the stream
+	index int
+	size  int64
+	end   int64 // file offset after the last complete packet
+	cls   *rdClass
+	ra    io.ReaderAt // set when the stream is not read from its file
+	file  string      // the stream's file, a path in t.src
+	t     *Trace      // the trace whose metadata describes the stream
 }
 
 // Discarded is a range of events a tracer could not record in a stream. It
@@ -73,7 +73,10 @@ type Discarded struct {
 	BeginNs, EndNs int64 // ns since the clock's origin
 }
 
-// rdPacket indexes one complete packet.
+// rdPacket is what the header and context of one complete packet say
+// about it. None is kept once a packet is read: the index keeps counts and
+// discarded ranges only, and events are read by walking the packets again,
+// so memory does not grow with the trace.
 type rdPacket struct {
 	off        int64 // file offset
 	size       int64 // bytes
@@ -537,51 +540,29 @@ func (t *Trace) packet(d *decoder, hdr, ctx *Value, want *rdClass) (rdPacketInfo
 	return pi, nil
 }
 
-// index reads the headers and contexts of every packet of a stream file.
+// index reads the headers and contexts of every packet of a stream file:
+// it counts the complete packets, finds a torn tail and the discarded
+// ranges, and keeps nothing per packet.
 func (t *Trace) index(path string, ra io.ReaderAt, size int64) (*Stream, error) {
 	s := &Stream{Path: path, InstanceID: -1, CPU: -1, size: size, t: t}
 	d := &decoder{path: path}
 	var hdr, ctx Value
+	var prev rdPacket
 	var off int64
 	for off < size {
-		rem := size - off
-		d.pkt = len(s.packets)
-		if err := d.start(ra, off, rem*8, 4096); err != nil {
-			return nil, err
+		d.pkt = s.Packets
+		// Small packets are read ahead in chunks, many per read; the
+		// header of a large one is read alone.
+		d.chunkMax = 0
+		if s.Packets > 0 && prev.size <= rdSmallPacket {
+			d.chunkMax = size
 		}
-		pi, err := t.packet(d, &hdr, &ctx, s.cls)
+		pi, torn, err := t.packetAt(d, ra, off, size, &hdr, &ctx, s.cls)
 		if err != nil {
-			if errors.Is(err, errDecShort) {
-				s.TornBytes = rem
-				break
-			}
-			if rdZero(ra, off, rem) {
-				s.TornBytes = rem
-				break
-			}
 			return nil, err
 		}
-		hc := d.pos
-		pb, cb := rem*8, rem*8
-		if pi.hasPacket {
-			pb = pi.packetBits
-			cb = pb
-		}
-		if pi.hasCont {
-			cb = pi.content
-		}
-		d.pos = 0
-		switch {
-		case pb%8 != 0:
-			return nil, d.errf("packet size %d bits is not a multiple of 8", pb)
-		case cb > pb:
-			return nil, d.errf("content size %d bits is greater than packet size %d bits", cb, pb)
-		}
-		if cb < hc || pb == 0 {
-			return nil, d.errf("content size %d bits is smaller than the packet header and context (%d bits)", cb, hc)
-		}
-		if pb > rem*8 {
-			s.TornBytes = rem
+		if torn {
+			s.TornBytes = size - off
 			break
 		}
 		if s.cls == nil {
@@ -591,15 +572,66 @@ func (t *Trace) index(path string, ra io.ReaderAt, size int64) (*Stream, error) 
 			s.CPU = pi.pkt.cpu
 		}
 		p := pi.pkt
-		p.size = pb / 8
-		p.content = cb
-		p.inexact = !pi.hasCont && !pi.hasPacket
-		s.packets = append(s.packets, p)
+		if s.Packets == 0 {
+			s.discarded(&p, nil)
+		} else {
+			s.discarded(&p, &prev)
+		}
+		prev = p
+		s.Packets++
 		off += p.size
 	}
-	s.Packets = len(s.packets)
-	s.discarded()
+	s.end = off
 	return s, nil
+}
+
+// rdSmallPacket is the largest packet (bytes) whose followers the index
+// reads ahead.
+const rdSmallPacket = 64 << 10
+
+// packetAt decodes the header and context of the packet at file offset off
+// of a stream file of size bytes into hdr and ctx, and works out the
+// packet's size and content. torn reports a packet that does not fit in
+// the file, or is not one (zeroes left by a crash). It leaves d at the
+// start of the packet, limited to the rest of the file.
+func (t *Trace) packetAt(d *decoder, ra io.ReaderAt, off, size int64, hdr, ctx *Value, want *rdClass) (pi rdPacketInfo, torn bool, err error) {
+	rem := size - off
+	if err := d.start(ra, off, rem*8, 4096); err != nil {
+		return pi, false, err
+	}
+	pi, err = t.packet(d, hdr, ctx, want)
+	if err != nil {
+		if errors.Is(err, errDecShort) || rdZero(ra, off, rem) {
+			return pi, true, nil
+		}
+		return pi, false, err
+	}
+	hc := d.pos
+	pb, cb := rem*8, rem*8
+	if pi.hasPacket {
+		pb = pi.packetBits
+		cb = pb
+	}
+	if pi.hasCont {
+		cb = pi.content
+	}
+	d.pos = 0
+	switch {
+	case pb%8 != 0:
+		return pi, false, d.errf("packet size %d bits is not a multiple of 8", pb)
+	case cb > pb:
+		return pi, false, d.errf("content size %d bits is greater than packet size %d bits", cb, pb)
+	}
+	if cb < hc || pb == 0 {
+		return pi, false, d.errf("content size %d bits is smaller than the packet header and context (%d bits)", cb, hc)
+	}
+	if pb > rem*8 {
+		return pi, true, nil
+	}
+	pi.pkt.size = pb / 8
+	pi.pkt.content = cb
+	pi.pkt.inexact = !pi.hasCont && !pi.hasPacket
+	return pi, false, nil
 }
 
 // rdZero reports whether the n bytes at off are all zero (a zero-filled tail
@@ -625,13 +657,10 @@ func rdZero(ra io.ReaderAt, off, n int64) bool {
 	return true
 }
 
-// discarded computes the discarded-event and discarded-packet ranges from
-// the packet index.
-func (s *Stream) discarded() {
-	clk, _ := rdNewClock(nil)
-	if s.cls != nil {
-		clk = s.cls.clk
-	}
+// discarded adds the discarded-event and discarded-packet ranges that
+// packet p, which follows packet q (nil: p is the stream's first), shows.
+func (s *Stream) discarded(p, q *rdPacket) {
+	clk := &s.cls.clk
 	ns := func(p *rdPacket, end bool) int64 {
 		var v int64
 		switch {
@@ -644,29 +673,22 @@ func (s *Stream) discarded() {
 		}
 		return v
 	}
-	for i := 1; i < len(s.packets); i++ {
-		// A gap in the sequence numbers (uint64 arithmetic, as
-		// babeltrace2's); the first packet's number is not checked.
-		p, q := &s.packets[i], &s.packets[i-1]
-		if p.hasSeq && q.hasSeq && p.seq-q.seq > 1 {
-			s.DiscardedPackets = append(s.DiscardedPackets, Discarded{Stream: s, Count: p.seq - q.seq - 1, BeginNs: ns(q, true), EndNs: ns(p, false)})
-		}
+	// A gap in the sequence numbers (uint64 arithmetic, as babeltrace2's);
+	// the first packet's number is not checked.
+	if q != nil && p.hasSeq && q.hasSeq && p.seq-q.seq > 1 {
+		s.DiscardedPackets = append(s.DiscardedPackets, Discarded{Stream: s, Count: p.seq - q.seq - 1, BeginNs: ns(q, true), EndNs: ns(p, false)})
 	}
-	for i := range s.packets {
-		p := &s.packets[i]
-		if !p.hasDisc {
-			continue
+	if !p.hasDisc {
+		return
+	}
+	if q == nil {
+		if p.discarded != 0 {
+			s.Discarded = append(s.Discarded, Discarded{Stream: s, Count: p.discarded, Unknown: true, BeginNs: ns(p, false), EndNs: ns(p, true)})
 		}
-		if i == 0 {
-			if p.discarded != 0 {
-				s.Discarded = append(s.Discarded, Discarded{Stream: s, Count: p.discarded, Unknown: true, BeginNs: ns(p, false), EndNs: ns(p, true)})
-			}
-			continue
-		}
-		q := &s.packets[i-1]
-		if n := p.discarded - q.discarded; n != 0 {
-			s.Discarded = append(s.Discarded, Discarded{Stream: s, Count: n, BeginNs: ns(q, true), EndNs: ns(p, true)})
-		}
+		return
+	}
+	if n := p.discarded - q.discarded; n != 0 {
+		s.Discarded = append(s.Discarded, Discarded{Stream: s, Count: n, BeginNs: ns(q, true), EndNs: ns(p, true)})
 	}
 }
 
@@ -758,18 +780,20 @@ func (t *Trace) Each(f func(*Event) error) (uint64, error) {
 
 // rdCursor reads the events of one stream.
 type rdCursor struct {
-	t      *Trace
-	s      *Stream
-	ra     io.ReaderAt
-	f      io.Closer
-	d      decoder
-	pkt    int
-	inPkt  bool
-	cpu    int
-	ev     Event
-	hdr    Value // packet header
-	states []*rdEvState
-	smap   map[*rdEvClass]*rdEvState
+	t       *Trace
+	s       *Stream
+	ra      io.ReaderAt
+	f       io.Closer
+	d       decoder
+	pkt     int   // index of the current packet in the file
+	off     int64 // file offset of the next packet
+	inPkt   bool
+	inexact bool // the current packet's content ends with the file
+	cpu     int
+	ev      Event
+	hdr     Value // packet header
+	states  []*rdEvState
+	smap    map[*rdEvClass]*rdEvState
 }
 
 type rdEvState struct {
@@ -895,7 +919,7 @@ func (c *rdCursor) close() error {
 	return err
 }
 
-// startPacket decodes the header and context of the current packet.
+// startPacket decodes the header and context of the packet at c.off.
 func (c *rdCursor) startPacket() error {
 	if c.ra == nil {
 		ra, f, _, err := c.s.t.src.stream(c.s.file)
@@ -904,13 +928,22 @@ func (c *rdCursor) startPacket() error {
 		}
 		c.f, c.ra = f, ra
 	}
-	p := &c.s.packets[c.pkt]
+	d := &c.d
+	d.pkt = c.pkt
+	pi, torn, err := c.t.packetAt(d, c.ra, c.off, c.s.size, &c.hdr, &c.ev.PacketContext, c.s.cls)
+	if err != nil {
+		return err
+	}
+	if torn {
+		return d.errf("packet no longer complete (the file changed since it was opened)")
+	}
+	p := &pi.pkt
+	// Again, limited to the content, now that it is known (the bytes
+	// are most often in the read-ahead chunk already).
 	first := (p.content + 7) / 8
 	if first > decWindow {
 		first = decWindow
 	}
-	d := &c.d
-	d.pkt = c.pkt
 	if err := d.start(c.ra, p.off, p.content, first); err != nil {
 		return err
 	}
@@ -926,6 +959,8 @@ func (c *rdCursor) startPacket() error {
 		d.clock = p.begin
 	}
 	c.cpu = p.cpu
+	c.inexact = p.inexact
+	c.off = p.off + p.size
 	d.clockOn = true
 	c.inPkt = true
 	return nil
@@ -937,7 +972,7 @@ func (c *rdCursor) next() (bool, error) {
 	cls := c.s.cls
 	for {
 		if !c.inPkt {
-			if c.pkt >= len(c.s.packets) {
+			if c.off >= c.s.end {
 				c.close()
 				return false, nil
 			}
@@ -945,7 +980,7 @@ func (c *rdCursor) next() (bool, error) {
 				return false, err
 			}
 		}
-		if d.pos >= d.limit || d.pos > d.limit-8 && c.s.packets[c.pkt].inexact {
+		if d.pos >= d.limit || d.pos > d.limit-8 && c.inexact {
 			// The end of the content (or, when the packet is the
 			// whole file, the end of its last byte).
 			c.inPkt = false

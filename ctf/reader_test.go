@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -1022,5 +1023,65 @@ func TestValueAppendText(t *testing.T) {
 				t.Errorf("String = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestReadMemoryFlat checks that opening and reading a trace allocates no
+// more for four times the packets: nothing is kept per packet.
+func TestReadMemoryFlat(t *testing.T) {
+	write := func(packets int) string {
+		dir := filepath.Join(t.TempDir(), "trace")
+		ns := uint64(0)
+		w, err := Create(dir, Options{Clock: func() uint64 { return ns }, ClockOffset: 1_700_000_000_000_000_000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ec, err := w.AddEventClass("e", Struct(F("_n", Uint(64)), F("_s", String())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for cpu := 0; cpu < 2; cpu++ {
+			s, err := w.Stream(cpu)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// 100-byte events, about 40 to a 4 KiB packet.
+			for i := 0; i < packets*40/2; i++ {
+				ns += 10
+				if err := s.Write(ec, ns, uint64(i), strings.Repeat("x", 80)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	read := func(dir string) (packets int, allocated uint64) {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		tr, err := Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tr.Each(func(*Event) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		for _, s := range tr.Streams {
+			packets += s.Packets
+		}
+		return packets, after.TotalAlloc - before.TotalAlloc
+	}
+	p1, a1 := read(write(500))
+	p4, a4 := read(write(2000))
+	if p4 < 3*p1 {
+		t.Fatalf("%d and %d packets: not four times as many", p1, p4)
+	}
+	// The old index kept ~100 bytes per packet.
+	if a4 > a1+16<<10 {
+		t.Errorf("reading %d packets allocated %d bytes, %d packets %d bytes: memory grows with the trace", p1, a1, p4, a4)
 	}
 }
