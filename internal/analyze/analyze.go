@@ -124,7 +124,7 @@ type Analysis struct {
 	threads  map[int]*ThreadStates
 	sys      map[sysKey]*sysAcc
 	byName   map[string]*Durations
-	files    map[string]uint64
+	files    map[string]*uint64
 	busy     map[int]int64
 }
 
@@ -141,7 +141,7 @@ type sysAcc struct {
 // NewAnalysis returns an empty analysis.
 func NewAnalysis() *Analysis {
 	return &Analysis{layouts: map[string]bool{}, threads: map[int]*ThreadStates{}, sys: map[sysKey]*sysAcc{},
-		byName: map[string]*Durations{}, files: map[string]uint64{}, busy: map[int]int64{}}
+		byName: map[string]*Durations{}, files: map[string]*uint64{}, busy: map[int]int64{}}
 }
 
 func (a *Analysis) thread(tid int) *ThreadStates {
@@ -175,7 +175,13 @@ func (a *Analysis) Event(e *Event) {
 	case KindSyscallEntry:
 		if e.Thread != nil && c.Filename >= 0 && isOpen(c.Syscall) {
 			if f := Bytes(e.CTF.Payload, c.Filename); len(f) > 0 {
-				a.files[string(f)]++
+				// Looked up without copying the name; copied once.
+				n := a.files[string(f)]
+				if n == nil {
+					n = new(uint64)
+					a.files[string(f)] = n
+				}
+				*n++
 			}
 		}
 	}
@@ -238,7 +244,7 @@ func (a *Analysis) Report(t *ctf.Trace, w Walked) *Report {
 	a.threadsAndProcesses(r, w.Threads)
 	a.syscalls(r)
 	for f, n := range a.files {
-		r.Files = append(r.Files, File{f, n})
+		r.Files = append(r.Files, File{f, *n})
 	}
 	sort.Slice(r.Files, func(i, j int) bool {
 		a, b := r.Files[i], r.Files[j]
