@@ -125,12 +125,27 @@ func (w *Writer) appendClock(b []byte, ns int64) []byte {
 // append9 appends 0 <= x < 1e9 as nine digits.
 func append9(b []byte, x int64) []byte {
 	var d [9]byte
-	for i := 8; i >= 0; i-- {
-		d[i] = byte('0' + x%10)
-		x /= 10
+	for i := 7; i > 0; i -= 2 {
+		q := x / 100
+		r := x - q*100
+		d[i], d[i+1] = digits2[2*r], digits2[2*r+1]
+		x = q
 	}
+	d[0] = byte('0' + x)
 	return append(b, d[:]...)
 }
+
+// digits2 holds "00" to "99".
+const digits2 = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
 
 // appendPayload renders the payload with its stacks as frames.
 func (w *Writer) appendPayload(b []byte, ev *ctf.Event, c *analyze.Class) []byte {
