@@ -80,6 +80,7 @@ type bench struct {
 	readEvents   int
 	readRounds   int
 	readDir      string
+	cpus         int      // CPUs this program may run on
 	loadEnv      []string // added to the load's environment
 	notify       bool     // tracers print notifyMarker once attached: wait for it
 	stats        bool     // kernel.bpf_stats_enabled is on: read the programs' run time
@@ -142,11 +143,22 @@ func (b *bench) main() error {
 		fmt.Fprintln(os.Stderr, "bpftrail-bench: -startup needs -tools DIR (bpftrace's tools/, say); skipped")
 		return nil
 	}
+	if b.read {
+		// The read side runs its readers on the whole machine, as a user
+		// would, even when this program was started on fewer CPUs; only
+		// the recording's tracer and load threads are pinned.
+		set, n, err := onlineCPUs()
+		if err != nil {
+			return err
+		}
+		if err := setAffinity(&set); err != nil {
+			return fmt.Errorf("run on every online CPU: %w", err)
+		}
+		b.cpus = n
+	}
 	if err := b.check(); err != nil {
 		return err
 	}
-	// The read side runs its readers on the whole machine, as a user
-	// would; only the recording's tracer is pinned (by taskset).
 	if !b.read {
 		if err := pinSelf(b.tracerCPU); err != nil {
 			return err
@@ -230,7 +242,10 @@ func (b *bench) check() error {
 	if b.n <= 0 || b.rounds <= 0 {
 		return fmt.Errorf("-n and -rounds must be positive")
 	}
-	if runtime.NumCPU() < 2 {
+	if b.cpus == 0 {
+		b.cpus = runtime.NumCPU()
+	}
+	if b.cpus < 2 {
 		return fmt.Errorf("needs 2 CPUs (load and tracer on different CPUs)")
 	}
 	if os.Geteuid() != 0 {
@@ -359,6 +374,15 @@ func (b *bench) run(mode string, round int) (result, error) {
 func pinSelf(cpu int) error {
 	var set unix.CPUSet
 	set.Set(cpu)
+	if err := setAffinity(&set); err != nil {
+		return fmt.Errorf("pin to CPU %d: %w", cpu, err)
+	}
+	return nil
+}
+
+// setAffinity sets the CPU mask of every thread of this process; threads
+// and processes created later inherit it.
+func setAffinity(set *unix.CPUSet) error {
 	ents, err := os.ReadDir("/proc/self/task")
 	if err != nil {
 		return err
@@ -368,9 +392,36 @@ func pinSelf(cpu int) error {
 		if err != nil {
 			continue
 		}
-		if err := unix.SchedSetaffinity(tid, &set); err != nil {
-			return fmt.Errorf("pin to CPU %d: %w", cpu, err)
+		if err := unix.SchedSetaffinity(tid, set); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// onlineCPUs returns the online CPUs (/sys/devices/system/cpu/online,
+// "0-1,4"), whatever CPU mask this process was started with.
+func onlineCPUs() (unix.CPUSet, int, error) {
+	var set unix.CPUSet
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return set, 0, err
+	}
+	for _, r := range strings.Split(strings.TrimSpace(string(b)), ",") {
+		lo, hi, isRange := strings.Cut(r, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			return set, 0, fmt.Errorf("cpu list %q: %w", b, err)
+		}
+		z := a
+		if isRange {
+			if z, err = strconv.Atoi(hi); err != nil {
+				return set, 0, fmt.Errorf("cpu list %q: %w", b, err)
+			}
+		}
+		for c := a; c <= z; c++ {
+			set.Set(c)
+		}
+	}
+	return set, set.Count(), nil
 }

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -187,7 +186,7 @@ func (b *bench) readTraceOf(dir string, n int) (readTrace, error) {
 	}
 	tr.events, tr.lost = res.kept, res.lost
 	tr.how = fmt.Sprintf("recorded by bpftrail record -e %s over %d iterations of getpid + failed openat on %d threads, one per CPU (%.0f k iterations/s)",
-		strings.Join(readProbes, " -e "), b.readIters(n), runtime.NumCPU(), 1e6/res.wallPerCall)
+		strings.Join(readProbes, " -e "), b.readIters(n), b.cpus, 1e6/res.wallPerCall)
 	return tr, nil
 }
 
@@ -315,7 +314,7 @@ const readRSSBoundMiB = 64
 func readReport(w io.Writer, b *bench, large, small readTrace, tools []readTool, runs [][]readRun, smallRuns []readRun, counted map[string]int64, counter int64) {
 	fmt.Fprintf(w, "\nread side: %d events (%d lost) in %s\n  %s\n", large.events, large.lost, large.dir, large.how)
 	fmt.Fprintf(w, "small trace: %d events (%d lost) in %s, made the same way\n", small.events, small.lost, small.dir)
-	fmt.Fprintf(w, "%d rounds (tools in turn, reversed every other round), medians [min-max]; output to /dev/null; RSS = peak (wait4 ru_maxrss)\n\n", b.readRounds)
+	fmt.Fprintf(w, "%d rounds (tools in turn, reversed every other round), medians [min-max]; readers on all %d CPUs, output to /dev/null; RSS = peak (wait4 ru_maxrss)\n\n", b.readRounds, b.cpus)
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "tool\ts\t[min-max]\tevents/s\tCPU s\tpeak RSS MiB\tbt2 text s / s\t")
 	med := make([]float64, len(tools))
