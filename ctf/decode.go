@@ -465,6 +465,7 @@ type decoder struct {
 	chunk    []byte
 	chunkOff int64
 	chunkMax int64 // file size; 0: no read-ahead
+	ahead    int64 // bytes a chunk holds at least (the size of the packets seen)
 
 	scope  int
 	frames []*Value
@@ -496,6 +497,9 @@ func (d *decoder) start(src io.ReaderAt, off, limitBits, first int64) error {
 	if d.chunkMax > 0 {
 		if off < d.chunkOff || off+first > d.chunkOff+int64(len(d.chunk)) {
 			n := int64(256 << 10)
+			if n < d.ahead {
+				n = d.ahead
+			}
 			if n < first {
 				n = first
 			}

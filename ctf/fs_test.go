@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -167,5 +168,80 @@ func TestOpenFSErrors(t *testing.T) {
 	}
 	if err := tr.Check(); err == nil || !strings.Contains(err.Error(), "kernel/stream_1") {
 		t.Fatalf("Check of a torn stream in a MapFS: %v", err)
+	}
+}
+
+// countFS counts the bytes read through the ReadAt of its files.
+type countFS struct {
+	fs.FS
+	n *int64
+}
+
+type countFile struct {
+	fs.File
+	n *int64
+}
+
+func (c countFS) Open(name string) (fs.File, error) {
+	f, err := c.FS.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	return countFile{f, c.n}, nil
+}
+
+func (c countFS) ReadDir(name string) ([]fs.DirEntry, error) { return fs.ReadDir(c.FS, name) }
+
+func (c countFile) ReadAt(p []byte, off int64) (int, error) {
+	k, err := c.File.(io.ReaderAt).ReadAt(p, off)
+	*c.n += int64(k)
+	return k, err
+}
+
+// TestReadLargePacketsOnce checks that reading the events of a trace of
+// 1 MiB packets reads each packet once, not its header's chunk and then
+// the whole packet again.
+func TestReadLargePacketsOnce(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "trace")
+	ns := uint64(0)
+	w, err := Create(dir, Options{PacketSize: 1 << 20, Clock: func() uint64 { return ns }, ClockOffset: 1_700_000_000_000_000_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ec, err := w.AddEventClass("e", Struct(F("_n", Uint(64)), F("_s", String())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := w.Stream(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 16*(1<<20)/100; i++ {
+		ns += 10
+		if err := s.Write(ec, ns, uint64(i), strings.Repeat("x", 80)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "stream_0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	tr, err := OpenFS(countFS{os.DirFS(dir), &n}, ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := n
+	if _, err := tr.Each(func(*Event) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d bytes of packets (%d), %d read to open, %d to read the events", fi.Size(), tr.Streams[0].Packets, opened, n-opened)
+	// Each byte once at most; the header's chunk read again with the
+	// packet would make it 1.25 times.
+	if read := n - opened; read > fi.Size() {
+		t.Errorf("reading the events of %d bytes of packets read %d bytes", fi.Size(), read)
 	}
 }

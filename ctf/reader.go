@@ -780,20 +780,21 @@ func (t *Trace) Each(f func(*Event) error) (uint64, error) {
 
 // rdCursor reads the events of one stream.
 type rdCursor struct {
-	t       *Trace
-	s       *Stream
-	ra      io.ReaderAt
-	f       io.Closer
-	d       decoder
-	pkt     int   // index of the current packet in the file
-	off     int64 // file offset of the next packet
-	inPkt   bool
-	inexact bool // the current packet's content ends with the file
-	cpu     int
-	ev      Event
-	hdr     Value // packet header
-	states  []*rdEvState
-	smap    map[*rdEvClass]*rdEvState
+	t        *Trace
+	s        *Stream
+	ra       io.ReaderAt
+	f        io.Closer
+	d        decoder
+	pkt      int   // index of the current packet in the file
+	off      int64 // file offset of the next packet
+	inPkt    bool
+	inexact  bool  // the current packet's content ends with the file
+	lastSize int64 // bytes of the last packet started
+	cpu      int
+	ev       Event
+	hdr      Value // packet header
+	states   []*rdEvState
+	smap     map[*rdEvClass]*rdEvState
 }
 
 type rdEvState struct {
@@ -930,6 +931,9 @@ func (c *rdCursor) startPacket() error {
 	}
 	d := &c.d
 	d.pkt = c.pkt
+	// Read ahead as much as the last packet held: a packet of the same
+	// size is then read once, header and content together.
+	d.ahead = min(c.lastSize, decWindow)
 	pi, torn, err := c.t.packetAt(d, c.ra, c.off, c.s.size, &c.hdr, &c.ev.PacketContext, c.s.cls)
 	if err != nil {
 		return err
@@ -961,6 +965,7 @@ func (c *rdCursor) startPacket() error {
 	c.cpu = p.cpu
 	c.inexact = p.inexact
 	c.off = p.off + p.size
+	c.lastSize = p.size
 	d.clockOn = true
 	c.inPkt = true
 	return nil
