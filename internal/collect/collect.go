@@ -64,12 +64,12 @@ type batchRing interface {
 type Collector struct {
 	ring    Ring      // nil for per-CPU rings
 	batches batchRing // the ring when it is read in batches
-	losses Losses
-	dec    *record.Decoder
-	sink   record.Sink
-	poll   time.Duration
-	prev   []uint64
-	Stats  Stats
+	losses  Losses
+	dec     *record.Decoder
+	sink    record.Sink
+	poll    time.Duration
+	prev    []uint64
+	Stats   Stats
 	// Wake makes Run wait for the ring's wake-up rather than for the next
 	// poll (at most a poll interval): records are handled as soon as they
 	// come, at the cost of a wake-up per burst (scripts' async actions).
