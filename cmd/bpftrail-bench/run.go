@@ -473,9 +473,16 @@ func (b *bench) runPerf(v *variant, round int) (result, error) {
 }
 
 func (b *bench) runPerfOnce(v *variant, round int) (result, error) {
-	file := filepath.Join(b.tmp, fmt.Sprintf("perf-%d-%d.data", round, time.Now().UnixNano()))
+	name := fmt.Sprintf("perf-%d-%d", round, time.Now().UnixNano())
+	file := filepath.Join(b.tmp, name+".data")
+	ctl, err := newPerfControl(b.tmp, name)
+	if err != nil {
+		return result{}, err
+	}
+	defer ctl.close()
 	l, t, err := b.startTraced(v, func(pids []int) []string {
 		args := []string{"perf", "record", "-q", "-e", "syscalls:sys_enter_getpid", "-o", file}
+		args = append(args, ctl.args()...)
 		switch v.rec {
 		case recSystem:
 			args = append(args, "-a")
@@ -493,7 +500,9 @@ func (b *bench) runPerfOnce(v *variant, round int) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	res, err := b.tracedLoad(l, t, nil, v.rec == recCmd)
+	// Wait for perf's word that its events are on, not for its file
+	// descriptors.
+	res, err := b.tracedLoad(l, t, ctl.enabled, v.rec == recCmd)
 	if err != nil {
 		return res, err
 	}
