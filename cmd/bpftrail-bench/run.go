@@ -400,11 +400,21 @@ var errNotAttached = errors.New("exited before attaching")
 var errNoStop = errors.New("did not stop within 120s after SIGINT; killed")
 
 // retry runs f up to three times while the tracer fails to attach or to
-// stop.
+// stop, and once more when its counts fall short (a *countError).
 func retry(f func() (result, error)) (result, error) {
+	short := false
 	for i := 0; ; i++ {
 		res, err := f()
-		if err == nil || i == 2 || !(errors.Is(err, errNotAttached) || errors.Is(err, errNoStop)) {
+		var ce *countError
+		switch {
+		case err == nil:
+			return res, nil
+		case errors.As(err, &ce):
+			if short {
+				return res, err
+			}
+			short = true
+		case i >= 2 || !(errors.Is(err, errNotAttached) || errors.Is(err, errNoStop)):
 			return res, err
 		}
 		fmt.Fprintf(os.Stderr, "retrying: %v\n", err)
@@ -517,7 +527,7 @@ func (b *bench) runPerfOnce(v *variant, round int) (result, error) {
 	if !b.keep {
 		os.Remove(file)
 	}
-	return res, nil
+	return res, checkCounts(tracerPerf, res)
 }
 
 // startTraced starts the held load of v and its tracer, whose arguments
@@ -606,5 +616,5 @@ func (b *bench) runBpftrailOnce(v *variant, round int) (result, error) {
 	if !b.keep {
 		os.RemoveAll(dir)
 	}
-	return res, nil
+	return res, checkCounts(tracerBpftrail, res)
 }
