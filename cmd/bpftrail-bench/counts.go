@@ -1,6 +1,9 @@
 package main
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // minAccounted is the share of the loads' calls that a tracer must have
 // kept or counted lost for its run to be reported. Losing events is a
@@ -14,11 +17,17 @@ const minAccounted = 0.9
 type countError struct {
 	tracer               string
 	kept, lost, expected int64
+	others               []string // other processes' BPF programs on the tracepoint
 }
 
 func (e *countError) Error() string {
-	return fmt.Sprintf("%s kept %d and lost %d of the %d getpid calls the loads made: kept + lost is %.1f%%, below %.0f%%; the tracer did not record the whole loop",
+	msg := fmt.Sprintf("%s kept %d and lost %d of the %d getpid calls the loads made: kept + lost is %.1f%%, below %.0f%%; the tracer did not record the whole loop",
 		e.tracer, e.kept, e.lost, e.expected, 100*float64(e.kept+e.lost)/float64(e.expected), 100*minAccounted)
+	if len(e.others) > 0 {
+		msg += fmt.Sprintf("; other processes hold BPF programs on %s (%s): a tracepoint's BPF program that returns 0 drops the event for perf as well",
+			benchTracepoint, strings.Join(e.others, ", "))
+	}
+	return msg
 }
 
 // checkCounts returns a *countError when the events tracer kept and lost

@@ -48,10 +48,10 @@ func TestCheckCounts(t *testing.T) {
 }
 
 func TestCountErrorMessage(t *testing.T) {
-	err := &countError{tracer: "perf record", kept: 106455, lost: 0, expected: 2000000}
+	err := &countError{tracer: "perf record", kept: 106455, lost: 0, expected: 2000000, others: []string{"bpftrail[42] prog 7"}}
 	want := "perf record kept 106455 and lost 0 of the 2000000 getpid calls the loads made: kept + lost is 5.3%, below 90%"
-	if got := err.Error(); !strings.HasPrefix(got, want) {
-		t.Errorf("Error() = %q, want it to start with %q", got, want)
+	if got := err.Error(); !strings.HasPrefix(got, want) || !strings.Contains(got, "bpftrail[42] prog 7") {
+		t.Errorf("Error() = %q, want it to start with %q and name bpftrail[42]", got, want)
 	}
 }
 

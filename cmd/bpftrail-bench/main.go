@@ -255,6 +255,10 @@ func (b *bench) modeList() ([]string, error) {
 	case b.agg:
 		return aggModes, nil
 	}
+	if others := tracepointProgs(benchTracepointName, 0); len(others) > 0 {
+		fmt.Fprintf(os.Stderr, "warning: other processes hold BPF programs on %s (%s); perf records nothing of the events one of them drops, and a run that misses more than %.0f%% of the calls fails\n",
+			benchTracepoint, strings.Join(others, ", "), 100*(1-minAccounted))
+	}
 	b.specs = map[string]modeSpec{}
 	var list []string
 	for _, m := range recordModes(b.variants) {

@@ -421,6 +421,16 @@ func retry(f func() (result, error)) (result, error) {
 	}
 }
 
+// checkRun is checkCounts for a tracer that has exited: a short count
+// also names the other processes' BPF programs still on the tracepoint.
+func checkRun(tracer string, res result) error {
+	err := checkCounts(tracer, res)
+	if ce, ok := err.(*countError); ok {
+		ce.others = tracepointProgs(benchTracepointName, 0)
+	}
+	return err
+}
+
 // traced runs the held load under t: wait for attach, release, wait for the
 // load, stop the tracer.
 func (b *bench) traced(l *loadProc, t *tracer, extra func() bool) (result, error) {
@@ -491,7 +501,7 @@ func (b *bench) runPerfOnce(v *variant, round int) (result, error) {
 	}
 	defer ctl.close()
 	l, t, err := b.startTraced(v, func(pids []int) []string {
-		args := []string{"perf", "record", "-q", "-e", "syscalls:sys_enter_getpid", "-o", file}
+		args := []string{"perf", "record", "-q", "-e", benchTracepoint, "-o", file}
 		args = append(args, ctl.args()...)
 		switch v.rec {
 		case recSystem:
@@ -527,7 +537,7 @@ func (b *bench) runPerfOnce(v *variant, round int) (result, error) {
 	if !b.keep {
 		os.Remove(file)
 	}
-	return res, checkCounts(tracerPerf, res)
+	return res, checkRun(tracerPerf, res)
 }
 
 // startTraced starts the held load of v and its tracer, whose arguments
@@ -570,7 +580,7 @@ func (b *bench) runBpftrail(v *variant, round int) (result, error) {
 func (b *bench) runBpftrailOnce(v *variant, round int) (result, error) {
 	dir := filepath.Join(b.tmp, fmt.Sprintf("bpftrail-%d-%d", round, time.Now().UnixNano()))
 	l, t, err := b.startTraced(v, func(pids []int) []string {
-		args := []string{b.bpftrail, "record", "-e", "syscalls:sys_enter_getpid", "-o", dir}
+		args := []string{b.bpftrail, "record", "-e", benchTracepoint, "-o", dir}
 		switch v.rec {
 		case recFilter:
 			var conds []string
@@ -616,5 +626,5 @@ func (b *bench) runBpftrailOnce(v *variant, round int) (result, error) {
 	if !b.keep {
 		os.RemoveAll(dir)
 	}
-	return res, checkCounts(tracerBpftrail, res)
+	return res, checkRun(tracerBpftrail, res)
 }
