@@ -23,6 +23,16 @@ const loadArg = "__load"
 // of CPU c writes PREFIX.c. Without it the load prints them on stdout.
 const resultEnv = "BPFTRAIL_BENCH_RESULT"
 
+// init locks the load generator's main goroutine to the main thread before
+// main runs: its loop thread's id is then the process's pid, which is
+// what perf's filter names (common_pid is the thread's id, not the
+// process's).
+func init() {
+	if len(os.Args) > 1 && os.Args[1] == loadArg {
+		runtime.LockOSThread()
+	}
+}
+
 // runLoad is the load generator. It pins its thread to cpu, waits for one
 // byte on stdin (so a tracer can attach to its PID first), runs n getpid
 // syscalls (or the loop loopEnv names) at full speed and prints the loop's
@@ -50,7 +60,10 @@ func runLoad(args []string) {
 		fmt.Fprintf(os.Stderr, "load: bad CPU %q\n", args[1])
 		os.Exit(2)
 	}
-	runtime.LockOSThread()
+	if err := checkMainThread(); err != nil {
+		fmt.Fprintf(os.Stderr, "load: %v\n", err)
+		os.Exit(1)
+	}
 	var set unix.CPUSet
 	set.Set(cpu)
 	if err := unix.SchedSetaffinity(0, &set); err != nil {
@@ -124,6 +137,20 @@ func writeLoadResult(cpu, line string) {
 		return
 	}
 	fmt.Print(line)
+}
+
+// checkMainThread fails unless the calling thread is the process's main
+// thread. It reads the pid from /proc/self, not with getpid, a call the
+// tracers would count.
+func checkMainThread() error {
+	self, err := os.Readlink("/proc/self")
+	if err != nil {
+		return err
+	}
+	if tid := unix.Gettid(); strconv.Itoa(tid) != self {
+		return fmt.Errorf("loop thread %d is not the main thread of process %s: a filter on the pid would miss its calls", tid, self)
+	}
+	return nil
 }
 
 // spawnLoads runs a load of n calls on each of cpus, sharing stdin, and

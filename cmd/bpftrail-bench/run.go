@@ -400,15 +400,35 @@ var errNotAttached = errors.New("exited before attaching")
 var errNoStop = errors.New("did not stop within 120s after SIGINT; killed")
 
 // retry runs f up to three times while the tracer fails to attach or to
-// stop.
+// stop, and once more when its counts fall short (a *countError).
 func retry(f func() (result, error)) (result, error) {
+	short := false
 	for i := 0; ; i++ {
 		res, err := f()
-		if err == nil || i == 2 || !(errors.Is(err, errNotAttached) || errors.Is(err, errNoStop)) {
+		var ce *countError
+		switch {
+		case err == nil:
+			return res, nil
+		case errors.As(err, &ce):
+			if short {
+				return res, err
+			}
+			short = true
+		case i >= 2 || !(errors.Is(err, errNotAttached) || errors.Is(err, errNoStop)):
 			return res, err
 		}
 		fmt.Fprintf(os.Stderr, "retrying: %v\n", err)
 	}
+}
+
+// checkRun is checkCounts for a tracer that has exited: a short count
+// also names the other processes' BPF programs still on the tracepoint.
+func checkRun(tracer string, res result) error {
+	err := checkCounts(tracer, res)
+	if ce, ok := err.(*countError); ok {
+		ce.others = tracepointProgs(benchTracepointName, 0)
+	}
+	return err
 }
 
 // traced runs the held load under t: wait for attach, release, wait for the
@@ -473,9 +493,16 @@ func (b *bench) runPerf(v *variant, round int) (result, error) {
 }
 
 func (b *bench) runPerfOnce(v *variant, round int) (result, error) {
-	file := filepath.Join(b.tmp, fmt.Sprintf("perf-%d-%d.data", round, time.Now().UnixNano()))
+	name := fmt.Sprintf("perf-%d-%d", round, time.Now().UnixNano())
+	file := filepath.Join(b.tmp, name+".data")
+	ctl, err := newPerfControl(b.tmp, name)
+	if err != nil {
+		return result{}, err
+	}
+	defer ctl.close()
 	l, t, err := b.startTraced(v, func(pids []int) []string {
-		args := []string{"perf", "record", "-q", "-e", "syscalls:sys_enter_getpid", "-o", file}
+		args := []string{"perf", "record", "-q", "-e", benchTracepoint, "-o", file}
+		args = append(args, ctl.args()...)
 		switch v.rec {
 		case recSystem:
 			args = append(args, "-a")
@@ -493,7 +520,9 @@ func (b *bench) runPerfOnce(v *variant, round int) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
-	res, err := b.tracedLoad(l, t, nil, v.rec == recCmd)
+	// Wait for perf's word that its events are on, not for its file
+	// descriptors.
+	res, err := b.tracedLoad(l, t, ctl.enabled, v.rec == recCmd)
 	if err != nil {
 		return res, err
 	}
@@ -508,7 +537,7 @@ func (b *bench) runPerfOnce(v *variant, round int) (result, error) {
 	if !b.keep {
 		os.Remove(file)
 	}
-	return res, nil
+	return res, checkRun(tracerPerf, res)
 }
 
 // startTraced starts the held load of v and its tracer, whose arguments
@@ -551,7 +580,7 @@ func (b *bench) runBpftrail(v *variant, round int) (result, error) {
 func (b *bench) runBpftrailOnce(v *variant, round int) (result, error) {
 	dir := filepath.Join(b.tmp, fmt.Sprintf("bpftrail-%d-%d", round, time.Now().UnixNano()))
 	l, t, err := b.startTraced(v, func(pids []int) []string {
-		args := []string{b.bpftrail, "record", "-e", "syscalls:sys_enter_getpid", "-o", dir}
+		args := []string{b.bpftrail, "record", "-e", benchTracepoint, "-o", dir}
 		switch v.rec {
 		case recFilter:
 			var conds []string
@@ -597,5 +626,5 @@ func (b *bench) runBpftrailOnce(v *variant, round int) (result, error) {
 	if !b.keep {
 		os.RemoveAll(dir)
 	}
-	return res, nil
+	return res, checkRun(tracerBpftrail, res)
 }
