@@ -194,13 +194,8 @@ func (g *gen) prologue(m Maps, o Options) error {
 		g.emit(
 			asm.Mov.Reg(asm.R1, rPidTgd),
 			asm.RSh.Imm(asm.R1, 32),
-			asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
-			asm.LoadMapPtr(asm.R1, m.Pids.FD()),
-			asm.Mov.Reg(asm.R2, asm.RFP),
-			asm.Add.Imm(asm.R2, stackKey),
-			asm.FnMapLookupElem.Call(),
-			asm.JEq.Imm(asm.R0, 0, labelExit),
 		)
+		g.emit(lookupKey(asm.R1, m.Pids, labelExit)...)
 	}
 	return nil
 }
@@ -212,14 +207,9 @@ func (g *gen) scratch(m Maps) error {
 	}
 	g.emit(
 		asm.Mov.Imm(asm.R1, 0),
-		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, m.Scratch.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stackKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, labelExit),
-		asm.Mov.Reg(rRec, asm.R0),
 	)
+	g.emit(lookupKey(asm.R1, m.Scratch, labelExit)...)
+	g.emit(asm.Mov.Reg(rRec, asm.R0))
 	return nil
 }
 
@@ -310,12 +300,9 @@ func (g *gen) reserve(m Maps, size int) {
 func (g *gen) countLost(m Maps) {
 	g.emit(
 		asm.Mov.Imm(asm.R1, 0),
-		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, m.Lost.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stackKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, labelExit),
+	)
+	g.emit(lookupKey(asm.R1, m.Lost, labelExit)...)
+	g.emit(
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
 		asm.Add.Imm(asm.R1, 1),
 		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
@@ -335,6 +322,22 @@ func (g *gen) submit(o Options) {
 		asm.Mov.Imm(asm.R0, 0).WithSymbol(labelExit),
 		asm.Return(),
 	)
+}
+
+// lookupKey emits r0 = lookup(m, key) for the u32 key in src, stored at
+// stackKey; with onNull set, a jump there when there is no such element.
+func lookupKey(src asm.Register, m *ebpf.Map, onNull string) asm.Instructions {
+	in := asm.Instructions{
+		asm.StoreMem(asm.RFP, stackKey, src, asm.Word),
+		asm.LoadMapPtr(asm.R1, m.FD()),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, stackKey),
+		asm.FnMapLookupElem.Call(),
+	}
+	if onNull != "" {
+		in = append(in, asm.JEq.Imm(asm.R0, 0, onNull))
+	}
+	return in
 }
 
 type gen struct {

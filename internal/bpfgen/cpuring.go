@@ -83,14 +83,9 @@ const labelRelease = "release"
 func (g *gen) cpuElem(m Maps) {
 	g.emit(
 		asm.FnGetSmpProcessorId.Call(),
-		asm.StoreMem(asm.RFP, stackKey, asm.R0, asm.Word),
-		asm.LoadMapPtr(asm.R1, m.CPURing.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stackKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, labelExit),
-		asm.StoreMem(asm.RFP, stackElem, asm.R0, asm.DWord),
 	)
+	g.emit(lookupKey(asm.R0, m.CPURing, labelExit)...)
+	g.emit(asm.StoreMem(asm.RFP, stackElem, asm.R0, asm.DWord))
 	if m.Control != nil {
 		g.emit(
 			asm.LoadMem(asm.R1, asm.R0, CPURingEnabled, asm.Word),
@@ -285,12 +280,9 @@ func (g *gen) cpuFollow(m Maps) error {
 		asm.LoadMem(asm.R2, asm.R2, CPURingFollow, asm.Word),
 		asm.JEq.Reg(asm.R1, asm.R2, followed),
 		asm.Add.Imm(asm.R1, -1),
-		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, m.Pids.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stackKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, labelExit),
+	)
+	g.emit(lookupKey(asm.R1, m.Pids, labelExit)...)
+	g.emit(
 		asm.Mov.Reg(asm.R1, rPidTgd),
 		asm.RSh.Imm(asm.R1, 32),
 		asm.Add.Imm(asm.R1, 1),

@@ -107,12 +107,9 @@ func Dispatcher(enter bool, m Maps, table *ebpf.Map, stringSize, maxRecord int, 
 	g.emit(
 		asm.LoadMem(asm.R1, rCtx, 8, asm.DWord),
 		asm.JGT.Imm(asm.R1, DispatchTableSize-1, labelExit),
-		asm.StoreMem(asm.RFP, stackKey, asm.R1, asm.Word),
-		asm.LoadMapPtr(asm.R1, table.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stackKey),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, labelExit),
+	)
+	g.emit(lookupKey(asm.R1, table, labelExit)...)
+	g.emit(
 		asm.Mov.Reg(rTmp, asm.R0),
 		asm.LoadMem(asm.R1, rTmp, 0, asm.Word),
 		asm.JEq.Imm(asm.R1, 0, labelExit),

@@ -7,15 +7,10 @@ import (
 
 // lookupCurrentTgid emits: fp-8 = current tgid; r0 = lookup(m, fp-8).
 func lookupCurrentTgid(m *ebpf.Map) asm.Instructions {
-	return asm.Instructions{
+	return append(asm.Instructions{
 		asm.FnGetCurrentPidTgid.Call(),
 		asm.RSh.Imm(asm.R0, 32),
-		asm.StoreMem(asm.RFP, stackKey, asm.R0, asm.Word),
-		asm.LoadMapPtr(asm.R1, m.FD()),
-		asm.Mov.Reg(asm.R2, asm.RFP),
-		asm.Add.Imm(asm.R2, stackKey),
-		asm.FnMapLookupElem.Call(),
-	}
+	}, lookupKey(asm.R0, m, "")...)
 }
 
 // putKeyAt emits: pids[*(u32 *)(fp+keyOff)] = 1.
