@@ -34,7 +34,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/bpftrail/bpftrail/ctf"
@@ -509,57 +508,9 @@ func appendBytes(b, s []byte) []byte {
 	return appendString(b, unsafe.String(unsafe.SliceData(s), len(s)))
 }
 
-const hexDigits = "0123456789abcdef"
-
-// appendString writes s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		ch := s[i]
-		if ch < utf8.RuneSelf {
-			if ch >= 0x20 && ch != '"' && ch != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch ch {
-			case '"', '\\':
-				b = append(b, '\\', ch)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[ch>>4], hexDigits[ch&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, `\u202`...)
-			b = append(b, hexDigits[r&0xf])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
+// appendString writes s as a JSON string, escaped as encoding/json does
+// (invalid UTF-8 becomes U+FFFD).
+func appendString(b []byte, s string) []byte { return ctf.AppendJSONString(b, s) }
 
 // aggregatesPID is the synthetic process that holds the counter tracks of
 // the aggregates recorded with the trace.
