@@ -228,12 +228,9 @@ func (b *bench) recordRead(dir string, n int) (result, error) {
 	if err != nil {
 		return res, err
 	}
-	m := summaryRE.FindStringSubmatch(t.errb.String())
-	if m == nil {
-		return res, fmt.Errorf("no summary in bpftrail's output: %s", strings.TrimSpace(t.errb.String()))
+	if res.kept, res.lost, err = parseSummary(t.errb.String()); err != nil {
+		return res, err
 	}
-	res.kept, _ = strconv.ParseInt(m[1], 10, 64)
-	res.lost, _ = strconv.ParseInt(m[2], 10, 64)
 	return res, nil
 }
 

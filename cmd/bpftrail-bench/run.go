@@ -571,6 +571,18 @@ func (b *bench) startTraced(v *variant, args func(pids []int) []string) (*loadPr
 	return l, t, nil
 }
 
+// parseSummary returns the events kept and lost that bpftrail record's
+// summary line in out gives.
+func parseSummary(out string) (kept, lost int64, err error) {
+	m := summaryRE.FindStringSubmatch(out)
+	if m == nil {
+		return 0, 0, fmt.Errorf("no summary in bpftrail's output: %s", strings.TrimSpace(out))
+	}
+	kept, _ = strconv.ParseInt(m[1], 10, 64)
+	lost, _ = strconv.ParseInt(m[2], 10, 64)
+	return kept, lost, nil
+}
+
 var summaryRE = regexp.MustCompile(`recorded (\d+) events in .* \(.*?, (\d+) lost`)
 
 func (b *bench) runBpftrail(v *variant, round int) (result, error) {
@@ -603,12 +615,9 @@ func (b *bench) runBpftrailOnce(v *variant, round int) (result, error) {
 	if err != nil {
 		return res, err
 	}
-	m := summaryRE.FindStringSubmatch(t.errb.String())
-	if m == nil {
-		return res, fmt.Errorf("no summary in bpftrail's output: %s", strings.TrimSpace(t.errb.String()))
+	if res.kept, res.lost, err = parseSummary(t.errb.String()); err != nil {
+		return res, err
 	}
-	res.kept, _ = strconv.ParseInt(m[1], 10, 64)
-	res.lost, _ = strconv.ParseInt(m[2], 10, 64)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return res, err
