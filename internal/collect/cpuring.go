@@ -29,6 +29,7 @@ type CPURings struct {
 	mask  uint64
 	heads []uint64 // per batch
 	poss  []uint64
+	next  []pending // per batch: a heap of the CPUs with records left
 }
 
 // NewCPURings maps the per-CPU ring map m, whose elements hold size data
@@ -104,48 +105,42 @@ func (r *CPURings) Pending() int {
 // It stops at the first error of fn (the record counts as read) and
 // returns the bytes consumed.
 func (r *CPURings) Batch(fn func([]byte) error) (int, error) {
-	busy := 0 // CPUs with records
-	last := -1
+	r.next = r.next[:0]
 	for i, e := range r.elems {
 		r.heads[i] = atomic.LoadUint64(word64(e, bpfgen.CPURingHead))
 		r.poss[i] = atomic.LoadUint64(word64(e, bpfgen.CPURingTail))
 		if r.poss[i] != r.heads[i] {
-			busy++
-			last = i
+			r.next = append(r.next, pending{r.nextTime(i), i})
 		}
 	}
 	total := 0
 	var err error
-	switch {
-	case busy == 0:
-		return 0, nil
-	case busy == 1:
+	if len(r.next) == 1 {
 		// One CPU: its records in order.
-		for r.poss[last] < r.heads[last] && err == nil {
-			var n int
-			n, err = r.one(last, fn)
-			total += n
-		}
-	default:
-		for err == nil {
-			cpu, best := -1, uint64(0)
-			for i := range r.elems {
-				if r.poss[i] >= r.heads[i] {
-					continue
-				}
-				e := r.elems[i]
-				off := bpfgen.CPURingData + int(r.poss[i]&r.mask) + bpfgen.CPURingPrefix
-				ts := binary.LittleEndian.Uint64(e[off+record.OffTime:])
-				if cpu < 0 || ts < best {
-					cpu, best = i, ts
-				}
-			}
-			if cpu < 0 {
-				break
-			}
+		cpu := r.next[0].cpu
+		for r.poss[cpu] < r.heads[cpu] && err == nil {
 			var n int
 			n, err = r.one(cpu, fn)
 			total += n
+		}
+	} else {
+		// A min-heap of the CPUs by the time of their next record.
+		for i := len(r.next)/2 - 1; i >= 0; i-- {
+			r.down(i)
+		}
+		for len(r.next) > 0 && err == nil {
+			cpu := r.next[0].cpu
+			var n int
+			n, err = r.one(cpu, fn)
+			total += n
+			if r.poss[cpu] < r.heads[cpu] {
+				r.next[0].ts = r.nextTime(cpu)
+			} else {
+				last := len(r.next) - 1
+				r.next[0] = r.next[last]
+				r.next = r.next[:last]
+			}
+			r.down(0)
 		}
 	}
 	for i, e := range r.elems {
@@ -155,6 +150,44 @@ func (r *CPURings) Batch(fn func([]byte) error) (int, error) {
 	}
 	return total, err
 }
+
+// pending is a CPU with records left in a batch, and the time of its next.
+type pending struct {
+	ts  uint64
+	cpu int
+}
+
+// nextTime is the time of the next record of cpu's ring.
+func (r *CPURings) nextTime(cpu int) uint64 {
+	off := bpfgen.CPURingData + int(r.poss[cpu]&r.mask) + bpfgen.CPURingPrefix + record.OffTime
+	if e := r.elems[cpu]; off+8 <= len(e) {
+		return binary.LittleEndian.Uint64(e[off:])
+	}
+	return 0
+}
+
+// down restores the heap order of r.next below i.
+func (r *CPURings) down(i int) {
+	h := r.next
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if rt := l + 1; rt < len(h) && less(h[rt], h[l]) {
+			m = rt
+		}
+		if !less(h[m], h[i]) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}
+
+// less orders CPUs by their next record's time, then by number.
+func less(a, b pending) bool { return a.ts < b.ts || a.ts == b.ts && a.cpu < b.cpu }
 
 // one hands the next record of cpu's ring to fn and moves past it.
 func (r *CPURings) one(cpu int, fn func([]byte) error) (int, error) {

@@ -2,6 +2,7 @@ package collect_test
 
 import (
 	"encoding/binary"
+	"sort"
 	"strings"
 	"testing"
 	"unsafe"
@@ -195,4 +196,56 @@ func equal(a, b []uint64) bool {
 		}
 	}
 	return true
+}
+
+// TestBPFCPURingsManyCPUs: the records of 16 CPUs, each ring in time
+// order, come out merged in time order (CPU number breaking ties), all of
+// them once.
+func TestBPFCPURingsManyCPUs(t *testing.T) {
+	const size, cpus = 64 << 10, 16
+	m, mem := newRings(t, size, cpus, 64)
+	elem := int(m.ValueSize())
+	rings, err := collect.NewCPURings(m, size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rings.Close()
+	type rec struct {
+		ts  uint64
+		cpu int
+	}
+	var want []rec
+	for c := 0; c < cpus; c++ {
+		p := &producer{elem: mem[c*elem : (c+1)*elem], size: size}
+		ts := uint64(c % 3) // some equal times across CPUs
+		for i := 0; i < 50+c*7; i++ {
+			ts += uint64((i*31+c*17)%5) + 1
+			at := bpfgen.CPURingData + int(p.head&uint64(size-1)) + bpfgen.CPURingPrefix
+			p.put(ts, 48+8*(i%3))
+			binary.LittleEndian.PutUint32(p.elem[at+record.OffClass:], uint32(c))
+			want = append(want, rec{ts, c})
+		}
+		p.publish()
+	}
+	sort.Slice(want, func(i, j int) bool {
+		return want[i].ts < want[j].ts || want[i].ts == want[j].ts && want[i].cpu < want[j].cpu
+	})
+	var got []rec
+	if _, err := rings.Batch(func(b []byte) error {
+		got = append(got, rec{binary.LittleEndian.Uint64(b[record.OffTime:]), int(binary.LittleEndian.Uint32(b[record.OffClass:]))})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("batch gave %d records, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("record %d is (t=%d, CPU %d), want (t=%d, CPU %d)", i, got[i].ts, got[i].cpu, want[i].ts, want[i].cpu)
+		}
+	}
+	if rings.Pending() != 0 {
+		t.Errorf("%d bytes pending after the batch", rings.Pending())
+	}
 }
