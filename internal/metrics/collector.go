@@ -246,47 +246,22 @@ func labelValues(k record.Key) []string {
 // seriesKey joins label values into a map key.
 func seriesKey(vals []string) string { return strings.Join(vals, "\xff") }
 
-func (f *family) collectCounts(snap *aggregate.Snapshot, ch chan<- prometheus.Metric) {
-	type series struct {
-		labels []string
-		n      uint64
-	}
-	var order []string
-	all := map[string]*series{}
-	for _, g := range snap.Groups {
-		vals := labelValues(g.Key)
-		if len(vals) != len(f.m.By) {
-			continue
-		}
-		k := seriesKey(vals)
-		s, ok := all[k]
-		if !ok {
-			s = &series{labels: vals}
-			all[k] = s
-			order = append(order, k)
-		}
-		s.n += g.Count // distinct keys whose labels coincide are merged
-	}
-	if len(f.m.By) == 0 && len(order) == 0 {
-		all[""], order = &series{}, []string{""}
-	}
-	for _, k := range order {
-		s := all[k]
-		ch <- prometheus.MustNewConstMetric(f.desc, prometheus.CounterValue, float64(s.n), s.labels...)
-	}
-}
-
-// bucketSeries is one histogram series: counts per exposed bucket.
-type bucketSeries struct {
+// labelSeries is one exported series of a family: the groups of a snapshot
+// whose keys render to the same labels, merged.
+type labelSeries struct {
+	key     record.Key // the first group's key
 	labels  []string
-	count   uint64
+	count   uint64 // a count's value, or the events in a histogram's buckets
 	sum     float64
 	buckets map[int]uint64
 }
 
-func (f *family) collectHists(snap *aggregate.Snapshot, ch chan<- prometheus.Metric) {
-	var order []string
-	all := map[string]*bucketSeries{}
+// series groups a snapshot's groups into series (distinct keys that render
+// alike are merged), in the snapshot's order. A metric without "by" has one
+// series even before any event. Prometheus and OTLP export the same series.
+func (f *family) series(snap *aggregate.Snapshot) []*labelSeries {
+	var order []*labelSeries
+	all := map[string]*labelSeries{}
 	for _, g := range snap.Groups {
 		vals := labelValues(g.Key)
 		if len(vals) != len(f.m.By) {
@@ -295,9 +270,13 @@ func (f *family) collectHists(snap *aggregate.Snapshot, ch chan<- prometheus.Met
 		k := seriesKey(vals)
 		s, ok := all[k]
 		if !ok {
-			s = &bucketSeries{labels: vals, buckets: map[int]uint64{}}
+			s = &labelSeries{key: g.Key, labels: vals, buckets: map[int]uint64{}}
 			all[k] = s
-			order = append(order, k)
+			order = append(order, s)
+		}
+		if f.m.Type == TypeCount {
+			s.count += g.Count
+			continue
 		}
 		// The kernel keeps the exact sum; a signed value's sum is an int64.
 		if snap.Signed {
@@ -311,6 +290,24 @@ func (f *family) collectHists(snap *aggregate.Snapshot, ch chan<- prometheus.Met
 			}
 			s.buckets[i] += n
 			s.count += n
+		}
+	}
+	if len(f.m.By) == 0 && len(order) == 0 {
+		order = append(order, &labelSeries{buckets: map[int]uint64{}})
+	}
+	return order
+}
+
+func (f *family) collectCounts(snap *aggregate.Snapshot, ch chan<- prometheus.Metric) {
+	for _, s := range f.series(snap) {
+		ch <- prometheus.MustNewConstMetric(f.desc, prometheus.CounterValue, float64(s.count), s.labels...)
+	}
+}
+
+func (f *family) collectHists(snap *aggregate.Snapshot, ch chan<- prometheus.Metric) {
+	ss := f.series(snap)
+	for _, s := range ss {
+		for i := range s.buckets {
 			if !f.used || i < f.lo {
 				f.lo = i
 			}
@@ -320,11 +317,7 @@ func (f *family) collectHists(snap *aggregate.Snapshot, ch chan<- prometheus.Met
 			f.used = true
 		}
 	}
-	if len(f.m.By) == 0 && len(order) == 0 {
-		all[""], order = &bucketSeries{buckets: map[int]uint64{}}, []string{""}
-	}
-	for _, k := range order {
-		s := all[k]
+	for _, s := range ss {
 		ch <- prometheus.MustNewConstHistogram(f.desc, s.count, s.sum, f.cumulative(s), s.labels...)
 	}
 }
@@ -333,7 +326,7 @@ func (f *family) collectHists(snap *aggregate.Snapshot, ch chan<- prometheus.Met
 // over the family's bucket range: "le" is the inclusive upper bound of each
 // kernel bucket. The last bucket of a linear scheme (v > max) is the +Inf
 // bucket, which Prometheus adds by itself.
-func (f *family) cumulative(s *bucketSeries) map[float64]uint64 {
+func (f *family) cumulative(s *labelSeries) map[float64]uint64 {
 	out := map[float64]uint64{}
 	if !f.used {
 		return out

@@ -228,59 +228,11 @@ func (p *Pusher) Request(now time.Time) (*colmetricspb.ExportMetricsServiceReque
 	return req, errors.Join(errs...)
 }
 
-// series groups a snapshot's groups by their attributes (distinct keys
-// that render alike are merged, as for Prometheus), in the snapshot's
-// order. A metric without "by" has one series even before any event.
-type otlpSeries struct {
-	attrs   []*commonpb.KeyValue
-	count   uint64
-	sum     float64
-	buckets map[int]uint64
-}
-
-func (p *Pusher) series(f *family, snap *aggregate.Snapshot) []*otlpSeries {
-	var order []*otlpSeries
-	all := map[string]*otlpSeries{}
-	for _, g := range snap.Groups {
-		vals := labelValues(g.Key)
-		if len(vals) != len(f.m.By) {
-			continue
-		}
-		k := seriesKey(vals)
-		s, ok := all[k]
-		if !ok {
-			s = &otlpSeries{attrs: keyAttrs(g.Key), buckets: map[int]uint64{}}
-			all[k] = s
-			order = append(order, s)
-		}
-		if f.m.Type == TypeCount {
-			s.count += g.Count
-			continue
-		}
-		if snap.Signed {
-			s.sum += float64(int64(g.Sum)) / f.div
-		} else {
-			s.sum += float64(g.Sum) / f.div
-		}
-		for i, n := range g.Buckets {
-			if n == 0 || i < 0 || i >= f.scheme.Buckets() {
-				continue
-			}
-			s.buckets[i] += n
-			s.count += n
-		}
-	}
-	if len(f.m.By) == 0 && len(order) == 0 {
-		order = append(order, &otlpSeries{buckets: map[int]uint64{}})
-	}
-	return order
-}
-
 func (p *Pusher) countPoints(f *family, snap *aggregate.Snapshot, start, ts uint64) []*metricspb.NumberDataPoint {
 	var pts []*metricspb.NumberDataPoint
-	for _, s := range p.series(f, snap) {
+	for _, s := range f.series(snap) {
 		pts = append(pts, &metricspb.NumberDataPoint{
-			Attributes: s.attrs, StartTimeUnixNano: start, TimeUnixNano: ts,
+			Attributes: keyAttrs(s.key), StartTimeUnixNano: start, TimeUnixNano: ts,
 			Value: &metricspb.NumberDataPoint_AsInt{AsInt: int64(s.count)},
 		})
 	}
@@ -292,9 +244,9 @@ func (p *Pusher) countPoints(f *family, snap *aggregate.Snapshot, start, ts uint
 func (p *Pusher) expPoints(f *family, snap *aggregate.Snapshot, start, ts uint64) []*metricspb.ExponentialHistogramDataPoint {
 	scheme := hist.Log2Upper{}
 	var pts []*metricspb.ExponentialHistogramDataPoint
-	for _, s := range p.series(f, snap) {
+	for _, s := range f.series(snap) {
 		pt := &metricspb.ExponentialHistogramDataPoint{
-			Attributes: s.attrs, StartTimeUnixNano: start, TimeUnixNano: ts,
+			Attributes: keyAttrs(s.key), StartTimeUnixNano: start, TimeUnixNano: ts,
 			Count: s.count, Sum: proto.Float64(s.sum), Scale: 0,
 			Positive: &metricspb.ExponentialHistogramDataPoint_Buckets{},
 		}
@@ -329,7 +281,7 @@ func (p *Pusher) expPoints(f *family, snap *aggregate.Snapshot, start, ts uint64
 // (-Inf, Le(lo)] holds index lo, as nothing below lo was used, and the
 // last one (Le(hi), +Inf) is empty, or holds a linear scheme's overflow.
 func (p *Pusher) explicitPoints(f *family, snap *aggregate.Snapshot, start, ts uint64) []*metricspb.HistogramDataPoint {
-	ss := p.series(f, snap)
+	ss := f.series(snap)
 	r, ok := p.ranges[f]
 	for _, s := range ss {
 		for i := range s.buckets {
@@ -353,7 +305,7 @@ func (p *Pusher) explicitPoints(f *family, snap *aggregate.Snapshot, start, ts u
 	var pts []*metricspb.HistogramDataPoint
 	for _, s := range ss {
 		pt := &metricspb.HistogramDataPoint{
-			Attributes: s.attrs, StartTimeUnixNano: start, TimeUnixNano: ts,
+			Attributes: keyAttrs(s.key), StartTimeUnixNano: start, TimeUnixNano: ts,
 			Count: s.count, Sum: proto.Float64(s.sum),
 			ExplicitBounds: bounds,
 			BucketCounts:   make([]uint64, len(bounds)+1),
