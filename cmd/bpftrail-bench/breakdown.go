@@ -54,52 +54,40 @@ func bdExit() asm.Instructions {
 	return asm.Instructions{asm.Mov.Imm(asm.R0, 0).WithSymbol("exit"), asm.Return()}
 }
 
-// bdRecord reserves size bytes, fills them as a record program does when
-// full is set (time, class, cpu, tid, pid, comm), and submits without a
-// wake-up.
-func bdRecord(size int32, full bool, ctl bool) func(ring, ctlMap *ebpf.Map) asm.Instructions {
+// bdRecord is the recording program as it was with a BPF ring buffer:
+// the control map's switch, then size bytes reserved, filled (time, class,
+// cpu, tid, pid, comm, then the tracepoint's word at 8) and submitted
+// without a wake-up.
+func bdRecord(size int32) func(ring, ctlMap *ebpf.Map) asm.Instructions {
 	return func(ring, ctlMap *ebpf.Map) asm.Instructions {
-		in := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}
-		if ctl {
-			in = append(in,
-				asm.LoadMapValue(asm.R1, ctlMap.FD(), 0),
-				asm.LoadMem(asm.R1, asm.R1, 0, asm.Word),
-				asm.JEq.Imm(asm.R1, 0, "exit"),
-			)
-		}
-		if full {
-			in = append(in, asm.FnGetCurrentPidTgid.Call(), asm.Mov.Reg(asm.R7, asm.R0))
-		}
-		in = append(in,
+		in := asm.Instructions{
+			asm.Mov.Reg(asm.R6, asm.R1),
+			asm.LoadMapValue(asm.R1, ctlMap.FD(), 0),
+			asm.LoadMem(asm.R1, asm.R1, 0, asm.Word),
+			asm.JEq.Imm(asm.R1, 0, "exit"),
+			asm.FnGetCurrentPidTgid.Call(),
+			asm.Mov.Reg(asm.R7, asm.R0),
 			asm.LoadMapPtr(asm.R1, ring.FD()),
 			asm.Mov.Imm(asm.R2, size),
 			asm.Mov.Imm(asm.R3, 0),
 			asm.FnRingbufReserve.Call(),
 			asm.JEq.Imm(asm.R0, 0, "exit"),
 			asm.Mov.Reg(asm.R8, asm.R0),
-		)
-		if full {
-			in = append(in,
-				asm.FnKtimeGetNs.Call(),
-				asm.StoreMem(asm.R8, 0, asm.R0, asm.DWord),
-				asm.StoreImm(asm.R8, 8, 1, asm.Word),
-				asm.FnGetSmpProcessorId.Call(),
-				asm.StoreMem(asm.R8, 12, asm.R0, asm.Word),
-				asm.StoreMem(asm.R8, 16, asm.R7, asm.Word),
-				asm.RSh.Imm(asm.R7, 32),
-				asm.StoreMem(asm.R8, 20, asm.R7, asm.Word),
-				asm.Mov.Reg(asm.R1, asm.R8),
-				asm.Add.Imm(asm.R1, 24),
-				asm.Mov.Imm(asm.R2, 16),
-				asm.FnGetCurrentComm.Call(),
-			)
-			for off := int16(40); off < int16(size); off += 4 {
-				in = append(in, asm.LoadMem(asm.R1, asm.R6, 8, asm.Word), asm.StoreMem(asm.R8, off, asm.R1, asm.Word))
-			}
-		} else {
-			for off := int16(0); off < int16(size); off += 8 {
-				in = append(in, asm.StoreMem(asm.R8, off, asm.R6, asm.DWord))
-			}
+			asm.FnKtimeGetNs.Call(),
+			asm.StoreMem(asm.R8, 0, asm.R0, asm.DWord),
+			asm.StoreImm(asm.R8, 8, 1, asm.Word),
+			asm.FnGetSmpProcessorId.Call(),
+			asm.StoreMem(asm.R8, 12, asm.R0, asm.Word),
+			asm.StoreMem(asm.R8, 16, asm.R7, asm.Word),
+			asm.RSh.Imm(asm.R7, 32),
+			asm.StoreMem(asm.R8, 20, asm.R7, asm.Word),
+			asm.Mov.Reg(asm.R1, asm.R8),
+			asm.Add.Imm(asm.R1, 24),
+			asm.Mov.Imm(asm.R2, 16),
+			asm.FnGetCurrentComm.Call(),
+		}
+		for off := int16(40); off < int16(size); off += 4 {
+			in = append(in, asm.LoadMem(asm.R1, asm.R6, 8, asm.Word), asm.StoreMem(asm.R8, off, asm.R1, asm.Word))
 		}
 		in = append(in,
 			asm.Mov.Reg(asm.R1, asm.R8),
@@ -122,7 +110,7 @@ func bdSteps() []bdStep {
 		{"+ ktime_get_ns", step(pcOpts{pid: true, elem: true, flag: true, ktime: true}), consumePercpu},
 		{"+ get_current_comm", step(pcOpts{pid: true, elem: true, flag: true, ktime: true, comm: true}), consumePercpu},
 		{"+ 48 B record written, published", step(pcOpts{pid: true, elem: true, flag: true, ktime: true, comm: true, write: true}), consumePercpu},
-		{"same record, BPF ring buffer (before)", bdRecord(44, true, true), consumeDiscard},
+		{"same record, BPF ring buffer (before)", bdRecord(44), consumeDiscard},
 	}
 }
 
@@ -395,7 +383,7 @@ const (
 )
 
 func pcRing() (*ebpf.Map, error) {
-	return ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: uint32(bpfgen.CPURingValueSize(pcData, 64)), MaxEntries: uint32(runtimeNumCPU()), Flags: unix.BPF_F_MMAPABLE})
+	return ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Array, KeySize: 4, ValueSize: uint32(bpfgen.CPURingValueSize(pcData, 64)), MaxEntries: uint32(possibleCPUs()), Flags: unix.BPF_F_MMAPABLE})
 }
 
 // consumePercpu gives back, every 10 ms, what each CPU's ring holds.
@@ -421,4 +409,12 @@ func drainPercpu(m *ebpf.Map, stop *atomic.Bool) error {
 	return nil
 }
 
-func runtimeNumCPU() int { return runtime.NumCPU() }
+// possibleCPUs is the number of CPUs a program may run on: the per-CPU
+// ring map's entries.
+func possibleCPUs() int {
+	n, err := ebpf.PossibleCPU()
+	if err != nil || n < 1 {
+		return runtime.NumCPU()
+	}
+	return n
+}
