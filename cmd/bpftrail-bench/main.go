@@ -305,16 +305,17 @@ func (b *bench) modeList() ([]string, error) {
 			benchTracepoint, strings.Join(others, ", "), 100*(1-minAccounted))
 	}
 	b.specs = map[string]modeSpec{}
-	var list []string
-	for _, m := range recordModes(b.variants) {
+	ms := recordModes(b.variants)
+	for _, m := range ms {
 		b.specs[m.name()] = m
-		list = append(list, m.name())
 	}
-	return list, nil
+	return recordSchedule(ms), nil
 }
 
-// runRounds runs every mode of list once per round, in ABBA order across
-// rounds, and returns the results by mode.
+// runRounds runs list once per round, in ABBA order across rounds, and
+// returns the results by mode (a mode that list names twice has two
+// results per round). For the recording benchmark it then gives each
+// tracer run the floor measured next to it.
 func (b *bench) runRounds(list []string) (map[string][]result, error) {
 	run := b.run
 	if b.agg {
@@ -335,13 +336,18 @@ func (b *bench) runRounds(list []string) (map[string][]result, error) {
 				order = append(order, list[i])
 			}
 		}
-		for _, m := range order {
+		runs := make([]int, len(order))
+		for i, m := range order {
 			res, err := run(m, r)
 			if err != nil {
 				return nil, fmt.Errorf("round %d, %s: %w", r+1, m, err)
 			}
+			runs[i] = len(all[m])
 			all[m] = append(all[m], res)
 			printRun(r, m, res)
+		}
+		if b.specs != nil {
+			pairFloors(order, runs, all, b.specs)
 		}
 	}
 	return all, nil

@@ -61,13 +61,22 @@ type summary struct {
 	bPerEv, bAllPerEv float64
 	cpuWin, cpuTot    float64 // ns per event, medians
 	traced            bool
+	// above is the median over rounds of the load's ns/call above the
+	// floor measured next to each run; paired is false when no run had
+	// one.
+	above  float64
+	paired bool
 }
 
 func summarize(b *bench, rs []result) summary {
 	var s summary
 	var ns, wall, bpe, bape, cw, ct []float64
+	var above []float64
 	for _, r := range rs {
 		ns = append(ns, r.nsPerCall)
+		if r.floor > 0 {
+			above = append(above, r.nsPerCall-r.floor)
+		}
 		wall = append(wall, r.wallPerCall)
 		s.dups += r.dups
 		if r.kept < 0 {
@@ -92,6 +101,7 @@ func summarize(b *bench, rs []result) summary {
 		s.nsLo, s.nsHi = minMax(ns)
 	}
 	s.wall = median(wall)
+	s.above, s.paired = median(above), len(above) > 0
 	s.bPerEv, s.bAllPerEv = median(bpe), median(bape)
 	s.cpuWin, s.cpuTot = median(cw), median(ct)
 	return s
@@ -114,22 +124,41 @@ func report(out io.Writer, b *bench, ms []modeSpec, all map[string][]result) {
 	}
 	floorOf := func(v variant) float64 { return sum[modeSpec{tracerEmpty, v}.name()].ns }
 	perfOf := func(v variant) summary { return sum[modeSpec{tracerPerf, v}.name()] }
+	aboveOf := func(m modeSpec) float64 {
+		if s := sum[m.name()]; s.paired {
+			return s.above
+		}
+		return sum[m.name()].ns - floorOf(m.v)
+	}
+	ratioOf := func(m modeSpec) float64 {
+		return aboveOf(m) / aboveOf(modeSpec{tracerPerf, m.v})
+	}
+	// The spread of the ratio: round by round, each run against its own
+	// floor.
+	spreadOf := func(v variant) string {
+		rs := roundRatios(all[modeSpec{tracerBpftrail, v}.name()], all[modeSpec{tracerPerf, v}.name()])
+		if len(rs) < 2 {
+			return ""
+		}
+		lo, hi := minMax(rs)
+		return fmt.Sprintf(" [%.2f-%.2f]", lo, hi)
+	}
 
 	fmt.Fprintf(out, "\n%d getpid calls per load and run, %d rounds (ABBA); pinned: load on CPU %d, tracers on CPU %d; both CPUs: a load pinned to each CPU, tracers unpinned; medians [min-max] over rounds\n",
 		b.n, b.rounds, b.loadCPU, b.tracerCPU)
 	fmt.Fprintf(out, "ns/call = the load threads' CPU time per call (robust to other work on the CPU); wall ns/call is their elapsed time\n")
+	fmt.Fprintf(out, "above floor = median over rounds of a run's ns/call minus the mean of the empty-program runs just before and after it\n")
 	fmt.Fprintf(out, "kept/lost are summed over rounds; collector CPU = user+sys from the load's start to the tracer's exit (whole process incl. start-up in parentheses; for -- CMD, the load's own CPU taken out)\n\n")
 	tw := tabwriter.NewWriter(out, 2, 8, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "mode\tns/call\t[min-max]\twall ns/call\tabove floor\t× perf\tkept\texpected\tlost\tB/event\tcollector CPU ns/event\t")
 	for _, m := range ms {
 		s := sum[m.name()]
-		floor := floorOf(m.v)
-		above, ratio := fmt.Sprintf("%+.0f", s.ns-floor), "-"
+		above, ratio := fmt.Sprintf("%+.0f", aboveOf(m)), "-"
 		if m.tracer == tracerNone {
-			above = fmt.Sprintf("(%+.0f)", s.ns-floor)
+			above = fmt.Sprintf("(%+.0f)", aboveOf(m))
 		}
 		if m.tracer == tracerPerf || m.tracer == tracerBpftrail {
-			ratio = fmt.Sprintf("%.2f", (s.ns-floor)/(perfOf(m.v).ns-floor))
+			ratio = fmt.Sprintf("%.2f", ratioOf(m))
 		}
 		kept, exp, lost, bpe, cpu := "-", "-", "-", "-", "-"
 		if s.traced {
@@ -165,7 +194,7 @@ func report(out io.Writer, b *bench, ms []modeSpec, all map[string][]result) {
 			kinds = append(kinds, v.rec)
 		}
 	}
-	fmt.Fprintf(out, "\nbpftrail record beside perf record (bpftrail / perf): cost above the floor (ns), ratio, lost, B/event, collector CPU ns/event (whole process)\n\n")
+	fmt.Fprintf(out, "\nbpftrail record beside perf record (bpftrail / perf): cost above the floor (ns), ratio [its range over rounds], lost, B/event, collector CPU ns/event (whole process)\n\n")
 	tw = tabwriter.NewWriter(out, 2, 8, 2, ' ', tabwriter.AlignRight)
 	head := "variant\t"
 	for _, both := range setups {
@@ -182,9 +211,9 @@ func report(out io.Writer, b *bench, ms []modeSpec, all map[string][]result) {
 				row += "-\t-\t-\t-\t-\t"
 				continue
 			}
-			pf, floor := perfOf(v), floorOf(v)
-			row += fmt.Sprintf("%+.0f / %+.0f\t%.2f\t%d / %d\t%.1f / %.1f\t%.0f / %.0f\t",
-				bt.ns-floor, pf.ns-floor, (bt.ns-floor)/(pf.ns-floor), bt.lost, pf.lost, bt.bPerEv, pf.bPerEv, bt.cpuTot, pf.cpuTot)
+			pf, btm := perfOf(v), modeSpec{tracerBpftrail, v}
+			row += fmt.Sprintf("%+.0f / %+.0f\t%.2f%s\t%d / %d\t%.1f / %.1f\t%.0f / %.0f\t",
+				aboveOf(btm), aboveOf(modeSpec{tracerPerf, v}), ratioOf(btm), spreadOf(v), bt.lost, pf.lost, bt.bPerEv, pf.bPerEv, bt.cpuTot, pf.cpuTot)
 		}
 		fmt.Fprintln(tw, row)
 	}
@@ -192,10 +221,10 @@ func report(out io.Writer, b *bench, ms []modeSpec, all map[string][]result) {
 
 	fmt.Fprintf(out, "\ngoals (bpftrail record): cost above the floor ≤ %s perf's; collector CPU ≤ %d ns/event (whole process); 0 lost and none of the loads' events missing; ≤ %d B/event (the load thread is named %q)\n", goalRatioText, goalCPU, goalBytes, recordComm)
 	for _, v := range b.variants {
-		bt := sum[modeSpec{tracerBpftrail, v}.name()]
-		pf, floor := perfOf(v), floorOf(v)
-		perfAbove := pf.ns - floor
-		ratio := (bt.ns - floor) / perfAbove
+		btm := modeSpec{tracerBpftrail, v}
+		bt := sum[btm.name()]
+		perfAbove := aboveOf(modeSpec{tracerPerf, v})
+		ratio := ratioOf(btm)
 		// Recording every process also keeps other processes' getpid
 		// calls: only events missing count against the goal.
 		extra := ""
@@ -204,11 +233,26 @@ func report(out io.Writer, b *bench, ms []modeSpec, all map[string][]result) {
 		}
 		fmt.Fprintf(out, "  %-28s %s %.2f× perf (%+.0f vs %+.0f ns)  %s %.0f ns/event  %s lost %d, kept %d of %d%s  %s %.1f B/event\n",
 			v.label()+", "+v.setupLabel()+":",
-			passFail(perfAbove > 0 && ratio <= goalRatio), ratio, bt.ns-floor, perfAbove,
+			passFail(perfAbove > 0 && ratio <= goalRatio), ratio, aboveOf(btm), perfAbove,
 			passFail(bt.cpuTot <= goalCPU), bt.cpuTot,
 			passFail(bt.lost == 0 && bt.silent <= 0), bt.lost, bt.kept, bt.expected, extra,
 			passFail(bt.bPerEv <= goalBytes), bt.bPerEv)
 	}
+}
+
+// roundRatios returns, round by round, bt's cost above its floor over
+// perf's above its own; rounds where either has no floor, or perf costs
+// nothing, are left out.
+func roundRatios(bt, perf []result) []float64 {
+	var rs []float64
+	for r := 0; r < min(len(bt), len(perf)); r++ {
+		b, p := bt[r], perf[r]
+		if b.floor <= 0 || p.floor <= 0 || p.nsPerCall <= p.floor {
+			continue
+		}
+		rs = append(rs, (b.nsPerCall-b.floor)/(p.nsPerCall-p.floor))
+	}
+	return rs
 }
 
 func passFail(ok bool) string {

@@ -37,6 +37,7 @@ type result struct {
 	mapOK       bool    // -run: the map agrees with the loop
 	progNs      float64 // -run: bpf_stats run time per run of the tracer's programs
 	progRuns    int64
+	floor       float64 // record: the mean of the empty-program runs next to this one (0: none)
 }
 
 // loadProc is a load generator held before its loop: one process per CPU

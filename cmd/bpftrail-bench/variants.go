@@ -158,6 +158,59 @@ func recordModes(vs []variant) []modeSpec {
 	return ms
 }
 
+// recordSchedule returns one round's runs of ms, in order: every tracer
+// run is followed by a run of its CPU setup's empty program, so that each
+// tracer has a floor measured just before and just after it. The load's
+// speed drifts by more than a tracer's cost over a few minutes on a
+// virtual machine; a floor taken seconds away cancels the drift, one taken
+// once per round does not.
+func recordSchedule(ms []modeSpec) []string {
+	var list []string
+	for _, m := range ms {
+		list = append(list, m.name())
+		if m.tracer == tracerPerf || m.tracer == tracerBpftrail {
+			list = append(list, modeSpec{tracerEmpty, m.v}.name())
+		}
+	}
+	return list
+}
+
+// pairFloors sets the floor of every tracer run of one round: the mean of
+// the empty-program runs of its CPU setup next to it in the order the
+// round ran, before and after. runs[i] is the i-th run of the round, an
+// index into all[order[i]].
+func pairFloors(order []string, runs []int, all map[string][]result, specs map[string]modeSpec) {
+	isFloor := func(i int, both bool) bool {
+		m, ok := specs[order[i]]
+		return ok && m.tracer == tracerEmpty && m.v.both == both
+	}
+	for i, name := range order {
+		m, ok := specs[name]
+		if !ok || (m.tracer != tracerPerf && m.tracer != tracerBpftrail) {
+			continue
+		}
+		var sum float64
+		n := 0
+		for j := i - 1; j >= 0; j-- {
+			if isFloor(j, m.v.both) {
+				sum += all[order[j]][runs[j]].nsPerCall
+				n++
+				break
+			}
+		}
+		for j := i + 1; j < len(order); j++ {
+			if isFloor(j, m.v.both) {
+				sum += all[order[j]][runs[j]].nsPerCall
+				n++
+				break
+			}
+		}
+		if n > 0 {
+			all[name][runs[i]].floor = sum / float64(n)
+		}
+	}
+}
+
 // runMode runs one mode of the recording benchmark.
 func (b *bench) runMode(m modeSpec, round int) (result, error) {
 	cpus := b.loadCPUs(m.v)
