@@ -11,7 +11,10 @@
 // bpftrail's --filter 'pid == PID'); -variants pid adds record -p PID. It
 // does so twice: with the tracers pinned to another CPU than the load, and
 // with a load pinned to each CPU and the tracers unpinned. The modes run in
-// ABBA order across rounds. It prints ns per syscall, events kept and lost,
+// ABBA order across rounds, and every tracer run is followed by an
+// empty-program run: a tracer's cost is its ns per call above the mean of
+// the empty-program runs on either side of it, which cancels the drift of
+// a virtual machine's speed over minutes. It prints ns per syscall, events kept and lost,
 // bytes on disk per event and the collector's CPU time per event, then
 // checks bpftrail's goals for each variant. A run whose tracer kept and
 // lost less than 90% of the loads' calls did not record the whole loop:

@@ -212,7 +212,10 @@ func (s *Session) loadShared(scratch int) error {
 		s.maps.Lost = mk(&ebpf.MapSpec{Name: "bt_lost", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1})
 	}
 	if s.cfg.Target.Kind == Command {
-		s.maps.Pids = mk(&ebpf.MapSpec{Name: "bt_pids", Type: ebpf.Hash, KeySize: 4, ValueSize: 1, MaxEntries: 65536})
+		// The followed processes: allocated as they are added, since
+		// preallocating 64 Ki entries cost about 15 ms of CPU at every
+		// start (a command usually has a handful of processes).
+		s.maps.Pids = mk(&ebpf.MapSpec{Name: "bt_pids", Type: ebpf.Hash, KeySize: 4, ValueSize: 1, MaxEntries: 65536, Flags: unix.BPF_F_NO_PREALLOC})
 		s.pending = mk(&ebpf.MapSpec{Name: "bt_pending", Type: ebpf.Hash, KeySize: 4, ValueSize: 1, MaxEntries: 64})
 	}
 	return err
