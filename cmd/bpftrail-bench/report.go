@@ -66,16 +66,21 @@ type summary struct {
 	// one.
 	above  float64
 	paired bool
+	// aboveWall is the same for the loads' elapsed time: with every CPU
+	// loaded, a tracer's own CPU time is taken from the loads, and shows
+	// here rather than in their CPU time.
+	aboveWall float64
 }
 
 func summarize(b *bench, rs []result) summary {
 	var s summary
 	var ns, wall, bpe, bape, cw, ct []float64
-	var above []float64
+	var above, aboveWall []float64
 	for _, r := range rs {
 		ns = append(ns, r.nsPerCall)
 		if r.floor > 0 {
 			above = append(above, r.nsPerCall-r.floor)
+			aboveWall = append(aboveWall, r.wallPerCall-r.floorWall)
 		}
 		wall = append(wall, r.wallPerCall)
 		s.dups += r.dups
@@ -102,6 +107,7 @@ func summarize(b *bench, rs []result) summary {
 	}
 	s.wall = median(wall)
 	s.above, s.paired = median(above), len(above) > 0
+	s.aboveWall = median(aboveWall)
 	s.bPerEv, s.bAllPerEv = median(bpe), median(bape)
 	s.cpuWin, s.cpuTot = median(cw), median(ct)
 	return s
@@ -194,12 +200,12 @@ func report(out io.Writer, b *bench, ms []modeSpec, all map[string][]result) {
 			kinds = append(kinds, v.rec)
 		}
 	}
-	fmt.Fprintf(out, "\nbpftrail record beside perf record (bpftrail / perf): cost above the floor (ns), ratio [its range over rounds], lost, B/event, collector CPU ns/event (whole process)\n\n")
+	fmt.Fprintf(out, "\nbpftrail record beside perf record (bpftrail / perf): cost above the floor (ns), ratio [its range over rounds], the same in the loads' elapsed time (which also holds the CPU a tracer takes from them when every CPU is loaded), lost, B/event, collector CPU ns/event (whole process)\n\n")
 	tw = tabwriter.NewWriter(out, 2, 8, 2, ' ', tabwriter.AlignRight)
 	head := "variant\t"
 	for _, both := range setups {
 		l := variant{both: both}.setupLabel()
-		head += fmt.Sprintf("%s: above floor\t× perf\tlost\tB/event\tCPU ns/event\t", l)
+		head += fmt.Sprintf("%s: above floor\t× perf\twall above floor\t× perf\tlost\tB/event\tCPU ns/event\t", l)
 	}
 	fmt.Fprintln(tw, head)
 	for _, k := range kinds {
@@ -208,12 +214,16 @@ func report(out io.Writer, b *bench, ms []modeSpec, all map[string][]result) {
 			v := variant{rec: k, both: both}
 			bt, ok := sum[modeSpec{tracerBpftrail, v}.name()]
 			if !ok {
-				row += "-\t-\t-\t-\t-\t"
+				row += "-\t-\t-\t-\t-\t-\t-\t"
 				continue
 			}
 			pf, btm := perfOf(v), modeSpec{tracerBpftrail, v}
-			row += fmt.Sprintf("%+.0f / %+.0f\t%.2f%s\t%d / %d\t%.1f / %.1f\t%.0f / %.0f\t",
-				aboveOf(btm), aboveOf(modeSpec{tracerPerf, v}), ratioOf(btm), spreadOf(v), bt.lost, pf.lost, bt.bPerEv, pf.bPerEv, bt.cpuTot, pf.cpuTot)
+			wall := "-\t-"
+			if bt.paired && pf.paired {
+				wall = fmt.Sprintf("%+.0f / %+.0f\t%.2f", bt.aboveWall, pf.aboveWall, bt.aboveWall/pf.aboveWall)
+			}
+			row += fmt.Sprintf("%+.0f / %+.0f\t%.2f%s\t%s\t%d / %d\t%.1f / %.1f\t%.0f / %.0f\t",
+				aboveOf(btm), aboveOf(modeSpec{tracerPerf, v}), ratioOf(btm), spreadOf(v), wall, bt.lost, pf.lost, bt.bPerEv, pf.bPerEv, bt.cpuTot, pf.cpuTot)
 		}
 		fmt.Fprintln(tw, row)
 	}

@@ -38,6 +38,7 @@ type result struct {
 	progNs      float64 // -run: bpf_stats run time per run of the tracer's programs
 	progRuns    int64
 	floor       float64 // record: the mean of the empty-program runs next to this one (0: none)
+	floorWall   float64 // the same for wallPerCall
 }
 
 // loadProc is a load generator held before its loop: one process per CPU

@@ -175,38 +175,37 @@ func recordSchedule(ms []modeSpec) []string {
 	return list
 }
 
-// pairFloors sets the floor of every tracer run of one round: the mean of
-// the empty-program runs of its CPU setup next to it in the order the
-// round ran, before and after. runs[i] is the i-th run of the round, an
-// index into all[order[i]].
+// pairFloors sets the floors (CPU time and wall time per call) of every
+// tracer run of one round: the means of the empty-program runs of its CPU
+// setup next to it in the order the round ran, before and after. runs[i]
+// is the i-th run of the round, an index into all[order[i]].
 func pairFloors(order []string, runs []int, all map[string][]result, specs map[string]modeSpec) {
-	isFloor := func(i int, both bool) bool {
-		m, ok := specs[order[i]]
-		return ok && m.tracer == tracerEmpty && m.v.both == both
+	// floorAt returns the run of both's floor nearest to i in direction
+	// step, if any.
+	floorAt := func(i, step int, both bool) (result, bool) {
+		for j := i + step; j >= 0 && j < len(order); j += step {
+			if m, ok := specs[order[j]]; ok && m.tracer == tracerEmpty && m.v.both == both {
+				return all[order[j]][runs[j]], true
+			}
+		}
+		return result{}, false
 	}
 	for i, name := range order {
 		m, ok := specs[name]
 		if !ok || (m.tracer != tracerPerf && m.tracer != tracerBpftrail) {
 			continue
 		}
-		var sum float64
+		var cpu, wall float64
 		n := 0
-		for j := i - 1; j >= 0; j-- {
-			if isFloor(j, m.v.both) {
-				sum += all[order[j]][runs[j]].nsPerCall
+		for _, step := range []int{-1, 1} {
+			if f, ok := floorAt(i, step, m.v.both); ok {
+				cpu, wall = cpu+f.nsPerCall, wall+f.wallPerCall
 				n++
-				break
-			}
-		}
-		for j := i + 1; j < len(order); j++ {
-			if isFloor(j, m.v.both) {
-				sum += all[order[j]][runs[j]].nsPerCall
-				n++
-				break
 			}
 		}
 		if n > 0 {
-			all[name][runs[i]].floor = sum / float64(n)
+			all[name][runs[i]].floor = cpu / float64(n)
+			all[name][runs[i]].floorWall = wall / float64(n)
 		}
 	}
 }

@@ -91,7 +91,7 @@ func TestRecordSchedule(t *testing.T) {
 	floors := []float64{0, 100, 0, 110, 0, 130, 0, 200, 0, 220, 0, 240}
 	for i, name := range order {
 		runs[i] = len(all[name])
-		all[name] = append(all[name], result{nsPerCall: floors[i] + float64(i)})
+		all[name] = append(all[name], result{nsPerCall: floors[i] + float64(i), wallPerCall: 2 * (floors[i] + float64(i))})
 	}
 	pairFloors(order, runs, all, specs)
 	check := func(i int, floor float64) {
@@ -105,6 +105,9 @@ func TestRecordSchedule(t *testing.T) {
 	check(8, (207+229)/2.0)
 	check(10, (229+251)/2.0)
 	check(0, 0) // untraced has none
+	if got := all[order[2]][runs[2]].floorWall; got != 101+113 {
+		t.Errorf("wall floor %v, want %v", got, 101+113)
+	}
 	if f := all[order[1]][runs[1]].floor; f != 0 {
 		t.Errorf("a floor run got a floor: %v", f)
 	}
