@@ -14,7 +14,9 @@
 // ABBA order across rounds, and every tracer run is followed by an
 // empty-program run: a tracer's cost is its ns per call above the mean of
 // the empty-program runs on either side of it, which cancels the drift of
-// a virtual machine's speed over minutes. It prints ns per syscall, events kept and lost,
+// a virtual machine's speed over minutes. The same cost is printed in the
+// loads' elapsed time, which with every CPU loaded also holds the CPU a
+// tracer's collector takes from them. It prints ns per syscall, events kept and lost,
 // bytes on disk per event and the collector's CPU time per event, then
 // checks bpftrail's goals for each variant. A run whose tracer kept and
 // lost less than 90% of the loads' calls did not record the whole loop:
