@@ -2,6 +2,7 @@ package collect_test
 
 import (
 	"encoding/binary"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -100,7 +101,7 @@ func TestBPFCPURingsOrderAndWrap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []uint64{10, 20, 30, 40, 50}; !equal(got, want) {
+	if want := []uint64{10, 20, 30, 40, 50}; !slices.Equal(got, want) {
 		t.Errorf("batch gave records at %v, want %v", got, want)
 	}
 	wantBytes := bpfgen.CPURingRecordSize(56) + bpfgen.CPURingRecordSize(100) + bpfgen.CPURingRecordSize(48) +
@@ -123,7 +124,7 @@ func TestBPFCPURingsOrderAndWrap(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if want := []uint64{60}; !equal(got, want) {
+	if want := []uint64{60}; !slices.Equal(got, want) {
 		t.Errorf("second batch gave %v, want %v", got, want)
 	}
 }
@@ -150,7 +151,7 @@ func TestBPFCPURingsSwitchAndLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !equal(lost, []uint64{0, 7}) {
+	if !slices.Equal(lost, []uint64{0, 7}) {
 		t.Errorf("Lost = %v, want [0 7]", lost)
 	}
 	rings.SetEnabled(false)
@@ -184,18 +185,6 @@ func TestBPFCPURingsCorrupt(t *testing.T) {
 	if got != 1 || rings.Pending() != 0 {
 		t.Errorf("%d records read and %d bytes left, want 1 and 0", got, rings.Pending())
 	}
-}
-
-func equal(a, b []uint64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestBPFCPURingsManyCPUs: the records of 16 CPUs, each ring in time

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -97,7 +98,7 @@ func TestBPFSessionRecords(t *testing.T) {
 		t.Errorf("command: %v, stopped %v", res.CommandErr, res.Stopped)
 	}
 	sort.Strings(sink.files)
-	if !equal(sink.files, paths) {
+	if !slices.Equal(sink.files, paths) {
 		t.Errorf("the sink saw opens of %v, want %v", sink.files, paths)
 	}
 	if res.Events != 5 || res.PerClass[0] != 5 || res.Lost != 0 || res.Trace == nil || res.Trace.Events != 5 {
@@ -202,16 +203,4 @@ func TestBPFSessionErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
