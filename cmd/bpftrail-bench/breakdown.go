@@ -76,16 +76,14 @@ func bdRecord(size int32) func(ring, ctlMap *ebpf.Map) asm.Instructions {
 			asm.FnKtimeGetNs.Call(),
 			asm.StoreMem(asm.R8, 0, asm.R0, asm.DWord),
 			asm.StoreImm(asm.R8, 8, 1, asm.Word),
-			asm.FnGetSmpProcessorId.Call(),
-			asm.StoreMem(asm.R8, 12, asm.R0, asm.Word),
-			asm.StoreMem(asm.R8, 16, asm.R7, asm.Word),
-			asm.RSh.Imm(asm.R7, 32),
-			asm.StoreMem(asm.R8, 20, asm.R7, asm.Word),
+		}
+		in = append(in, bdCPUAndIDs()...)
+		in = append(in,
 			asm.Mov.Reg(asm.R1, asm.R8),
 			asm.Add.Imm(asm.R1, 24),
 			asm.Mov.Imm(asm.R2, 16),
 			asm.FnGetCurrentComm.Call(),
-		}
+		)
 		for off := int16(40); off < int16(size); off += 4 {
 			in = append(in, asm.LoadMem(asm.R1, asm.R6, 8, asm.Word), asm.StoreMem(asm.R8, off, asm.R1, asm.Word))
 		}
@@ -95,6 +93,19 @@ func bdRecord(size int32) func(ring, ctlMap *ebpf.Map) asm.Instructions {
 			asm.FnRingbufSubmit.Call(),
 		)
 		return append(in, bdExit()...)
+	}
+}
+
+// bdCPUAndIDs stores the processor id and the pid and tid (r7 holds
+// get_current_pid_tgid's value) into the record at r8, as the generated
+// programs do.
+func bdCPUAndIDs() asm.Instructions {
+	return asm.Instructions{
+		asm.FnGetSmpProcessorId.Call(),
+		asm.StoreMem(asm.R8, 12, asm.R0, asm.Word),
+		asm.StoreMem(asm.R8, 16, asm.R7, asm.Word),
+		asm.RSh.Imm(asm.R7, 32),
+		asm.StoreMem(asm.R8, 20, asm.R7, asm.Word),
 	}
 }
 
@@ -176,11 +187,9 @@ func bdPerCPU(ring *ebpf.Map, o pcOpts) asm.Instructions {
 	if o.write {
 		in = append(in,
 			asm.StoreImm(asm.R8, 8, 0, asm.Word),
-			asm.FnGetSmpProcessorId.Call(),
-			asm.StoreMem(asm.R8, 12, asm.R0, asm.Word),
-			asm.StoreMem(asm.R8, 16, asm.R7, asm.Word),
-			asm.RSh.Imm(asm.R7, 32),
-			asm.StoreMem(asm.R8, 20, asm.R7, asm.Word),
+		)
+		in = append(in, bdCPUAndIDs()...)
+		in = append(in,
 			asm.LoadMem(asm.R1, asm.R6, 8, asm.Word),
 			asm.StoreMem(asm.R8, 40, asm.R1, asm.Word),
 			asm.StoreImm(asm.R8, -8, size, asm.Word),

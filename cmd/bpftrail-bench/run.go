@@ -358,17 +358,8 @@ func taskCPU(pid int) time.Duration {
 
 // stop sends SIGINT (if the tracer is still running) and waits for it.
 func (t *tracer) stop() error {
-	done := make(chan error, 1)
-	go func() { done <- t.cmd.Wait() }()
 	_ = t.cmd.Process.Signal(os.Interrupt)
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(120 * time.Second):
-		_ = t.cmd.Process.Kill()
-		<-done
-		return errNoStop
-	}
+	return t.waitExit()
 }
 
 // waitExit waits for a tracer that ends with its command.
