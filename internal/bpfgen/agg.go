@@ -61,7 +61,7 @@ func (a *Agg) SumsKeySize() int { return a.Keys.Size() }
 // out by l. The scratch value must hold maxRecord + the key size.
 func AggProgram(p *resolve.Probe, l record.Layout, m Maps, maxRecord int, o Options, a *Agg) (*ebpf.ProgramSpec, error) {
 	s := p.Event
-	g := &gen{}
+	g := &gen{taskComm: o.TaskComm}
 	g.emit(asm.Mov.Reg(rCtx, asm.R1))
 	if err := g.prologue(m, o); err != nil {
 		return nil, err

@@ -93,7 +93,7 @@ func Dispatcher(enter bool, m Maps, table *ebpf.Map, stringSize, maxRecord int, 
 	if DispatchRecordSize(stringSize) > maxRecord {
 		return nil, fmt.Errorf("bpfgen: dispatcher record exceeds the scratch")
 	}
-	g := &gen{}
+	g := &gen{taskComm: o.TaskComm}
 	g.emit(asm.Mov.Reg(rCtx, asm.R1))
 	perCPU := m.CPURing != nil
 	if perCPU {

@@ -237,12 +237,26 @@ func TestBPFRunRecordOpenat(t *testing.T) {
 	// mode as longs from 16 on.
 	ctx := newCtx().u32(8, 257).i64(16, -100).u64(24, ptr).u64(32, 0x80241).u64(40, 0o644)
 	want := map[string]any{"__syscall_nr": int64(257), "dfd": int64(-100), "filename": "/etc/hosts", "flags": int64(0x80241), "mode": int64(0o644)}
-	for _, filtered := range []bool{false, true} {
-		t.Run(fmt.Sprintf("filter=%v", filtered), func(t *testing.T) {
-			tid := thread(t, "bpfgen-open")
-			o := bpfgen.Options{ClassID: 3}
-			if filtered {
-				o.Filter = parseFilter(t, `dfd < 0 && filename == "/etc/*"`, p.Event)
+	taskComm, err := resolve.TaskComm()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		filtered bool
+		taskComm int    // 0: bpf_get_current_comm
+		comm     string // the thread's name, as the kernel keeps it
+	}{
+		{false, 0, "bpfgen-open"},
+		{true, 0, "bpfgen-open"},
+		{false, taskComm, "bpfgen-open"},
+		{true, taskComm, "bpfgen-open"},
+		{false, taskComm, "bpfgen-open-0123"[:15]}, // the longest name: its NUL is comm's last byte
+	} {
+		t.Run(fmt.Sprintf("filter=%v,taskComm=%d,%s", c.filtered, c.taskComm, c.comm), func(t *testing.T) {
+			tid := thread(t, c.comm)
+			o := bpfgen.Options{ClassID: 3, TaskComm: c.taskComm}
+			if c.filtered {
+				o.Filter = parseFilter(t, `dfd < 0 && filename == "/etc/*" && comm == "`+c.comm+`"`, p.Event)
 			}
 			spec, err := bpfgen.Program(p, record.Sequential(p.Event), e.maps, maxRecord, o)
 			if err != nil {
@@ -252,13 +266,13 @@ func TestBPFRunRecordOpenat(t *testing.T) {
 			before := monotonic(t)
 			run(t, prog, ctx)
 			after := monotonic(t)
-			s, c := drain(t, e, classOf(3, p))
+			s, col := drain(t, e, classOf(3, p))
 			if len(s.recs) != 1 {
 				t.Fatalf("%d records, want 1", len(s.recs))
 			}
 			r := s.recs[0]
-			if r.Class != 3 || r.PID != int32(os.Getpid()) || r.TID != int32(tid) || r.CPU != 0 || r.Comm != "bpfgen-open" {
-				t.Errorf("header: class %d pid %d tid %d cpu %d comm %q; want 3 %d %d 0 bpfgen-open", r.Class, r.PID, r.TID, r.CPU, r.Comm, os.Getpid(), tid)
+			if r.Class != 3 || r.PID != int32(os.Getpid()) || r.TID != int32(tid) || r.CPU != 0 || r.Comm != c.comm {
+				t.Errorf("header: class %d pid %d tid %d cpu %d comm %q; want 3 %d %d 0 %q", r.Class, r.PID, r.TID, r.CPU, r.Comm, os.Getpid(), tid, c.comm)
 			}
 			if r.Time < before || r.Time > after {
 				t.Errorf("time %d outside the run [%d, %d]", r.Time, before, after)
@@ -266,8 +280,8 @@ func TestBPFRunRecordOpenat(t *testing.T) {
 			if diff := cmp.Diff(want, r.Fields); diff != "" {
 				t.Errorf("fields (-want +got):\n%s", diff)
 			}
-			if c.Stats.Lost.Load() != 0 || len(s.discarded) != 0 {
-				t.Errorf("lost %d, discarded %v", c.Stats.Lost.Load(), s.discarded)
+			if col.Stats.Lost.Load() != 0 || len(s.discarded) != 0 {
+				t.Errorf("lost %d, discarded %v", col.Stats.Lost.Load(), s.discarded)
 			}
 		})
 	}

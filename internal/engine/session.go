@@ -267,6 +267,10 @@ func (s *Session) options(classID uint32) bpfgen.Options {
 	if s.cfg.Target.Kind == Process {
 		o.PID = uint32(s.cfg.Target.PID)
 	}
+	// Without kernel BTF, programs call bpf_get_current_comm.
+	if off, err := resolve.TaskComm(); err == nil {
+		o.TaskComm = off
+	}
 	return o
 }
 
