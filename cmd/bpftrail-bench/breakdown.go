@@ -21,17 +21,19 @@ import (
 
 	"github.com/bpftrail/bpftrail/internal/bpfgen"
 	"github.com/bpftrail/bpftrail/internal/collect"
+	"github.com/bpftrail/bpftrail/internal/resolve"
 )
 
 // The cost breakdown (-breakdown) has two parts. First it loads
 // hand-built programs on syscalls:sys_enter_getpid, each one part more of
 // the program bpftrail record generates (pid, this CPU's ring, the
-// switch, the time, comm, the record written and published), and the same
-// record through a BPF ring buffer as before, and runs the load under
-// each, with the rings given back unread every 10 ms. Then it runs
-// bpftrail record itself with its collector stopping after each stage:
-// the records given back unread, read and decoded, and the whole
-// recording.
+// switch, the time, comm, the record written and published), and two as
+// it was before (comm by bpf_get_current_comm; the record through a BPF
+// ring buffer), and runs the load under each, with the rings given back
+// unread every 10 ms: in short alternating runs for their cost to the
+// load, then with bpf_stats for their own run time. Then it runs bpftrail
+// record itself with its collector stopping after each stage: the records
+// given back unread, read and decoded, and the whole recording.
 
 // bdStep is one program of the breakdown.
 type bdStep struct {
@@ -113,14 +115,18 @@ func bdSteps() []bdStep {
 	step := func(o pcOpts) func(ring, ctlMap *ebpf.Map) asm.Instructions {
 		return func(ring, _ *ebpf.Map) asm.Instructions { return bdPerCPU(ring, o) }
 	}
+	all := pcOpts{pid: true, elem: true, flag: true, ktime: true, comm: true, write: true}
+	helper := all
+	helper.helperComm = true
 	return []bdStep{
 		{"empty program", step(pcOpts{}), consumeNone},
 		{"+ get_current_pid_tgid", step(pcOpts{pid: true}), consumeNone},
 		{"+ this CPU's ring (processor id, lookup)", step(pcOpts{pid: true, elem: true}), consumePercpu},
 		{"+ the session's switch, in the ring", step(pcOpts{pid: true, elem: true, flag: true}), consumePercpu},
 		{"+ ktime_get_ns", step(pcOpts{pid: true, elem: true, flag: true, ktime: true}), consumePercpu},
-		{"+ get_current_comm", step(pcOpts{pid: true, elem: true, flag: true, ktime: true, comm: true}), consumePercpu},
-		{"+ 48 B record written, published", step(pcOpts{pid: true, elem: true, flag: true, ktime: true, comm: true, write: true}), consumePercpu},
+		{"+ comm, two loads from the current task", step(pcOpts{pid: true, elem: true, flag: true, ktime: true, comm: true}), consumePercpu},
+		{"+ 48 B record written, published", step(all), consumePercpu},
+		{"same, comm by get_current_comm (before)", step(helper), consumePercpu},
 		{"same record, BPF ring buffer (before)", bdRecord(44), consumeDiscard},
 	}
 }
@@ -129,6 +135,7 @@ func bdSteps() []bdStep {
 // builds, in the generated program's order.
 type pcOpts struct {
 	pid, elem, flag, ktime, comm, write bool
+	helperComm                          bool // comm by bpf_get_current_comm, as before
 }
 
 // bdPerCPU builds the generated recording program of a 44-byte record
@@ -176,13 +183,21 @@ func bdPerCPU(ring *ebpf.Map, o pcOpts) asm.Instructions {
 	if o.ktime {
 		in = append(in, asm.FnKtimeGetNs.Call(), asm.StoreMem(asm.R8, 0, asm.R0, asm.DWord))
 	}
-	if o.comm {
+	if o.comm && o.helperComm {
 		in = append(in,
 			asm.Mov.Reg(asm.R1, asm.R8),
 			asm.Add.Imm(asm.R1, 24),
 			asm.Mov.Imm(asm.R2, 16),
 			asm.FnGetCurrentComm.Call(),
 		)
+	} else if o.comm {
+		in = append(in, asm.FnGetCurrentTaskBtf.Call())
+		for i := int16(0); i < 16; i += 8 {
+			in = append(in,
+				asm.LoadMem(asm.R1, asm.R0, int16(taskComm)+i, asm.DWord),
+				asm.StoreMem(asm.R8, 24+i, asm.R1, asm.DWord),
+			)
+		}
 	}
 	if o.write {
 		in = append(in,
@@ -202,32 +217,86 @@ func bdPerCPU(ring *ebpf.Map, o pcOpts) asm.Instructions {
 	return append(in, bdExit()...)
 }
 
-// runBreakdown runs every step once per round, then bpftrail record with
-// its collector stopping after each stage, and prints the medians.
+// bdPrev is the row step i's part is measured from: the one before, or
+// for the two rows of how it was before, the generated program's.
+func bdPrev(i, n int) int {
+	switch {
+	case i == 0:
+		return -1
+	case i >= n-2:
+		return n - 3
+	}
+	return i - 1
+}
+
+// taskComm is the offset of comm in the kernel's task_struct, as the
+// generated programs read it.
+var taskComm int
+
+// bdBlocks is how many short runs of each step the breakdown alternates
+// per round: the load's speed drifts on a virtual machine by more than a
+// helper's cost over the seconds a full run takes, and runs of a tenth
+// of the calls, in ABBA order, see the same drift.
+const bdBlocks = 10
+
+// runBreakdown runs the steps in short alternating runs with bpf_stats
+// off (their cost to the load), then each once per round with bpf_stats
+// on (the programs' own run time: the statistics read the clock around
+// every run, which warms what ktime_get_ns reads and so hides part of
+// its cost), then bpftrail record with its collector stopping after each
+// stage, and prints the medians.
 func (b *bench) runBreakdown(out io.Writer) error {
 	_ = rlimit.RemoveMemlock()
-	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-	if err == nil {
-		defer stats.Close()
+	var err error
+	if taskComm, err = resolve.TaskComm(); err != nil {
+		return err
 	}
 	steps := bdSteps()
 	ns := make([][]float64, len(steps))
 	prog := make([][]float64, len(steps))
+	blockN := max(b.n/bdBlocks, 1000)
+	for blk := 0; blk < b.rounds*bdBlocks; blk++ {
+		for k := range steps {
+			i := k
+			if blk%2 == 1 {
+				i = len(steps) - 1 - k
+			}
+			c, _, err := b.runStep(steps[i], blockN)
+			if err != nil {
+				return fmt.Errorf("%s: %w", steps[i].name, err)
+			}
+			ns[i] = append(ns[i], c)
+		}
+		fmt.Fprintf(os.Stderr, "block %d of %d: %d calls per step\n", blk+1, b.rounds*bdBlocks, blockN)
+	}
+	stats, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		return fmt.Errorf("bpf_stats: %w", err)
+	}
+	for r := 0; r < b.rounds; r++ {
+		for i, s := range steps {
+			c, p, err := b.runStep(s, b.n)
+			if err != nil {
+				stats.Close()
+				return fmt.Errorf("%s: %w", s.name, err)
+			}
+			fmt.Fprintf(os.Stderr, "round %d  %-45s %7.1f ns/call, %6.1f ns in program\n", r+1, s.name, c, p)
+			prog[i] = append(prog[i], p)
+		}
+	}
+	stats.Close()
 	stages := []struct{ name, skip string }{
 		{"generated program, records given back unread", "decode"},
 		{"+ records read and decoded, nothing written", "sink"},
 		{"+ CTF encoded and written (bpftrail record)", ""},
 	}
+	// Each stage's run is followed by an empty-program run, and its floor
+	// is the mean of the empty runs on either side, as in the main bench.
 	rec := make([][]result, len(stages))
 	for r := 0; r < b.rounds; r++ {
-		for i, s := range steps {
-			c, p, err := b.runStep(s)
-			if err != nil {
-				return fmt.Errorf("%s: %w", s.name, err)
-			}
-			fmt.Fprintf(os.Stderr, "round %d  %-45s %7.1f ns/call, %6.1f ns in program\n", r+1, s.name, c, p)
-			ns[i] = append(ns[i], c)
-			prog[i] = append(prog[i], p)
+		prev, err := b.runEmptyOn("syscalls", "sys_enter_getpid")
+		if err != nil {
+			return fmt.Errorf("empty program: %w", err)
 		}
 		for i, st := range stages {
 			os.Setenv(collect.SkipEnv, st.skip)
@@ -247,40 +316,57 @@ func (b *bench) runBreakdown(out io.Writer) error {
 				return fmt.Errorf("%s: %w", st.name, err)
 			}
 			printRun(r, "record "+st.skip, res)
+			next, err := b.runEmptyOn("syscalls", "sys_enter_getpid")
+			if err != nil {
+				return fmt.Errorf("empty program: %w", err)
+			}
+			res.floor = (prev.nsPerCall + next.nsPerCall) / 2
+			prev = next
 			rec[i] = append(rec[i], res)
 		}
 	}
-	empty := median(ns[0])
-	fmt.Fprintf(out, "\nCost breakdown on sys_enter_getpid (%d calls × %d rounds, medians; load on CPU %d, consumer on CPU %d).\n", b.n, b.rounds, b.loadCPU, b.tracerCPU)
-	fmt.Fprintf(out, "Hand-built programs, each one part more of bpftrail's recording program; bpf_stats is the kernel's run time per run:\n")
+	// diffs returns, block by block, step i's ns/call minus step j's.
+	diffs := func(i, j int) []float64 {
+		d := make([]float64, len(ns[i]))
+		for k := range d {
+			d[k] = ns[i][k] - ns[j][k]
+		}
+		return d
+	}
+	fmt.Fprintf(out, "\nCost breakdown on sys_enter_getpid (load on CPU %d, consumer on CPU %d).\n", b.loadCPU, b.tracerCPU)
+	fmt.Fprintf(out, "Hand-built programs, each one part more of bpftrail's recording program. ns/call: the load's CPU time per call, %d runs of %d calls per program\n", len(ns[0]), blockN)
+	fmt.Fprintf(out, "alternated in ABBA order, bpf_stats off; above empty and this part are medians of the differences run by run.\n")
+	fmt.Fprintf(out, "bpf_stats: the kernel's run time per run of the program, %d runs of %d calls with bpf_stats on.\n", b.rounds, b.n)
+	fmt.Fprintf(out, "The rows marked before: this part is their difference to the generated program's row.\n")
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "program\tns/call\tabove empty\tthis part\tbpf_stats ns/run\tthis part\t")
 	for i, s := range steps {
 		c, p := median(ns[i]), median(prog[i])
 		part, ppart := "", ""
-		if i > 0 && s.consume != consumeDiscard {
-			part = fmt.Sprintf("%+.0f", c-median(ns[i-1]))
-			ppart = fmt.Sprintf("%+.0f", p-median(prog[i-1]))
+		if prev := bdPrev(i, len(steps)); prev >= 0 {
+			part = fmt.Sprintf("%+.0f", median(diffs(i, prev)))
+			ppart = fmt.Sprintf("%+.0f", p-median(prog[prev]))
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%+.0f\t%s\t%.0f\t%s\t\n", s.name, c, c-empty, part, p, ppart)
+		fmt.Fprintf(tw, "%s\t%.0f\t%+.0f\t%s\t%.0f\t%s\t\n", s.name, c, median(diffs(i, 0)), part, p, ppart)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\nbpftrail record, its collector stopping after each stage:\n")
+	fmt.Fprintf(out, "\nbpftrail record, its collector stopping after each stage (%d runs of %d calls; above floor: the median of each run's ns/call above the mean of the empty-program runs just before and after it):\n", b.rounds, b.n)
 	tw = tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "stages\tns/call\tabove empty\tlost\tcollector CPU ns/event (whole process)\t")
+	fmt.Fprintln(tw, "stages\tns/call\tabove floor\tlost\tcollector CPU ns/event (whole process)\t")
 	for i, st := range stages {
-		var c []float64
+		var c, above []float64
 		var lost int64
 		var cpu time.Duration
 		for _, res := range rec[i] {
 			c = append(c, res.nsPerCall)
+			above = append(above, res.nsPerCall-res.floor)
 			lost += res.lost
 			cpu += res.cpuTotal
 		}
 		events := int64(b.n) * int64(len(rec[i]))
-		fmt.Fprintf(tw, "%s\t%.0f\t%+.0f\t%d\t%.0f\t\n", st.name, median(c), median(c)-empty, lost, perEvent(float64(cpu.Nanoseconds()), events))
+		fmt.Fprintf(tw, "%s\t%.0f\t%+.0f\t%d\t%.0f\t\n", st.name, median(c), median(above), lost, perEvent(float64(cpu.Nanoseconds()), events))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -303,9 +389,10 @@ func cacheCounters() string {
 }
 
 // runStep loads and attaches one step's program, consumes its ring as the
-// step says while the load runs, and returns the load's ns per call and the
-// program's bpf_stats run time per run.
-func (b *bench) runStep(s bdStep) (float64, float64, error) {
+// step says while the load makes n calls, and returns the load's ns per
+// call and the program's bpf_stats run time per run (0 with bpf_stats
+// off).
+func (b *bench) runStep(s bdStep, n int) (float64, float64, error) {
 	var ring *ebpf.Map
 	var err error
 	if s.consume == consumePercpu {
@@ -352,7 +439,10 @@ func (b *bench) runStep(s bdStep) (float64, float64, error) {
 	} else {
 		close(done)
 	}
+	saved := b.n
+	b.n = n
 	res, err := b.runUntraced()
+	b.n = saved
 	stop.Store(true)
 	if cerr := <-done; err == nil {
 		err = cerr

@@ -23,7 +23,12 @@
 // it is retried once, then the bench fails rather than report it. The
 // goals:
 //
-//   - cost above the empty-program floor ≤ 0.5 × perf record's,
+//   - cost above the empty-program floor ≤ 0.5 × perf record's: pinned,
+//     in the load's CPU time (the tracers have a CPU of their own, and the
+//     elapsed time agrees); with both CPUs loaded, in the loads' elapsed
+//     time, since a tracer's collector then runs on the loads' CPUs and
+//     what it uses is taken from them (their CPU time alone, which leaves
+//     it out, is printed beside),
 //   - collector CPU (the whole process, start-up included) ≤ 100 ns/event,
 //   - 0 events lost at the loop's full rate, none missing,
 //   - ≤ 24 bytes per event on disk (event data, metadata excluded).
@@ -34,9 +39,9 @@
 // on sys_enter_write over a loop of writes of varying sizes), each above an
 // empty program on its tracepoint, and checks the maps against the loop.
 // -breakdown shows where a recording's cost goes: hand-built programs one
-// part of the generated program at a time (bpf_stats run time beside the
-// loop's), then bpftrail record with its collector stopping after each
-// stage.
+// part of the generated program at a time (their cost to the loop in short
+// alternating runs, and their bpf_stats run time), then bpftrail record
+// with its collector stopping after each stage.
 // -startup -tools DIR times each bpftrace tool of DIR from process start
 // to attached under both, with their peak RSS. -read benchmarks the read
 // side: it records a trace of 10 M events and times babeltrace2's text
