@@ -87,7 +87,9 @@ func (b *bench) runScript(mode string) (result, error) {
 }
 
 // checkCount finds the loop thread's count in @[comm]'s output; it should
-// be n plus the few syscalls the loop thread makes after its loop.
+// be n plus the few syscalls the loop thread makes after its loop (it is
+// the process's main thread: getrusage, writing its result file, the Go
+// runtime's exit; 15 here).
 func checkCount(n int, out string, res *result) error {
 	m := regexp.MustCompile(`(?m)^@\[` + loopComm + `\]: (\d+)$`).FindStringSubmatch(out)
 	if m == nil {
@@ -95,7 +97,7 @@ func checkCount(n int, out string, res *result) error {
 	}
 	res.mapCount, _ = strconv.ParseInt(m[1], 10, 64)
 	d := res.mapCount - int64(n)
-	res.mapOK = d >= 0 && d <= 10
+	res.mapOK = d >= 0 && d <= 32
 	res.note = fmt.Sprintf("@[%s] %d = loop %d %+d", loopComm, res.mapCount, n, d)
 	return nil
 }

@@ -239,11 +239,15 @@ func (g *gen) headerOnly(time, cpu, comm bool) {
 }
 
 // comm writes the current thread's name into the record's header.
-func (g *gen) comm() {
+func (g *gen) comm() { g.commAt(record.OffComm) }
+
+// commAt writes the current thread's name, 16 bytes padded with NULs, at
+// rRec+off.
+func (g *gen) commAt(off int) {
 	if g.taskComm == 0 {
 		g.emit(
 			asm.Mov.Reg(asm.R1, rRec),
-			asm.Add.Imm(asm.R1, record.OffComm),
+			asm.Add.Imm(asm.R1, int32(off)),
 			asm.Mov.Imm(asm.R2, record.CommSize),
 			asm.FnGetCurrentComm.Call(),
 		)
@@ -255,7 +259,7 @@ func (g *gen) comm() {
 	for i := 0; i < record.CommSize; i += 8 {
 		g.emit(
 			asm.LoadMem(asm.R1, asm.R0, int16(g.taskComm+i), asm.DWord),
-			asm.StoreMem(rRec, int16(record.OffComm+i), asm.R1, asm.DWord),
+			asm.StoreMem(rRec, int16(off+i), asm.R1, asm.DWord),
 		)
 	}
 }

@@ -29,6 +29,7 @@ const (
 // probe walks one action block for the checker's attach point.
 func (c *checker) probe(p *lang.Probe) error {
 	c.scopes = []map[string]*variable{{}}
+	c.g.taskComm = c.s.Target.TaskComm
 	c.g.emit(asm.Mov.Reg(rCtx, asm.R1))
 	if c.emit {
 		m := c.maps
@@ -1174,10 +1175,9 @@ func (c *checker) send(ev *ScriptEvent, rec int) {
 		asm.StoreMem(rRec, int16(rec+record.OffTID), asm.R0, asm.Word),
 		asm.RSh.Imm(asm.R0, 32),
 		asm.StoreMem(rRec, int16(rec+record.OffPID), asm.R0, asm.Word),
-		asm.Mov.Reg(asm.R1, rRec),
-		asm.Add.Imm(asm.R1, int32(rec+record.OffComm)),
-		asm.Mov.Imm(asm.R2, record.CommSize),
-		asm.FnGetCurrentComm.Call(),
+	)
+	c.g.commAt(rec + record.OffComm)
+	c.g.emit(
 		asm.LoadMapPtr(asm.R1, c.fd(c.maps.Events)),
 		asm.Mov.Reg(asm.R2, rRec),
 		asm.Add.Imm(asm.R2, int32(rec)),
@@ -1398,6 +1398,10 @@ func (c *checker) storeStr(dst, n int, e lang.Expr, et *Type) error {
 		case "comm":
 			if n > 16 {
 				c.zero(dst+16, n-16) // the helper writes (and pads) the first 16
+			}
+			if n >= 16 {
+				c.g.commAt(dst)
+				return nil
 			}
 			c.g.emit(
 				asm.Mov.Reg(asm.R1, rRec),

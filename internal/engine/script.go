@@ -61,10 +61,11 @@ type special struct {
 // point.
 func (s *Session) loadScript() error {
 	sc := s.cfg.Script
+	o := s.options(0)
 	if s.cfg.ScriptTarget {
-		o := s.options(0)
 		sc.Target = bpfgen.Options{PID: o.PID, Follow: o.Follow}
 	}
+	sc.Target.TaskComm = o.TaskComm
 	var err error
 	if s.maps.Globals, err = s.newMap(&ebpf.MapSpec{Name: "bt_globals", Type: ebpf.Array, KeySize: 4, ValueSize: 24, MaxEntries: 1}); err != nil {
 		return err

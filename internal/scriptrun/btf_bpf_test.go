@@ -34,7 +34,8 @@ os.getppid()
 // BTF (curtask and its chains, a bitfield, mm_struct, a struct sock from a
 // tracepoint's pointer, an enum by name, sizeof and offsetof) give what
 // /proc, the socket API and the kernel's BTF (read here independently)
-// say.
+// say; so do the comm builtin and a map keyed by it, which programs read
+// from the task at the offset the kernel's BTF gives.
 func TestBPFKernelStructs(t *testing.T) {
 	bpftest.Require(t)
 	py := bpftest.RequireTool(t, "python3")
@@ -62,6 +63,8 @@ func TestBPFKernelStructs(t *testing.T) {
 	printf("task %d %d %d %s %d %d\n", curtask->tgid, curtask->real_parent->tgid, curtask->cred->uid.val, curtask->comm,
 		curtask->sched_reset_on_fork, curtask->mm->map_count);
 	printf("sizes %d %d\n", sizeof(struct task_struct), offsetof(struct task_struct, pid));
+	printf("comm %s\n", comm);
+	@c[comm] = count();
 }
 tracepoint:sock:inet_sock_set_state /pid == cpid && args.newstate == TCP_SYN_SENT/ {
 	$sk = (struct sock *)args.skaddr;
@@ -83,7 +86,8 @@ tracepoint:sock:inet_sock_set_state /pid == cpid && args.newstate == TCP_SYN_SEN
 	}
 	var got struct {
 		tgid, ptgid, uid, reset, maps int
-		comm                          string
+		comm, builtin, key            string
+		n                             int // printfs of comm that gave the workload's
 		size, off                     int
 		dport, argDport, family       int
 	}
@@ -91,6 +95,13 @@ tracepoint:sock:inet_sock_set_state /pid == cpid && args.newstate == TCP_SYN_SEN
 		switch {
 		case strings.HasPrefix(l, "task "):
 			fmt.Sscan(l[5:], &got.tgid, &got.ptgid, &got.uid, &got.comm, &got.reset, &got.maps)
+		case strings.HasPrefix(l, "comm "):
+			got.builtin = strings.TrimPrefix(l, "comm ")
+			if got.builtin == comm {
+				got.n++
+			}
+		case strings.HasPrefix(l, "@c["+comm+"]"):
+			got.key = l
 		case strings.HasPrefix(l, "sizes "):
 			fmt.Sscan(l[6:], &got.size, &got.off)
 		case strings.HasPrefix(l, "sock "):
@@ -107,6 +118,9 @@ tracepoint:sock:inet_sock_set_state /pid == cpid && args.newstate == TCP_SYN_SEN
 	check("curtask->real_parent->tgid", got.ptgid, ppid)
 	check("curtask->cred->uid.val", got.uid, uid)
 	check("curtask->comm", got.comm, comm)
+	check("comm", got.builtin, comm)
+	// The shell of a wrapper exec'ed into python3 may call getppid too.
+	check("@c[comm]", got.key, fmt.Sprintf("@c[%s]: %d", comm, got.n))
 	check("curtask->sched_reset_on_fork (a bitfield)", got.reset, 1)
 	if got.maps < maps-8 || got.maps > maps+8 {
 		t.Errorf("curtask->mm->map_count = %d, /proc/self/maps has %d lines", got.maps, maps)
