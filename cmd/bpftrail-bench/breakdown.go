@@ -127,9 +127,13 @@ func bdSteps() []bdStep {
 		{"+ comm, two loads from the current task", step(pcOpts{pid: true, elem: true, flag: true, ktime: true, comm: true}), consumePercpu},
 		{"+ 48 B record written, published", step(all), consumePercpu},
 		{"same, comm by get_current_comm (before)", step(helper), consumePercpu},
-		{"same record, BPF ring buffer (before)", bdRecord(44), consumeDiscard},
+		{"same record, BPF ring buffer (before)", bdRecord(bdSize), consumeDiscard},
 	}
 }
+
+// bdSize is the size of the breakdown's record, as bpftrail record's for
+// sys_enter_getpid: the header and the syscall number.
+const bdSize = 44
 
 // pcOpts are the parts of a per-CPU ring recording program bdPerCPU
 // builds, in the generated program's order.
@@ -142,7 +146,7 @@ type pcOpts struct {
 // (bpfgen's per-CPU ring layout) up to the parts o names. Helpers whose
 // record is not written store to the stack.
 func bdPerCPU(ring *ebpf.Map, o pcOpts) asm.Instructions {
-	const size = 44
+	const size = bdSize
 	rsize := int32((8 + size + 7) &^ 7)
 	in := asm.Instructions{asm.Mov.Reg(asm.R6, asm.R1)}
 	if o.elem {
@@ -372,7 +376,85 @@ func (b *bench) runBreakdown(out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "\nCache traffic between the producing and the consuming CPU: %s\n", cacheCounters())
+	var oneWay []float64
+	for range 5 {
+		ns, err := lineTransfer(b.loadCPU, b.tracerCPU, 100_000)
+		if err != nil {
+			return err
+		}
+		oneWay = append(oneWay, ns)
+	}
+	lo, hi := minMax(oneWay)
+	recBytes := bpfgen.CPURingRecordSize(bdSize)
+	fmt.Fprintf(out, "A cache line written on CPU %d is read on CPU %d %.0f ns later (ping-pong, median of %d runs of 100000 round trips, %.0f-%.0f);\n",
+		b.loadCPU, b.tracerCPU, median(oneWay), len(oneWay), lo, hi)
+	fmt.Fprintf(out, "the consumer takes every record from the producing CPU's cache: %d bytes per event here, %.2f cache lines.\n", recBytes, float64(recBytes)/64)
 	return nil
+}
+
+// lineTransfer returns how long a cache line written on CPU a takes to be
+// read on CPU b, in ns: a thread pinned to each passes a counter back and
+// forth in one line, trips times (a round trip is two transfers). The
+// threads end with their goroutines (they stay locked), so their CPU
+// affinity goes with them.
+func lineTransfer(a, b, trips int) (float64, error) {
+	// Both threads spin at once: each needs a P of its own (this program
+	// may run with one, its CPU affinity being one CPU).
+	if procs := runtime.GOMAXPROCS(0); procs < 3 {
+		runtime.GOMAXPROCS(3)
+		defer runtime.GOMAXPROCS(procs)
+	}
+	var line struct {
+		_ [64]byte
+		v atomic.Uint64
+		_ [56]byte
+	}
+	var timedOut atomic.Bool
+	deadline := time.Now().Add(10 * time.Second)
+	// pass waits for each of its turns (values of its parity) and hands
+	// the counter on.
+	pass := func(cpu int, first uint64, ready chan<- error) {
+		runtime.LockOSThread()
+		var set unix.CPUSet
+		set.Set(cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			ready <- fmt.Errorf("pin to CPU %d: %w", cpu, err)
+			return
+		}
+		ready <- nil
+		for v := first; v < uint64(2*trips); v += 2 {
+			for spins := 0; line.v.Load() != v; spins++ {
+				if spins&0xfffff == 0xfffff && (timedOut.Load() || time.Now().After(deadline)) {
+					timedOut.Store(true)
+					return
+				}
+			}
+			line.v.Store(v + 1)
+		}
+	}
+	readyA, readyB := make(chan error, 1), make(chan error, 1)
+	doneB := make(chan struct{})
+	go func() { pass(b, 1, readyB); close(doneB) }()
+	if err := <-readyB; err != nil {
+		return 0, err
+	}
+	var elapsed time.Duration
+	doneA := make(chan struct{})
+	go func() {
+		start := time.Now()
+		pass(a, 0, readyA)
+		elapsed = time.Since(start)
+		close(doneA)
+	}()
+	if err := <-readyA; err != nil {
+		return 0, err
+	}
+	<-doneA
+	<-doneB
+	if timedOut.Load() {
+		return 0, fmt.Errorf("cache-line ping-pong between CPUs %d and %d did not finish in 10 s", a, b)
+	}
+	return float64(elapsed.Nanoseconds()) / float64(2*trips), nil
 }
 
 // cacheCounters says what perf stat's cache counters show on this machine,
