@@ -162,7 +162,7 @@ func charArrayMember(raw []byte, structName, member string, n int) (int, error) 
 		}
 	}
 	// The member's type, through typedefs and qualifiers: char[n].
-	resolve := func(id uint32) (kind int, p int, err error) {
+	underlying := func(id uint32) (kind int, p int, err error) {
 		for range 32 {
 			for int(id) >= len(at) && pos < len(types) {
 				if _, _, _, err := scan(); err != nil {
@@ -183,14 +183,14 @@ func charArrayMember(raw []byte, structName, member string, n int) (int, error) 
 		}
 		return 0, 0, fmt.Errorf("kernel BTF: %s.%s: type chain too long", structName, member)
 	}
-	kind, p, err := resolve(memberType)
+	kind, p, err := underlying(memberType)
 	if err != nil {
 		return 0, err
 	}
 	if kind != btfKindArray || int(le.Uint32(types[p+20:])) != n {
 		return 0, fmt.Errorf("kernel BTF: %s.%s is not an array of %d", structName, member, n)
 	}
-	kind, p, err = resolve(le.Uint32(types[p+12:]))
+	kind, p, err = underlying(le.Uint32(types[p+12:]))
 	if err != nil {
 		return 0, err
 	}
