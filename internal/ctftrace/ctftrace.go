@@ -97,9 +97,12 @@ type Class struct {
 	CTF    *ctf.EventClass
 	outs   []out
 	// nrField is the index of the __syscall_nr field left out of the
-	// event, which must hold nr (-1: none).
+	// event, which must hold nr (-1: none); the record holds it in the
+	// nrSize bytes at nrOff.
 	nrField int
 	nr      int64
+	nrOff   int
+	nrSize  int
 }
 
 // Writer writes records into a CTF trace, routing each to its CPU's
@@ -141,10 +144,21 @@ func NewWriter(w *ctf.Writer, classes []*record.Class, cpus int, opts Options) (
 		c := &Class{Record: rc, CTF: ec, outs: p.outs, nrField: -1}
 		if i, nr, ok := SyscallNr(rc.Schema); ok && !writes(p.outs, i) {
 			c.nrField, c.nr = i, nr
+			c.nrOff, c.nrSize = rc.Layout.Off[i], rc.Schema.Fields[i].Size
 		}
 		tw.classes[rc.ID] = c
 	}
 	return tw, nil
+}
+
+// nrHeld reports whether record b holds the class's syscall number (a
+// tracepoint's __syscall_nr is an int; wider or narrower ones are read as
+// the record says).
+func (c *Class) nrHeld(b []byte) bool {
+	if c.nrSize == 4 {
+		return int64(int32(binary.LittleEndian.Uint32(b[c.nrOff:]))) == c.nr
+	}
+	return record.Record{Class: c.Record, B: b}.Int(c.nrField) == c.nr
 }
 
 // writes reports whether outs write field i.
@@ -183,10 +197,8 @@ func (tw *Writer) WriteRecord(r record.Record) error {
 		return fmt.Errorf("ctftrace: record of undeclared class %d", id)
 	}
 	c := tw.classes[id]
-	if c.nrField >= 0 {
-		if nr := r.Int(c.nrField); nr != c.nr {
-			return fmt.Errorf("ctftrace: %s: __syscall_nr %d, where the event is written for %d only", c.CTF.Name, nr, c.nr)
-		}
+	if c.nrField >= 0 && !c.nrHeld(r.B) {
+		return fmt.Errorf("ctftrace: %s: __syscall_nr %d, where the event is written for %d only", c.CTF.Name, r.Int(c.nrField), c.nr)
 	}
 	st, err := tw.Stream(r.CPU())
 	if err != nil {

@@ -277,6 +277,31 @@ func TestSyscallNrLeftOut(t *testing.T) {
 	if err := tw.WriteRecord(record.Record{Class: classes[0], B: bad}); err == nil {
 		t.Error("a getpid event with another __syscall_nr was written without it")
 	}
+	good := recordtest.Build(classes[0], h, map[string]any{"__syscall_nr": int64(getpid)})
+	if err := tw.WriteRecord(record.Record{Class: classes[0], B: good}); err != nil {
+		t.Errorf("a getpid event: %v", err)
+	}
+
+	// A number held in 8 bytes is compared whole: the same low 32 bits
+	// with others above are another number.
+	wide := class(0, &event.Schema{Name: "syscalls:sys_enter_getpid", Fields: []event.Field{{Name: "__syscall_nr", Kind: event.Int, Size: 8, Signed: true}}})
+	w2, err := ctf.Create(filepath.Join(t.TempDir(), "trace"), ctf.Options{EventContext: ContextType()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	if tw, err = NewWriter(w2, []*record.Class{wide}, 1, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		nr int64
+		ok bool
+	}{{int64(getpid), true}, {int64(getpid) | 1<<32, false}, {int64(getpid) - 1<<32, false}} {
+		b := recordtest.Build(wide, h, map[string]any{"__syscall_nr": tc.nr})
+		if err := tw.WriteRecord(record.Record{Class: wide, B: b}); (err == nil) != tc.ok {
+			t.Errorf("8-byte __syscall_nr %#x: error %v, want one: %v", tc.nr, err, !tc.ok)
+		}
+	}
 }
 
 // TestUndeclaredClass refuses a record of a class the writer does not

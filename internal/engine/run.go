@@ -188,12 +188,16 @@ func (r *run) open() error {
 		sinks = append(sinks, sk)
 	}
 	if len(sinks) > 0 {
+		var sink record.Sink = sinks
+		if len(sinks) == 1 {
+			sink = sinks[0] // one call less per record
+		}
 		var col *collect.Collector
 		if s.rings != nil {
-			col = collect.NewPerCPU(s.rings, &record.Decoder{Classes: s.classes}, sinks, 0)
+			col = collect.NewPerCPU(s.rings, &record.Decoder{Classes: s.classes}, sink, 0)
 		} else {
 			var err error
-			if col, err = collect.New(s.maps.Events, s.maps.Lost, &record.Decoder{Classes: s.classes}, sinks, 0); err != nil {
+			if col, err = collect.New(s.maps.Events, s.maps.Lost, &record.Decoder{Classes: s.classes}, sink, 0); err != nil {
 				return err
 			}
 		}
