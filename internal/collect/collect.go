@@ -58,6 +58,10 @@ type Stats struct {
 // CPURings.
 type batchRing interface {
 	Batch(fn func([]byte) error) (int, error)
+	// Fill is the largest share of one ring (of Capacity bytes) that the
+	// last batch found to read.
+	Fill() float64
+	Capacity() int
 }
 
 // Collector reads one ring and one set of loss counters.
@@ -84,8 +88,35 @@ type Collector struct {
 	perClass       []uint64 // records per class id
 }
 
-// DefaultPoll is how often the ring is drained.
+// DefaultPoll is how often the ring is drained at the most.
 const DefaultPoll = 10 * time.Millisecond
+
+// Rings read in batches are drained less often when they fill slowly
+// (every wake-up of the collector costs the machine a context switch, a
+// cost of its own on a virtual machine): the interval grows until a
+// batch finds about a quarter of the fullest ring to read, and never past
+// the time a ring takes to fill at fillRate, the fastest a CPU writes
+// small records, nor past maxPoll.
+const (
+	fillTarget = 0.25
+	fillRate   = 256 << 20 // bytes per second
+	maxPoll    = 50 * time.Millisecond
+)
+
+// pace returns the interval before the next batch of br, after one of
+// cur that found br filled as Fill says, between the collector's poll
+// interval and the longest that br's capacity allows.
+func (c *Collector) pace(br batchRing, cur time.Duration) time.Duration {
+	longest := min(maxPoll, time.Duration(float64(br.Capacity())/fillRate*float64(time.Second)))
+	if longest <= c.poll {
+		return c.poll
+	}
+	next := 2 * cur
+	if f := br.Fill(); f > 0 {
+		next = min(next, time.Duration(float64(cur)*fillTarget/f))
+	}
+	return max(c.poll, min(next, longest))
+}
 
 // New returns a collector of the ring buffer map events and the loss
 // counter map lost, decoding records of dec's classes into sink. poll is
@@ -193,12 +224,14 @@ func (c *Collector) Run(ctx context.Context) error {
 // poll interval, handled in place.
 func (c *Collector) runMapped(ctx context.Context, br batchRing) error {
 	mr, _ := br.(*MapRing)
-	t := time.NewTicker(c.poll)
+	interval := c.poll
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
 		if _, err := br.Batch(c.record); err != nil {
 			return err
 		}
+		interval = c.pace(br, interval)
 		c.publish()
 		if err := c.readLost(); err != nil {
 			return err
@@ -212,6 +245,7 @@ func (c *Collector) runMapped(ctx context.Context, br batchRing) error {
 			}
 			continue
 		}
+		t.Reset(interval)
 		select {
 		case <-ctx.Done():
 			return nil

@@ -30,6 +30,7 @@ type CPURings struct {
 	heads []uint64 // per batch
 	poss  []uint64
 	next  []pending // per batch: a heap of the CPUs with records left
+	fill  float64   // the last batch's
 }
 
 // NewCPURings maps the per-CPU ring map m, whose elements hold size data
@@ -90,6 +91,13 @@ func (r *CPURings) Lost() ([]uint64, error) {
 	return out, nil
 }
 
+// Fill is the largest share of one CPU's ring that the last batch found
+// to read.
+func (r *CPURings) Fill() float64 { return r.fill }
+
+// Capacity is the size of each CPU's ring in bytes.
+func (r *CPURings) Capacity() int { return int(r.mask + 1) }
+
 // Pending is the number of bytes published and not read yet, over all
 // CPUs.
 func (r *CPURings) Pending() int {
@@ -106,13 +114,16 @@ func (r *CPURings) Pending() int {
 // returns the bytes consumed.
 func (r *CPURings) Batch(fn func([]byte) error) (int, error) {
 	r.next = r.next[:0]
+	most := uint64(0)
 	for i, e := range r.elems {
 		r.heads[i] = atomic.LoadUint64(word64(e, bpfgen.CPURingHead))
 		r.poss[i] = atomic.LoadUint64(word64(e, bpfgen.CPURingTail))
 		if r.poss[i] != r.heads[i] {
 			r.next = append(r.next, pending{r.nextTime(i), i})
+			most = max(most, r.heads[i]-r.poss[i])
 		}
 	}
+	r.fill = float64(most) / float64(r.mask+1)
 	total := 0
 	var err error
 	if len(r.next) == 1 {

@@ -109,6 +109,12 @@ func TestBPFCPURingsOrderAndWrap(t *testing.T) {
 	if n != wantBytes {
 		t.Errorf("batch consumed %d bytes, want %d", n, wantBytes)
 	}
+	// The fuller ring is CPU 1's: its two published records (CPU 0's
+	// three take 232 bytes).
+	wantFill := float64(bpfgen.CPURingRecordSize(40)+bpfgen.CPURingRecordSize(200)) / size
+	if rings.Capacity() != size || rings.Fill() != wantFill {
+		t.Errorf("capacity %d, fill %v; want %d, %v", rings.Capacity(), rings.Fill(), size, wantFill)
+	}
 	if tail := *(*uint64)(unsafe.Pointer(&mem[elem+bpfgen.CPURingTail])); tail != cpu[1].head-uint64(bpfgen.CPURingRecordSize(40)) {
 		t.Errorf("CPU 1's tail is %d, want %d", tail, cpu[1].head-uint64(bpfgen.CPURingRecordSize(40)))
 	}
@@ -126,6 +132,9 @@ func TestBPFCPURingsOrderAndWrap(t *testing.T) {
 	}
 	if want := []uint64{60}; !slices.Equal(got, want) {
 		t.Errorf("second batch gave %v, want %v", got, want)
+	}
+	if want := float64(bpfgen.CPURingRecordSize(40)) / size; rings.Fill() != want {
+		t.Errorf("second batch: fill %v, want %v", rings.Fill(), want)
 	}
 }
 

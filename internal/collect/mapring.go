@@ -44,6 +44,7 @@ type MapRing struct {
 	events     [1]unix.EpollEvent
 	fd         int
 	deadline   time.Time // ReadInto's
+	fill       float64   // the last batch's
 }
 
 // NewMapRing maps the ring buffer m.
@@ -94,6 +95,7 @@ func (r *MapRing) Batch(fn func([]byte) error) (int, error) { return r.batch(fn)
 func (r *MapRing) batch(fn func([]byte) error) (int, error) {
 	cons := atomic.LoadUint64(r.consPos)
 	prod := atomic.LoadUint64(r.prodPos)
+	r.fill = float64(prod-cons) / float64(r.mask+1)
 	start, given := cons, cons
 	var err error
 	for cons < prod {
@@ -127,6 +129,12 @@ func (r *MapRing) batch(fn func([]byte) error) (int, error) {
 	}
 	return int(cons - start), err
 }
+
+// Fill is the share of the ring the last batch found to read.
+func (r *MapRing) Fill() float64 { return r.fill }
+
+// Capacity is the ring's size in bytes.
+func (r *MapRing) Capacity() int { return int(r.mask + 1) }
 
 // Pending is the number of bytes in the ring not read yet.
 func (r *MapRing) Pending() int {

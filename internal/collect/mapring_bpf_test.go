@@ -148,9 +148,13 @@ func TestBPFMapRing(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
+		before := mr.Pending()
 		c, err := mr.Batch(check)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if want := float64(before) / float64(size); mr.Fill() != want || mr.Capacity() != size {
+			t.Fatalf("round %d: fill %v of %d bytes, want %v of %d", round, mr.Fill(), mr.Capacity(), want, size)
 		}
 		consumed += c
 		if p := mr.Pending(); p != 0 {
