@@ -392,13 +392,24 @@ func attachOrder(progs []program) []program {
 	return out
 }
 
+// setEnabled turns the session's programs on or off. The control map is
+// turned on last and off first: a session whose control map is on (what
+// its tests and tools can see from outside) records everywhere.
 func (s *Session) setEnabled(on bool) error {
 	v := uint32(0)
 	if on {
 		v = 1
 	}
-	if err := s.maps.Control.Put(uint32(0), v); err != nil {
-		return fmt.Errorf("engine: control map: %w", err)
+	control := func() error {
+		if err := s.maps.Control.Put(uint32(0), v); err != nil {
+			return fmt.Errorf("engine: control map: %w", err)
+		}
+		return nil
+	}
+	if !on {
+		if err := control(); err != nil {
+			return err
+		}
 	}
 	if s.rings != nil {
 		s.rings.SetEnabled(on)
@@ -411,6 +422,9 @@ func (s *Session) setEnabled(on bool) error {
 		if err := f(); err != nil {
 			return fmt.Errorf("engine: %w", err)
 		}
+	}
+	if on {
+		return control()
 	}
 	return nil
 }
