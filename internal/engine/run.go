@@ -188,10 +188,7 @@ func (r *run) open() error {
 		sinks = append(sinks, sk)
 	}
 	if len(sinks) > 0 {
-		var sink record.Sink = sinks
-		if len(sinks) == 1 {
-			sink = sinks[0] // one call less per record
-		}
+		sink := sinks.Sink()
 		var col *collect.Collector
 		if s.rings != nil {
 			col = collect.NewPerCPU(s.rings, &record.Decoder{Classes: s.classes}, sink, 0)

@@ -160,6 +160,21 @@ func TestTee(t *testing.T) {
 	}
 }
 
+// TestTeeSink: a tee of one sink is that sink; of several, the tee.
+func TestTeeSink(t *testing.T) {
+	var log []string
+	a, b := &sink{name: "a", log: &log}, &sink{name: "b", log: &log}
+	if got := (record.Tee{a}).Sink(); got != record.Sink(a) {
+		t.Errorf("a tee of one sink is %T, want the sink", got)
+	}
+	if err := (record.Tee{a, b}).Sink().AddDiscarded(0, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a.AddDiscarded", "b.AddDiscarded"}, log); diff != "" {
+		t.Errorf("a tee of two: calls (-want +got):\n%s", diff)
+	}
+}
+
 func TestTeeStopsAtError(t *testing.T) {
 	boom := errors.New("disk full")
 	tests := []struct {
